@@ -1,0 +1,103 @@
+// Package event defines the access event: the one record of a decision that
+// the gateway writes to the audit log, the detectors read, and trace counts.
+//
+// Its JSON form is the contract's access-event line (shared/CONTRACT.md §3).
+// Canonical returns the exact bytes that the audit log commits to, so that
+// anyone holding an event can recompute its leaf.
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Actions, as the contract names them.
+const (
+	ActionRead           = "customer.read"
+	ActionSearch         = "customer.search"
+	ActionExport         = "customer.export"
+	ActionTicketCreate   = "ticket.create"
+	ActionConsentStart   = "consent.start"
+	ActionConsentConfirm = "consent.confirm"
+	ActionNotice         = "principal.notice"
+	ActionSuspend        = "principal.suspend"
+	ActionReinstate      = "principal.reinstate"
+	ActionStepUp         = "principal.stepup"
+	ActionBreakGlassReq  = "breakglass.request"
+	ActionBreakGlassOK   = "breakglass.approve"
+	ActionAuthFail       = "auth.fail"
+	ActionTrace          = "trace.run"
+	ActionSubjectLogin   = "subject.login"
+	ActionSubjectView    = "subject.accesses"
+	ActionAlertsRead     = "alerts.read"
+	ActionAuditRead      = "audit.read"
+)
+
+// Decisions.
+const (
+	Allow = "allow"
+	Deny  = "deny"
+)
+
+// Event is one access decision. Field order is the canonical order; do not
+// reorder fields, since Canonical's bytes are committed to by the audit log.
+type Event struct {
+	Time           time.Time `json:"time"`
+	Actor          string    `json:"actor"`
+	Org            string    `json:"org"`
+	Role           string    `json:"role"`
+	Site           string    `json:"site"`
+	Region         string    `json:"region"`
+	Action         string    `json:"action"`
+	Customer       string    `json:"customer"`
+	CustomerRegion string    `json:"customer_region"`
+	CustomerSite   string    `json:"customer_site,omitempty"`
+	Fields         []string  `json:"fields"`
+	Purpose        string    `json:"purpose"`
+	PurposeValid   bool      `json:"purpose_valid"`
+	Decision       string    `json:"decision"`
+	Reason         string    `json:"reason"`
+	// Found reports, for searches and reads, whether the looked-up record
+	// exists. It lets detectors see enumeration (many misses) even though the
+	// caller was told nothing. Nil when unknown (events from older sources).
+	Found *bool `json:"found,omitempty"`
+	// Canary is set when Customer is a canary record.
+	Canary bool `json:"canary,omitempty"`
+}
+
+// Canonical returns the event's canonical bytes: compact JSON in field order,
+// with time in UTC at nanosecond precision (RFC 3339), Fields never null.
+func (e Event) Canonical() []byte {
+	e.Time = e.Time.UTC()
+	if e.Fields == nil {
+		e.Fields = []string{}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		panic("event: internal error: " + err.Error())
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// Parse decodes one JSON line into an Event. Unknown fields are ignored.
+// It checks only what every consumer needs: a time, an actor and an action.
+func Parse(line []byte) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(line, &e); err != nil {
+		return Event{}, fmt.Errorf("parse event: %w", err)
+	}
+	if e.Time.IsZero() {
+		return Event{}, fmt.Errorf("parse event: missing time")
+	}
+	if e.Actor == "" {
+		return Event{}, fmt.Errorf("parse event: missing actor")
+	}
+	if e.Action == "" {
+		return Event{}, fmt.Errorf("parse event: missing action")
+	}
+	return e, nil
+}

@@ -1,0 +1,239 @@
+// Package store defines custos's storage in domain terms. Implementations
+// live in sub-packages (sqlite, the embedded default; postgres, for many
+// gateways on one database) and must pass the storetest conformance suite.
+//
+// Personal fields reach a Store only encrypted (see package vault); lookups
+// go through blind indexes. A Store never sees a plain phone number.
+//
+// All methods are safe for concurrent use. Close releases the store; no
+// method may be called after it.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Callers branch on them with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrConflict = errors.New("conflict")
+)
+
+// Principal statuses.
+const (
+	StatusActive    = "active"
+	StatusStepUp    = "stepup"    // reads need a confirmed consent
+	StatusSuspended = "suspended" // every call gets 423
+)
+
+// Customer is one customer record as stored: personal fields sealed by the
+// vault, lookups by blind index. Region and Site are not secret: policy
+// decides on them.
+type Customer struct {
+	ID     string
+	Region string
+	Site   string
+	// Sealed personal fields (vault ciphertexts).
+	Name, Phone, Account []byte
+	// Blind indexes (keyed HMAC of the normalised value); nil when empty.
+	PhoneIndex, AccountIndex, NameIndex []byte
+	// Canary marks a synthetic record planted to catch leaks; Scope is the
+	// org or site it was shown to ("org:dist-017", "site:store-0931").
+	Canary bool
+	Scope  string
+}
+
+// Principal is a person or system that calls custos.
+type Principal struct {
+	ID      string
+	Name    string
+	Org     string
+	OrgKind string
+	Role    string
+	Site    string
+	Region  string
+	// TokenHash is the keyed hash of the API token; nil when none is set.
+	TokenHash []byte
+	Status    string
+	// Notice is the last day of a person who has given notice (zero if none).
+	Notice time.Time
+}
+
+// Ticket is a service ticket: the purpose that lets staff at Site read
+// Customer while it is open.
+type Ticket struct {
+	ID       string
+	Customer string
+	Site     string
+	OpenedBy string
+	OpenedAt time.Time
+	ClosedAt time.Time // zero while open
+}
+
+// Consent is a customer-present proof in progress or confirmed.
+type Consent struct {
+	ID          string
+	Customer    string
+	Principal   string
+	CodeHash    []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time // the code's expiry
+	Attempts    int       // wrong codes so far
+	ConfirmedAt time.Time // zero until confirmed
+	GrantUntil  time.Time // access granted until (set on confirmation)
+}
+
+// Batch is one import: all of it is stored, or none.
+type Batch struct {
+	Customers  []Customer
+	Principals []Principal
+	Tickets    []Ticket
+}
+
+// QuotaLimits are a role's limits in distinct customers; 0 means unlimited.
+type QuotaLimits struct {
+	PerHour int
+	PerDay  int
+}
+
+// QuotaResult is the outcome of ChargeQuota.
+type QuotaResult struct {
+	Allowed    bool
+	HourCount  int           // distinct customers this hour, after the charge
+	DayCount   int           // distinct customers today, after the charge
+	RetryAfter time.Duration // when !Allowed: until the window that bit resets
+}
+
+// AuditRecord is one audit-log entry as the store keeps it: the event's
+// canonical bytes and its salt stay here; only the leaf (a commitment to
+// both) goes to the public log.
+type AuditRecord struct {
+	Index    uint64 // position in the log, assigned by AppendAudit
+	Time     time.Time
+	Actor    string
+	Customer string
+	Event    []byte // event.Event.Canonical()
+	Salt     []byte
+}
+
+// Checkpoint is a signed checkpoint the log has issued.
+type Checkpoint struct {
+	Size uint64
+	Note []byte // signed-note text
+	Time time.Time
+}
+
+// Alert is a detector's finding about one actor.
+type Alert struct {
+	ID      int64
+	Actor   string
+	Time    time.Time
+	Score   float64
+	Reasons []string
+	Records int
+	Kind    string // detector name, e.g. "volume", "canary"
+	Action  string // containment taken: "", "stepup", "suspend"
+	// Detail is the alert's full JSON (implementation-defined extras).
+	Detail []byte
+}
+
+// BreakGlass is a request to read a customer without a normal purpose.
+type BreakGlass struct {
+	ID         string
+	Principal  string
+	Customer   string
+	Reason     string
+	CreatedAt  time.Time
+	ApprovedBy string
+	ApprovedAt time.Time
+	ExpiresAt  time.Time // access ends (set on approval)
+}
+
+// Store is custos's persistent state.
+type Store interface {
+	// Import stores a whole batch in one transaction: all or nothing.
+	// Existing rows with the same id are replaced.
+	Import(ctx context.Context, b Batch) error
+
+	Customer(ctx context.Context, id string) (Customer, error)
+	// CustomerByPhone and CustomerByAccount look up by blind index.
+	CustomerByPhone(ctx context.Context, index []byte) (Customer, error)
+	CustomerByAccount(ctx context.Context, index []byte) (Customer, error)
+	// CustomerIDsByName returns every customer whose name index matches.
+	CustomerIDsByName(ctx context.Context, index []byte) ([]string, error)
+	// CustomerCount returns the number of customers.
+	CustomerCount(ctx context.Context) (int, error)
+
+	Principal(ctx context.Context, id string) (Principal, error)
+	PrincipalByToken(ctx context.Context, tokenHash []byte) (Principal, error)
+	Principals(ctx context.Context) ([]Principal, error)
+	// PutPrincipal creates or replaces one principal.
+	PutPrincipal(ctx context.Context, p Principal) error
+	SetPrincipalStatus(ctx context.Context, id, status string) error
+	// PrincipalsVersion changes whenever any principal changes; gateways use
+	// it to invalidate caches (across processes on a shared database).
+	PrincipalsVersion(ctx context.Context) (int64, error)
+
+	// CreateTicket returns ErrExists if the id is taken.
+	CreateTicket(ctx context.Context, t Ticket) error
+	Ticket(ctx context.Context, id string) (Ticket, error)
+	// TicketsByCustomer lists a customer's tickets, oldest first.
+	TicketsByCustomer(ctx context.Context, customer string) ([]Ticket, error)
+
+	CreateConsent(ctx context.Context, c Consent) error
+	Consent(ctx context.Context, id string) (Consent, error)
+	// ConsentFailed atomically counts one wrong code and returns the count.
+	ConsentFailed(ctx context.Context, id string) (int, error)
+	// ConfirmConsent marks it confirmed once; ErrConflict if it already was.
+	ConfirmConsent(ctx context.Context, id string, at, grantUntil time.Time) error
+
+	CreateBreakGlass(ctx context.Context, b BreakGlass) error
+	BreakGlass(ctx context.Context, id string) (BreakGlass, error)
+	// ApproveBreakGlass sets the approver once; ErrConflict if already set.
+	ApproveBreakGlass(ctx context.Context, id, approver string, at, expires time.Time) error
+
+	// ChargeQuota atomically checks and records that principal reads
+	// customer at time at. A customer already counted in the current window
+	// costs nothing. Windows are the clock hour and the UTC day. Counts are
+	// durable and hold across every gateway on the same database.
+	ChargeQuota(ctx context.Context, principal, customer string, at time.Time, l QuotaLimits) (QuotaResult, error)
+	// QuotaUsage returns the distinct customers counted in at's hour and day.
+	QuotaUsage(ctx context.Context, principal string, at time.Time) (hour, day int, err error)
+
+	// AppendAudit durably appends records in order and assigns them
+	// consecutive indexes, returning the first. It returns only once the
+	// records are committed: an acknowledged index survives a crash.
+	AppendAudit(ctx context.Context, recs []AuditRecord) (first uint64, err error)
+	// AuditSize is the number of records appended.
+	AuditSize(ctx context.Context) (uint64, error)
+	// AuditRange returns records with from <= Index < to, in order.
+	AuditRange(ctx context.Context, from, to uint64) ([]AuditRecord, error)
+	// AuditByCustomer returns a customer's records, in order.
+	AuditByCustomer(ctx context.Context, customer string) ([]AuditRecord, error)
+	// AuditByActor returns an actor's records with Index >= from, in order.
+	AuditByActor(ctx context.Context, actor string, from uint64) ([]AuditRecord, error)
+
+	// AddCheckpoint keeps a checkpoint the log issued. Checkpoints are never
+	// deleted: audit verify checks every one of them.
+	AddCheckpoint(ctx context.Context, c Checkpoint) error
+	Checkpoints(ctx context.Context) ([]Checkpoint, error)
+	LatestCheckpoint(ctx context.Context) (Checkpoint, error)
+
+	// AddAlert stores an alert and returns its id.
+	AddAlert(ctx context.Context, a Alert) (int64, error)
+	// Alerts returns up to limit alerts, newest first.
+	Alerts(ctx context.Context, limit int) ([]Alert, error)
+	SetAlertAction(ctx context.Context, id int64, action string) error
+
+	// Meta reads a small named value (ErrNotFound if unset). SetMetaOnce
+	// sets it only if unset and returns the value now stored, so several
+	// gateways starting at once agree on one value.
+	Meta(ctx context.Context, key string) ([]byte, error)
+	SetMetaOnce(ctx context.Context, key string, value []byte) ([]byte, error)
+	SetMeta(ctx context.Context, key string, value []byte) error
+
+	Close() error
+}
