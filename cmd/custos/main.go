@@ -46,7 +46,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the gateway, audit log, detectors and dashboard", cmdServe},
 		{"import", "load customers, principals and tickets from CSV, all or nothing", cmdImport},
-		{"audit", "audit log tools: key, verify", cmdAudit},
+		{"policy", "policy tools: test cases, check, init", cmdPolicy},
 	}
 }
 

@@ -65,6 +65,10 @@ type Event struct {
 	Found *bool `json:"found,omitempty"`
 	// Canary is set when Customer is a canary record.
 	Canary bool `json:"canary,omitempty"`
+	// Target is the principal acted on by principal.* actions.
+	Target string `json:"target,omitempty"`
+	// Source is the caller's network address class for auth failures.
+	Source string `json:"source,omitempty"`
 }
 
 // Canonical returns the event's canonical bytes: compact JSON in field order,

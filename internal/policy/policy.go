@@ -101,6 +101,13 @@ type Request struct {
 	SelfApproval bool
 	// TargetRole is set for principal.suspend / reinstate (the target's role).
 	TargetRole string
+	// RequesterOrg is set on break-glass approvals: the org of the principal
+	// who requested the break-glass (partner managers approve only their own
+	// org's requests by default).
+	RequesterOrg string
+	// Risk is the detectors' risk state of the principal ("" when none); the
+	// default pack does not use it, custom policies may.
+	Risk string
 }
 
 // Decision is the Authorizer's answer. Fields is set for read and search:

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/custos-dev/custos/internal/auditlog"
+	"github.com/custos-dev/custos/internal/config"
+	"github.com/custos-dev/custos/internal/httpapi"
+	"github.com/custos-dev/custos/internal/notify"
+	"github.com/custos-dev/custos/internal/policy"
+	"github.com/custos-dev/custos/internal/store"
+)
+
+// serveFlags are serve's flags (demo shares them).
+type serveFlags struct {
+	storeFlags
+	addr     string
+	config   string
+	policies string
+	logLevel string
+}
+
+func (f *serveFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+}) {
+	fs.StringVar(&f.addr, "addr", DefaultAddr, "listen `address` host:port")
+	fs.StringVar(&f.config, "config", "", "configuration `file` (TOML)")
+	fs.StringVar(&f.policies, "policies", "", "policy `dir` of .cedar files (default <data>/policies)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+}
+
+func cmdServe(ctx context.Context, env *Env, args []string) int {
+	fs := newFlagSet(env, "serve", "serve [--data DIR | --db URL] [--addr HOST:PORT] [--config FILE] [--policies DIR]")
+	var f serveFlags
+	f.storeFlags.register(fs)
+	f.register(fs)
+	if code, stop := parseFlags(fs, env, args); stop {
+		return code
+	}
+	app, err := startApp(ctx, env, f)
+	if err != nil {
+		return fail(env, "serve", exitUsage, err)
+	}
+	return app.serve(ctx, env)
+}
+
+// app is a running custos: store, vault, policy, audit log, detectors and
+// the HTTP server. Shutdown order: stop accepting requests, drain them,
+// stop the detectors, close the audit log (flushes), close the store.
+type app struct {
+	logger  *slog.Logger
+	flags   serveFlags
+	cfg     config.Config
+	store   store.Store
+	log     *auditlog.Log
+	api     *httpapi.Server
+	ln      net.Listener
+	cancel  context.CancelFunc
+	stopped chan struct{}
+	closers []func()
+}
+
+func newLogger(env *Env, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// startApp opens everything and listens; it does not serve yet.
+func startApp(ctx context.Context, env *Env, f serveFlags) (*app, error) {
+	logger, err := newLogger(env, f.logLevel)
+	if err != nil {
+		return nil, err
+	}
+	cfg := config.Default()
+	if f.config != "" {
+		if cfg, err = config.Load(f.config); err != nil {
+			return nil, err
+		}
+	}
+	a := &app{logger: logger, flags: f, cfg: cfg, stopped: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			a.close()
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	a.closers = append(a.closers, cancel)
+
+	st, err := openStore(ctx, f.storeFlags)
+	if err != nil {
+		return nil, err
+	}
+	a.store = st
+	a.closers = append(a.closers, func() { st.Close() })
+	v, err := openVault(ctx, env, f.storeFlags, st)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	polDir := f.policies
+	if polDir == "" {
+		polDir = cfg.Policies
+	}
+	if polDir == "" {
+		polDir = filepath.Join(f.data, "policies")
+	}
+	if _, err := policy.WriteDefaults(polDir); err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	pol, err := policy.Watch(runCtx, polDir, policy.WatchOptions{Logger: logger, Registerer: reg})
+	if err != nil {
+		return nil, fmt.Errorf("policies in %s: %w", polDir, err)
+	}
+
+	lg, err := auditlog.Open(ctx, auditlog.Options{Store: st, Dir: f.data, Logger: logger, Registerer: reg})
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	a.log = lg
+	a.closers = append(a.closers, func() {
+		cctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		lg.Close(cctx)
+	})
+
+	var n notify.Notifier = &notify.Outbox{Path: filepath.Join(f.data, "outbox.jsonl")}
+	if cfg.NotifyWebhook != "" {
+		n = &notify.Webhook{URL: cfg.NotifyWebhook}
+	}
+	alerts := &alertSink{store: st, logger: logger}
+	a.api = &httpapi.Server{
+		Store: st, Vault: v, Policy: pol, Audit: lg, Notifier: n, Config: cfg, Logger: logger,
+		Registerer: reg, Gatherer: reg,
+		AuditReader: auditReader{lg}, LogHandler: http.StripPrefix("/log", lg.Handler()),
+		Alerts: alerts,
+	}
+	if err := a.attach(runCtx, env, reg, v, alerts); err != nil {
+		return nil, err
+	}
+	go a.api.RefreshPrincipals(runCtx, 500*time.Millisecond)
+
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", f.addr, err)
+	}
+	a.ln = ln
+	ok = true
+	return a, nil
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// serve serves until ctx ends, then shuts down in order.
+func (a *app) serve(ctx context.Context, env *Env) int {
+	srv := &http.Server{
+		Handler:           a.api.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(a.ln) }()
+	fmt.Fprintf(env.Stderr, "custos: serving on http://%s (data %s)\n", a.ln.Addr(), a.flags.data)
+	a.logger.Info("serving", "addr", a.ln.Addr().String())
+	code := exitOK
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(env.Stderr, "custos serve: %v\n", err)
+			code = exitFail
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	a.close()
+	a.logger.Info("stopped")
+	return code
+}
+
+// auditReader adapts the audit log to the API's AuditReader.
+type auditReader struct{ l *auditlog.Log }
+
+func (r auditReader) Checkpoint(ctx context.Context) ([]byte, error) { return r.l.Checkpoint(ctx) }
+
+func (r auditReader) Entry(ctx context.Context, i uint64) (any, error) {
+	e, err := r.l.Entry(ctx, i)
+	if errors.Is(err, auditlog.ErrPending) {
+		return nil, httpapi.ErrPending
+	}
+	return e, err
+}
+
+func (r auditReader) ByCustomer(ctx context.Context, customer string) ([]any, error) {
+	es, err := r.l.ByCustomer(ctx, customer)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, len(es))
+	for i := range es {
+		out[i] = es[i]
+	}
+	return out, nil
+}
+
+// alertSink stores alerts raised by the gateway itself.
+type alertSink struct {
+	store  store.Store
+	logger *slog.Logger
+}
+
+func (s *alertSink) Raise(ctx context.Context, a store.Alert) error {
+	if _, err := s.store.AddAlert(ctx, a); err != nil {
+		s.logger.Error("store alert", "kind", a.Kind, "err", err)
+		return err
+	}
+	s.logger.Warn("alert", "kind", a.Kind, "actor", a.Actor, "score", a.Score)
+	return nil
+}

@@ -1,0 +1,518 @@
+// Package auditlog is custos's tamper-evident audit log.
+//
+// Every access decision is appended as a record to the store's audit table
+// (the durable point) and then integrated into a C2SP tlog-tiles Merkle log
+// kept by tessera's POSIX driver in <Dir>/log, with Ed25519-signed
+// checkpoints. The public log holds no personal data: entry i is
+// Leaf(salt_i, event_i), a version byte and SHA-256 over the record's random
+// salt and the event's canonical bytes; event and salt stay in the store.
+//
+// Life of an entry:
+//
+//  1. Append queues the event. One committer goroutine takes everything
+//     queued (up to Options.MaxBatch) and writes it to the store in one
+//     transaction (group commit), which fixes each record's index. Append
+//     returns only after that commit: an acknowledged index survives a
+//     crash (kill -9, and power loss as far as the store's fsync holds).
+//  2. One integrator goroutine feeds committed records, in index order, to
+//     tessera, so that the tessera index of every entry equals its store
+//     index; it checks this for every entry. After a crash it resumes at
+//     tessera's integrated size and re-reads the rest from the store;
+//     entries are deterministic, so re-adding is safe.
+//  3. tessera integrates the entries into tiles and publishes a signed
+//     checkpoint. Every checkpoint is saved in the store before it is
+//     published, so that Verify can check all of them later.
+//
+// The time from step 1 to a checkpoint covering the entry is the publication
+// lag, exported as a Prometheus gauge (custos_audit_publish_lag_seconds);
+// it is bounded by about Options.BatchMaxAge + Options.CheckpointInterval
+// plus the integration time (see docs/AUDITLOG.md for measurements).
+//
+// Shutdown order: Close stops accepting appends, lets the committer commit
+// what is queued, lets the integrator integrate everything committed, waits
+// for tessera to publish a checkpoint covering it, and then stops tessera.
+// The caller closes the store after Close returns.
+//
+// Only one process may append to a given log directory.
+package auditlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/storage/posix"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custos-dev/custos/internal/event"
+	"github.com/custos-dev/custos/internal/store"
+)
+
+// Sentinel errors.
+var (
+	// ErrClosed is returned by Append after Close.
+	ErrClosed = errors.New("audit log closed")
+	// ErrPending means the entry is committed but no published checkpoint
+	// covers it yet; retry after a second (HTTP: 503 with Retry-After).
+	ErrPending = errors.New("audit entry not yet in a published checkpoint")
+	// ErrNoKey means the data directory has no signing key.
+	ErrNoKey = errors.New("no audit log signing key")
+	// ErrInconsistent means the tiled log and the store disagree in a way
+	// that integration cannot repair (e.g. the log is ahead of the store).
+	ErrInconsistent = errors.New("audit log inconsistent with store")
+	// ErrTampered is wrapped by the error Verify returns when a check fails.
+	ErrTampered = errors.New("audit log verification failed")
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxBatch           = 1024
+	DefaultIntegrateBatch     = 4096
+	DefaultBatchMaxAge        = 5 * time.Millisecond
+	DefaultCheckpointInterval = 200 * time.Millisecond
+	DefaultPendingWait        = time.Second
+	DefaultPollInterval       = time.Second
+)
+
+// metaVerifierKey is the store Meta key under which the log's verifier key
+// is recorded at first start; Open and Verify refuse a different key.
+const metaVerifierKey = "audit.verifier_key"
+
+// LogDir is the name, inside the data directory, of the tiled log.
+const LogDir = "log"
+
+// Options configure Open. Store and Dir are required.
+type Options struct {
+	// Store keeps the audit records and checkpoints. Required. The caller
+	// closes it after Log.Close.
+	Store store.Store
+	// Dir is the data directory: the log goes to Dir/log, the signing key
+	// to Dir/log-signing.key (created at first start, mode 0600). Required.
+	Dir string
+	// Origin names the log (checkpoint origin and key name) when a new
+	// key is created; DefaultOrigin if empty. An existing key keeps its
+	// name.
+	Origin string
+	// Logger receives operational messages (never event contents or keys).
+	// Optional; nothing is logged if nil.
+	Logger *slog.Logger
+	// Registerer, if set, receives the log's Prometheus metrics.
+	Registerer prometheus.Registerer
+	// MaxBatch is the most records committed in one store transaction;
+	// DefaultMaxBatch if zero.
+	MaxBatch int
+	// IntegrateBatch is the most entries handed to tessera at once (its
+	// batch size); DefaultIntegrateBatch if zero.
+	IntegrateBatch int
+	// BatchMaxAge is tessera's batching delay; DefaultBatchMaxAge if zero.
+	BatchMaxAge time.Duration
+	// CheckpointInterval is how often tessera may publish a checkpoint
+	// (at least 100ms); DefaultCheckpointInterval if zero.
+	CheckpointInterval time.Duration
+	// PendingWait is how long Entry and ByCustomer wait for a checkpoint
+	// to cover a fresh entry before giving up with ErrPending;
+	// DefaultPendingWait if zero.
+	PendingWait time.Duration
+	// PollInterval is how often the integrator looks in the store for
+	// records it was not told about; DefaultPollInterval if zero.
+	PollInterval time.Duration
+}
+
+func (o *Options) setDefaults() error {
+	if o.Store == nil {
+		return errors.New("audit log: Options.Store is required")
+	}
+	if o.Dir == "" {
+		return errors.New("audit log: Options.Dir is required")
+	}
+	if o.Origin == "" {
+		o.Origin = DefaultOrigin
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.IntegrateBatch <= 0 {
+		o.IntegrateBatch = DefaultIntegrateBatch
+	}
+	if o.BatchMaxAge <= 0 {
+		o.BatchMaxAge = DefaultBatchMaxAge
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if o.CheckpointInterval < 100*time.Millisecond {
+		return fmt.Errorf("audit log: Options.CheckpointInterval %v is below tessera's minimum of 100ms", o.CheckpointInterval)
+	}
+	if o.PendingWait <= 0 {
+		o.PendingWait = DefaultPendingWait
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	return nil
+}
+
+// Log is an open audit log. Its methods are safe for concurrent use.
+type Log struct {
+	opts     Options
+	st       store.Store
+	logDir   string
+	origin   string
+	verifier string
+	log      *slog.Logger
+	m        *metrics
+	lag      *lagTracker
+
+	// Append side.
+	mu     sync.RWMutex // guards closed and sending on queue
+	closed bool
+	queue  chan *request
+
+	committerDone chan struct{}
+
+	// Integrator.
+	buf       pendingBuf
+	notify    chan struct{} // cap 1: records were committed
+	stopInteg chan struct{}
+	integDone chan struct{}
+
+	// tessera.
+	appender *tessera.Appender
+	shutdown func(context.Context) error
+	reader   tessera.LogReader
+	bgCtx    context.Context
+	cancel   context.CancelFunc
+
+	// Latest signed checkpoint.
+	cpMu      sync.Mutex
+	cpNote    []byte
+	cpSize    uint64
+	cpChanged chan struct{} // closed and replaced when a checkpoint is signed
+
+	errMu sync.Mutex
+	fatal error // set when integration found an unrepairable inconsistency
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type request struct {
+	rec  store.AuditRecord
+	done chan result
+}
+
+type result struct {
+	index uint64
+	err   error
+}
+
+// Open opens (creating at first start) the audit log in opts.Dir and
+// starts its committer and integrator. The caller MUST Close it.
+//
+// Open fails with ErrInconsistent if the tiled log holds more entries than
+// the store (the store was rolled back or records were deleted), or if the
+// signing key differs from the one recorded in the store.
+func Open(ctx context.Context, opts Options) (*Log, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	key, err := loadOrCreateKey(opts.Dir, opts.Origin)
+	if err != nil {
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	signer, err := note.NewSigner(string(key))
+	if err != nil {
+		return nil, fmt.Errorf("open audit log: signing key: %w", err)
+	}
+	vkey, err := verifierOf(key)
+	if err != nil {
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	got, err := opts.Store.SetMetaOnce(ctx, metaVerifierKey, []byte(vkey))
+	if err != nil {
+		return nil, fmt.Errorf("open audit log: record verifier key: %w", err)
+	}
+	if string(got) != vkey {
+		return nil, fmt.Errorf("open audit log: the signing key in %s is not the one this store's log was created with (%s): %w",
+			filepath.Join(opts.Dir, KeyFile), got, ErrInconsistent)
+	}
+
+	l := &Log{
+		opts:          opts,
+		st:            opts.Store,
+		logDir:        filepath.Join(opts.Dir, LogDir),
+		origin:        signer.Name(),
+		verifier:      vkey,
+		log:           opts.Logger,
+		queue:         make(chan *request, 4*opts.MaxBatch),
+		committerDone: make(chan struct{}),
+		notify:        make(chan struct{}, 1),
+		stopInteg:     make(chan struct{}),
+		integDone:     make(chan struct{}),
+		cpChanged:     make(chan struct{}),
+	}
+	l.buf.max = 1 << 20
+	l.lag = newLagTracker()
+	l.m = newMetrics(l)
+	if opts.Registerer != nil {
+		if err := l.m.register(opts.Registerer); err != nil {
+			return nil, fmt.Errorf("open audit log: metrics: %w", err)
+		}
+	}
+
+	if err := os.MkdirAll(l.logDir, 0o755); err != nil {
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	driver, err := posix.New(ctx, posix.Config{Path: l.logDir})
+	if err != nil {
+		return nil, fmt.Errorf("open audit log: tessera posix: %w", err)
+	}
+	// tessera's background work lives until Close, not until ctx ends.
+	l.bgCtx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	topts := tessera.NewAppendOptions().
+		WithCheckpointSigner(&recordingSigner{Signer: signer, l: l}).
+		WithBatching(uint(opts.IntegrateBatch), opts.BatchMaxAge).
+		WithCheckpointInterval(opts.CheckpointInterval)
+	l.appender, l.shutdown, l.reader, err = tessera.NewAppender(l.bgCtx, driver, topts)
+	if err != nil {
+		l.cancel()
+		return nil, fmt.Errorf("open audit log: tessera: %w", err)
+	}
+	next, err := l.reader.IntegratedSize(ctx)
+	if err != nil {
+		l.cancel()
+		return nil, fmt.Errorf("open audit log: integrated size: %w", err)
+	}
+	size, err := l.st.AuditSize(ctx)
+	if err != nil {
+		l.cancel()
+		return nil, fmt.Errorf("open audit log: store size: %w", err)
+	}
+	if next > size {
+		l.cancel()
+		return nil, fmt.Errorf("open audit log: the tiled log has %d entries but the store only %d records (store rolled back or records deleted): %w",
+			next, size, ErrInconsistent)
+	}
+	if err := l.loadPublishedCheckpoint(ctx); err != nil {
+		l.cancel()
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	l.m.storeSize.Set(float64(size))
+	l.m.integratedSize.Set(float64(next))
+	if next < size {
+		l.log.Info("audit log: integrating records committed before restart", "from", next, "to", size)
+	}
+	go l.commitLoop()
+	go l.integrateLoop(next)
+	return l, nil
+}
+
+// Origin returns the log's origin (checkpoint first line).
+func (l *Log) Origin() string { return l.origin }
+
+// VerifierKey returns the log's verifier key (name+hash+base64).
+func (l *Log) VerifierKey() string { return l.verifier }
+
+// Err returns the integration error that stopped the integrator, or nil.
+// A non-nil Err means the tiled log no longer follows the store: records are
+// still committed durably, but no new checkpoints will cover them.
+func (l *Log) Err() error {
+	l.errMu.Lock()
+	defer l.errMu.Unlock()
+	return l.fatal
+}
+
+// Append records ev in the audit log and returns its index. It returns only
+// once the record is committed in the store (group commit with concurrent
+// appends); the tiled log and a checkpoint follow within the publication
+// lag. A zero ev.Time is set to the current time.
+//
+// If ctx ends while waiting for the commit, Append returns ctx's error; the
+// record may still be committed (and is then integrated like any other).
+func (l *Log) Append(ctx context.Context, ev event.Event) (uint64, error) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	salt, err := newSalt()
+	if err != nil {
+		return 0, err
+	}
+	r := &request{
+		rec: store.AuditRecord{
+			Time:     ev.Time,
+			Actor:    ev.Actor,
+			Customer: ev.Customer,
+			Event:    ev.Canonical(),
+			Salt:     salt,
+		},
+		done: make(chan result, 1),
+	}
+	start := time.Now()
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return 0, ErrClosed
+	}
+	select {
+	case l.queue <- r:
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return 0, fmt.Errorf("audit append: %w", ctx.Err())
+	}
+	l.mu.RUnlock()
+	select {
+	case res := <-r.done:
+		l.m.appendSeconds.Observe(time.Since(start).Seconds())
+		if res.err != nil {
+			return 0, res.err
+		}
+		return res.index, nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("audit append (the record may still be committed): %w", ctx.Err())
+	}
+}
+
+// commitLoop is the committer: it group-commits queued records.
+func (l *Log) commitLoop() {
+	defer close(l.committerDone)
+	batch := make([]*request, 0, l.opts.MaxBatch)
+	for {
+		r, ok := <-l.queue
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], r)
+	drain:
+		for len(batch) < l.opts.MaxBatch {
+			select {
+			case r, ok := <-l.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+func (l *Log) commit(batch []*request) {
+	recs := make([]store.AuditRecord, len(batch))
+	for i, r := range batch {
+		recs[i] = r.rec
+	}
+	// The commit must not be abandoned half-way because a caller gave up.
+	first, err := l.st.AppendAudit(context.WithoutCancel(l.bgCtx), recs)
+	now := time.Now()
+	if err != nil {
+		l.m.appendErrors.Add(float64(len(batch)))
+		l.log.Error("audit log: commit failed", "records", len(batch), "err", err)
+		err = fmt.Errorf("audit append: %w", err)
+		for _, r := range batch {
+			r.done <- result{err: err}
+		}
+		return
+	}
+	for i, r := range batch {
+		recs[i].Index = first + uint64(i)
+		r.done <- result{index: first + uint64(i)}
+	}
+	end := first + uint64(len(recs))
+	l.m.appends.Add(float64(len(recs)))
+	l.m.commitBatch.Observe(float64(len(recs)))
+	l.m.storeSize.Set(float64(end))
+	l.lag.add(end, now)
+	l.buf.push(recs)
+	select {
+	case l.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops accepting appends, commits what is queued, integrates every
+// committed record, waits (bounded by ctx) for a checkpoint covering them
+// and stops tessera. It is safe to call more than once. The store is not
+// closed.
+func (l *Log) Close(ctx context.Context) error {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		close(l.queue)
+		l.mu.Unlock()
+		<-l.committerDone
+
+		close(l.stopInteg)
+		select {
+		case <-l.integDone:
+		case <-ctx.Done():
+			l.closeErr = fmt.Errorf("close audit log: waiting for integration: %w", ctx.Err())
+		}
+		if l.closeErr == nil && l.Err() == nil {
+			if err := l.shutdown(ctx); err != nil {
+				l.closeErr = fmt.Errorf("close audit log: tessera shutdown: %w", err)
+			}
+		}
+		l.cancel()
+		l.m.unregister()
+	})
+	return l.closeErr
+}
+
+// pendingBuf hands committed records from the committer to the integrator.
+// It holds at most max records; beyond that the integrator reads the rest
+// back from the store.
+type pendingBuf struct {
+	mu   sync.Mutex
+	recs []store.AuditRecord
+	max  int
+}
+
+func (b *pendingBuf) push(recs []store.AuditRecord) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.recs)+len(recs) > b.max {
+		return // the integrator finds the gap and reads the store
+	}
+	b.recs = append(b.recs, recs...)
+}
+
+// take returns up to n buffered records starting exactly at index next,
+// dropping older ones. If the buffer starts after next, it returns nil and
+// the first buffered index (gap end); gap is 0 when the buffer is empty.
+func (b *pendingBuf) take(next uint64, n int) (recs []store.AuditRecord, gap uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := 0
+	for i < len(b.recs) && b.recs[i].Index < next {
+		i++
+	}
+	b.recs = b.recs[i:]
+	if len(b.recs) == 0 {
+		b.recs = nil
+		return nil, 0
+	}
+	if b.recs[0].Index != next {
+		return nil, b.recs[0].Index
+	}
+	k := 0
+	for k < len(b.recs) && k < n && b.recs[k].Index == next+uint64(k) {
+		k++
+	}
+	out := make([]store.AuditRecord, k)
+	copy(out, b.recs[:k])
+	b.recs = b.recs[k:]
+	return out, 0
+}

@@ -1,0 +1,287 @@
+package auditlog
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	f_log "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/tessera"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custos-dev/custos/internal/store"
+)
+
+// integrateLoop is the integrator: the only goroutine that adds entries to
+// tessera, in store index order, starting at next (tessera's integrated
+// size). It returns after stopInteg is closed and everything committed has
+// been integrated, or on an unrepairable inconsistency.
+func (l *Log) integrateLoop(next uint64) {
+	defer close(l.integDone)
+	tick := time.NewTicker(l.opts.PollInterval)
+	defer tick.Stop()
+	stopping := false
+	backoff := 100 * time.Millisecond
+	for {
+		for {
+			chunk, err := l.nextChunk(next)
+			if err != nil {
+				if errors.Is(err, ErrInconsistent) {
+					l.setFatal(err)
+					return
+				}
+				l.m.integrateErrors.Inc()
+				l.log.Error("audit log: reading records to integrate", "err", err)
+				break
+			}
+			if len(chunk) == 0 {
+				backoff = 100 * time.Millisecond
+				break
+			}
+			n, err := l.integrateChunk(chunk)
+			next += n
+			l.m.integratedSize.Set(float64(next))
+			if err == nil {
+				continue
+			}
+			if errors.Is(err, ErrInconsistent) {
+				l.setFatal(err)
+				return
+			}
+			l.m.integrateErrors.Inc()
+			l.log.Error("audit log: integration failed, retrying", "at", next, "err", err)
+			select {
+			case <-time.After(backoff):
+			case <-l.stopInteg:
+				if stopping {
+					return
+				}
+				stopping = true
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			// Resume where tessera really is.
+			size, err := l.reader.IntegratedSize(l.bgCtx)
+			if err != nil {
+				l.log.Error("audit log: reading integrated size", "err", err)
+				break
+			}
+			next = size
+		}
+		if stopping {
+			return
+		}
+		select {
+		case <-l.notify:
+		case <-tick.C:
+		case <-l.stopInteg:
+			// One more pass picks up everything the committer (now
+			// stopped) has committed.
+			stopping = true
+		}
+	}
+}
+
+// nextChunk returns the next records to integrate, starting at index next:
+// from the committer's buffer when it holds them, from the store otherwise.
+func (l *Log) nextChunk(next uint64) ([]store.AuditRecord, error) {
+	recs, gap := l.buf.take(next, l.opts.IntegrateBatch)
+	if len(recs) > 0 {
+		return recs, nil
+	}
+	to := gap
+	if to == 0 {
+		size, err := l.st.AuditSize(l.bgCtx)
+		if err != nil {
+			return nil, fmt.Errorf("store size: %w", err)
+		}
+		if size < next {
+			return nil, fmt.Errorf("the store has %d records but %d are integrated (records deleted or store rolled back): %w",
+				size, next, ErrInconsistent)
+		}
+		to = size
+	}
+	if to <= next {
+		return nil, nil
+	}
+	to = min(to, next+uint64(l.opts.IntegrateBatch))
+	recs, err := l.st.AuditRange(l.bgCtx, next, to)
+	if err != nil {
+		return nil, fmt.Errorf("store range [%d, %d): %w", next, to, err)
+	}
+	for i, r := range recs {
+		if r.Index != next+uint64(i) {
+			return nil, fmt.Errorf("store record %d is missing: %w", next+uint64(i), ErrInconsistent)
+		}
+	}
+	if uint64(len(recs)) != to-next {
+		return nil, fmt.Errorf("store record %d is missing: %w", next+uint64(len(recs)), ErrInconsistent)
+	}
+	return recs, nil
+}
+
+// integrateChunk adds chunk (consecutive records, at most one tessera batch)
+// to tessera and waits until it is integrated. It returns how many leading
+// records were integrated. A tessera index different from the store index is
+// ErrInconsistent.
+func (l *Log) integrateChunk(chunk []store.AuditRecord) (uint64, error) {
+	futs := make([]tessera.IndexFuture, len(chunk))
+	for i, r := range chunk {
+		futs[i] = l.appender.Add(l.bgCtx, tessera.NewEntry(Leaf(r.Salt, r.Event)))
+	}
+	var done uint64
+	var firstErr error
+	for i, f := range futs {
+		idx, err := f()
+		switch {
+		case firstErr != nil:
+			// Wait for the rest; nothing after a failure counts.
+		case err != nil:
+			firstErr = fmt.Errorf("tessera add (store index %d): %w", chunk[i].Index, err)
+		case idx.Index != chunk[i].Index || idx.IsDup:
+			firstErr = fmt.Errorf("tessera assigned index %d (dup=%v) to store record %d: %w",
+				idx.Index, idx.IsDup, chunk[i].Index, ErrInconsistent)
+		default:
+			done++
+		}
+	}
+	return done, firstErr
+}
+
+func (l *Log) setFatal(err error) {
+	l.errMu.Lock()
+	l.fatal = err
+	l.errMu.Unlock()
+	l.m.inconsistent.Set(1)
+	l.log.Error("audit log: integration stopped: the tiled log no longer follows the store; run 'custos audit verify'", "err", err)
+}
+
+// recordingSigner signs checkpoints for tessera and saves each signed
+// checkpoint in the store before tessera publishes it.
+type recordingSigner struct {
+	note.Signer
+	l *Log
+}
+
+// Sign implements note.Signer.
+func (s *recordingSigner) Sign(msg []byte) ([]byte, error) {
+	var cp f_log.Checkpoint
+	if _, err := cp.Unmarshal(msg); err != nil {
+		return nil, fmt.Errorf("sign checkpoint: %w", err)
+	}
+	sig, err := s.Signer.Sign(msg)
+	if err != nil {
+		return nil, err
+	}
+	n := signedNote(msg, s.Name(), s.KeyHash(), sig)
+	if err := s.l.st.AddCheckpoint(s.l.bgCtx, store.Checkpoint{Size: cp.Size, Note: n, Time: time.Now()}); err != nil {
+		// Not recorded, not published: tessera retries later.
+		return nil, fmt.Errorf("save checkpoint: %w", err)
+	}
+	s.l.setCheckpoint(n, cp.Size)
+	return sig, nil
+}
+
+// signedNote encodes text with one signature as note.Sign does.
+func signedNote(text []byte, name string, hash uint32, sig []byte) []byte {
+	var hbuf [4]byte
+	binary.BigEndian.PutUint32(hbuf[:], hash)
+	var b bytes.Buffer
+	b.Write(text)
+	b.WriteString("\n— ")
+	b.WriteString(name)
+	b.WriteString(" ")
+	b.WriteString(base64.StdEncoding.EncodeToString(append(hbuf[:], sig...)))
+	b.WriteString("\n")
+	return b.Bytes()
+}
+
+func (l *Log) setCheckpoint(n []byte, size uint64) {
+	l.cpMu.Lock()
+	if size >= l.cpSize || l.cpNote == nil {
+		l.cpNote, l.cpSize = n, size
+		close(l.cpChanged)
+		l.cpChanged = make(chan struct{})
+	}
+	l.cpMu.Unlock()
+	l.m.checkpointSize.Set(float64(size))
+	l.lag.published(size, l.m.publishDelay)
+}
+
+// loadPublishedCheckpoint reads the checkpoint file tessera has published.
+func (l *Log) loadPublishedCheckpoint(ctx context.Context) error {
+	raw, err := l.reader.ReadCheckpoint(ctx)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	v, err := note.NewVerifier(l.verifier)
+	if err != nil {
+		return fmt.Errorf("verifier key: %w", err)
+	}
+	cp, _, _, err := f_log.ParseCheckpoint(raw, l.origin, v)
+	if err != nil {
+		return fmt.Errorf("published checkpoint does not verify with the log's key: %w", err)
+	}
+	l.cpMu.Lock()
+	if l.cpNote == nil || cp.Size > l.cpSize {
+		l.cpNote, l.cpSize = raw, cp.Size
+	}
+	l.cpMu.Unlock()
+	l.m.checkpointSize.Set(float64(cp.Size))
+	return nil
+}
+
+// lagTracker remembers when committed records were committed until a
+// checkpoint covers them.
+type lagTracker struct {
+	mu    sync.Mutex
+	items []lagItem
+}
+
+type lagItem struct {
+	end uint64 // exclusive end index of a committed batch
+	at  time.Time
+}
+
+func newLagTracker() *lagTracker { return &lagTracker{} }
+
+func (t *lagTracker) add(end uint64, at time.Time) {
+	t.mu.Lock()
+	t.items = append(t.items, lagItem{end, at})
+	t.mu.Unlock()
+}
+
+// published drops batches covered by a checkpoint of size and observes
+// their delay.
+func (t *lagTracker) published(size uint64, obs interface{ Observe(float64) }) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i := 0
+	for i < len(t.items) && t.items[i].end <= size {
+		obs.Observe(now.Sub(t.items[i].at).Seconds())
+		i++
+	}
+	t.items = t.items[i:]
+	if len(t.items) == 0 {
+		t.items = nil
+	}
+}
+
+// oldest returns how long the oldest uncovered batch has waited.
+func (t *lagTracker) oldest() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.items) == 0 {
+		return 0
+	}
+	return time.Since(t.items[0].at)
+}

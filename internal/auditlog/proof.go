@@ -1,0 +1,192 @@
+package auditlog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	f_log "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/client"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custos-dev/custos/internal/store"
+)
+
+// EntryProof is one audit record with everything needed to check it against
+// the public log: Leaf is the log entry's exact bytes, and equals
+// Leaf(Salt, EventBytes); Proof is the RFC 6962 inclusion proof of
+// SHA-256(0x00 || Leaf) at Index in the tree of TreeSize entries whose root
+// Checkpoint (a signed note) commits to. It is the body of
+// GET /v1/audit/entries/{index}. []byte fields encode as base64.
+type EntryProof struct {
+	Index uint64 `json:"index"`
+	// Event is the access event as JSON (the canonical bytes; an encoder
+	// that escapes HTML may change them, so EventBytes has them exactly).
+	Event json.RawMessage `json:"event"`
+	// EventBytes are the event's canonical bytes, which the leaf commits to.
+	EventBytes []byte `json:"event_bytes"`
+	Salt       []byte `json:"salt"`
+	Leaf       []byte `json:"leaf"`
+	// LeafVersion is the leaf format (see Leaf).
+	LeafVersion int `json:"leaf_version"`
+	// TreeSize is the checkpoint's tree size; Proof is against it.
+	TreeSize   uint64   `json:"tree_size"`
+	Proof      [][]byte `json:"proof"`
+	Checkpoint string   `json:"checkpoint"`
+	// Pending is set (and Proof, TreeSize, Checkpoint empty) when no
+	// published checkpoint covered the entry yet (ByCustomer only).
+	Pending bool `json:"pending,omitempty"`
+}
+
+// Verify checks p on its own, as an outside auditor would with the log's
+// verifier key: the leaf commits to the event and salt, the checkpoint is
+// signed by the key, and the inclusion proof leads from the leaf to the
+// checkpoint's root.
+func (p EntryProof) Verify(verifierKey string) error {
+	if p.Pending {
+		return fmt.Errorf("entry %d: %w", p.Index, ErrPending)
+	}
+	if !bytes.Equal(p.Leaf, Leaf(p.Salt, p.EventBytes)) {
+		return fmt.Errorf("entry %d: leaf does not commit to the event and salt", p.Index)
+	}
+	v, err := note.NewVerifier(verifierKey)
+	if err != nil {
+		return fmt.Errorf("verifier key: %w", err)
+	}
+	cp, _, _, err := f_log.ParseCheckpoint([]byte(p.Checkpoint), v.Name(), v)
+	if err != nil {
+		return fmt.Errorf("entry %d: checkpoint: %w", p.Index, err)
+	}
+	if cp.Size != p.TreeSize {
+		return fmt.Errorf("entry %d: checkpoint size %d, proof for %d", p.Index, cp.Size, p.TreeSize)
+	}
+	lh := rfc6962.DefaultHasher.HashLeaf(p.Leaf)
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, p.Index, cp.Size, lh, p.Proof, cp.Hash); err != nil {
+		return fmt.Errorf("entry %d: inclusion proof: %w", p.Index, err)
+	}
+	return nil
+}
+
+// Checkpoint returns the latest signed checkpoint (C2SP tlog-checkpoint,
+// signed-note text).
+func (l *Log) Checkpoint(ctx context.Context) ([]byte, error) {
+	l.cpMu.Lock()
+	n := l.cpNote
+	l.cpMu.Unlock()
+	if n == nil {
+		return nil, fmt.Errorf("audit checkpoint: %w", ErrPending)
+	}
+	return bytes.Clone(n), nil
+}
+
+// waitCheckpoint returns the latest checkpoint, waiting up to PendingWait
+// (or ctx) for one of at least size entries. ok reports whether the
+// returned checkpoint covers size.
+func (l *Log) waitCheckpoint(ctx context.Context, size uint64) (n []byte, cpSize uint64, ok bool) {
+	timer := time.NewTimer(l.opts.PendingWait)
+	defer timer.Stop()
+	for {
+		l.cpMu.Lock()
+		n, cpSize, ch := l.cpNote, l.cpSize, l.cpChanged
+		l.cpMu.Unlock()
+		if n != nil && cpSize >= size {
+			return n, cpSize, true
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return n, cpSize, false
+		case <-ctx.Done():
+			return n, cpSize, false
+		}
+	}
+}
+
+// Entry returns record index with its inclusion proof against the latest
+// checkpoint. If no checkpoint covers it within PendingWait, it returns
+// ErrPending; an index never committed gives store.ErrNotFound.
+func (l *Log) Entry(ctx context.Context, index uint64) (EntryProof, error) {
+	recs, err := l.st.AuditRange(ctx, index, index+1)
+	if err != nil {
+		return EntryProof{}, fmt.Errorf("audit entry %d: %w", index, err)
+	}
+	if len(recs) == 0 {
+		return EntryProof{}, fmt.Errorf("audit entry %d: %w", index, store.ErrNotFound)
+	}
+	n, size, ok := l.waitCheckpoint(ctx, index+1)
+	if !ok {
+		return EntryProof{}, fmt.Errorf("audit entry %d: %w", index, ErrPending)
+	}
+	pb, err := client.NewProofBuilder(ctx, size, l.reader.ReadTile)
+	if err != nil {
+		return EntryProof{}, fmt.Errorf("audit entry %d: %w", index, err)
+	}
+	return l.entryProof(ctx, pb, recs[0], n, size)
+}
+
+// ByCustomer returns every audit record about customer, oldest first, each
+// with its inclusion proof against the latest checkpoint. Records that no
+// checkpoint covers within PendingWait are returned with Pending set.
+func (l *Log) ByCustomer(ctx context.Context, customer string) ([]EntryProof, error) {
+	recs, err := l.st.AuditByCustomer(ctx, customer)
+	if err != nil {
+		return nil, fmt.Errorf("audit by customer: %w", err)
+	}
+	if len(recs) == 0 {
+		return []EntryProof{}, nil
+	}
+	n, size, _ := l.waitCheckpoint(ctx, recs[len(recs)-1].Index+1)
+	var pb *client.ProofBuilder
+	if n != nil {
+		if pb, err = client.NewProofBuilder(ctx, size, l.reader.ReadTile); err != nil {
+			return nil, fmt.Errorf("audit by customer: %w", err)
+		}
+	}
+	out := make([]EntryProof, 0, len(recs))
+	for _, r := range recs {
+		if n == nil || r.Index >= size {
+			out = append(out, pendingProof(r))
+			continue
+		}
+		p, err := l.entryProof(ctx, pb, r, n, size)
+		if err != nil {
+			return nil, fmt.Errorf("audit by customer: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func pendingProof(r store.AuditRecord) EntryProof {
+	return EntryProof{
+		Index:       r.Index,
+		Event:       json.RawMessage(r.Event),
+		EventBytes:  r.Event,
+		Salt:        r.Salt,
+		Leaf:        Leaf(r.Salt, r.Event),
+		LeafVersion: LeafVersion,
+		Proof:       [][]byte{},
+		Pending:     true,
+	}
+}
+
+func (l *Log) entryProof(ctx context.Context, pb *client.ProofBuilder, r store.AuditRecord, n []byte, size uint64) (EntryProof, error) {
+	if !json.Valid(r.Event) {
+		return EntryProof{}, errors.New("audit entry: stored event is not valid JSON")
+	}
+	hashes, err := pb.InclusionProof(ctx, r.Index)
+	if err != nil {
+		return EntryProof{}, fmt.Errorf("inclusion proof for %d in %d: %w", r.Index, size, err)
+	}
+	p := pendingProof(r)
+	p.Pending = false
+	p.TreeSize = size
+	p.Proof = hashes
+	p.Checkpoint = string(n)
+	return p, nil
+}

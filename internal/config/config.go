@@ -1,0 +1,191 @@
+// Package config is custos's configuration: one documented struct, loaded
+// from TOML, with defaults in code and validation at startup.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Quota is a role's limit in distinct customers read. 0 means unlimited.
+type Quota struct {
+	// CustomersPerHour is the most distinct customers in one clock hour.
+	CustomersPerHour int `toml:"customers_per_hour"`
+	// CustomersPerDay is the most distinct customers in one UTC day.
+	CustomersPerDay int `toml:"customers_per_day"`
+}
+
+// Config is the whole configuration. The zero value is not valid: start
+// from Default.
+type Config struct {
+	// Quotas per role, keyed by role name. Roles missing here get the
+	// defaults; a role given here replaces its default.
+	Quotas map[string]Quota `toml:"quotas"`
+	// ConsentTTL is how long a one-time code is valid (default 10m).
+	ConsentTTL Duration `toml:"consent_ttl"`
+	// ConsentGrant is how long a confirmed consent grants access (default 30m).
+	ConsentGrant Duration `toml:"consent_grant"`
+	// ConsentMaxAttempts wrong codes lock a consent (default 5).
+	ConsentMaxAttempts int `toml:"consent_max_attempts"`
+	// BreakGlassGrant is how long an approved break-glass lasts (default 1h).
+	BreakGlassGrant Duration `toml:"breakglass_grant"`
+	// Policies is a directory of .cedar files; empty means <data>/policies.
+	Policies string `toml:"policies"`
+	// NotifyWebhook, when set, sends one-time codes by POSTing to this URL
+	// instead of appending to <data>/outbox.jsonl.
+	NotifyWebhook string `toml:"notify_webhook"`
+	// Detect configures containment by the detectors.
+	Detect Detect `toml:"detect"`
+}
+
+// Detect configures the online detectors' containment.
+type Detect struct {
+	// StepUpScore: at or above it, the person's reads need a consent (default 0.8).
+	StepUpScore float64 `toml:"stepup_score"`
+	// SuspendScore: at or above it, the person is suspended (default 0.95).
+	SuspendScore float64 `toml:"suspend_score"`
+	// Disabled turns automatic containment off (alerts still fire).
+	Disabled bool `toml:"containment_disabled"`
+}
+
+// Duration is a time.Duration written as "10m" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// DefaultQuotas are the out-of-the-box limits per role.
+func DefaultQuotas() map[string]Quota {
+	return map[string]Quota{
+		"store_clerk":      {CustomersPerHour: 40, CustomersPerDay: 150},
+		"store_manager":    {CustomersPerHour: 60, CustomersPerDay: 300},
+		"repair_tech":      {CustomersPerHour: 30, CustomersPerDay: 120},
+		"callcenter_agent": {CustomersPerHour: 60, CustomersPerDay: 400},
+		"partner_admin":    {CustomersPerHour: 20, CustomersPerDay: 100},
+		"integration":      {CustomersPerHour: 0, CustomersPerDay: 0},
+	}
+}
+
+// Default returns the default configuration.
+func Default() Config {
+	return Config{
+		Quotas:             DefaultQuotas(),
+		ConsentTTL:         Duration{10 * time.Minute},
+		ConsentGrant:       Duration{30 * time.Minute},
+		ConsentMaxAttempts: 5,
+		BreakGlassGrant:    Duration{time.Hour},
+		Detect:             Detect{StepUpScore: 0.8, SuspendScore: 0.95},
+	}
+}
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("invalid config")
+
+// ValidationError names the field at fault.
+type ValidationError struct {
+	Field   string
+	Problem string
+}
+
+func (e *ValidationError) Error() string { return fmt.Sprintf("config: %s: %s", e.Field, e.Problem) }
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// Load reads a TOML file over the defaults and validates the result.
+// Unknown keys are an error, so a typo does not pass silently.
+func Load(path string) (Config, error) {
+	c := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(b)
+}
+
+// Parse decodes TOML text over the defaults and validates the result.
+func Parse(b []byte) (Config, error) {
+	c := Default()
+	var fromFile Config
+	md, err := toml.Decode(string(b), &fromFile)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return c, &ValidationError{Field: und[0].String(), Problem: "unknown key"}
+	}
+	for role, q := range fromFile.Quotas {
+		c.Quotas[role] = q
+	}
+	if md.IsDefined("consent_ttl") {
+		c.ConsentTTL = fromFile.ConsentTTL
+	}
+	if md.IsDefined("consent_grant") {
+		c.ConsentGrant = fromFile.ConsentGrant
+	}
+	if md.IsDefined("consent_max_attempts") {
+		c.ConsentMaxAttempts = fromFile.ConsentMaxAttempts
+	}
+	if md.IsDefined("breakglass_grant") {
+		c.BreakGlassGrant = fromFile.BreakGlassGrant
+	}
+	if md.IsDefined("policies") {
+		c.Policies = fromFile.Policies
+	}
+	if md.IsDefined("notify_webhook") {
+		c.NotifyWebhook = fromFile.NotifyWebhook
+	}
+	if md.IsDefined("detect", "stepup_score") {
+		c.Detect.StepUpScore = fromFile.Detect.StepUpScore
+	}
+	if md.IsDefined("detect", "suspend_score") {
+		c.Detect.SuspendScore = fromFile.Detect.SuspendScore
+	}
+	if md.IsDefined("detect", "containment_disabled") {
+		c.Detect.Disabled = fromFile.Detect.Disabled
+	}
+	return c, c.Validate()
+}
+
+// Validate checks every field and returns the first problem found.
+func (c Config) Validate() error {
+	for role, q := range c.Quotas {
+		if q.CustomersPerHour < 0 {
+			return &ValidationError{Field: "quotas." + role + ".customers_per_hour", Problem: "must not be negative"}
+		}
+		if q.CustomersPerDay < 0 {
+			return &ValidationError{Field: "quotas." + role + ".customers_per_day", Problem: "must not be negative"}
+		}
+	}
+	if c.ConsentTTL.Duration <= 0 {
+		return &ValidationError{Field: "consent_ttl", Problem: "must be positive"}
+	}
+	if c.ConsentGrant.Duration <= 0 {
+		return &ValidationError{Field: "consent_grant", Problem: "must be positive"}
+	}
+	if c.ConsentMaxAttempts < 1 {
+		return &ValidationError{Field: "consent_max_attempts", Problem: "must be at least 1"}
+	}
+	if c.BreakGlassGrant.Duration <= 0 {
+		return &ValidationError{Field: "breakglass_grant", Problem: "must be positive"}
+	}
+	if c.Detect.StepUpScore <= 0 || c.Detect.StepUpScore > 1 || c.Detect.SuspendScore <= 0 || c.Detect.SuspendScore > 1 {
+		return &ValidationError{Field: "detect", Problem: "scores must be in (0, 1]"}
+	}
+	if c.Detect.SuspendScore < c.Detect.StepUpScore {
+		return &ValidationError{Field: "detect.suspend_score", Problem: "must be at least detect.stepup_score"}
+	}
+	return nil
+}

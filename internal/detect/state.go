@@ -1,0 +1,568 @@
+package detect
+
+import (
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/custos-dev/custos/internal/event"
+)
+
+// historyDays is how many past active days a person (and a group) keeps.
+const historyDays = 28
+
+// Peer groups of a person, narrowest first.
+const (
+	grpSite   = iota // same role, org and site
+	grpRegion        // same role and region
+	grpRole          // same role everywhere
+	numGroups
+)
+
+// minPeers is how many active peers a comparison with today's peers needs.
+const minPeers = 5
+
+// dayCounts are one person's counters for one local day. Reads count
+// distinct customers (allowed or denied); w5 weighs each new customer 5 when
+// unexplained and 1 when explained, so w5/5 is the "weighted reads".
+type dayCounts struct {
+	reads, unexpl, w5, foreignR, foreignS, offW5, miss, seq, hourMaxW5 int32
+}
+
+// dayStat is a finished day in a person's history.
+type dayStat struct {
+	day                      int32
+	factor                   float32 // role group's volume that day vs usual
+	reads, unexpl, miss, off uint16
+	w5, hourMaxW5            uint32
+}
+
+// baseline is a person's own normal, recomputed at each day change from
+// their history, normalised by each day's group factor (so a launch day
+// does not inflate it).
+type baseline struct {
+	days                                   int
+	readsP90, wP75, wP90, missP90, offWP90 float64
+	hourWP90                               float64
+}
+
+// ring64 is a small ring of recent customer hashes.
+type ring64 struct {
+	h [64]uint64
+	i uint8
+}
+
+func (r *ring64) add(h uint64) {
+	r.h[r.i&63] = h
+	r.i++
+}
+
+func (r *ring64) has(h uint64) bool {
+	for _, x := range r.h {
+		if x == h {
+			return true
+		}
+	}
+	return false
+}
+
+type slot struct {
+	at int64 // 5-minute slot number
+	w5 int32
+}
+
+type finding struct {
+	score  float64
+	reason string
+}
+
+// person is everything the engine keeps about one actor.
+type person struct {
+	id                      string
+	role, org, site, region string
+	groups                  [numGroups]*group
+	siteSt                  *siteState
+
+	day      int32
+	today    dayCounts
+	seen     distinctSet // customers touched today
+	slots    [12]slot    // weighted new reads per 5 minutes, last hour
+	elevated bool        // counted in site/group elevated today
+
+	hist  [historyDays]dayStat
+	nHist int
+	base  baseline
+
+	hours      [24]float32
+	hoursTotal float32
+	// Decayed sums for own shares of foreign customers.
+	shReads, shForeignR, shForeignS float32
+
+	trace       ring64 // customers this person found by search or consent
+	selfTickets ring64 // customers this person opened a ticket for
+	lastIDs     [8]int64
+	lastIDi     uint8
+
+	total hll // distinct customers ever read (allowed)
+
+	ewmaW     float64 // EWMA of normalised daily weighted reads
+	ewmaDays  int
+	noticeDay int32
+
+	noticeGiven bool
+
+	findings   [numKinds]finding
+	alertLevel int8
+	risk0      float64 // last computed risk
+	kind       string
+	updated    instInfo
+}
+
+type instInfo struct {
+	unix int64
+	nsec int32
+}
+
+// group is a peer group's state.
+type group struct {
+	members int
+	day     int32
+	ver     uint32 // bumped on each histogram change
+	// Today's members' counters (active members only).
+	hReads, hW5, hMiss, hHourW5 countHist
+	elevated                    int32
+	// Long-run medians across days (robust EWMA).
+	longReads, longW5 float64
+	longDays          int
+	ring              [historyDays]groupDay
+	// Decayed shares.
+	shReads, shForeignR, shForeignS float64
+	hours                           [24]float32
+	hoursTotal                      float32
+
+	cacheVer uint32
+	cacheOK  bool
+	q        groupQ
+}
+
+// groupQ caches today's quantiles.
+type groupQ struct {
+	active                        int
+	readsQ90, wQ50, wQ90, missQ90 float64
+	hourWQ90, readsQ50, hourWQ50  float64
+}
+
+type groupDay struct {
+	day                 int32
+	medReads, highReads float64
+	medW5               float64
+	factor              float64
+	ok                  bool
+}
+
+// siteState tracks people at one site (org+site) rising together today.
+type siteState struct {
+	day      int32
+	active   int32
+	elevated int32
+}
+
+func (g *group) ensureDay(d int32) {
+	if g.day >= d {
+		return
+	}
+	if g.day > -1<<29 {
+		g.finish()
+	}
+	g.day = d
+	g.hReads.reset()
+	g.hW5.reset()
+	g.hMiss.reset()
+	g.hHourW5.reset()
+	g.elevated = 0
+	g.ver++
+	g.cacheOK = false
+	g.shReads *= 0.85
+	g.shForeignR *= 0.85
+	g.shForeignS *= 0.85
+}
+
+// finish closes the group's day: its medians go to the ring and, clamped so
+// one odd day moves them little, into the long-run medians.
+func (g *group) finish() {
+	gd := groupDay{day: g.day, factor: 1}
+	if int(g.hReads.total) >= 3 {
+		gd.ok = true
+		gd.medReads = g.hReads.quantile(0.5)
+		gd.highReads = g.hReads.quantile(0.9)
+		gd.medW5 = g.hW5.quantile(0.5)
+		if g.longDays >= 2 && g.longReads > 0 {
+			gd.factor = clamp(gd.medReads/g.longReads, 0.5, 6)
+		}
+		if g.longDays == 0 {
+			g.longReads, g.longW5 = gd.medReads, gd.medW5
+		} else {
+			g.longReads = 0.8*g.longReads + 0.2*clamp(gd.medReads, 0.67*g.longReads, 1.5*g.longReads+1)
+			g.longW5 = 0.8*g.longW5 + 0.2*clamp(gd.medW5/gd.factor, 0.67*g.longW5, 1.5*g.longW5+1)
+		}
+		g.longDays++
+	}
+	g.ring[int(g.day)%historyDays] = gd
+}
+
+func (g *group) dayStats(d int32) (groupDay, bool) {
+	if d < 0 {
+		return groupDay{}, false
+	}
+	gd := g.ring[int(d)%historyDays]
+	if !gd.ok || gd.day != d {
+		return groupDay{}, false
+	}
+	return gd, true
+}
+
+func (g *group) quantiles() *groupQ {
+	if g.cacheOK && g.ver-g.cacheVer < 8 {
+		return &g.q
+	}
+	g.q = groupQ{
+		active:   int(g.hReads.total),
+		readsQ50: g.hReads.quantile(0.5),
+		readsQ90: g.hReads.quantile(0.9),
+		wQ50:     g.hW5.quantile(0.5) / 5,
+		wQ90:     g.hW5.quantile(0.9) / 5,
+		missQ90:  g.hMiss.quantile(0.9),
+		hourWQ50: g.hHourW5.quantile(0.5) / 5,
+		hourWQ90: g.hHourW5.quantile(0.9) / 5,
+	}
+	g.cacheVer, g.cacheOK = g.ver, true
+	return &g.q
+}
+
+func (g *group) foreignShares() (r, s float64, ok bool) {
+	if g.shReads < 100 {
+		return 0, 0, false
+	}
+	return g.shForeignR / g.shReads, g.shForeignS / g.shReads, true
+}
+
+func clamp(x, lo, hi float64) float64 {
+	if x < lo {
+		return lo
+	}
+	if x > hi {
+		return hi
+	}
+	return x
+}
+
+// roll moves p to local day d, closing its previous day.
+func (p *person) roll(e *Engine, d int32) {
+	for _, g := range p.groups {
+		g.ensureDay(d)
+	}
+	if p.siteSt.day < d {
+		*p.siteSt = siteState{day: d}
+	}
+	if p.day >= d {
+		return
+	}
+	if p.today.reads > 0 || p.today.miss > 0 {
+		f := 1.0
+		if gd, ok := p.groups[grpRole].dayStats(p.day); ok {
+			f = gd.factor
+		}
+		ds := dayStat{
+			day:       p.day,
+			factor:    float32(f),
+			reads:     sat16(p.today.reads),
+			unexpl:    sat16(p.today.unexpl),
+			miss:      sat16(p.today.miss + p.today.seq),
+			off:       sat16(p.today.offW5),
+			w5:        uint32(p.today.w5),
+			hourMaxW5: uint32(p.today.hourMaxW5),
+		}
+		p.hist[p.nHist%historyDays] = ds
+		p.nHist++
+		p.rebase()
+		w := float64(p.today.w5) / 5 / f
+		if p.ewmaDays == 0 {
+			p.ewmaW = w
+		} else {
+			p.ewmaW = 0.7*p.ewmaW + 0.3*w
+		}
+		p.ewmaDays++
+	}
+	p.day = d
+	p.today = dayCounts{}
+	p.seen.reset()
+	p.slots = [12]slot{}
+	p.elevated = false
+	p.findings = [numKinds]finding{}
+	p.alertLevel = 0
+	p.shReads *= 0.9
+	p.shForeignR *= 0.9
+	p.shForeignS *= 0.9
+}
+
+func sat16(v int32) uint16 {
+	if v > math.MaxUint16 {
+		return math.MaxUint16
+	}
+	return uint16(v)
+}
+
+// rebase recomputes the person's own baseline from their history.
+func (p *person) rebase() {
+	n := min(p.nHist, historyDays)
+	var reads, w, miss, off, hw [historyDays]float64
+	for i := 0; i < n; i++ {
+		d := &p.hist[i]
+		f := float64(d.factor)
+		if f <= 0 {
+			f = 1
+		}
+		reads[i] = float64(d.reads) / f
+		w[i] = float64(d.w5) / 5 / f
+		miss[i] = float64(d.miss)
+		off[i] = float64(d.off) / 5
+		hw[i] = float64(d.hourMaxW5) / 5 / f
+	}
+	p.base = baseline{
+		days:     n,
+		readsP90: quantile(reads[:n], 0.9),
+		wP75:     quantile(w[:n], 0.75),
+		wP90:     quantile(w[:n], 0.9),
+		missP90:  quantile(miss[:n], 0.9),
+		offWP90:  quantile(off[:n], 0.9),
+		hourWP90: quantile(hw[:n], 0.9),
+	}
+}
+
+// quantile sorts xs in place and returns its q-quantile (nearest rank).
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	sort.Float64s(xs)
+	i := int(math.Ceil(q*float64(len(xs)))) - 1
+	return xs[max(i, 0)]
+}
+
+// explained reports whether a read of customer h under ev's purpose carries
+// the trace of a real visit.
+func (p *person) explained(ev *event.Event, h uint64) bool {
+	if ev.Decision == event.Deny {
+		return false
+	}
+	if p.trace.has(h) {
+		return true
+	}
+	switch {
+	case strings.HasPrefix(ev.Purpose, "consent:"):
+		return ev.PurposeValid
+	case strings.HasPrefix(ev.Purpose, "ticket:"):
+		return ev.PurposeValid && !p.selfTickets.has(h)
+	}
+	return false
+}
+
+// read applies a customer.read or export of a customer.
+func (p *person) read(e *Engine, ev *event.Event, u instant) {
+	h := hashString(ev.Customer)
+	if ev.Decision != event.Deny {
+		p.total.add(h)
+	}
+	if !p.seen.add(h) {
+		return
+	}
+	t := &p.today
+	old := *t
+	expl := p.explained(ev, h)
+	w := int32(1)
+	if !expl {
+		w = 5
+		t.unexpl++
+	}
+	t.reads++
+	t.w5 += w
+	// Hourly window of weighted new reads.
+	idx := u.slot % 12
+	if idx < 0 {
+		idx += 12
+	}
+	s := &p.slots[idx]
+	if s.at != u.slot {
+		if s.at < u.slot {
+			*s = slot{at: u.slot}
+		}
+	}
+	s.w5 += w
+	var hw int32
+	for _, x := range p.slots {
+		if x.at > u.slot-12 && x.at <= u.slot {
+			hw += x.w5
+		}
+	}
+	if hw > t.hourMaxW5 {
+		t.hourMaxW5 = hw
+	}
+	fr := ev.CustomerRegion != "" && ev.Region != "" && ev.CustomerRegion != ev.Region
+	fs := ev.CustomerSite != "" && ev.Site != "" && ev.CustomerSite != ev.Site
+	if fr {
+		t.foreignR++
+	}
+	if fs {
+		t.foreignS++
+	}
+	if p.isOff(e, u.hour) {
+		t.offW5 += w
+	}
+	for i, g := range p.groups {
+		g.hReads.move(int(old.reads), int(t.reads))
+		g.hW5.move(int(old.w5), int(t.w5))
+		g.hHourW5.move(int(old.hourMaxW5), int(t.hourMaxW5))
+		g.ver++
+		if i == grpRole {
+			continue
+		}
+		g.shReads++
+		if fr {
+			g.shForeignR++
+		}
+		if fs {
+			g.shForeignS++
+		}
+		g.hours[u.hour]++
+		g.hoursTotal++
+	}
+	if old.reads == 0 {
+		p.siteSt.active++
+	}
+	p.shReads++
+	if fr {
+		p.shForeignR++
+	}
+	if fs {
+		p.shForeignS++
+	}
+	p.hours[u.hour]++
+	p.hoursTotal++
+	if p.hoursTotal > 5000 {
+		for i := range p.hours {
+			p.hours[i] /= 2
+		}
+		p.hoursTotal /= 2
+	}
+	p.sequential(e, ev.Customer)
+}
+
+// miss counts a lookup of a record that does not exist.
+func (p *person) miss(e *Engine) {
+	old := p.today.miss + p.today.seq
+	p.today.miss++
+	for _, g := range p.groups {
+		g.hMiss.move(int(old), int(old+1))
+		g.ver++
+	}
+}
+
+// sequential counts lookups whose numeric id is within a few of a recent
+// one: a walk through ids or phone numbers.
+func (p *person) sequential(e *Engine, customer string) {
+	n, ok := trailingNumber(customer)
+	if !ok {
+		return
+	}
+	hit := false
+	for _, x := range p.lastIDs {
+		if x != 0 && x != n && x-n <= 5 && n-x <= 5 {
+			hit = true
+			break
+		}
+	}
+	p.lastIDs[p.lastIDi&7] = n
+	p.lastIDi++
+	if hit {
+		old := p.today.miss + p.today.seq
+		p.today.seq++
+		for _, g := range p.groups {
+			g.hMiss.move(int(old), int(old+1))
+			g.ver++
+		}
+	}
+}
+
+func trailingNumber(s string) (int64, bool) {
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	if len(s)-i < 3 || len(s)-i > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range s[i:] {
+		n = n*10 + int64(c-'0')
+	}
+	return n + 1, true // +1 so id 0 is not the empty marker
+}
+
+// isOff reports whether a read at this local hour is outside the person's
+// own pattern (or, without enough history, outside their peers' pattern).
+func (p *person) isOff(e *Engine, hour int) bool {
+	if p.hoursTotal >= 150 && p.base.days >= e.cfg.MinHistoryDays {
+		return hourShare(&p.hours, p.hoursTotal, hour) < 0.01
+	}
+	known := false
+	for _, g := range []*group{p.groups[grpSite], p.groups[grpRole]} {
+		if g.hoursTotal < 500 {
+			continue
+		}
+		known = true
+		if hourShare(&g.hours, g.hoursTotal, hour) >= 0.01 {
+			return false
+		}
+	}
+	return known
+}
+
+func hourShare(h *[24]float32, total float32, hour int) float64 {
+	v := h[hour] + 0.5*h[(hour+23)%24] + 0.5*h[(hour+1)%24]
+	return float64(v) / float64(total)
+}
+
+// risk builds the person's dashboard view.
+func (p *person) risk() Risk {
+	r := Risk{
+		Actor: p.id, Org: p.org, Role: p.role, Site: p.site, Region: p.region,
+		Score: p.risk0, Kind: p.kind, Records: p.total.estimate(), Notice: p.noticeGiven,
+		Reasons: p.reasons(),
+	}
+	if p.updated.unix != 0 {
+		r.Updated = unixTime(p.updated)
+	}
+	return r
+}
+
+func (p *person) reasons() []string {
+	type kr struct {
+		s float64
+		r string
+	}
+	var list []kr
+	for _, f := range p.findings {
+		if f.score >= 0.3 && f.reason != "" {
+			list = append(list, kr{f.score, f.reason})
+		}
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].s > list[j].s })
+	out := make([]string, 0, len(list))
+	for i, x := range list {
+		if i == 4 {
+			break
+		}
+		out = append(out, x.r)
+	}
+	return out
+}

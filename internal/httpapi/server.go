@@ -1,0 +1,424 @@
+// Package httpapi is custos's HTTP API (shared/CONTRACT.md §2): the guarded
+// read path and everything around it. Handlers are thin: they decode,
+// establish facts, ask the policy, append the decision to the audit log, and
+// only then answer.
+//
+// Every decision on a customer, allow or deny, is appended to the audit log
+// and durable before the response is written. If the append fails the caller
+// gets 503 and no data.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/custos-dev/custos/internal/config"
+	"github.com/custos-dev/custos/internal/event"
+	"github.com/custos-dev/custos/internal/notify"
+	"github.com/custos-dev/custos/internal/policy"
+	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/vault"
+)
+
+// Auditor appends decisions to the audit log. Append MUST return only once
+// the event is durable, and return its index.
+type Auditor interface {
+	Append(ctx context.Context, ev event.Event) (uint64, error)
+}
+
+// AuditReader serves the auditor-facing endpoints. Its results are encoded
+// as JSON as they are.
+type AuditReader interface {
+	// Checkpoint returns the latest signed checkpoint (signed-note text).
+	Checkpoint(ctx context.Context) ([]byte, error)
+	// Entry returns one entry with its inclusion proof.
+	Entry(ctx context.Context, index uint64) (any, error)
+	// ByCustomer returns the customer's entries, each with its proof.
+	ByCustomer(ctx context.Context, customer string) ([]any, error)
+}
+
+// ErrPending is returned by an AuditReader for an entry that is durable but
+// not yet in the published tree; the API answers 503 with Retry-After.
+var ErrPending = errors.New("entry not yet integrated")
+
+// Tracer runs leak attribution for POST /v1/trace.
+type Tracer interface {
+	TraceCSV(ctx context.Context, csv []byte) (any, error)
+}
+
+// Alerter receives alerts raised by the gateway itself (break-glass reads,
+// customers' objections).
+type Alerter interface {
+	Raise(ctx context.Context, a store.Alert) error
+}
+
+// Server is the HTTP API. Set the fields, then call Handler. Fields must not
+// change after that.
+type Server struct {
+	Store    store.Store
+	Vault    *vault.Vault
+	Policy   policy.Authorizer
+	Audit    Auditor
+	Notifier notify.Notifier
+	Config   config.Config
+	Logger   *slog.Logger
+	// Registerer receives the API's metrics; nil means none.
+	Registerer prometheus.Registerer
+	// Gatherer serves /metrics; nil means no /metrics.
+	Gatherer prometheus.Gatherer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+
+	// Optional parts, mounted when set.
+	AuditReader AuditReader
+	LogHandler  http.Handler // served under /log/
+	Web         http.Handler // served at / (the dashboard)
+	Tracer      Tracer
+	Alerts      Alerter
+	OpenAPI     []byte
+	Extra       map[string]http.Handler // extra "METHOD /path" routes
+
+	// MaxBody caps request bodies (default 1 MiB; trace uploads 64 MiB).
+	MaxBody int64
+
+	once    sync.Once
+	metrics *metrics
+	cache   *principalCache
+	fails   *failLimiter
+}
+
+type metrics struct {
+	requests  *prometheus.CounterVec
+	decisions *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+}
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		if s.Now == nil {
+			s.Now = time.Now
+		}
+		if s.Logger == nil {
+			s.Logger = slog.New(slog.DiscardHandler)
+		}
+		if s.MaxBody == 0 {
+			s.MaxBody = 1 << 20
+		}
+		s.metrics = &metrics{
+			requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "custos_http_requests_total", Help: "HTTP requests by route and status code.",
+			}, []string{"route", "code"}),
+			decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "custos_decisions_total", Help: "Access decisions by action, decision and reason.",
+			}, []string{"action", "decision", "reason"}),
+			latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+				Name: "custos_http_request_duration_seconds", Help: "HTTP request latency by route.",
+				Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1},
+			}, []string{"route"}),
+		}
+		if s.Registerer != nil {
+			s.Registerer.MustRegister(s.metrics.requests, s.metrics.decisions, s.metrics.latency)
+		}
+		s.cache = newPrincipalCache(s.Store)
+		s.fails = &failLimiter{fails: map[string][]time.Time{}}
+	})
+}
+
+// Handler returns the API's handler.
+func (s *Server) Handler() http.Handler {
+	s.init()
+	mux := http.NewServeMux()
+	handle := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.instrument(pattern, h))
+	}
+	handle("GET /healthz", s.healthz)
+	handle("GET /v1/me", s.authed(s.me))
+	handle("GET /v1/customers/{id}", s.authed(s.readCustomer))
+	handle("POST /v1/customers/search", s.authed(s.searchCustomer))
+	handle("GET /v1/customers", s.authed(s.listCustomers))
+	handle("POST /v1/customers/export", s.authed(s.exportCustomers))
+	handle("POST /v1/tickets", s.authed(s.createTicket))
+	handle("POST /v1/consents", s.authed(s.startConsent))
+	handle("POST /v1/consents/{id}/confirm", s.authed(s.confirmConsent))
+	handle("POST /v1/breakglass", s.authed(s.requestBreakGlass))
+	handle("POST /v1/breakglass/{id}/approve", s.authed(s.approveBreakGlass))
+	handle("POST /v1/principals/{id}/suspend", s.authed(s.suspend))
+	handle("POST /v1/principals/{id}/reinstate", s.authed(s.reinstate))
+	handle("POST /v1/principals/{id}/notice", s.authed(s.notice))
+	handle("GET /v1/alerts", s.authed(s.alerts))
+	handle("GET /v1/audit/checkpoint", s.authed(s.auditCheckpoint))
+	handle("GET /v1/audit/entries/{index}", s.authed(s.auditEntry))
+	handle("POST /v1/subjects/login", s.subjectLogin)
+	handle("POST /v1/subjects/login/{id}/confirm", s.subjectConfirm)
+	handle("GET /v1/subjects/{customer}/accesses", s.subjectAccesses)
+	handle("POST /v1/subjects/{customer}/objections", s.subjectObject)
+	handle("POST /v1/trace", s.authed(s.trace))
+	if s.Gatherer != nil {
+		mux.Handle("GET /metrics", s.metricsHandler())
+	}
+	if s.OpenAPI != nil {
+		handle("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(s.OpenAPI)
+		})
+	}
+	if s.LogHandler != nil {
+		mux.Handle("GET /log/", s.LogHandler)
+	}
+	for pattern, h := range s.Extra {
+		mux.Handle(pattern, h)
+	}
+	// Unknown API paths and methods get JSON errors, never HTML.
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+	if s.Web != nil {
+		mux.Handle("/", s.Web)
+	} else {
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
+		})
+	}
+	return s.recoverer(jsonMethodErrors(mux))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// recoverer turns a panic into a JSON 500 and logs it without request data.
+func (s *Server) recoverer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Logger.Error("handler panic", "route", r.Pattern, "panic", fmt.Sprint(v))
+				writeError(w, http.StatusInternalServerError, "internal", "internal error")
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// jsonMethodErrors rewrites the mux's plain-text 405 into the JSON error body.
+func jsonMethodErrors(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&methodRewriter{ResponseWriter: w}, r)
+	})
+}
+
+type methodRewriter struct {
+	http.ResponseWriter
+	swallow bool
+}
+
+func (m *methodRewriter) WriteHeader(code int) {
+	if code == http.StatusMethodNotAllowed && m.Header().Get("Content-Type") != "application/json" {
+		m.swallow = true
+		m.Header().Set("Content-Type", "application/json")
+		m.Header().Del("X-Content-Type-Options")
+		m.ResponseWriter.WriteHeader(code)
+		json.NewEncoder(m.ResponseWriter).Encode(errorBody{errorDetail{"method_not_allowed", "method not allowed on this path"}})
+		return
+	}
+	m.ResponseWriter.WriteHeader(code)
+}
+
+func (m *methodRewriter) Write(b []byte) (int, error) {
+	if m.swallow {
+		return len(b), nil
+	}
+	return m.ResponseWriter.Write(b)
+}
+
+func (m *methodRewriter) Flush() {
+	if f, ok := m.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (m *methodRewriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		limit := s.MaxBody
+		if strings.HasSuffix(route, " /v1/trace") {
+			limit = 64 << 20
+		}
+		r.Body = http.MaxBytesReader(rec, r.Body, limit)
+		h(rec, r)
+		if rec.code == 0 {
+			rec.code = http.StatusOK
+		}
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+		s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+// Error bodies, as the contract fixes them.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, errorBody{errorDetail{code, msg}})
+}
+
+// apiError is an error with its HTTP status and contract code.
+type apiError struct {
+	status     int
+	code       string
+	msg        string
+	retryAfter time.Duration
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.msg }
+
+func errBadRequest(msg string) *apiError { return &apiError{http.StatusBadRequest, "invalid_request", msg, 0} }
+
+// statusFor maps a reason code to its HTTP status.
+func statusFor(code string) int {
+	switch code {
+	case "invalid_request":
+		return http.StatusBadRequest
+	case "unauthenticated":
+		return http.StatusUnauthorized
+	case "not_found":
+		return http.StatusNotFound
+	case "too_large":
+		return http.StatusRequestEntityTooLarge
+	case "principal_suspended":
+		return http.StatusLocked
+	case "quota_exceeded", "rate_limited":
+		return http.StatusTooManyRequests
+	case "unavailable":
+		return http.StatusServiceUnavailable
+	case "conflict":
+		return http.StatusConflict
+	default:
+		return http.StatusForbidden
+	}
+}
+
+// fail writes err as the contract's JSON error; anything not an apiError is
+// logged and becomes a 500 without details.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		if ae.retryAfter > 0 {
+			secs := int((ae.retryAfter + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+		}
+		writeError(w, ae.status, ae.code, ae.msg)
+		return
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes", mbe.Limit))
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	s.Logger.Error("request failed", "route", r.Pattern, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal", "internal error")
+}
+
+// decode reads a JSON body into v: one object, known fields only, no
+// trailing data.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return errBadRequest("body must be a JSON object with the documented fields: " + sanitize(err.Error()))
+	}
+	if dec.More() {
+		return errBadRequest("body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+// sanitize keeps decoder messages short and free of echoed input.
+func sanitize(msg string) string {
+	if i := strings.Index(msg, "\""); i >= 0 && strings.HasPrefix(msg, "json: unknown field") {
+		return "unknown field"
+	}
+	if len(msg) > 120 {
+		msg = msg[:120]
+	}
+	return msg
+}
+
+// newID returns prefix followed by 16 random hex digits.
+func newID(prefix string) string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("httpapi: internal error: crypto/rand: " + err.Error())
+	}
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// sourceOf returns the caller's IP address (no port).
+func sourceOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,650 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"iter"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/types"
+	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
+	"github.com/cedar-policy/cedar-go/x/exp/schema"
+	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
+	"github.com/cedar-policy/cedar-go/x/exp/schema/validate"
+
+	"github.com/custos-dev/custos/internal/policy/defaults"
+)
+
+// Entity types and ids the engine builds for every request. The schema
+// MUST declare them as the default pack's custos.cedarschema does.
+const (
+	TypePrincipal = "Principal" // the caller: Principal::"<principal id>"
+	TypeCustomer  = "Customer"  // the record: Customer::"<customer id>"
+	TypeService   = "Service"   // actions on no customer: Service::"custos"
+	TypeAction    = "Action"
+	ServiceID     = "custos"
+)
+
+// Field action prefixes: "read.<field>" allowed means the field in full,
+// otherwise "mask.<field>" allowed means masked, otherwise withheld.
+const (
+	FieldFullPrefix   = "read."
+	FieldMaskedPrefix = "mask."
+)
+
+// Reason codes a deny carries (contract error codes).
+const (
+	ReasonForbidden       = "forbidden"
+	ReasonPurposeRequired = "purpose_required"
+	ReasonPurposeInvalid  = "purpose_invalid"
+	ReasonQuotaExceeded   = "quota_exceeded"
+)
+
+// Annotations custos reads on policies.
+const (
+	// AnnotationID names a policy (@id("...")); it is what Decision.Policies
+	// reports. Policies without it are named "<file>:<n>" (n from 1).
+	AnnotationID = "id"
+	// AnnotationReason on a forbid policy gives the deny reason code
+	// (@reason("quota_exceeded")); default "forbidden".
+	AnnotationReason = "reason"
+)
+
+// Errors returned by Load and LoadFS.
+var (
+	// ErrInvalid is wrapped by every error that refuses a policy set.
+	ErrInvalid = errors.New("invalid policy set")
+	// ErrNoPolicies means the directory holds no *.cedar file.
+	ErrNoPolicies = errors.New("no *.cedar policy files")
+)
+
+// ValidationError refuses a policy set: File (and Policy, when known)
+// name the culprit. It unwraps to ErrInvalid and to the cause.
+type ValidationError struct {
+	File   string // file name within the directory
+	Policy string // policy id, "" when the whole file is at fault
+	Err    error
+}
+
+func (e *ValidationError) Error() string {
+	if e.Policy != "" {
+		return fmt.Sprintf("%s: policy %q: %v", e.File, e.Policy, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+// Unwrap returns ErrInvalid and the cause.
+func (e *ValidationError) Unwrap() []error { return []error{ErrInvalid, e.Err} }
+
+// reasonCodes are the reason annotations a forbid may carry.
+var reasonCodes = []string{ReasonForbidden, ReasonQuotaExceeded, ReasonPurposeRequired, ReasonPurposeInvalid}
+
+// providedAttrs are the attributes the engine fills, per entity type, and
+// their Cedar types. A schema may declare a subset, never more: a policy
+// that referred to an attribute the engine never fills would error at
+// evaluation, and Cedar skips policies that error (a forbid would silently
+// stop working).
+var providedAttrs = map[types.EntityType]map[types.String]resolved.IsType{
+	TypePrincipal: {
+		"org": resolved.StringType{}, "org_kind": resolved.StringType{}, "role": resolved.StringType{},
+		"site": resolved.StringType{}, "region": resolved.StringType{}, "status": resolved.StringType{},
+	},
+	TypeCustomer: {"region": resolved.StringType{}, "site": resolved.StringType{}, "canary": resolved.BoolType{}},
+	TypeService:  {},
+}
+
+var providedContext = map[types.String]resolved.IsType{
+	"purpose_kind": resolved.StringType{}, "purpose_valid": resolved.BoolType{}, "hour": resolved.LongType{},
+	"quota_exceeded": resolved.BoolType{}, "self_approval": resolved.BoolType{}, "target_role": resolved.StringType{},
+	"requester_org": resolved.StringType{}, "risk": resolved.StringType{},
+}
+
+// customerActions are the actions whose resource is the Customer; all
+// others have Service::"custos" as resource.
+func customerAction(a string) bool {
+	switch a {
+	case ActionRead, ActionSearch, ActionTicketCreate, ActionConsentStart, ActionConsentConfirm,
+		ActionBreakGlassReq, ActionBreakGlassOK, ActionAccessesRead:
+		return true
+	}
+	return strings.HasPrefix(a, FieldFullPrefix) || strings.HasPrefix(a, FieldMaskedPrefix)
+}
+
+// compiled is one policy with what the engine needs to know about it.
+type compiled struct {
+	id     cedar.PolicyID
+	file   string
+	reason string // forbid policies: deny reason code
+	p      *cedar.Policy
+}
+
+// policyList is a PolicyIterator over a slice.
+type policyList []*compiled
+
+func (l policyList) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
+	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) {
+		for _, c := range l {
+			if !yield(c.id, c.p) {
+				return
+			}
+		}
+	}
+}
+
+// Engine is a compiled, validated Cedar policy set with its schema. It
+// implements Authorizer, is immutable once built and safe for concurrent
+// use; Authorize does no I/O.
+type Engine struct {
+	byID     map[cedar.PolicyID]*compiled
+	byAction map[types.EntityUID]policyList // policies whose action scope may match
+	anyAction policyList                     // policies with an unconstrained action scope
+	actions  map[types.EntityUID]types.Entity
+	fieldUID [][2]types.EntityUID // per Fields index: read.<f>, mask.<f>
+	ids      []string
+	files    []string
+	digest   string
+	now      func() time.Time
+}
+
+var _ Authorizer = (*Engine)(nil)
+
+// Default compiles the embedded default pack (internal/policy/defaults).
+// It compiles on every call; keep the result. It panics only if the
+// embedded pack is broken, which the package tests rule out.
+func Default() *Engine {
+	e, err := LoadFS(defaults.FS)
+	if err != nil {
+		panic("policy: internal error: default pack: " + err.Error())
+	}
+	return e
+}
+
+// Load reads the schema (the one *.cedarschema file) and every *.cedar file
+// in dir, validates the policies against the schema and compiles them.
+// When dir has no *.cedarschema the default pack's schema is used. Errors
+// name the file (and policy) at fault and wrap ErrInvalid, or ErrNoPolicies.
+func Load(dir string) (*Engine, error) {
+	e, err := LoadFS(os.DirFS(dir))
+	if err != nil {
+		return nil, fmt.Errorf("load policies from %s: %w", dir, err)
+	}
+	return e, nil
+}
+
+// LoadFS is Load on a file system (files at its root).
+func LoadFS(fsys fs.FS) (*Engine, error) {
+	files, err := readPack(fsys)
+	if err != nil {
+		return nil, err
+	}
+	return compile(files)
+}
+
+// packFile is one file of a pack.
+type packFile struct {
+	name string
+	data []byte
+}
+
+// readPack reads the schema and policy files at fsys's root, sorted by
+// name. The schema, when present, comes first.
+func readPack(fsys fs.FS) ([]packFile, error) {
+	ents, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("read policy dir: %w", err)
+	}
+	var out []packFile
+	var schemas int
+	for _, de := range ents {
+		n := de.Name()
+		if de.IsDir() || strings.HasPrefix(n, ".") {
+			continue
+		}
+		isSchema := strings.HasSuffix(n, ".cedarschema")
+		if !isSchema && !strings.HasSuffix(n, ".cedar") {
+			continue
+		}
+		b, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", n, err)
+		}
+		if isSchema {
+			schemas++
+			out = append([]packFile{{n, b}}, out...)
+			continue
+		}
+		out = append(out, packFile{n, b})
+	}
+	if schemas > 1 {
+		return nil, &ValidationError{File: out[0].name, Err: errors.New("more than one *.cedarschema file")}
+	}
+	if schemas == 0 {
+		b, err := fs.ReadFile(defaults.FS, defaultSchemaFile)
+		if err != nil {
+			return nil, fmt.Errorf("policy: internal error: %w", err)
+		}
+		out = append([]packFile{{defaultSchemaFile, b}}, out...)
+	}
+	if len(out) == 1 {
+		return nil, ErrNoPolicies
+	}
+	return out, nil
+}
+
+// defaultSchemaFile is the schema's name in the default pack.
+const defaultSchemaFile = "custos.cedarschema"
+
+// compile builds an Engine from files[0] (the schema) and the policy files.
+func compile(files []packFile) (*Engine, error) {
+	rs, err := loadSchema(files[0])
+	if err != nil {
+		return nil, err
+	}
+	v := validate.New(rs, validate.WithStrict())
+	h := sha256.New()
+	e := &Engine{
+		byID:     map[cedar.PolicyID]*compiled{},
+		byAction: map[types.EntityUID]policyList{},
+		actions:  map[types.EntityUID]types.Entity{},
+		now:      time.Now,
+	}
+	for uid, a := range rs.Actions {
+		e.actions[uid] = a.Entity
+	}
+	var all []*compiled
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00%d\x00", f.name, len(f.data))
+		h.Write(f.data)
+		e.files = append(e.files, f.name)
+		if strings.HasSuffix(f.name, ".cedarschema") {
+			continue
+		}
+		list, err := cedar.NewPolicyListFromBytes(f.name, f.data)
+		if err != nil {
+			return nil, &ValidationError{File: f.name, Err: err}
+		}
+		for i, p := range list {
+			c := &compiled{id: cedar.PolicyID(fmt.Sprintf("%s:%d", f.name, i+1)), file: f.name, p: p}
+			ann := p.Annotations()
+			if id, ok := ann[AnnotationID]; ok {
+				if id == "" {
+					return nil, &ValidationError{File: f.name, Policy: string(c.id), Err: errors.New("empty @id")}
+				}
+				c.id = cedar.PolicyID(id)
+			}
+			if prev, dup := e.byID[c.id]; dup {
+				return nil, &ValidationError{File: f.name, Policy: string(c.id), Err: fmt.Errorf("duplicate policy id (also in %s)", prev.file)}
+			}
+			if r, ok := ann[AnnotationReason]; ok {
+				if p.Effect() != cedar.Forbid {
+					return nil, &ValidationError{File: f.name, Policy: string(c.id), Err: errors.New("@reason is only for forbid policies")}
+				}
+				if !slices.Contains(reasonCodes, string(r)) {
+					return nil, &ValidationError{File: f.name, Policy: string(c.id), Err: fmt.Errorf("@reason(%q) is not one of %s", r, strings.Join(reasonCodes, ", "))}
+				}
+				c.reason = string(r)
+			} else if p.Effect() == cedar.Forbid {
+				c.reason = ReasonForbidden
+			}
+			if err := v.Policy(string(c.id), (*xast.Policy)(p.AST())); err != nil {
+				return nil, &ValidationError{File: f.name, Policy: string(c.id), Err: err}
+			}
+			e.byID[c.id] = c
+			e.ids = append(e.ids, string(c.id))
+			all = append(all, c)
+		}
+	}
+	e.index(all)
+	for _, f := range Fields {
+		e.fieldUID = append(e.fieldUID, [2]types.EntityUID{actionUID(FieldFullPrefix + f), actionUID(FieldMaskedPrefix + f)})
+	}
+	e.digest = hex.EncodeToString(h.Sum(nil))
+	return e, nil
+}
+
+// loadSchema parses and resolves the schema and checks that it declares
+// nothing the engine does not provide.
+func loadSchema(f packFile) (*resolved.Schema, error) {
+	var s schema.Schema
+	s.SetFilename(f.name)
+	if err := s.UnmarshalCedar(f.data); err != nil {
+		return nil, &ValidationError{File: f.name, Err: err}
+	}
+	rs, err := s.Resolve()
+	if err != nil {
+		return nil, &ValidationError{File: f.name, Err: err}
+	}
+	if err := checkSchema(rs); err != nil {
+		return nil, &ValidationError{File: f.name, Err: err}
+	}
+	return rs, nil
+}
+
+// checkSchema refuses a schema that declares entity types, attributes or
+// context keys the engine does not fill, or actions on resources the engine
+// does not send.
+func checkSchema(rs *resolved.Schema) error {
+	for _, et := range sortedKeys(rs.Enums) {
+		return fmt.Errorf("enum entity type %s: not supported", et)
+	}
+	for _, et := range sortedKeys(rs.Entities) {
+		ent := rs.Entities[et]
+		prov, ok := providedAttrs[et]
+		if !ok {
+			return fmt.Errorf("entity type %s: the engine only builds %s, %s and %s", et, TypePrincipal, TypeCustomer, TypeService)
+		}
+		if len(ent.ParentTypes) > 0 {
+			return fmt.Errorf("entity type %s: the engine builds no parents", et)
+		}
+		if err := checkRecord(string(et), ent.Shape, prov); err != nil {
+			return err
+		}
+	}
+	for _, uid := range sortedKeys(rs.Actions) {
+		a := rs.Actions[uid]
+		if a.AppliesTo == nil {
+			continue // an action group
+		}
+		for _, p := range a.AppliesTo.Principals {
+			if p != TypePrincipal {
+				return fmt.Errorf("action %s: principal type %s: the engine only sends %s", uid, p, TypePrincipal)
+			}
+		}
+		want := types.EntityType(TypeService)
+		if customerAction(string(uid.ID)) {
+			want = TypeCustomer
+		}
+		for _, r := range a.AppliesTo.Resources {
+			if r != want {
+				return fmt.Errorf("action %s: resource type %s: the engine sends %s for this action", uid, r, want)
+			}
+		}
+		if err := checkRecord(fmt.Sprintf("action %s context", uid), a.AppliesTo.Context, providedContext); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkRecord(what string, rec resolved.RecordType, prov map[types.String]resolved.IsType) error {
+	for _, k := range sortedKeys(rec) {
+		want, ok := prov[k]
+		if !ok {
+			return fmt.Errorf("%s: attribute %q is not provided by the engine", what, k)
+		}
+		if fmt.Sprintf("%T", rec[k].Type) != fmt.Sprintf("%T", want) {
+			return fmt.Errorf("%s: attribute %q must be of type %s", what, k, typeName(want))
+		}
+	}
+	return nil
+}
+
+func typeName(t resolved.IsType) string {
+	switch t.(type) {
+	case resolved.StringType:
+		return "String"
+	case resolved.BoolType:
+		return "Bool"
+	case resolved.LongType:
+		return "Long"
+	}
+	return fmt.Sprintf("%T", t)
+}
+
+func sortedKeys[K ~string | types.EntityUID, V any](m map[K]V) []K {
+	ks := make([]K, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return fmt.Sprint(ks[i]) < fmt.Sprint(ks[j]) })
+	return ks
+}
+
+// index builds, per action, the list of policies whose action scope can
+// match it, so that one evaluation only runs the policies that matter.
+func (e *Engine) index(all []*compiled) {
+	// ancestors: action -> itself and every group it is (transitively) in.
+	anc := map[types.EntityUID]map[types.EntityUID]bool{}
+	var walk func(u types.EntityUID, into map[types.EntityUID]bool)
+	walk = func(u types.EntityUID, into map[types.EntityUID]bool) {
+		if into[u] {
+			return
+		}
+		into[u] = true
+		for p := range e.actions[u].Parents.All() {
+			walk(p, into)
+		}
+	}
+	for u := range e.actions {
+		m := map[types.EntityUID]bool{}
+		walk(u, m)
+		anc[u] = m
+	}
+	for _, c := range all {
+		switch sc := c.p.AST().Action.(type) {
+		case xast.ScopeTypeEq:
+			e.byAction[sc.Entity] = append(e.byAction[sc.Entity], c)
+		case xast.ScopeTypeIn:
+			for u, a := range anc {
+				if a[sc.Entity] {
+					e.byAction[u] = append(e.byAction[u], c)
+				}
+			}
+		case xast.ScopeTypeInSet:
+			for u, a := range anc {
+				for _, g := range sc.Entities {
+					if a[g] {
+						e.byAction[u] = append(e.byAction[u], c)
+						break
+					}
+				}
+			}
+		default: // ScopeTypeAll or anything new: may match every action
+			e.anyAction = append(e.anyAction, c)
+			for u := range anc {
+				e.byAction[u] = append(e.byAction[u], c)
+			}
+		}
+	}
+	// Keep file order within each list, for stable Decision.Policies.
+	order := map[*compiled]int{}
+	for i, c := range all {
+		order[c] = i
+	}
+	for u, l := range e.byAction {
+		sort.Slice(l, func(i, j int) bool { return order[l[i]] < order[l[j]] })
+		e.byAction[u] = l
+	}
+}
+
+func actionUID(a string) types.EntityUID {
+	return types.NewEntityUID(TypeAction, types.String(a))
+}
+
+// PolicyIDs returns the ids of the compiled policies, in file order.
+func (e *Engine) PolicyIDs() []string { return slices.Clone(e.ids) }
+
+// Files returns the names of the files the engine was built from, schema
+// first.
+func (e *Engine) Files() []string { return slices.Clone(e.files) }
+
+// Digest is a hex SHA-256 over the pack's file names and contents: it
+// identifies the policy version in logs and audit.
+func (e *Engine) Digest() string { return e.digest }
+
+// entities is the per-request EntityGetter: the principal, the resource and
+// the schema's action entities.
+type entities struct {
+	principal types.Entity
+	resource  types.Entity
+	actions   map[types.EntityUID]types.Entity
+}
+
+func (es *entities) Get(uid types.EntityUID) (types.Entity, bool) {
+	switch uid {
+	case es.principal.UID:
+		return es.principal, true
+	case es.resource.UID:
+		return es.resource, true
+	}
+	ent, ok := es.actions[uid]
+	return ent, ok
+}
+
+// Authorize decides r. For an allowed read or search, Decision.Fields holds
+// a mode for every name in Fields, decided in the same call. A deny's
+// Reason is the determining forbid's @reason; when no forbid matched, it is
+// "purpose_required" or "purpose_invalid" if a read/search would have been
+// allowed under a valid purpose (none given, or the one given is invalid or
+// not enough), otherwise "forbidden". An empty Principal.Status counts as
+// "active"; a zero Time as now.
+func (e *Engine) Authorize(_ context.Context, r Request) Decision {
+	es := e.entities(r)
+	req := cedar.Request{
+		Principal: es.principal.UID,
+		Action:    actionUID(r.Action),
+		Resource:  es.resource.UID,
+		Context:   e.contextRecord(r, r.Purpose.Kind, r.Purpose.Valid),
+	}
+	ok, diag := e.eval(req, es)
+	d := Decision{Allow: ok, Policies: policyIDs(nil, diag)}
+	if !ok {
+		d.Reason = e.denyReason(r, req, es, diag)
+		return d
+	}
+	if r.Action == ActionRead || r.Action == ActionSearch {
+		d.Fields = make(map[string]FieldMode, len(Fields))
+		for i, f := range Fields {
+			mode := Withheld
+			req.Action = e.fieldUID[i][0]
+			ok, diag := e.eval(req, es)
+			if ok {
+				mode = Full
+			} else {
+				req.Action = e.fieldUID[i][1]
+				if ok, diag = e.eval(req, es); ok {
+					mode = Masked
+				}
+			}
+			if ok {
+				d.Policies = policyIDs(d.Policies, diag)
+			}
+			d.Fields[f] = mode
+		}
+	}
+	return d
+}
+
+func (e *Engine) eval(req cedar.Request, es *entities) (bool, cedar.Diagnostic) {
+	pl, ok := e.byAction[req.Action]
+	if !ok {
+		pl = e.anyAction
+	}
+	dec, diag := cedar.Authorize(pl, es, req)
+	return dec == cedar.Allow, diag
+}
+
+// denyReason maps a deny to a contract code (see Authorize).
+func (e *Engine) denyReason(r Request, req cedar.Request, es *entities, diag cedar.Diagnostic) string {
+	if len(diag.Reasons) > 0 {
+		reason := ""
+		for _, dr := range diag.Reasons {
+			c := e.byID[dr.PolicyID]
+			if c == nil || c.reason == ReasonForbidden {
+				return ReasonForbidden
+			}
+			if reason == "" {
+				reason = c.reason
+			}
+		}
+		return reason
+	}
+	if r.Action != ActionRead && r.Action != ActionSearch {
+		return ReasonForbidden
+	}
+	// Would a valid purpose have allowed it?
+	for _, kind := range []string{r.Purpose.Kind, PurposeTicket, PurposeConsent, PurposeBreakGlass} {
+		if kind == "" || (kind == r.Purpose.Kind && r.Purpose.Valid) {
+			continue
+		}
+		req.Context = e.contextRecord(r, kind, true)
+		if ok, _ := e.eval(req, es); ok {
+			if r.Purpose.Kind == "" {
+				return ReasonPurposeRequired
+			}
+			return ReasonPurposeInvalid
+		}
+	}
+	return ReasonForbidden
+}
+
+func policyIDs(into []string, diag cedar.Diagnostic) []string {
+	for _, dr := range diag.Reasons {
+		if !slices.Contains(into, string(dr.PolicyID)) {
+			into = append(into, string(dr.PolicyID))
+		}
+	}
+	return into
+}
+
+// entities builds the request's principal and resource entities.
+func (e *Engine) entities(r Request) *entities {
+	p := r.Principal
+	status := p.Status
+	if status == "" {
+		status = "active"
+	}
+	es := &entities{actions: e.actions}
+	es.principal = types.Entity{
+		UID: types.NewEntityUID(TypePrincipal, types.String(p.ID)),
+		Attributes: types.NewRecord(types.RecordMap{
+			"org":      types.String(p.Org),
+			"org_kind": types.String(p.OrgKind),
+			"role":     types.String(p.Role),
+			"site":     types.String(p.Site),
+			"region":   types.String(p.Region),
+			"status":   types.String(status),
+		}),
+	}
+	if customerAction(r.Action) {
+		c := r.Resource
+		es.resource = types.Entity{
+			UID: types.NewEntityUID(TypeCustomer, types.String(c.ID)),
+			Attributes: types.NewRecord(types.RecordMap{
+				"region": types.String(c.Region),
+				"site":   types.String(c.Site),
+				"canary": types.Boolean(c.Canary),
+			}),
+		}
+	} else {
+		es.resource = types.Entity{UID: types.NewEntityUID(TypeService, ServiceID)}
+	}
+	return es
+}
+
+// contextRecord builds the Cedar context, with the purpose given.
+func (e *Engine) contextRecord(r Request, kind string, valid bool) types.Record {
+	t := r.Time
+	if t.IsZero() {
+		t = e.now()
+	}
+	return types.NewRecord(types.RecordMap{
+		"purpose_kind":   types.String(kind),
+		"purpose_valid":  types.Boolean(valid),
+		"hour":           types.Long(t.UTC().Hour()),
+		"quota_exceeded": types.Boolean(r.QuotaExceeded),
+		"self_approval":  types.Boolean(r.SelfApproval),
+		"target_role":    types.String(r.TargetRole),
+		"requester_org":  types.String(r.RequesterOrg),
+		"risk":           types.String(r.Risk),
+	})
+}

@@ -1,0 +1,655 @@
+// Package sqlite is the embedded store: one SQLite file through
+// modernc.org/sqlite (no cgo). Writes go through one connection, so
+// transactions never contend; reads use a small pool of read-only
+// connections. The database runs in WAL mode with synchronous=FULL: a
+// committed transaction survives a process crash and a power loss.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/custos-dev/custos/internal/store"
+)
+
+//go:embed schema.sql
+var schema string
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	w, r *sql.DB
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path and applies the
+// schema. The caller MUST Close it.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := restrictFiles(path); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	dsn := func(ro bool) string {
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		if ro {
+			q.Add("_pragma", "query_only(1)")
+		}
+		q.Set("_txlock", "immediate")
+		return "file:" + path + "?" + q.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn(false))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if _, err := w.ExecContext(ctx, schema); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open store %s: apply schema: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn(true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	return &Store{w: w, r: r}, nil
+}
+
+// restrictFiles makes the database file owner-only before SQLite opens it.
+// SQLite creates the -wal and -shm files with the mode of the database
+// file, so creating it 0600 first keeps them private too (they hold the
+// same data); ones left by an earlier run are tightened as well.
+func restrictFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Import stores the batch in one transaction.
+func (s *Store) Import(ctx context.Context, b store.Batch) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if len(b.Customers) > 0 {
+			st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO customers
+				(id, region, site, name, phone, account, phone_idx, account_idx, name_idx, canary, scope)
+				VALUES (?,?,?,?,?,?,?,?,?,?,?)`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for _, c := range b.Customers {
+				if _, err := st.ExecContext(ctx, c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account,
+					c.PhoneIndex, c.AccountIndex, c.NameIndex, c.Canary, c.Scope); err != nil {
+					return fmt.Errorf("customer %s: %w", c.ID, err)
+				}
+			}
+		}
+		for _, p := range b.Principals {
+			if err := putPrincipal(ctx, tx, p); err != nil {
+				return err
+			}
+		}
+		if len(b.Principals) > 0 {
+			if err := bumpVersion(ctx, tx, "principals"); err != nil {
+				return err
+			}
+		}
+		for _, t := range b.Tickets {
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO tickets
+				(id, customer, site, opened_by, opened_at, closed_at) VALUES (?,?,?,?,?,?)`,
+				t.ID, t.Customer, t.Site, t.OpenedBy, nanos(t.OpenedAt), nanos(t.ClosedAt)); err != nil {
+				return fmt.Errorf("ticket %s: %w", t.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+const customerCols = `id, region, site, name, phone, account, phone_idx, account_idx, name_idx, canary, scope`
+
+func scanCustomer(row interface{ Scan(...any) error }) (store.Customer, error) {
+	var c store.Customer
+	err := row.Scan(&c.ID, &c.Region, &c.Site, &c.Name, &c.Phone, &c.Account,
+		&c.PhoneIndex, &c.AccountIndex, &c.NameIndex, &c.Canary, &c.Scope)
+	return c, notFound(err)
+}
+
+func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
+	return scanCustomer(s.r.QueryRowContext(ctx, `SELECT `+customerCols+` FROM customers WHERE id = ?`, id))
+}
+
+func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
+	return scanCustomer(s.r.QueryRowContext(ctx, `SELECT `+customerCols+` FROM customers WHERE phone_idx = ? ORDER BY id LIMIT 1`, index))
+}
+
+func (s *Store) CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error) {
+	return scanCustomer(s.r.QueryRowContext(ctx, `SELECT `+customerCols+` FROM customers WHERE account_idx = ? ORDER BY id LIMIT 1`, index))
+}
+
+func (s *Store) CustomerIDsByName(ctx context.Context, index []byte) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM customers WHERE name_idx = ? ORDER BY id`, index)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func (s *Store) CustomerCount(ctx context.Context) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM customers`).Scan(&n)
+	return n, err
+}
+
+const principalCols = `id, name, org, org_kind, role, site, region, token_hash, status, notice`
+
+func scanPrincipal(row interface{ Scan(...any) error }) (store.Principal, error) {
+	var p store.Principal
+	var notice int64
+	err := row.Scan(&p.ID, &p.Name, &p.Org, &p.OrgKind, &p.Role, &p.Site, &p.Region, &p.TokenHash, &p.Status, &notice)
+	p.Notice = fromNanos(notice)
+	return p, notFound(err)
+}
+
+func (s *Store) Principal(ctx context.Context, id string) (store.Principal, error) {
+	return scanPrincipal(s.r.QueryRowContext(ctx, `SELECT `+principalCols+` FROM principals WHERE id = ?`, id))
+}
+
+func (s *Store) PrincipalByToken(ctx context.Context, tokenHash []byte) (store.Principal, error) {
+	return scanPrincipal(s.r.QueryRowContext(ctx, `SELECT `+principalCols+` FROM principals WHERE token_hash = ?`, tokenHash))
+}
+
+func (s *Store) Principals(ctx context.Context) ([]store.Principal, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+principalCols+` FROM principals ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ps []store.Principal
+	for rows.Next() {
+		p, err := scanPrincipal(rows)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
+}
+
+func putPrincipal(ctx context.Context, tx *sql.Tx, p store.Principal) error {
+	if p.Status == "" {
+		p.Status = store.StatusActive
+	}
+	var tok any
+	if len(p.TokenHash) > 0 {
+		tok = p.TokenHash
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO principals (`+principalCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (id) DO UPDATE SET name=excluded.name, org=excluded.org, org_kind=excluded.org_kind,
+		role=excluded.role, site=excluded.site, region=excluded.region,
+		token_hash=COALESCE(excluded.token_hash, principals.token_hash), status=excluded.status, notice=excluded.notice`,
+		p.ID, p.Name, p.Org, p.OrgKind, p.Role, p.Site, p.Region, tok, p.Status, nanos(p.Notice))
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return fmt.Errorf("principal %s: token already in use: %w", p.ID, store.ErrExists)
+		}
+		return fmt.Errorf("principal %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+func bumpVersion(ctx context.Context, tx *sql.Tx, name string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO versions (name, v) VALUES (?, 1)
+		ON CONFLICT (name) DO UPDATE SET v = v + 1`, name)
+	return err
+}
+
+func (s *Store) PutPrincipal(ctx context.Context, p store.Principal) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := putPrincipal(ctx, tx, p); err != nil {
+			return err
+		}
+		return bumpVersion(ctx, tx, "principals")
+	})
+}
+
+func (s *Store) SetPrincipalStatus(ctx context.Context, id, status string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE principals SET status = ? WHERE id = ?`, status, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		return bumpVersion(ctx, tx, "principals")
+	})
+}
+
+func (s *Store) PrincipalsVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.r.QueryRowContext(ctx, `SELECT v FROM versions WHERE name = 'principals'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}
+
+func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO tickets (id, customer, site, opened_by, opened_at, closed_at)
+		VALUES (?,?,?,?,?,?)`, t.ID, t.Customer, t.Site, t.OpenedBy, nanos(t.OpenedAt), nanos(t.ClosedAt))
+	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+		return store.ErrExists
+	}
+	return err
+}
+
+func scanTicket(row interface{ Scan(...any) error }) (store.Ticket, error) {
+	var t store.Ticket
+	var opened, closed int64
+	err := row.Scan(&t.ID, &t.Customer, &t.Site, &t.OpenedBy, &opened, &closed)
+	t.OpenedAt, t.ClosedAt = fromNanos(opened), fromNanos(closed)
+	return t, notFound(err)
+}
+
+func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
+	return scanTicket(s.r.QueryRowContext(ctx, `SELECT id, customer, site, opened_by, opened_at, closed_at FROM tickets WHERE id = ?`, id))
+}
+
+func (s *Store) TicketsByCustomer(ctx context.Context, customer string) ([]store.Ticket, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, customer, site, opened_by, opened_at, closed_at FROM tickets WHERE customer = ? ORDER BY opened_at, id`, customer)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ts []store.Ticket
+	for rows.Next() {
+		t, err := scanTicket(rows)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, t)
+	}
+	return ts, rows.Err()
+}
+
+func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO consents (id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until)
+		VALUES (?,?,?,?,?,?,?,?,?)`, c.ID, c.Customer, c.Principal, c.CodeHash, nanos(c.CreatedAt), nanos(c.ExpiresAt),
+		c.Attempts, nanos(c.ConfirmedAt), nanos(c.GrantUntil))
+	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+		return store.ErrExists
+	}
+	return err
+}
+
+func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
+	var c store.Consent
+	var created, expires, confirmed, grant int64
+	err := s.r.QueryRowContext(ctx, `SELECT id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until
+		FROM consents WHERE id = ?`, id).Scan(&c.ID, &c.Customer, &c.Principal, &c.CodeHash, &created, &expires, &c.Attempts, &confirmed, &grant)
+	c.CreatedAt, c.ExpiresAt, c.ConfirmedAt, c.GrantUntil = fromNanos(created), fromNanos(expires), fromNanos(confirmed), fromNanos(grant)
+	return c, notFound(err)
+}
+
+func (s *Store) ConsentFailed(ctx context.Context, id string) (int, error) {
+	var n int
+	err := s.w.QueryRowContext(ctx, `UPDATE consents SET attempts = attempts + 1 WHERE id = ? RETURNING attempts`, id).Scan(&n)
+	return n, notFound(err)
+}
+
+func (s *Store) ConfirmConsent(ctx context.Context, id string, at, grantUntil time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE consents SET confirmed_at = ?, grant_until = ? WHERE id = ? AND confirmed_at = 0`,
+		nanos(at), nanos(grantUntil), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.Consent(ctx, id); err != nil {
+			return err
+		}
+		return store.ErrConflict
+	}
+	return nil
+}
+
+func (s *Store) CreateBreakGlass(ctx context.Context, b store.BreakGlass) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO breakglass (id, principal, customer, reason, created_at) VALUES (?,?,?,?,?)`,
+		b.ID, b.Principal, b.Customer, b.Reason, nanos(b.CreatedAt))
+	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+		return store.ErrExists
+	}
+	return err
+}
+
+func (s *Store) BreakGlass(ctx context.Context, id string) (store.BreakGlass, error) {
+	var b store.BreakGlass
+	var created, approved, expires int64
+	err := s.r.QueryRowContext(ctx, `SELECT id, principal, customer, reason, created_at, approved_by, approved_at, expires_at
+		FROM breakglass WHERE id = ?`, id).Scan(&b.ID, &b.Principal, &b.Customer, &b.Reason, &created, &b.ApprovedBy, &approved, &expires)
+	b.CreatedAt, b.ApprovedAt, b.ExpiresAt = fromNanos(created), fromNanos(approved), fromNanos(expires)
+	return b, notFound(err)
+}
+
+func (s *Store) ApproveBreakGlass(ctx context.Context, id, approver string, at, expires time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE breakglass SET approved_by = ?, approved_at = ?, expires_at = ? WHERE id = ? AND approved_by = ''`,
+		approver, nanos(at), nanos(expires), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.BreakGlass(ctx, id); err != nil {
+			return err
+		}
+		return store.ErrConflict
+	}
+	return nil
+}
+
+// QuotaWindows returns the hour and day window keys for t and when each ends.
+func QuotaWindows(t time.Time) (hour, day string, hourEnd, dayEnd time.Time) {
+	t = t.UTC()
+	h := t.Truncate(time.Hour)
+	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	return "h:" + h.Format("2006010215"), "d:" + d.Format("20060102"), h.Add(time.Hour), d.AddDate(0, 0, 1)
+}
+
+func (s *Store) ChargeQuota(ctx context.Context, principal, customer string, at time.Time, l store.QuotaLimits) (store.QuotaResult, error) {
+	hw, dw, hEnd, dEnd := QuotaWindows(at)
+	var res store.QuotaResult
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var inHour, inDay int
+		if err := tx.QueryRowContext(ctx, `SELECT
+			EXISTS(SELECT 1 FROM quota WHERE principal=? AND win=? AND customer=?),
+			EXISTS(SELECT 1 FROM quota WHERE principal=? AND win=? AND customer=?)`,
+			principal, hw, customer, principal, dw, customer).Scan(&inHour, &inDay); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT
+			(SELECT count(*) FROM quota WHERE principal=? AND win=?),
+			(SELECT count(*) FROM quota WHERE principal=? AND win=?)`,
+			principal, hw, principal, dw).Scan(&res.HourCount, &res.DayCount); err != nil {
+			return err
+		}
+		if inHour == 0 && l.PerHour > 0 && res.HourCount >= l.PerHour {
+			res.RetryAfter = hEnd.Sub(at)
+			return nil
+		}
+		if inDay == 0 && l.PerDay > 0 && res.DayCount >= l.PerDay {
+			res.RetryAfter = dEnd.Sub(at)
+			return nil
+		}
+		res.Allowed = true
+		if inHour == 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO quota (principal, win, customer) VALUES (?,?,?)`, principal, hw, customer); err != nil {
+				return err
+			}
+			res.HourCount++
+		}
+		if inDay == 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO quota (principal, win, customer) VALUES (?,?,?)`, principal, dw, customer); err != nil {
+				return err
+			}
+			res.DayCount++
+		}
+		return nil
+	})
+	return res, err
+}
+
+func (s *Store) QuotaUsage(ctx context.Context, principal string, at time.Time) (int, int, error) {
+	hw, dw, _, _ := QuotaWindows(at)
+	var h, d int
+	err := s.r.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM quota WHERE principal=? AND win=?),
+		(SELECT count(*) FROM quota WHERE principal=? AND win=?)`, principal, hw, principal, dw).Scan(&h, &d)
+	return h, d, err
+}
+
+func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint64, error) {
+	var first uint64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var next sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT max(idx) + 1 FROM audit`).Scan(&next); err != nil {
+			return err
+		}
+		first = uint64(next.Int64)
+		st, err := tx.PrepareContext(ctx, `INSERT INTO audit (idx, time, actor, customer, event, salt) VALUES (?,?,?,?,?,?)`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for i, r := range recs {
+			if _, err := st.ExecContext(ctx, int64(first)+int64(i), nanos(r.Time), r.Actor, r.Customer, r.Event, r.Salt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("append audit: %w", err)
+	}
+	return first, nil
+}
+
+func (s *Store) AuditSize(ctx context.Context) (uint64, error) {
+	var n sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT max(idx) + 1 FROM audit`).Scan(&n)
+	return uint64(n.Int64), err
+}
+
+func (s *Store) auditQuery(ctx context.Context, q string, args ...any) ([]store.AuditRecord, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.AuditRecord
+	for rows.Next() {
+		var r store.AuditRecord
+		var idx, t int64
+		if err := rows.Scan(&idx, &t, &r.Actor, &r.Customer, &r.Event, &r.Salt); err != nil {
+			return nil, err
+		}
+		r.Index, r.Time = uint64(idx), fromNanos(t)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) AuditRange(ctx context.Context, from, to uint64) ([]store.AuditRecord, error) {
+	return s.auditQuery(ctx, `SELECT idx, time, actor, customer, event, salt FROM audit WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(from), int64(to))
+}
+
+func (s *Store) AuditByCustomer(ctx context.Context, customer string) ([]store.AuditRecord, error) {
+	return s.auditQuery(ctx, `SELECT idx, time, actor, customer, event, salt FROM audit WHERE customer = ? ORDER BY idx`, customer)
+}
+
+func (s *Store) AuditByActor(ctx context.Context, actor string, from uint64) ([]store.AuditRecord, error) {
+	return s.auditQuery(ctx, `SELECT idx, time, actor, customer, event, salt FROM audit WHERE actor = ? AND idx >= ? ORDER BY idx`, actor, int64(from))
+}
+
+func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO checkpoints (size, note, time) VALUES (?,?,?)`, int64(c.Size), c.Note, nanos(c.Time))
+	return err
+}
+
+func (s *Store) checkpoints(ctx context.Context, q string) ([]store.Checkpoint, error) {
+	rows, err := s.r.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Checkpoint
+	for rows.Next() {
+		var c store.Checkpoint
+		var size, t int64
+		if err := rows.Scan(&size, &c.Note, &t); err != nil {
+			return nil, err
+		}
+		c.Size, c.Time = uint64(size), fromNanos(t)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) Checkpoints(ctx context.Context) ([]store.Checkpoint, error) {
+	return s.checkpoints(ctx, `SELECT size, note, time FROM checkpoints ORDER BY seq`)
+}
+
+func (s *Store) LatestCheckpoint(ctx context.Context) (store.Checkpoint, error) {
+	cs, err := s.checkpoints(ctx, `SELECT size, note, time FROM checkpoints ORDER BY seq DESC LIMIT 1`)
+	if err != nil {
+		return store.Checkpoint{}, err
+	}
+	if len(cs) == 0 {
+		return store.Checkpoint{}, store.ErrNotFound
+	}
+	return cs[0], nil
+}
+
+func (s *Store) AddAlert(ctx context.Context, a store.Alert) (int64, error) {
+	reasons, err := json.Marshal(a.Reasons)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = s.w.QueryRowContext(ctx, `INSERT INTO alerts (actor, time, score, reasons, records, kind, action, detail)
+		VALUES (?,?,?,?,?,?,?,?) RETURNING id`, a.Actor, nanos(a.Time), a.Score, string(reasons), a.Records, a.Kind, a.Action, a.Detail).Scan(&id)
+	return id, err
+}
+
+func (s *Store) Alerts(ctx context.Context, limit int) ([]store.Alert, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT id, actor, time, score, reasons, records, kind, action, detail
+		FROM alerts ORDER BY time DESC, id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Alert
+	for rows.Next() {
+		var a store.Alert
+		var t int64
+		var reasons string
+		if err := rows.Scan(&a.ID, &a.Actor, &t, &a.Score, &reasons, &a.Records, &a.Kind, &a.Action, &a.Detail); err != nil {
+			return nil, err
+		}
+		a.Time = fromNanos(t)
+		if err := json.Unmarshal([]byte(reasons), &a.Reasons); err != nil {
+			return nil, fmt.Errorf("alert %d: %w", a.ID, err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) SetAlertAction(ctx context.Context, id int64, action string) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE alerts SET action = ? WHERE id = ?`, action, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	return v, notFound(err)
+}
+
+func (s *Store) SetMetaOnce(ctx context.Context, key string, value []byte) ([]byte, error) {
+	var v []byte
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	})
+	return v, err
+}
+
+func (s *Store) SetMeta(ctx context.Context, key string, value []byte) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
+}

@@ -1,0 +1,308 @@
+// Package vault seals customers' personal fields and computes the blind
+// indexes that let custos look them up without storing them in the clear.
+//
+// Keys: a master key lives outside the database (a 0600 key file or the
+// CUSTOS_MASTER_KEY environment variable). It wraps, with AES-256-GCM, a key
+// set kept in the store: the data key (AES-256-GCM for fields), the index
+// key (HMAC-SHA-256 blind indexes) and the token key (HMAC-SHA-256 of API
+// tokens). A copy of the database alone therefore reveals no personal data,
+// and no key is unwrapped per request: Open unwraps once.
+//
+// Keys redact themselves when printed or logged.
+package vault
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/custos-dev/custos/internal/store"
+)
+
+// EnvMasterKey is the environment variable that may hold the master key
+// (base64 of 32 bytes). When set it takes precedence over the key file.
+const EnvMasterKey = "CUSTOS_MASTER_KEY"
+
+// MasterKeyFile is the master key file's name in the data directory.
+const MasterKeyFile = "master.key"
+
+const metaKeySet = "vault.keyset.v1"
+
+// ErrWrongMasterKey means the key set in the store cannot be unwrapped with
+// the master key given: the wrong key file, or a tampered store.
+var ErrWrongMasterKey = errors.New("master key does not unwrap this store's keys (wrong key file or CUSTOS_MASTER_KEY?)")
+
+// ErrDecrypt means a sealed field failed authentication.
+var ErrDecrypt = errors.New("sealed field failed authentication")
+
+// Key is a 256-bit secret key. It never prints its bytes.
+type Key [32]byte
+
+// String returns a redacted placeholder.
+func (Key) String() string { return "[redacted key]" }
+
+// LogValue redacts the key in structured logs.
+func (Key) LogValue() slog.Value { return slog.StringValue("[redacted key]") }
+
+// GoString redacts the key in %#v.
+func (Key) GoString() string { return "[redacted key]" }
+
+// NewKey returns a fresh random key from crypto/rand.
+func NewKey() Key {
+	var k Key
+	if _, err := rand.Read(k[:]); err != nil {
+		panic("vault: internal error: crypto/rand: " + err.Error())
+	}
+	return k
+}
+
+// LoadOrCreateMasterKey returns the master key: from env (getenv(EnvMasterKey))
+// when set, otherwise from dir/master.key, creating that file with mode 0600
+// when it does not exist.
+func LoadOrCreateMasterKey(dir string, getenv func(string) string) (Key, error) {
+	if getenv != nil {
+		if v := getenv(EnvMasterKey); v != "" {
+			return parseKey(v, EnvMasterKey)
+		}
+	}
+	path := filepath.Join(dir, MasterKeyFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		k := NewKey()
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return Key{}, fmt.Errorf("create data dir: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return Key{}, fmt.Errorf("create master key: %w", err)
+		}
+		_, werr := f.WriteString(base64.StdEncoding.EncodeToString(k[:]) + "\n")
+		serr := f.Sync()
+		cerr := f.Close()
+		if err := errors.Join(werr, serr, cerr); err != nil {
+			os.Remove(path)
+			return Key{}, fmt.Errorf("write master key: %w", err)
+		}
+		return k, nil
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("read master key: %w", err)
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		return Key{}, fmt.Errorf("master key %s is readable by others (mode %o): chmod 600 it", path, st.Mode().Perm())
+	}
+	return parseKey(string(b), path)
+}
+
+func parseKey(s, where string) (Key, error) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(raw) != 32 {
+		return Key{}, fmt.Errorf("master key in %s: want base64 of 32 bytes", where)
+	}
+	var k Key
+	copy(k[:], raw)
+	return k, nil
+}
+
+// Vault seals and opens fields and computes blind indexes and token hashes.
+// It is safe for concurrent use.
+type Vault struct {
+	data  cipher.AEAD
+	index Key
+	token Key
+}
+
+type keySet struct{ data, index, token Key }
+
+// Open unwraps (or, on a new store, creates and wraps) the store's key set
+// with the master key.
+func Open(ctx context.Context, st store.Store, master Key) (*Vault, error) {
+	wrapped, err := st.Meta(ctx, metaKeySet)
+	if errors.Is(err, store.ErrNotFound) {
+		ks := keySet{NewKey(), NewKey(), NewKey()}
+		w, err := wrap(master, ks)
+		if err != nil {
+			return nil, err
+		}
+		// Several gateways may start at once: the first key set stored wins.
+		wrapped, err = st.SetMetaOnce(ctx, metaKeySet, w)
+		if err != nil {
+			return nil, fmt.Errorf("store key set: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("read key set: %w", err)
+	}
+	ks, err := unwrap(master, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	return newVault(ks)
+}
+
+func newVault(ks keySet) (*Vault, error) {
+	block, err := aes.NewCipher(ks.data[:])
+	if err != nil {
+		return nil, fmt.Errorf("vault: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("vault: %w", err)
+	}
+	return &Vault{data: aead, index: ks.index, token: ks.token}, nil
+}
+
+func masterAEAD(master Key) cipher.AEAD {
+	block, err := aes.NewCipher(master[:])
+	if err != nil {
+		panic("vault: internal error: " + err.Error())
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic("vault: internal error: " + err.Error())
+	}
+	return aead
+}
+
+var wrapAD = []byte("custos vault key set v1")
+
+func wrap(master Key, ks keySet) ([]byte, error) {
+	aead := masterAEAD(master)
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	plain := make([]byte, 0, 96)
+	plain = append(plain, ks.data[:]...)
+	plain = append(plain, ks.index[:]...)
+	plain = append(plain, ks.token[:]...)
+	return aead.Seal(nonce, nonce, plain, wrapAD), nil
+}
+
+func unwrap(master Key, w []byte) (keySet, error) {
+	aead := masterAEAD(master)
+	if len(w) < aead.NonceSize() {
+		return keySet{}, ErrWrongMasterKey
+	}
+	plain, err := aead.Open(nil, w[:aead.NonceSize()], w[aead.NonceSize():], wrapAD)
+	if err != nil || len(plain) != 96 {
+		return keySet{}, ErrWrongMasterKey
+	}
+	var ks keySet
+	copy(ks.data[:], plain[0:32])
+	copy(ks.index[:], plain[32:64])
+	copy(ks.token[:], plain[64:96])
+	return ks, nil
+}
+
+// Rewrap re-encrypts the store's key set under a new master key (master key
+// rotation). Field ciphertexts are unchanged.
+func Rewrap(ctx context.Context, st store.Store, oldMaster, newMaster Key) error {
+	wrapped, err := st.Meta(ctx, metaKeySet)
+	if err != nil {
+		return fmt.Errorf("read key set: %w", err)
+	}
+	ks, err := unwrap(oldMaster, wrapped)
+	if err != nil {
+		return err
+	}
+	w, err := wrap(newMaster, ks)
+	if err != nil {
+		return err
+	}
+	return st.SetMeta(ctx, metaKeySet, w)
+}
+
+// Seal encrypts one field of one record. The record id and field name are
+// bound as associated data, so a ciphertext cannot be moved to another
+// record or field.
+func (v *Vault) Seal(recordID, field, plain string) []byte {
+	if plain == "" {
+		return nil
+	}
+	nonce := make([]byte, v.data.NonceSize(), v.data.NonceSize()+len(plain)+v.data.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		panic("vault: internal error: crypto/rand: " + err.Error())
+	}
+	return v.data.Seal(nonce, nonce, []byte(plain), ad(recordID, field))
+}
+
+// Unseal decrypts what Seal sealed for the same record and field.
+func (v *Vault) Unseal(recordID, field string, sealed []byte) (string, error) {
+	if len(sealed) == 0 {
+		return "", nil
+	}
+	ns := v.data.NonceSize()
+	if len(sealed) < ns {
+		return "", ErrDecrypt
+	}
+	plain, err := v.data.Open(nil, sealed[:ns], sealed[ns:], ad(recordID, field))
+	if err != nil {
+		return "", ErrDecrypt
+	}
+	return string(plain), nil
+}
+
+func ad(recordID, field string) []byte {
+	return []byte("custos field v1\x00" + field + "\x00" + recordID)
+}
+
+// Blind index kinds.
+const (
+	IndexPhone   = "phone"
+	IndexAccount = "account"
+	IndexName    = "name"
+)
+
+// BlindIndex returns the keyed index of an already normalised value, or nil
+// for an empty one.
+func (v *Vault) BlindIndex(kind, normalized string) []byte {
+	if normalized == "" {
+		return nil
+	}
+	m := hmac.New(sha256.New, v.index[:])
+	m.Write([]byte(kind))
+	m.Write([]byte{0})
+	m.Write([]byte(normalized))
+	return m.Sum(nil)
+}
+
+// TokenHash returns the keyed hash under which an API token is stored.
+func (v *Vault) TokenHash(token string) []byte {
+	m := hmac.New(sha256.New, v.token[:])
+	m.Write([]byte("custos token v1\x00"))
+	m.Write([]byte(token))
+	return m.Sum(nil)
+}
+
+// TokenMatches reports in constant time whether token hashes to stored.
+func (v *Vault) TokenMatches(token string, stored []byte) bool {
+	return subtle.ConstantTimeCompare(v.TokenHash(token), stored) == 1
+}
+
+// SecretHash is a keyed hash for other short secrets (one-time codes),
+// bound to a context string such as a consent id.
+func (v *Vault) SecretHash(context, secret string) []byte {
+	m := hmac.New(sha256.New, v.token[:])
+	m.Write([]byte("custos secret v1\x00"))
+	m.Write([]byte(context))
+	m.Write([]byte{0})
+	m.Write([]byte(secret))
+	return m.Sum(nil)
+}
+
+// SecretMatches compares in constant time.
+func (v *Vault) SecretMatches(context, secret string, stored []byte) bool {
+	return subtle.ConstantTimeCompare(v.SecretHash(context, secret), stored) == 1
+}
