@@ -47,6 +47,7 @@ func commands() []command {
 		{"serve", "run the gateway, audit log, detectors and dashboard", cmdServe},
 		{"import", "load customers, principals and tickets from CSV, all or nothing", cmdImport},
 		{"policy", "policy tools: test cases, check, init", cmdPolicy},
+		{"audit", "audit log tools: key, verify", cmdAudit},
 	}
 }
 

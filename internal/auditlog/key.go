@@ -125,7 +125,7 @@ func VerifierKey(dir string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("no audit log signing key in %s (start the server once to create it): %w", dir, ErrNoKey)
+			return "", fmt.Errorf("%w in %s (start the server once to create it)", ErrNoKey, dir)
 		}
 		return "", fmt.Errorf("read signing key: %w", err)
 	}

@@ -173,9 +173,12 @@ func (s *Server) authenticate(r *http.Request) (store.Principal, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		lim.fail(src, now)
 		ev := event.Event{Time: now, Actor: "-", Action: event.ActionAuthFail, Decision: event.Deny, Reason: "unauthenticated", Source: src}
-		if _, aerr := s.Audit.Append(r.Context(), ev); aerr != nil {
-			return store.Principal{}, aerr
+		idx, aerr := s.Audit.Append(r.Context(), ev)
+		if aerr != nil {
+			s.Logger.Error("audit append failed", "action", ev.Action, "err", aerr)
+			return store.Principal{}, &apiError{http.StatusServiceUnavailable, "unavailable", "audit log unavailable", 0}
 		}
+		noteIndex(r.Context(), idx)
 		s.metrics.decisions.WithLabelValues(ev.Action, ev.Decision, ev.Reason).Inc()
 		return store.Principal{}, &apiError{http.StatusUnauthorized, "unauthenticated", "unknown or revoked token", 0}
 	}
@@ -211,10 +214,12 @@ func (s *Server) record(ctx context.Context, ev event.Event) error {
 	if ev.Fields == nil {
 		ev.Fields = []string{}
 	}
-	if _, err := s.Audit.Append(ctx, ev); err != nil {
+	idx, err := s.Audit.Append(ctx, ev)
+	if err != nil {
 		s.Logger.Error("audit append failed", "action", ev.Action, "err", err)
 		return &apiError{http.StatusServiceUnavailable, "unavailable", "audit log unavailable; nothing was done", 0}
 	}
+	noteIndex(ctx, idx)
 	s.metrics.decisions.WithLabelValues(ev.Action, ev.Decision, ev.Reason).Inc()
 	return nil
 }
@@ -253,4 +258,12 @@ func denyCode(reason string) string {
 		return reason
 	}
 	return "forbidden"
+}
+
+func noteIndex(ctx context.Context, idx uint64) {
+	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
+		n.mu.Lock()
+		n.index, n.set = idx, true
+		n.mu.Unlock()
+	}
 }

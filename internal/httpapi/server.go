@@ -254,21 +254,40 @@ func (m *methodRewriter) Flush() {
 
 func (m *methodRewriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
 
+// AuditIndexHeader names, on every audited response, the index of the
+// audit-log entry that recorded the decision (the last one, if several).
+const AuditIndexHeader = "Custos-Audit-Index"
+
 type statusRecorder struct {
 	http.ResponseWriter
-	code int
+	code  int
+	audit *auditNote
 }
+
+// auditNote carries the request's audit index from record to the response.
+type auditNote struct {
+	mu    sync.Mutex
+	index uint64
+	set   bool
+}
+
+type auditNoteKey struct{}
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.code == 0 {
 		s.code = code
+		s.audit.mu.Lock()
+		if s.audit.set {
+			s.Header().Set(AuditIndexHeader, strconv.FormatUint(s.audit.index, 10))
+		}
+		s.audit.mu.Unlock()
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.code == 0 {
-		s.code = http.StatusOK
+		s.WriteHeader(http.StatusOK)
 	}
 	return s.ResponseWriter.Write(b)
 }
@@ -278,7 +297,9 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		note := &auditNote{}
+		rec := &statusRecorder{ResponseWriter: w, audit: note}
+		r = r.WithContext(context.WithValue(r.Context(), auditNoteKey{}, note))
 		limit := s.MaxBody
 		if strings.HasSuffix(route, " /v1/trace") {
 			limit = 64 << 20
@@ -326,7 +347,9 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.code + ": " + e.msg }
 
-func errBadRequest(msg string) *apiError { return &apiError{http.StatusBadRequest, "invalid_request", msg, 0} }
+func errBadRequest(msg string) *apiError {
+	return &apiError{http.StatusBadRequest, "invalid_request", msg, 0}
+}
 
 // statusFor maps a reason code to its HTTP status.
 func statusFor(code string) int {

@@ -71,15 +71,22 @@ var (
 // name the culprit. It unwraps to ErrInvalid and to the cause.
 type ValidationError struct {
 	File   string // file name within the directory
+	Line   int    // line of the policy in File, 0 when unknown
 	Policy string // policy id, "" when the whole file is at fault
 	Err    error
 }
 
+// Error is one line: "file:line: policy "id": cause; cause...".
 func (e *ValidationError) Error() string {
-	if e.Policy != "" {
-		return fmt.Sprintf("%s: policy %q: %v", e.File, e.Policy, e.Err)
+	where := e.File
+	if e.Line > 0 {
+		where = fmt.Sprintf("%s:%d", e.File, e.Line)
 	}
-	return fmt.Sprintf("%s: %v", e.File, e.Err)
+	msg := strings.ReplaceAll(strings.TrimSpace(e.Err.Error()), "\n", "; ")
+	if e.Policy != "" {
+		return fmt.Sprintf("%s: policy %q: %s", where, e.Policy, msg)
+	}
+	return fmt.Sprintf("%s: %s", where, msg)
 }
 
 // Unwrap returns ErrInvalid and the cause.
@@ -274,29 +281,32 @@ func compile(files []packFile) (*Engine, error) {
 		}
 		for i, p := range list {
 			c := &compiled{id: cedar.PolicyID(fmt.Sprintf("%s:%d", f.name, i+1)), file: f.name, p: p}
+			bad := func(err error) error {
+				return &ValidationError{File: f.name, Line: p.Position().Line, Policy: string(c.id), Err: err}
+			}
 			ann := p.Annotations()
 			if id, ok := ann[AnnotationID]; ok {
 				if id == "" {
-					return nil, &ValidationError{File: f.name, Policy: string(c.id), Err: errors.New("empty @id")}
+					return nil, bad(errors.New("empty @id"))
 				}
 				c.id = cedar.PolicyID(id)
 			}
 			if prev, dup := e.byID[c.id]; dup {
-				return nil, &ValidationError{File: f.name, Policy: string(c.id), Err: fmt.Errorf("duplicate policy id (also in %s)", prev.file)}
+				return nil, bad(fmt.Errorf("duplicate policy id (also in %s)", prev.file))
 			}
 			if r, ok := ann[AnnotationReason]; ok {
 				if p.Effect() != cedar.Forbid {
-					return nil, &ValidationError{File: f.name, Policy: string(c.id), Err: errors.New("@reason is only for forbid policies")}
+					return nil, bad(errors.New("@reason is only for forbid policies"))
 				}
 				if !slices.Contains(reasonCodes, string(r)) {
-					return nil, &ValidationError{File: f.name, Policy: string(c.id), Err: fmt.Errorf("@reason(%q) is not one of %s", r, strings.Join(reasonCodes, ", "))}
+					return nil, bad(fmt.Errorf("@reason(%q) is not one of %s", r, strings.Join(reasonCodes, ", ")))
 				}
 				c.reason = string(r)
 			} else if p.Effect() == cedar.Forbid {
 				c.reason = ReasonForbidden
 			}
-			if err := v.Policy(string(c.id), (*xast.Policy)(p.AST())); err != nil {
-				return nil, &ValidationError{File: f.name, Policy: string(c.id), Err: err}
+			if err := v.Policy("", (*xast.Policy)(p.AST())); err != nil {
+				return nil, bad(err)
 			}
 			e.byID[c.id] = c
 			e.ids = append(e.ids, string(c.id))

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -365,7 +367,7 @@ func explain(k, M, excl, n, N int, pv float64) string {
 	s := fmt.Sprintf("read %s of the leaked records (%s of %s)", percent(float64(k)/float64(M)), group(k), group(M))
 	switch excl {
 	case 0:
-		s += ", none of them read by nobody else"
+		s += ", all of them also read by others"
 	case 1:
 		s += ", 1 of them read by nobody else"
 	default:
@@ -402,6 +404,14 @@ func percent(f float64) string {
 	return fmt.Sprintf("%.0f%%", f*100)
 }
 
+// plural formats a count with its noun.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return group(n) + " " + many
+}
+
 // group formats n with thousands separators.
 func group(n int) string {
 	s := fmt.Sprint(n)
@@ -415,3 +425,58 @@ func group(n int) string {
 }
 
 func round4(f float64) float64 { return math.Round(f*10000) / 10000 }
+
+// WriteText writes the report for people: the leak's size, what never went
+// through custos, canaries, then suspects and orgs with their evidence.
+func (r Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Leak: %s rows (columns %s), %s distinct customers matched", group(r.Rows), strings.Join(r.Columns, ", "), group(r.Matched))
+	if r.Unresolved > 0 {
+		fmt.Fprintf(&b, "; %s matched no customer", plural(r.Unresolved, "row", "rows"))
+	}
+	b.WriteString(".\n")
+	if r.ResolvedByName > 0 {
+		fmt.Fprintf(&b, "  Rows matched by name alone (weak evidence): %s.\n", group(r.ResolvedByName))
+	}
+	if r.InvalidCells > 0 {
+		fmt.Fprintf(&b, "  Unreadable cells ignored: %s.\n", group(r.InvalidCells))
+	}
+	if r.Matched == 0 {
+		b.WriteString("\nNo leaked row matches a customer: nothing to attribute.\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	fmt.Fprintf(&b, "\nNever read through custos: %s of the %s matched records (%s).\n", group(r.NeverAccessed), group(r.Matched), percent(float64(r.NeverAccessed)/float64(r.Matched)))
+	switch {
+	case r.NeverAccessed == r.Matched:
+		b.WriteString("  No one ever read any of them through custos: this list did not come from reads through custos.\n")
+	case r.NeverAccessed > 0:
+		b.WriteString("  Those records did not leave through reads made with custos.\n")
+	}
+	if len(r.Canaries) > 0 {
+		fmt.Fprintf(&b, "\nCanary records in the leak (%d): %s\n", len(r.Canaries), strings.Join(r.Canaries, ", "))
+		b.WriteString("  Each was shown only within its own org or site: the leak passed through there.\n")
+	}
+	if len(r.Suspects) > 0 {
+		b.WriteString("\nSuspects, most likely source first:\n")
+		for i, s := range r.Suspects {
+			org := s.Org
+			if org == "" {
+				org = "no org"
+			}
+			fmt.Fprintf(&b, "  %2d. %s (%s)  covered %s  exclusive %s  score %.2f\n      %s\n", i+1, s.Actor, org, percent(s.Covered), group(s.Exclusive), s.Score, s.Explanation)
+		}
+	}
+	if len(r.Orgs) > 0 {
+		b.WriteString("\nOrgs by share of the leak their people had read:\n")
+		for _, o := range r.Orgs {
+			org := o.Org
+			if org == "" {
+				org = "no org"
+			}
+			fmt.Fprintf(&b, "  %-20s covered %5s  (%s records, %s read by no other org)\n", org, percent(o.Covered), group(o.Records), group(o.Exclusive))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

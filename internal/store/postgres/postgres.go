@@ -1,0 +1,817 @@
+// Package postgres is the store for many gateways on one PostgreSQL
+// database, through pgx (pgxpool). Every gateway opens its own Store on the
+// same database and they behave as one:
+//
+//   - ChargeQuota serialises each principal's charges with a
+//     transaction-scoped advisory lock on the principal, so quotas are never
+//     overspent, however many gateways charge at once.
+//   - AppendAudit takes its indexes from a one-row counter updated in the
+//     same statement that inserts the records: the row lock orders appenders
+//     across processes and a failed append rolls its indexes back, so the
+//     log's indexes are always exactly 0..n-1.
+//   - PrincipalsVersion is bumped in the transaction that changes a
+//     principal, so every gateway sees the change as soon as it commits.
+//   - SetMetaOnce inserts only if absent, then reads what is stored, so
+//     gateways starting together agree on one value.
+//
+// Open applies the embedded, versioned schema migrations
+// (migrations/NNNN_name.sql, recorded in schema_migrations) under an
+// advisory lock, so gateways starting at once migrate exactly once.
+//
+// Every acknowledged write is committed (PostgreSQL's default
+// synchronous_commit=on MUST NOT be turned off for this database, or an
+// acknowledged audit index could be lost in a crash).
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custos-dev/custos/internal/store"
+)
+
+// Store is the PostgreSQL implementation of store.Store. It is safe for
+// concurrent use, and any number of Stores (in any number of processes) may
+// share one database.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// quotaLock is the first key of the two-key advisory locks ChargeQuota
+// takes; the second is the hash of the principal ("cusq" in ASCII).
+const quotaLock int32 = 0x63757371
+
+// importChunk is how many rows one multi-row INSERT carries during Import.
+const importChunk = 5000
+
+// Open connects to the database at url (a postgres:// URL or key=value
+// string, as pgx accepts, including pool settings such as pool_max_conns),
+// applies any pending schema migrations and returns the store. The caller
+// MUST Close it. Errors never repeat the URL, which may hold a password.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		var pe *pgconn.ParseConfigError
+		if errors.As(err, &pe) {
+			if inner := errors.Unwrap(pe); inner != nil {
+				return nil, fmt.Errorf("open postgres: cannot parse the database URL: %w", inner)
+			}
+		}
+		return nil, errors.New("open postgres: cannot parse the database URL (expected postgres://user@host:port/db)")
+	}
+	if err := migrate(ctx, cfg.ConnConfig.Copy()); err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Close closes the connection pool, waiting for connections in use to be
+// released.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// index converts a log index to the BIGINT it is stored as, saturating:
+// indexes past math.MaxInt64 cannot exist.
+func index(u uint64) int64 {
+	if u > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(u)
+}
+
+// notFound maps "no rows" to store.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" // unique_violation
+}
+
+// nonEmpty returns b, or nil (SQL NULL) if it is empty.
+func nonEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// lastByID returns items with only the last of each id kept, in order of
+// first appearance. Import replaces rows with the same id, and a multi-row
+// upsert may touch each row only once.
+func lastByID[T any](items []T, id func(T) string) []T {
+	pos := make(map[string]int, len(items))
+	var out []T
+	for _, it := range items {
+		if i, ok := pos[id(it)]; ok {
+			out[i] = it
+			continue
+		}
+		pos[id(it)] = len(out)
+		out = append(out, it)
+	}
+	return out
+}
+
+// chunks calls fn on consecutive slices of items of at most n.
+func chunks[T any](items []T, n int, fn func([]T) error) error {
+	for len(items) > 0 {
+		k := min(n, len(items))
+		if err := fn(items[:k]); err != nil {
+			return err
+		}
+		items = items[k:]
+	}
+	return nil
+}
+
+const upsertCustomers = `INSERT INTO customers
+	(id, region, site, name, phone, account, phone_idx, account_idx, name_idx, canary, scope)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[],
+		$7::bytea[], $8::bytea[], $9::bytea[], $10::boolean[], $11::text[])
+	ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region, site = EXCLUDED.site,
+		name = EXCLUDED.name, phone = EXCLUDED.phone, account = EXCLUDED.account,
+		phone_idx = EXCLUDED.phone_idx, account_idx = EXCLUDED.account_idx, name_idx = EXCLUDED.name_idx,
+		canary = EXCLUDED.canary, scope = EXCLUDED.scope`
+
+// upsertPrincipals keeps a stored token when the new row has none.
+const upsertPrincipals = `INSERT INTO principals
+	(id, name, org, org_kind, role, site, region, token_hash, status, notice)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+		$7::text[], $8::bytea[], $9::text[], $10::bigint[])
+	ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, org = EXCLUDED.org, org_kind = EXCLUDED.org_kind,
+		role = EXCLUDED.role, site = EXCLUDED.site, region = EXCLUDED.region,
+		token_hash = COALESCE(EXCLUDED.token_hash, principals.token_hash),
+		status = EXCLUDED.status, notice = EXCLUDED.notice`
+
+const upsertTickets = `INSERT INTO tickets (id, customer, site, opened_by, opened_at, closed_at)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+	ON CONFLICT (id) DO UPDATE SET customer = EXCLUDED.customer, site = EXCLUDED.site,
+		opened_by = EXCLUDED.opened_by, opened_at = EXCLUDED.opened_at, closed_at = EXCLUDED.closed_at`
+
+const bumpPrincipals = `INSERT INTO versions (name, v) VALUES ('principals', 1)
+	ON CONFLICT (name) DO UPDATE SET v = versions.v + 1`
+
+// Import stores the batch in one transaction with multi-row upserts.
+func (s *Store) Import(ctx context.Context, b store.Batch) error {
+	customers := lastByID(b.Customers, func(c store.Customer) string { return c.ID })
+	principals := lastByID(b.Principals, func(p store.Principal) string { return p.ID })
+	tickets := lastByID(b.Tickets, func(t store.Ticket) string { return t.ID })
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := chunks(customers, importChunk, func(cs []store.Customer) error {
+			var (
+				ids, regions, sites, scopes                   = make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs))
+				names, phones, accounts, pidx, aidx, nidx [][]byte
+				canary                                        = make([]bool, len(cs))
+			)
+			for i, c := range cs {
+				ids[i], regions[i], sites[i], scopes[i], canary[i] = c.ID, c.Region, c.Site, c.Scope, c.Canary
+				names, phones, accounts = append(names, c.Name), append(phones, c.Phone), append(accounts, c.Account)
+				pidx = append(pidx, nonEmpty(c.PhoneIndex))
+				aidx = append(aidx, nonEmpty(c.AccountIndex))
+				nidx = append(nidx, nonEmpty(c.NameIndex))
+			}
+			if _, err := tx.Exec(ctx, upsertCustomers, ids, regions, sites, names, phones, accounts, pidx, aidx, nidx, canary, scopes); err != nil {
+				return fmt.Errorf("customers: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = chunks(principals, importChunk, func(ps []store.Principal) error {
+			cols := make([][]string, 8)
+			for i := range cols {
+				cols[i] = make([]string, len(ps))
+			}
+			toks := make([][]byte, len(ps))
+			notice := make([]int64, len(ps))
+			for i, p := range ps {
+				if p.Status == "" {
+					p.Status = store.StatusActive
+				}
+				cols[0][i], cols[1][i], cols[2][i], cols[3][i] = p.ID, p.Name, p.Org, p.OrgKind
+				cols[4][i], cols[5][i], cols[6][i], cols[7][i] = p.Role, p.Site, p.Region, p.Status
+				toks[i], notice[i] = nonEmpty(p.TokenHash), nanos(p.Notice)
+			}
+			_, err := tx.Exec(ctx, upsertPrincipals, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], toks, cols[7], notice)
+			if isUnique(err) {
+				return fmt.Errorf("principals: a token is already in use: %w", store.ErrExists)
+			}
+			if err != nil {
+				return fmt.Errorf("principals: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(principals) > 0 {
+			if _, err := tx.Exec(ctx, bumpPrincipals); err != nil {
+				return err
+			}
+		}
+		return chunks(tickets, importChunk, func(ts []store.Ticket) error {
+			cols := make([][]string, 4)
+			for i := range cols {
+				cols[i] = make([]string, len(ts))
+			}
+			opened, closed := make([]int64, len(ts)), make([]int64, len(ts))
+			for i, t := range ts {
+				cols[0][i], cols[1][i], cols[2][i], cols[3][i] = t.ID, t.Customer, t.Site, t.OpenedBy
+				opened[i], closed[i] = nanos(t.OpenedAt), nanos(t.ClosedAt)
+			}
+			if _, err := tx.Exec(ctx, upsertTickets, cols[0], cols[1], cols[2], cols[3], opened, closed); err != nil {
+				return fmt.Errorf("tickets: %w", err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	return nil
+}
+
+const customerCols = `id, region, site, name, phone, account, phone_idx, account_idx, name_idx, canary, scope`
+
+func scanCustomer(row pgx.Row) (store.Customer, error) {
+	var c store.Customer
+	err := row.Scan(&c.ID, &c.Region, &c.Site, &c.Name, &c.Phone, &c.Account,
+		&c.PhoneIndex, &c.AccountIndex, &c.NameIndex, &c.Canary, &c.Scope)
+	if err != nil {
+		return store.Customer{}, notFound(err)
+	}
+	return c, nil
+}
+
+// Customer returns the customer with id.
+func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
+	return scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerCols+` FROM customers WHERE id = $1`, id))
+}
+
+// CustomerByPhone returns the customer with the phone blind index.
+func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
+	return scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerCols+` FROM customers WHERE phone_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
+}
+
+// CustomerByAccount returns the customer with the account blind index.
+func (s *Store) CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error) {
+	return scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerCols+` FROM customers WHERE account_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
+}
+
+// CustomerIDsByName returns the ids of customers with the name blind index.
+func (s *Store) CustomerIDsByName(ctx context.Context, index []byte) ([]string, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id FROM customers WHERE name_idx = $1 ORDER BY id`, nonEmpty(index))
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("customers by name: %w", err)
+	}
+	return ids, nil
+}
+
+// CustomerCount returns the number of customers.
+func (s *Store) CustomerCount(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM customers`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count customers: %w", err)
+	}
+	return n, nil
+}
+
+const principalCols = `id, name, org, org_kind, role, site, region, token_hash, status, notice`
+
+func scanPrincipal(row pgx.Row) (store.Principal, error) {
+	var p store.Principal
+	var notice int64
+	if err := row.Scan(&p.ID, &p.Name, &p.Org, &p.OrgKind, &p.Role, &p.Site, &p.Region, &p.TokenHash, &p.Status, &notice); err != nil {
+		return store.Principal{}, notFound(err)
+	}
+	p.Notice = fromNanos(notice)
+	return p, nil
+}
+
+// Principal returns the principal with id.
+func (s *Store) Principal(ctx context.Context, id string) (store.Principal, error) {
+	return scanPrincipal(s.pool.QueryRow(ctx, `SELECT `+principalCols+` FROM principals WHERE id = $1`, id))
+}
+
+// PrincipalByToken returns the principal whose token hashes to tokenHash.
+func (s *Store) PrincipalByToken(ctx context.Context, tokenHash []byte) (store.Principal, error) {
+	return scanPrincipal(s.pool.QueryRow(ctx, `SELECT `+principalCols+` FROM principals WHERE token_hash = $1`, nonEmpty(tokenHash)))
+}
+
+// Principals returns every principal, ordered by id.
+func (s *Store) Principals(ctx context.Context) ([]store.Principal, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+principalCols+` FROM principals ORDER BY id`)
+	ps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Principal, error) { return scanPrincipal(r) })
+	if err != nil {
+		return nil, fmt.Errorf("principals: %w", err)
+	}
+	return ps, nil
+}
+
+// PutPrincipal creates or replaces p; a p without TokenHash keeps the
+// stored token. It returns store.ErrExists if another principal has the
+// token.
+func (s *Store) PutPrincipal(ctx context.Context, p store.Principal) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if p.Status == "" {
+			p.Status = store.StatusActive
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO principals (`+principalCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+			ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, org = EXCLUDED.org, org_kind = EXCLUDED.org_kind,
+			role = EXCLUDED.role, site = EXCLUDED.site, region = EXCLUDED.region,
+			token_hash = COALESCE(EXCLUDED.token_hash, principals.token_hash),
+			status = EXCLUDED.status, notice = EXCLUDED.notice`,
+			p.ID, p.Name, p.Org, p.OrgKind, p.Role, p.Site, p.Region, nonEmpty(p.TokenHash), p.Status, nanos(p.Notice))
+		if isUnique(err) {
+			return fmt.Errorf("put principal: token already in use: %w", store.ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("put principal: %w", err)
+		}
+		_, err = tx.Exec(ctx, bumpPrincipals)
+		return err
+	})
+}
+
+// SetPrincipalStatus sets the principal's status (store.ErrNotFound if
+// there is no such principal).
+func (s *Store) SetPrincipalStatus(ctx context.Context, id, status string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE principals SET status = $2 WHERE id = $1`, id, status)
+		if err != nil {
+			return fmt.Errorf("set principal status: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		_, err = tx.Exec(ctx, bumpPrincipals)
+		return err
+	})
+}
+
+// PrincipalsVersion returns the principals' change counter (0 before any
+// change).
+func (s *Store) PrincipalsVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.pool.QueryRow(ctx, `SELECT v FROM versions WHERE name = 'principals'`).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// CreateTicket stores a new ticket (store.ErrExists if the id is taken).
+func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO tickets (id, customer, site, opened_by, opened_at, closed_at)
+		VALUES ($1,$2,$3,$4,$5,$6)`, t.ID, t.Customer, t.Site, t.OpenedBy, nanos(t.OpenedAt), nanos(t.ClosedAt))
+	if isUnique(err) {
+		return store.ErrExists
+	}
+	return err
+}
+
+const ticketCols = `id, customer, site, opened_by, opened_at, closed_at`
+
+func scanTicket(row pgx.Row) (store.Ticket, error) {
+	var t store.Ticket
+	var opened, closed int64
+	if err := row.Scan(&t.ID, &t.Customer, &t.Site, &t.OpenedBy, &opened, &closed); err != nil {
+		return store.Ticket{}, notFound(err)
+	}
+	t.OpenedAt, t.ClosedAt = fromNanos(opened), fromNanos(closed)
+	return t, nil
+}
+
+// Ticket returns the ticket with id.
+func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
+	return scanTicket(s.pool.QueryRow(ctx, `SELECT `+ticketCols+` FROM tickets WHERE id = $1`, id))
+}
+
+// TicketsByCustomer returns the customer's tickets, oldest first.
+func (s *Store) TicketsByCustomer(ctx context.Context, customer string) ([]store.Ticket, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+ticketCols+` FROM tickets WHERE customer = $1 ORDER BY opened_at, id`, customer)
+	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Ticket, error) { return scanTicket(r) })
+	if err != nil {
+		return nil, fmt.Errorf("tickets by customer: %w", err)
+	}
+	return ts, nil
+}
+
+// CreateConsent stores a new consent (store.ErrExists if the id is taken).
+func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO consents
+		(id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`, c.ID, c.Customer, c.Principal, c.CodeHash, nanos(c.CreatedAt),
+		nanos(c.ExpiresAt), c.Attempts, nanos(c.ConfirmedAt), nanos(c.GrantUntil))
+	if isUnique(err) {
+		return store.ErrExists
+	}
+	return err
+}
+
+// Consent returns the consent with id.
+func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
+	var c store.Consent
+	var created, expires, confirmed, grant int64
+	err := s.pool.QueryRow(ctx, `SELECT id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until
+		FROM consents WHERE id = $1`, id).Scan(&c.ID, &c.Customer, &c.Principal, &c.CodeHash, &created, &expires, &c.Attempts, &confirmed, &grant)
+	if err != nil {
+		return store.Consent{}, notFound(err)
+	}
+	c.CreatedAt, c.ExpiresAt, c.ConfirmedAt, c.GrantUntil = fromNanos(created), fromNanos(expires), fromNanos(confirmed), fromNanos(grant)
+	return c, nil
+}
+
+// ConsentFailed counts one wrong code and returns the count, atomically.
+func (s *Store) ConsentFailed(ctx context.Context, id string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `UPDATE consents SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts`, id).Scan(&n)
+	return n, notFound(err)
+}
+
+// ConfirmConsent confirms the consent once (store.ErrConflict if it
+// already was).
+func (s *Store) ConfirmConsent(ctx context.Context, id string, at, grantUntil time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE consents SET confirmed_at = $2, grant_until = $3 WHERE id = $1 AND confirmed_at = 0`,
+		id, nanos(at), nanos(grantUntil))
+	if err != nil {
+		return fmt.Errorf("confirm consent: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		if _, err := s.Consent(ctx, id); err != nil {
+			return err
+		}
+		return store.ErrConflict
+	}
+	return nil
+}
+
+// CreateBreakGlass stores a new request (store.ErrExists if the id is taken).
+func (s *Store) CreateBreakGlass(ctx context.Context, b store.BreakGlass) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO breakglass (id, principal, customer, reason, created_at) VALUES ($1,$2,$3,$4,$5)`,
+		b.ID, b.Principal, b.Customer, b.Reason, nanos(b.CreatedAt))
+	if isUnique(err) {
+		return store.ErrExists
+	}
+	return err
+}
+
+// BreakGlass returns the request with id.
+func (s *Store) BreakGlass(ctx context.Context, id string) (store.BreakGlass, error) {
+	var b store.BreakGlass
+	var created, approved, expires int64
+	err := s.pool.QueryRow(ctx, `SELECT id, principal, customer, reason, created_at, approved_by, approved_at, expires_at
+		FROM breakglass WHERE id = $1`, id).Scan(&b.ID, &b.Principal, &b.Customer, &b.Reason, &created, &b.ApprovedBy, &approved, &expires)
+	if err != nil {
+		return store.BreakGlass{}, notFound(err)
+	}
+	b.CreatedAt, b.ApprovedAt, b.ExpiresAt = fromNanos(created), fromNanos(approved), fromNanos(expires)
+	return b, nil
+}
+
+// ApproveBreakGlass approves the request once (store.ErrConflict if it
+// already was).
+func (s *Store) ApproveBreakGlass(ctx context.Context, id, approver string, at, expires time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE breakglass SET approved_by = $2, approved_at = $3, expires_at = $4
+		WHERE id = $1 AND approved_by = ''`, id, approver, nanos(at), nanos(expires))
+	if err != nil {
+		return fmt.Errorf("approve break-glass: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		if _, err := s.BreakGlass(ctx, id); err != nil {
+			return err
+		}
+		return store.ErrConflict
+	}
+	return nil
+}
+
+// quotaWindows returns the hour and day window keys for t and when each
+// ends. The keys are the same as the sqlite store's.
+func quotaWindows(t time.Time) (hour, day string, hourEnd, dayEnd time.Time) {
+	t = t.UTC()
+	h := t.Truncate(time.Hour)
+	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	return "h:" + h.Format("2006010215"), "d:" + d.Format("20060102"), h.Add(time.Hour), d.AddDate(0, 0, 1)
+}
+
+const quotaState = `SELECT
+	EXISTS (SELECT 1 FROM quota WHERE principal = $1 AND win = $2 AND customer = $4),
+	EXISTS (SELECT 1 FROM quota WHERE principal = $1 AND win = $3 AND customer = $4),
+	(SELECT count(*) FROM quota WHERE principal = $1 AND win = $2),
+	(SELECT count(*) FROM quota WHERE principal = $1 AND win = $3)`
+
+// ChargeQuota checks and records a read in one transaction that holds an
+// advisory lock on the principal, so concurrent charges for one principal
+// (from any gateway) are applied one after another and never overspend.
+func (s *Store) ChargeQuota(ctx context.Context, principal, customer string, at time.Time, l store.QuotaLimits) (store.QuotaResult, error) {
+	hw, dw, hEnd, dEnd := quotaWindows(at)
+	var res store.QuotaResult
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The lock and the read go in one round trip; the read is a
+		// separate statement, so (READ COMMITTED) its snapshot is taken
+		// after the lock is held and sees every earlier charge.
+		b := &pgx.Batch{}
+		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, quotaLock, principal)
+		var inHour, inDay bool
+		b.Queue(quotaState, principal, hw, dw, customer).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&inHour, &inDay, &res.HourCount, &res.DayCount)
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if !inHour && l.PerHour > 0 && res.HourCount >= l.PerHour {
+			res.RetryAfter = hEnd.Sub(at)
+			return nil
+		}
+		if !inDay && l.PerDay > 0 && res.DayCount >= l.PerDay {
+			res.RetryAfter = dEnd.Sub(at)
+			return nil
+		}
+		res.Allowed = true
+		var wins []string
+		if !inHour {
+			wins = append(wins, hw)
+			res.HourCount++
+		}
+		if !inDay {
+			wins = append(wins, dw)
+			res.DayCount++
+		}
+		if len(wins) == 0 {
+			return nil
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO quota (principal, win, customer) SELECT $1, w, $3 FROM unnest($2::text[]) AS w`,
+			principal, wins, customer)
+		return err
+	})
+	if err != nil {
+		return store.QuotaResult{}, fmt.Errorf("charge quota: %w", err)
+	}
+	return res, nil
+}
+
+// QuotaUsage returns the distinct customers counted in at's hour and day.
+func (s *Store) QuotaUsage(ctx context.Context, principal string, at time.Time) (hour, day int, err error) {
+	hw, dw, _, _ := quotaWindows(at)
+	err = s.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM quota WHERE principal = $1 AND win = $2),
+		(SELECT count(*) FROM quota WHERE principal = $1 AND win = $3)`, principal, hw, dw).Scan(&hour, &day)
+	if err != nil {
+		return 0, 0, fmt.Errorf("quota usage: %w", err)
+	}
+	return hour, day, nil
+}
+
+// appendAudit reserves len(recs) indexes on the one-row counter and
+// inserts the records at them in a single statement (so a single implicit
+// transaction): the counter's row lock orders concurrent appenders, even
+// across gateways, and a failure rolls the reservation back.
+const appendAudit = `WITH head AS (
+	UPDATE audit_head SET size = size + $1::bigint RETURNING size - $1::bigint AS first
+), ins AS (
+	INSERT INTO audit (idx, time, actor, customer, event, salt)
+	SELECT head.first + r.ord - 1, r.time, r.actor, r.customer, r.event, r.salt
+	FROM head, unnest($2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::bytea[])
+		WITH ORDINALITY AS r (time, actor, customer, event, salt, ord)
+)
+SELECT first FROM head`
+
+// AppendAudit appends recs at consecutive indexes and returns the first,
+// once committed.
+func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint64, error) {
+	if len(recs) == 0 {
+		return s.AuditSize(ctx)
+	}
+	times := make([]int64, len(recs))
+	actors, customers := make([]string, len(recs)), make([]string, len(recs))
+	events, salts := make([][]byte, len(recs)), make([][]byte, len(recs))
+	for i, r := range recs {
+		times[i], actors[i], customers[i] = nanos(r.Time), r.Actor, r.Customer
+		// NOT NULL columns: an empty value is stored as empty, not NULL.
+		events[i], salts[i] = orEmpty(r.Event), orEmpty(r.Salt)
+	}
+	var first int64
+	if err := s.pool.QueryRow(ctx, appendAudit, int64(len(recs)), times, actors, customers, events, salts).Scan(&first); err != nil {
+		return 0, fmt.Errorf("append audit: %w", err)
+	}
+	return uint64(first), nil
+}
+
+func orEmpty(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// AuditSize returns the number of records appended.
+func (s *Store) AuditSize(ctx context.Context) (uint64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT size FROM audit_head`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("audit size: %w", err)
+	}
+	return uint64(n), nil
+}
+
+func (s *Store) auditQuery(ctx context.Context, q string, args ...any) ([]store.AuditRecord, error) {
+	rows, _ := s.pool.Query(ctx, q, args...)
+	recs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.AuditRecord, error) {
+		var a store.AuditRecord
+		var idx, t int64
+		err := r.Scan(&idx, &t, &a.Actor, &a.Customer, &a.Event, &a.Salt)
+		a.Index, a.Time = uint64(idx), fromNanos(t)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read audit: %w", err)
+	}
+	return recs, nil
+}
+
+const auditCols = `idx, time, actor, customer, event, salt`
+
+// AuditRange returns the records with from <= Index < to, in order.
+func (s *Store) AuditRange(ctx context.Context, from, to uint64) ([]store.AuditRecord, error) {
+	return s.auditQuery(ctx, `SELECT `+auditCols+` FROM audit WHERE idx >= $1 AND idx < $2 ORDER BY idx`, index(from), index(to))
+}
+
+// AuditByCustomer returns the customer's records, in order.
+func (s *Store) AuditByCustomer(ctx context.Context, customer string) ([]store.AuditRecord, error) {
+	return s.auditQuery(ctx, `SELECT `+auditCols+` FROM audit WHERE customer = $1 ORDER BY idx`, customer)
+}
+
+// AuditByActor returns the actor's records with Index >= from, in order.
+func (s *Store) AuditByActor(ctx context.Context, actor string, from uint64) ([]store.AuditRecord, error) {
+	return s.auditQuery(ctx, `SELECT `+auditCols+` FROM audit WHERE actor = $1 AND idx >= $2 ORDER BY idx`, actor, index(from))
+}
+
+// AddCheckpoint keeps a checkpoint; checkpoints are never deleted.
+func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO checkpoints (size, note, time) VALUES ($1, $2, $3)`,
+		index(c.Size), orEmpty(c.Note), nanos(c.Time))
+	if err != nil {
+		return fmt.Errorf("add checkpoint: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) checkpoints(ctx context.Context, q string) ([]store.Checkpoint, error) {
+	rows, _ := s.pool.Query(ctx, q)
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Checkpoint, error) {
+		var c store.Checkpoint
+		var size, t int64
+		err := r.Scan(&size, &c.Note, &t)
+		c.Size, c.Time = uint64(size), fromNanos(t)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	return cs, nil
+}
+
+// Checkpoints returns every checkpoint in the order added.
+func (s *Store) Checkpoints(ctx context.Context) ([]store.Checkpoint, error) {
+	return s.checkpoints(ctx, `SELECT size, note, time FROM checkpoints ORDER BY seq`)
+}
+
+// LatestCheckpoint returns the checkpoint added last (store.ErrNotFound if
+// none).
+func (s *Store) LatestCheckpoint(ctx context.Context) (store.Checkpoint, error) {
+	cs, err := s.checkpoints(ctx, `SELECT size, note, time FROM checkpoints ORDER BY seq DESC LIMIT 1`)
+	if err != nil {
+		return store.Checkpoint{}, err
+	}
+	if len(cs) == 0 {
+		return store.Checkpoint{}, store.ErrNotFound
+	}
+	return cs[0], nil
+}
+
+// AddAlert stores an alert and returns its id.
+func (s *Store) AddAlert(ctx context.Context, a store.Alert) (int64, error) {
+	reasons, err := json.Marshal(a.Reasons)
+	if err != nil {
+		return 0, fmt.Errorf("add alert: %w", err)
+	}
+	var id int64
+	err = s.pool.QueryRow(ctx, `INSERT INTO alerts (actor, time, score, reasons, records, kind, action, detail)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id`,
+		a.Actor, nanos(a.Time), a.Score, string(reasons), a.Records, a.Kind, a.Action, a.Detail).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("add alert: %w", err)
+	}
+	return id, nil
+}
+
+// Alerts returns up to limit alerts (100 if limit <= 0), newest first.
+func (s *Store) Alerts(ctx context.Context, limit int) ([]store.Alert, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT id, actor, time, score, reasons, records, kind, action, detail
+		FROM alerts ORDER BY time DESC, id DESC LIMIT $1`, limit)
+	as, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Alert, error) {
+		var a store.Alert
+		var t int64
+		var reasons string
+		if err := r.Scan(&a.ID, &a.Actor, &t, &a.Score, &reasons, &a.Records, &a.Kind, &a.Action, &a.Detail); err != nil {
+			return a, err
+		}
+		a.Time = fromNanos(t)
+		if err := json.Unmarshal([]byte(reasons), &a.Reasons); err != nil {
+			return a, fmt.Errorf("alert %d reasons: %w", a.ID, err)
+		}
+		return a, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read alerts: %w", err)
+	}
+	return as, nil
+}
+
+// SetAlertAction records the containment taken on an alert.
+func (s *Store) SetAlertAction(ctx context.Context, id int64, action string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE alerts SET action = $2 WHERE id = $1`, id, action)
+	if err != nil {
+		return fmt.Errorf("set alert action: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// Meta returns a named value (store.ErrNotFound if unset).
+func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := s.pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return v, nil
+}
+
+// SetMetaOnce stores value under key unless one is stored, and returns the
+// value stored now. The insert and the read are separate statements: an
+// insert that conflicts with a concurrent one waits for it to commit, and
+// the read that follows (with a fresh snapshot) sees the winner.
+func (s *Store) SetMetaOnce(ctx context.Context, key string, value []byte) ([]byte, error) {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`,
+		key, orEmpty(value)); err != nil {
+		return nil, fmt.Errorf("set meta once: %w", err)
+	}
+	v, err := s.Meta(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("set meta once: %w", err)
+	}
+	return v, nil
+}
+
+// SetMeta stores value under key, replacing any.
+func (s *Store) SetMeta(ctx context.Context, key string, value []byte) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, key, orEmpty(value))
+	if err != nil {
+		return fmt.Errorf("set meta: %w", err)
+	}
+	return nil
+}
