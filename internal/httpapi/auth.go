@@ -170,6 +170,15 @@ func (s *Server) authenticate(r *http.Request) (store.Principal, error) {
 	if err == nil && !s.Vault.TokenMatches(tok, p.TokenHash) {
 		err = store.ErrNotFound
 	}
+	if errors.Is(err, store.ErrNotFound) && s.External != nil {
+		ep, ok, xerr := s.External.Authenticate(r.Context(), tok)
+		if xerr != nil && !ok {
+			s.Logger.Debug("external token refused", "err", xerr)
+		}
+		if ok && xerr == nil {
+			return ep, nil
+		}
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		lim.fail(src, now)
 		ev := event.Event{Time: now, Actor: "-", Action: event.ActionAuthFail, Decision: event.Deny, Reason: "unauthenticated", Source: src}
@@ -187,6 +196,17 @@ func (s *Server) authenticate(r *http.Request) (store.Principal, error) {
 	}
 	return p, nil
 }
+
+// Authenticate resolves the request's caller (bearer token or dashboard
+// session cookie); failures are audited. For handlers mounted outside the
+// API (the dashboard).
+func (s *Server) Authenticate(r *http.Request) (store.Principal, error) {
+	s.init()
+	return s.authenticate(r)
+}
+
+// Fail writes err as the contract's JSON error.
+func (s *Server) Fail(w http.ResponseWriter, r *http.Request, err error) { s.fail(w, r, err) }
 
 func (s *Server) authed(h authedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

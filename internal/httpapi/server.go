@@ -65,6 +65,27 @@ type Alerter interface {
 	Raise(ctx context.Context, a store.Alert) error
 }
 
+// TokenAuthenticator resolves a bearer token that custos did not issue.
+// It returns ok=false when the token is not one of its kind.
+type TokenAuthenticator interface {
+	Authenticate(ctx context.Context, token string) (p store.Principal, ok bool, err error)
+}
+
+// RiskSource is the detectors' view of people: risk ranking and timelines.
+// Results are encoded as JSON as they are.
+type RiskSource interface {
+	// People returns people ranked by risk, highest first.
+	People(ctx context.Context, limit int) (any, error)
+	// Person returns one person's risk, reasons and daily timeline with
+	// the peer band.
+	Person(ctx context.Context, id string) (any, error)
+}
+
+// PolicyInfo describes the policies in force.
+type PolicyInfo interface {
+	Describe(ctx context.Context) (any, error)
+}
+
 // Server is the HTTP API. Set the fields, then call Handler. Fields must not
 // change after that.
 type Server struct {
@@ -89,6 +110,13 @@ type Server struct {
 	Tracer      Tracer
 	Alerts      Alerter
 	OpenAPI     []byte
+	// External resolves bearer tokens that are not custos API tokens (for
+	// example OIDC ID or access tokens); nil means none.
+	External TokenAuthenticator
+	// Risk serves the detectors' view of people for the dashboard.
+	Risk RiskSource
+	// Policies describes the policies and quotas in force (dashboard).
+	Policies PolicyInfo
 	Extra       map[string]http.Handler // extra "METHOD /path" routes
 
 	// MaxBody caps request bodies (default 1 MiB; trace uploads 64 MiB).
@@ -166,6 +194,7 @@ func (s *Server) Handler() http.Handler {
 	handle("GET /v1/subjects/{customer}/accesses", s.subjectAccesses)
 	handle("POST /v1/subjects/{customer}/objections", s.subjectObject)
 	handle("POST /v1/trace", s.authed(s.trace))
+	s.dashboardRoutes(handle)
 	if s.Gatherer != nil {
 		mux.Handle("GET /metrics", s.metricsHandler())
 	}

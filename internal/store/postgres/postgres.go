@@ -194,9 +194,9 @@ func (s *Store) Import(ctx context.Context, b store.Batch) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		err := chunks(customers, importChunk, func(cs []store.Customer) error {
 			var (
-				ids, regions, sites, scopes                   = make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs))
+				ids, regions, sites, scopes               = make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs))
 				names, phones, accounts, pidx, aidx, nidx [][]byte
-				canary                                        = make([]bool, len(cs))
+				canary                                    = make([]bool, len(cs))
 			)
 			for i, c := range cs {
 				ids[i], regions[i], sites[i], scopes[i], canary[i] = c.ID, c.Region, c.Site, c.Scope, c.Canary

@@ -1,0 +1,175 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/postgres"
+	"github.com/custos-dev/custos/internal/store/storetest"
+)
+
+// adminURL is the server the tests create their databases on.
+func adminURL() string {
+	if u := os.Getenv("CUSTOS_TEST_POSTGRES"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+// newDatabase creates an empty database for one test, drops it when the
+// test ends, and returns its URL. Without a reachable server the test is
+// skipped, except under CI (CI=true), where that is a failure.
+func newDatabase(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, adminURL())
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL is not reachable (CUSTOS_TEST_POSTGRES=%q): %v", os.Getenv("CUSTOS_TEST_POSTGRES"), err)
+		}
+		t.Skipf("PostgreSQL is not reachable, skipping (set CUSTOS_TEST_POSTGRES): %v", err)
+	}
+	defer admin.Close(context.Background())
+	var b [6]byte
+	rand.Read(b[:])
+	name := "custos_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		admin, err := pgx.Connect(ctx, adminURL())
+		if err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+			return
+		}
+		defer admin.Close(ctx)
+		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(adminURL())
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return adminURL() + " dbname=" + name // key=value form
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func open(t *testing.T, dbURL string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestConformance runs the store conformance suite, each subtest on its
+// own fresh database.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, newDatabase(t))
+	})
+}
+
+// TestMigrateConcurrently starts several stores on one new database at
+// once, as gateways starting together would: each migration must be
+// applied exactly once and every store must come up.
+func TestMigrateConcurrently(t *testing.T) {
+	dbURL := newDatabase(t)
+	const n = 6
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := postgres.Open(t.Context(), dbURL)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			_, errs[i] = s.SetMetaOnce(t.Context(), "k", []byte(fmt.Sprint(i)))
+			s.Close()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var rows, maxv int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*), max(version) FROM schema_migrations`).Scan(&rows, &maxv); err != nil {
+		t.Fatal(err)
+	}
+	if maxv != postgres.SchemaVersion() || rows != postgres.SchemaVersion() {
+		t.Errorf("schema_migrations has %d rows up to version %d, want one per version up to %d", rows, maxv, postgres.SchemaVersion())
+	}
+	// Reopening an up-to-date database changes nothing.
+	s := open(t, dbURL)
+	if v, err := s.Meta(t.Context(), "k"); err != nil || len(v) == 0 {
+		t.Errorf("Meta after reopen = %q, %v", v, err)
+	}
+}
+
+// TestSchemaTooNew checks that a custos older than the database refuses to
+// run on it rather than writing to a schema it does not know.
+func TestSchemaTooNew(t *testing.T) {
+	dbURL := newDatabase(t)
+	s := open(t, dbURL)
+	s.Close()
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), `INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_future.sql')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = postgres.Open(t.Context(), dbURL)
+	if !errors.Is(err, postgres.ErrSchemaTooNew) {
+		t.Errorf("Open on a newer schema: err = %v, want ErrSchemaTooNew", err)
+	}
+}
+
+// TestOpenErrorsHidePassword checks that a bad or unreachable URL gives an
+// error that does not repeat the password in it.
+func TestOpenErrorsHidePassword(t *testing.T) {
+	tests := []struct{ name, url string }{
+		{"bad option", "postgres://custos:s3cretpw@127.0.0.1:5432/db?sslmode=bogus"},
+		{"unreachable", "postgres://custos:s3cretpw@127.0.0.1:1/db?sslmode=disable&connect_timeout=2"},
+		{"not a url", "postgres://custos:s3cretpw@[::1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := postgres.Open(t.Context(), tc.url)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if strings.Contains(err.Error(), "s3cretpw") {
+				t.Errorf("error shows the password: %v", err)
+			}
+		})
+	}
+}
