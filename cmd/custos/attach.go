@@ -5,10 +5,40 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/custos-dev/custos/internal/detect"
 	"github.com/custos-dev/custos/internal/vault"
+	"github.com/custos-dev/custos/internal/watch"
 )
 
 // attach wires the optional parts (detectors, trace, dashboard) into the app.
 func (a *app) attach(ctx context.Context, env *Env, reg *prometheus.Registry, v *vault.Vault, alerts *alertSink) error {
+	if err := a.attachDetectors(ctx, reg); err != nil {
+		return err
+	}
+	return nil
+}
+
+// attachDetectors starts the online detectors on the audit log.
+func (a *app) attachDetectors(ctx context.Context, reg *prometheus.Registry) error {
+	dc := detect.DefaultConfig()
+	dc.StepUpScore = max(a.cfg.Detect.StepUpScore, dc.AlertScore)
+	dc.SuspendScore = max(a.cfg.Detect.SuspendScore, dc.StepUpScore)
+	if err := dc.Validate(); err != nil {
+		return err
+	}
+	r := &watch.Runner{Store: a.store, Engine: detect.New(dc), Logger: a.logger, Registerer: reg}
+	if !a.cfg.Detect.Disabled {
+		r.Contain = a.api.Contain
+	}
+	a.watch = r
+	a.api.Risk = r
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := r.Run(ctx); err != nil {
+			a.logger.Error("detectors stopped", "err", err)
+		}
+	}()
+	a.closers = append(a.closers, func() { a.cancel(); <-done })
 	return nil
 }

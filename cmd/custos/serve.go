@@ -19,6 +19,7 @@ import (
 	"github.com/custos-dev/custos/internal/notify"
 	"github.com/custos-dev/custos/internal/policy"
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/watch"
 )
 
 // serveFlags are serve's flags (demo shares them).
@@ -64,6 +65,7 @@ type app struct {
 	store   store.Store
 	log     *auditlog.Log
 	api     *httpapi.Server
+	watch   *watch.Runner
 	ln      net.Listener
 	cancel  context.CancelFunc
 	stopped chan struct{}

@@ -242,8 +242,9 @@ func (l *Log) loadPublishedCheckpoint(ctx context.Context) error {
 // lagTracker remembers when committed records were committed until a
 // checkpoint covers them.
 type lagTracker struct {
-	mu    sync.Mutex
-	items []lagItem
+	mu       sync.Mutex
+	items    []lagItem
+	maxDelay time.Duration // the longest delay observed (for benchmarks)
 }
 
 type lagItem struct {
@@ -267,7 +268,9 @@ func (t *lagTracker) published(size uint64, obs interface{ Observe(float64) }) {
 	defer t.mu.Unlock()
 	i := 0
 	for i < len(t.items) && t.items[i].end <= size {
-		obs.Observe(now.Sub(t.items[i].at).Seconds())
+		d := now.Sub(t.items[i].at)
+		obs.Observe(d.Seconds())
+		t.maxDelay = max(t.maxDelay, d)
 		i++
 	}
 	t.items = t.items[i:]

@@ -120,11 +120,16 @@ func TestEntryPending(t *testing.T) {
 	dir := t.TempDir()
 	st := openStore(t, dir)
 	defer st.Close()
-	l, err := Open(context.Background(), Options{Store: st, Dir: dir, CheckpointInterval: 30 * time.Second, PendingWait: 50 * time.Millisecond})
+	l, err := Open(context.Background(), Options{Store: st, Dir: dir, CheckpointInterval: 3 * time.Second, PendingWait: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close(context.Background())
+	defer func() {
+		// Do not wait for the next checkpoint.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		l.Close(ctx)
+	}()
 	i, err := l.Append(context.Background(), testEvent(3))
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -357,6 +358,23 @@ func (s *Server) SetStatus(r *http.Request, actor store.Principal, target, statu
 	}
 	s.cache.invalidate()
 	ev.Decision = event.Allow
+	return s.record(ctx, ev)
+}
+
+// Contain changes a person's status on the detectors' behalf (actor
+// "custos:detect") and audits it. It is the watch.Contain the server uses.
+func (s *Server) Contain(ctx context.Context, actor, status, reason string) error {
+	s.init()
+	action := event.ActionSuspend
+	if status == store.StatusStepUp {
+		action = event.ActionStepUp
+	}
+	if err := s.Store.SetPrincipalStatus(ctx, actor, status); err != nil {
+		return err
+	}
+	s.cache.invalidate()
+	ev := event.Event{Time: s.Now().UTC(), Actor: "custos:detect", Action: action, Target: actor,
+		Decision: event.Allow, Reason: truncate(reason, 300), Fields: []string{}}
 	return s.record(ctx, ev)
 }
 

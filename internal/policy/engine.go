@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -128,10 +129,11 @@ func customerAction(a string) bool {
 
 // compiled is one policy with what the engine needs to know about it.
 type compiled struct {
-	id     cedar.PolicyID
-	file   string
-	reason string // forbid policies: deny reason code
-	p      *cedar.Policy
+	id         cedar.PolicyID
+	file       string
+	reason     string // forbid policies: deny reason code
+	usesAction bool   // the conditions refer to the action variable
+	p          *cedar.Policy
 }
 
 // policyList is a PolicyIterator over a slice.
@@ -153,13 +155,16 @@ func (l policyList) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
 type Engine struct {
 	byID     map[cedar.PolicyID]*compiled
 	byAction map[types.EntityUID]policyList // policies whose action scope may match
-	anyAction policyList                     // policies with an unconstrained action scope
-	actions  map[types.EntityUID]types.Entity
-	fieldUID [][2]types.EntityUID // per Fields index: read.<f>, mask.<f>
-	ids      []string
-	files    []string
-	digest   string
-	now      func() time.Time
+	// byField holds, per (read or search, field action), the field action's
+	// policies minus the forbids already known not to match (see index).
+	byField   map[[2]types.EntityUID]policyList
+	anyAction policyList // policies with an unconstrained action scope
+	actions   map[types.EntityUID]types.Entity
+	fieldUID  [][2]types.EntityUID // per Fields index: read.<f>, mask.<f>
+	ids       []string
+	files     []string
+	digest    string
+	now       func() time.Time
 }
 
 var _ Authorizer = (*Engine)(nil)
@@ -261,6 +266,7 @@ func compile(files []packFile) (*Engine, error) {
 	e := &Engine{
 		byID:     map[cedar.PolicyID]*compiled{},
 		byAction: map[types.EntityUID]policyList{},
+		byField:  map[[2]types.EntityUID]policyList{},
 		actions:  map[types.EntityUID]types.Entity{},
 		now:      time.Now,
 	}
@@ -308,15 +314,16 @@ func compile(files []packFile) (*Engine, error) {
 			if err := v.Policy("", (*xast.Policy)(p.AST())); err != nil {
 				return nil, bad(err)
 			}
+			c.usesAction = usesActionVar(p)
 			e.byID[c.id] = c
 			e.ids = append(e.ids, string(c.id))
 			all = append(all, c)
 		}
 	}
-	e.index(all)
 	for _, f := range Fields {
 		e.fieldUID = append(e.fieldUID, [2]types.EntityUID{actionUID(FieldFullPrefix + f), actionUID(FieldMaskedPrefix + f)})
 	}
+	e.index(all)
 	e.digest = hex.EncodeToString(h.Sum(nil))
 	return e, nil
 }
@@ -474,6 +481,62 @@ func (e *Engine) index(all []*compiled) {
 		sort.Slice(l, func(i, j int) bool { return order[l[i]] < order[l[j]] })
 		e.byAction[u] = l
 	}
+	// Field decisions are asked only after the read or search was allowed,
+	// with the same principal, resource and context. A forbid that applies
+	// to both the main and the field action and whose conditions do not
+	// refer to the action therefore evaluated to false already and would
+	// again: leave it out of the field evaluation.
+	for _, main := range []types.EntityUID{actionUID(ActionRead), actionUID(ActionSearch)} {
+		for _, fu := range e.fieldUID {
+			for _, f := range fu {
+				var l policyList
+				for _, c := range e.byAction[f] {
+					if c.p.Effect() == cedar.Forbid && !c.usesAction && slices.Contains(e.byAction[main], c) {
+						continue
+					}
+					l = append(l, c)
+				}
+				e.byField[[2]types.EntityUID{main, f}] = l
+			}
+		}
+	}
+}
+
+// usesActionVar reports whether p's conditions refer to the action
+// variable (conservatively true when that cannot be told).
+func usesActionVar(p *cedar.Policy) bool {
+	b, err := p.MarshalJSON()
+	if err != nil {
+		return true
+	}
+	var doc struct {
+		Conditions any `json:"conditions"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return true
+	}
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch v := v.(type) {
+		case map[string]any:
+			if s, ok := v["Var"].(string); ok && s == "action" {
+				return true
+			}
+			for _, x := range v {
+				if walk(x) {
+					return true
+				}
+			}
+		case []any:
+			for _, x := range v {
+				if walk(x) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(doc.Conditions)
 }
 
 func actionUID(a string) types.EntityUID {
@@ -532,16 +595,17 @@ func (e *Engine) Authorize(_ context.Context, r Request) Decision {
 		return d
 	}
 	if r.Action == ActionRead || r.Action == ActionSearch {
+		main := req.Action
 		d.Fields = make(map[string]FieldMode, len(Fields))
 		for i, f := range Fields {
 			mode := Withheld
 			req.Action = e.fieldUID[i][0]
-			ok, diag := e.eval(req, es)
+			ok, diag := e.evalField(main, req, es)
 			if ok {
 				mode = Full
 			} else {
 				req.Action = e.fieldUID[i][1]
-				if ok, diag = e.eval(req, es); ok {
+				if ok, diag = e.evalField(main, req, es); ok {
 					mode = Masked
 				}
 			}
@@ -558,6 +622,19 @@ func (e *Engine) eval(req cedar.Request, es *entities) (bool, cedar.Diagnostic) 
 	pl, ok := e.byAction[req.Action]
 	if !ok {
 		pl = e.anyAction
+	}
+	dec, diag := cedar.Authorize(pl, es, req)
+	return dec == cedar.Allow, diag
+}
+
+// evalField decides a field action after main was allowed.
+func (e *Engine) evalField(main types.EntityUID, req cedar.Request, es *entities) (bool, cedar.Diagnostic) {
+	pl, ok := e.byField[[2]types.EntityUID{main, req.Action}]
+	if !ok {
+		return e.eval(req, es)
+	}
+	if len(pl) == 0 {
+		return false, cedar.Diagnostic{}
 	}
 	dec, diag := cedar.Authorize(pl, es, req)
 	return dec == cedar.Allow, diag

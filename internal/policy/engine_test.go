@@ -279,6 +279,14 @@ func TestCustomPolicies(t *testing.T) {
 forbid (principal, action in [Action::"read", Action::"search"], resource)
 when { context.hour < 7 || context.hour >= 22 };
 
+@id("techs-no-full-phone")
+forbid (principal, action in Action::"customer_data", resource)
+when { principal.role == "repair_tech" && action == Action::"read.phone" };
+
+@id("callcenter-no-account")
+forbid (principal, action == Action::"mask.account", resource)
+when { principal.role == "callcenter_agent" };
+
 @id("admin-export")
 permit (principal, action == Action::"export", resource)
 when { principal.role == "partner_admin" && principal.org_kind == "distributor" };
@@ -301,6 +309,25 @@ when { principal.role == "partner_admin" && principal.org_kind == "distributor" 
 	if d := e.Authorize(ctx, read); !d.Allow {
 		t.Errorf("day read denied: %+v", d)
 	}
+	// Field forbids: one scoped to a group but conditioned on the action,
+	// one scoped to a single field action.
+	tech := read
+	tech.Principal.Role = "repair_tech"
+	tech.Purpose = Purpose{Kind: PurposeConsent, Valid: true}
+	want := map[string]FieldMode{"name": Full, "phone": Masked, "account": Full, "region": Full}
+	for _, a := range []string{ActionRead, ActionSearch} {
+		tech.Action = a
+		if d := e.Authorize(ctx, tech); !d.Allow || !mapsEqual(d.Fields, want) {
+			t.Errorf("repair_tech %s under consent: %+v, want fields %v", a, d, want)
+		}
+	}
+	cc := read
+	cc.Principal.Role = "callcenter_agent"
+	want = map[string]FieldMode{"name": Full, "phone": Masked, "account": Withheld, "region": Full}
+	if d := e.Authorize(ctx, cc); !d.Allow || !mapsEqual(d.Fields, want) {
+		t.Errorf("callcenter read: %+v, want fields %v", d, want)
+	}
+
 	admin := Principal{ID: "a", Org: "dist-017", OrgKind: "distributor", Role: "partner_admin"}
 	if d := e.Authorize(ctx, Request{Principal: admin, Action: ActionExport}); !d.Allow {
 		t.Errorf("export by partner admin denied: %+v", d)

@@ -109,7 +109,8 @@ func buildBenchWorld(scale float64) *benchWorld {
 		r := i % benchRegions
 		byRegion[r] = append(byRegion[r], s.dict.number(benchID(i), "R"+strconv.Itoa(r)))
 	}
-	readers := make([]uint8, customers) // principals per customer, capped
+	space := len(s.dict.chunks) * chunkSize
+	readers := make([]uint8, space) // principals per customer number, capped at 2
 	norgs := (principals + orgSize - 1) / orgSize
 	orgMembers := make([][]*roaring.Bitmap, norgs)
 	insider := ""
@@ -128,7 +129,6 @@ func buildBenchWorld(scale float64) *benchWorld {
 		for len(nums) < want {
 			var n uint32
 			if national {
-				n = byRegion[rng.IntN(benchRegions)][0]
 				rr := byRegion[rng.IntN(benchRegions)]
 				n = rr[rng.IntN(len(rr))]
 			} else {
@@ -148,50 +148,38 @@ func buildBenchWorld(scale float64) *benchWorld {
 		orgMembers[org] = append(orgMembers[org], bm)
 		s.pairs += uint64(len(nums))
 		for _, n := range nums {
-			ci := int(n>>16)*chunkSize + int(n&0xffff) // dense position
-			_ = ci
-		}
-		for _, n := range nums {
-			id := s.dict.id(n)
-			i, _ := strconv.Atoi(id[2:])
-			if readers[i] < 2 {
-				readers[i]++
+			if readers[n] < 2 {
+				readers[n]++
 			}
 		}
 	}
-	orgReaders := make([]uint8, customers)
+	orgReaders := make([]uint8, space)
 	for o, members := range orgMembers {
 		u := roaring.FastOr(members...)
-		os := &orgSet{id: fmt.Sprintf("org-%04d", o), reads: u}
-		s.orgs[os.id] = len(s.og)
-		s.og = append(s.og, os)
+		og := &orgSet{id: fmt.Sprintf("org-%04d", o), reads: u}
+		s.orgs[og.id] = len(s.og)
+		s.og = append(s.og, og)
 		it := u.Iterator()
 		for it.HasNext() {
-			id := s.dict.id(it.Next())
-			i, _ := strconv.Atoi(id[2:])
-			if orgReaders[i] < 2 {
-				orgReaders[i]++
+			if n := it.Next(); orgReaders[n] < 2 {
+				orgReaders[n]++
 			}
 		}
 	}
 	var once, multi, orgOnce, orgMulti []uint32
-	for i := 0; i < customers; i++ {
-		n, _ := s.dict.lookup(benchID(i))
-		switch readers[i] {
+	for n := 0; n < space; n++ {
+		switch readers[n] {
 		case 1:
-			once = append(once, n)
+			once = append(once, uint32(n))
 		case 2:
-			multi = append(multi, n)
+			multi = append(multi, uint32(n))
 		}
-		switch orgReaders[i] {
+		switch orgReaders[n] {
 		case 1:
-			orgOnce = append(orgOnce, n)
+			orgOnce = append(orgOnce, uint32(n))
 		case 2:
-			orgMulti = append(orgMulti, n)
+			orgMulti = append(orgMulti, uint32(n))
 		}
-	}
-	for _, l := range [][]uint32{once, multi, orgOnce, orgMulti} {
-		slices.Sort(l)
 	}
 	s.once, s.multi, s.orgOnce, s.orgMulti = roaring.BitmapOf(once...), roaring.BitmapOf(multi...), roaring.BitmapOf(orgOnce...), roaring.BitmapOf(orgMulti...)
 

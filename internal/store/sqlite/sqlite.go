@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -532,8 +533,14 @@ func (s *Store) auditQuery(ctx context.Context, q string, args ...any) ([]store.
 	return out, rows.Err()
 }
 
+// index converts a log index to the INTEGER it is stored as, saturating
+// (a plain conversion would turn math.MaxUint64, "to the end", into -1).
+func index(u uint64) int64 {
+	return int64(min(u, math.MaxInt64))
+}
+
 func (s *Store) AuditRange(ctx context.Context, from, to uint64) ([]store.AuditRecord, error) {
-	return s.auditQuery(ctx, `SELECT idx, time, actor, customer, event, salt FROM audit WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(from), int64(to))
+	return s.auditQuery(ctx, `SELECT idx, time, actor, customer, event, salt FROM audit WHERE idx >= ? AND idx < ? ORDER BY idx`, index(from), index(to))
 }
 
 func (s *Store) AuditByCustomer(ctx context.Context, customer string) ([]store.AuditRecord, error) {
@@ -541,7 +548,7 @@ func (s *Store) AuditByCustomer(ctx context.Context, customer string) ([]store.A
 }
 
 func (s *Store) AuditByActor(ctx context.Context, actor string, from uint64) ([]store.AuditRecord, error) {
-	return s.auditQuery(ctx, `SELECT idx, time, actor, customer, event, salt FROM audit WHERE actor = ? AND idx >= ? ORDER BY idx`, actor, int64(from))
+	return s.auditQuery(ctx, `SELECT idx, time, actor, customer, event, salt FROM audit WHERE actor = ? AND idx >= ? ORDER BY idx`, actor, index(from))
 }
 
 func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {

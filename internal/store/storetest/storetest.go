@@ -30,6 +30,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -895,6 +896,8 @@ func testAuditAppendAndRead(t *testing.T, s store.Store) {
 		{"to past the end", 4, 100, all[4:]},
 		{"empty", 3, 3, nil},
 		{"past the end", 6, 10, nil},
+		{"to the largest index", 2, math.MaxUint64, all[2:]},
+		{"from the largest index", math.MaxUint64, math.MaxUint64, nil},
 	}
 	for _, tc := range tests {
 		got, err := s.AuditRange(ctx, tc.from, tc.to)
@@ -910,6 +913,8 @@ func testAuditAppendAndRead(t *testing.T, s store.Store) {
 	check("AuditByActor(emp-1, 2)", got, err, filter(func(r store.AuditRecord) bool { return r.Actor == "emp-1" && r.Index >= 2 }))
 	got, err = s.AuditByActor(ctx, "emp-2", 4)
 	check("AuditByActor(emp-2, 4)", got, err, nil)
+	got, err = s.AuditByActor(ctx, "emp-1", math.MaxUint64)
+	check("AuditByActor(emp-1, MaxUint64)", got, err, nil)
 }
 
 func testAuditConcurrent(t *testing.T, s store.Store) {

@@ -1,0 +1,264 @@
+// Package eval measures the detectors on generated scenarios: recall over
+// hidden insiders, false alerts per 1,000 employee-days, records read before
+// the first alert and hours to detect, beside a naive SIEM threshold rule on
+// the same events.
+package eval
+
+import (
+	"sort"
+	"time"
+
+	"github.com/custos-dev/custos/internal/detect"
+	"github.com/custos-dev/custos/internal/detect/scenario"
+	"github.com/custos-dev/custos/internal/event"
+)
+
+// Scores are one method's figures on one scenario (or a pool of them).
+type Scores struct {
+	Insiders int `json:"insiders"`
+	Detected int `json:"detected"`
+	// Recall is Detected/Insiders.
+	Recall float64 `json:"recall"`
+	// FalseAlerts counts alerts (at most one per actor and day) on people
+	// who are not insiders, or on insiders before they started.
+	FalseAlerts  int     `json:"false_alerts"`
+	FalsePer1000 float64 `json:"false_per_1000_employee_days"`
+	// MedianRecords is the median, over detected insiders, of distinct
+	// illicitly read customers up to the first alert.
+	MedianRecords float64 `json:"median_records_before_alert"`
+	// MedianHours is the median time from an insider's first illicit event
+	// to the first alert.
+	MedianHours float64 `json:"median_hours_to_detect"`
+
+	records, hours []float64
+}
+
+// KindScores are detection figures for one insider kind.
+type KindScores struct {
+	Insiders      int     `json:"insiders"`
+	Detected      int     `json:"detected"`
+	MedianRecords float64 `json:"median_records_before_alert"`
+	MedianHours   float64 `json:"median_hours_to_detect"`
+
+	records, hours []float64
+}
+
+// Result is an evaluation of one or more scenarios.
+type Result struct {
+	Seeds        []uint64               `json:"seeds"`
+	People       int                    `json:"people"`
+	EmployeeDays int                    `json:"employee_days"`
+	Events       int                    `json:"events"`
+	Detectors    Scores                 `json:"detectors"`
+	Baseline     Scores                 `json:"baseline"`
+	BaselineRule string                 `json:"baseline_rule"`
+	Kinds        map[string]*KindScores `json:"kinds"`
+	// FalseByKind counts false alerts by the alert's kind; FalseByTrap by
+	// the trap the person was (or "other").
+	FalseByKind map[string]int `json:"false_by_kind"`
+	FalseByTrap map[string]int `json:"false_by_trap"`
+	// Missed lists insiders never alerted on.
+	Missed []scenario.Insider `json:"missed,omitempty"`
+	// FalseSamples holds a few false alerts to look at.
+	FalseSamples []detect.Alert `json:"false_samples,omitempty"`
+}
+
+// BaselineRule is the naive SIEM rule the detectors are compared with.
+const BaselineRule = "more than 60 customer reads by one person within 60 minutes, or more than 300 in a day"
+
+// siem is the naive baseline: a rolling count of reads per person.
+type siem struct {
+	win  map[string][]time.Time
+	day  map[string]int
+	dkey map[string]int64
+}
+
+func newSIEM() *siem {
+	return &siem{win: map[string][]time.Time{}, day: map[string]int{}, dkey: map[string]int64{}}
+}
+
+func (s *siem) observe(ev *event.Event) bool {
+	if ev.Action != event.ActionRead && ev.Action != event.ActionExport {
+		return false
+	}
+	w := s.win[ev.Actor]
+	cut := ev.Time.Add(-time.Hour)
+	i := 0
+	for i < len(w) && w[i].Before(cut) {
+		i++
+	}
+	w = append(w[i:], ev.Time)
+	s.win[ev.Actor] = w
+	d := ev.Time.Unix() / 86400
+	if s.dkey[ev.Actor] != d {
+		s.dkey[ev.Actor], s.day[ev.Actor] = d, 0
+	}
+	s.day[ev.Actor]++
+	return len(w) > 60 || s.day[ev.Actor] > 300
+}
+
+// tracker turns alerts into scores against the ground truth.
+type tracker struct {
+	w        *scenario.World
+	insider  map[string]scenario.Insider
+	illicit  map[string]map[string]bool // actor → illicit customers so far
+	first    map[string]bool
+	seen     map[string]bool // actor|day already counted as false
+	s        *Scores
+	kinds    map[string]*KindScores
+	onFalse  func(a detect.Alert)
+	offset   int64
+	countAll bool
+}
+
+func (t *tracker) alert(actor string, at time.Time, a *detect.Alert) {
+	in, ok := t.insider[actor]
+	if ok && !at.Before(in.From) {
+		if t.first[actor] {
+			return
+		}
+		t.first[actor] = true
+		t.s.Detected++
+		rec := float64(len(t.illicit[actor]))
+		h := at.Sub(in.From).Hours()
+		t.s.records = append(t.s.records, rec)
+		t.s.hours = append(t.s.hours, h)
+		if t.kinds != nil {
+			k := t.kinds[in.Kind]
+			k.Detected++
+			k.records = append(k.records, rec)
+			k.hours = append(k.hours, h)
+		}
+		return
+	}
+	key := actor + "|" + time.Unix((at.Unix()+t.offset)/86400*86400, 0).Format("2006-01-02")
+	if t.seen[key] {
+		return
+	}
+	t.seen[key] = true
+	t.s.FalseAlerts++
+	if a != nil && t.onFalse != nil {
+		t.onFalse(*a)
+	}
+}
+
+func (t *tracker) event(ev *event.Event) {
+	if _, ok := t.insider[ev.Actor]; !ok || ev.Customer == "" || ev.Action != event.ActionRead {
+		return
+	}
+	if !t.w.IsIllicit(ev) {
+		return
+	}
+	m := t.illicit[ev.Actor]
+	if m == nil {
+		m = map[string]bool{}
+		t.illicit[ev.Actor] = m
+	}
+	m[ev.Customer] = true
+}
+
+// Run generates the scenarios for seeds (people and days from p) and
+// evaluates cfg on them. sink, when not nil, receives every event.
+func Run(p scenario.Params, seeds []uint64, cfg detect.Config, sink func(event.Event)) Result {
+	res := Result{
+		Seeds:        seeds,
+		BaselineRule: BaselineRule,
+		Kinds:        map[string]*KindScores{},
+		FalseByKind:  map[string]int{},
+		FalseByTrap:  map[string]int{},
+	}
+	for _, seed := range seeds {
+		p.Seed = seed
+		eng := detect.New(cfg)
+		base := newSIEM()
+		var det, bl tracker
+		var world *scenario.World
+		var pend []event.Event
+		// The world's ground truth (insiders) is known only after
+		// generation, so events are buffered; worlds are small.
+		world = scenario.Generate(p, func(ev event.Event) { pend = append(pend, ev) })
+		ins := map[string]scenario.Insider{}
+		for _, in := range world.Insiders {
+			ins[in.Actor] = in
+			if res.Kinds[in.Kind] == nil {
+				res.Kinds[in.Kind] = &KindScores{}
+			}
+			res.Kinds[in.Kind].Insiders++
+		}
+		mk := func(s *Scores, kinds map[string]*KindScores) tracker {
+			return tracker{w: world, insider: ins, illicit: map[string]map[string]bool{},
+				first: map[string]bool{}, seen: map[string]bool{}, s: s, kinds: kinds,
+				offset: int64(world.UTCOffset / time.Second)}
+		}
+		det = mk(&res.Detectors, res.Kinds)
+		bl = mk(&res.Baseline, nil)
+		det.onFalse = func(a detect.Alert) {
+			res.FalseByKind[a.Kind]++
+			trap := world.Traps[a.Actor]
+			if trap == "" {
+				trap = "other"
+				if _, ok := ins[a.Actor]; ok {
+					trap = "insider-before-start"
+				}
+			}
+			res.FalseByTrap[trap]++
+			if len(res.FalseSamples) < 20 {
+				res.FalseSamples = append(res.FalseSamples, a)
+			}
+		}
+		for i := range pend {
+			ev := &pend[i]
+			if sink != nil {
+				sink(*ev)
+			}
+			det.event(ev)
+			bl.event(ev)
+			for _, a := range eng.Observe(*ev) {
+				det.alert(a.Actor, a.Time, &a)
+			}
+			if base.observe(ev) {
+				bl.alert(ev.Actor, ev.Time, nil)
+			}
+		}
+		res.Events += len(pend)
+		res.People += len(world.People)
+		res.EmployeeDays += world.EmployeeDays()
+		res.Detectors.Insiders += len(world.Insiders)
+		res.Baseline.Insiders += len(world.Insiders)
+		for _, in := range world.Insiders {
+			if !det.first[in.Actor] {
+				res.Missed = append(res.Missed, in)
+			}
+		}
+	}
+	finish := func(s *Scores) {
+		if s.Insiders > 0 {
+			s.Recall = float64(s.Detected) / float64(s.Insiders)
+		}
+		if res.EmployeeDays > 0 {
+			s.FalsePer1000 = 1000 * float64(s.FalseAlerts) / float64(res.EmployeeDays)
+		}
+		s.MedianRecords = median(s.records)
+		s.MedianHours = median(s.hours)
+	}
+	finish(&res.Detectors)
+	finish(&res.Baseline)
+	for _, k := range res.Kinds {
+		k.MedianRecords = median(k.records)
+		k.MedianHours = median(k.hours)
+	}
+	return res
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
