@@ -46,10 +46,6 @@ func commands() []command {
 	return []command{
 		{"serve", "run the gateway, audit log, detectors and dashboard", cmdServe},
 		{"import", "load customers, principals and tickets from CSV, all or nothing", cmdImport},
-		{"detect", "run the detectors offline over access events (JSON lines)", cmdDetect},
-		{"eval", "evaluate the detectors on a generated world with hidden insiders", cmdEval},
-		{"audit", "audit log tools: key, verify", cmdAudit},
-		{"policy", "policy tools: test a case file against the policies", cmdPolicy},
 		{"policy", "policy tools: test cases, check, init", cmdPolicy},
 		{"audit", "audit log tools: key, verify", cmdAudit},
 		{"detect", "run the insider detectors over access events (JSON lines)", cmdDetect},
