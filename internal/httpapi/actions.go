@@ -313,8 +313,13 @@ func (s *Server) approveBreakGlass(w http.ResponseWriter, r *http.Request, p sto
 		s.fail(w, r, err)
 		return
 	}
+	requester, err := s.Store.Principal(ctx, b.Principal)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.fail(w, r, err)
+		return
+	}
 	if _, err := s.gate(r, p, policy.ActionBreakGlassOK, event.ActionBreakGlassOK,
-		policy.Request{Resource: policy.Resource{ID: b.Customer}, SelfApproval: b.Principal == p.ID}); err != nil {
+		policy.Request{Resource: policy.Resource{ID: b.Customer}, SelfApproval: b.Principal == p.ID, RequesterOrg: requester.Org}); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -1,8 +1,314 @@
 package httpapi
 
-import "net/http"
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+
+	"github.com/custos-dev/custos/internal/event"
+	"github.com/custos-dev/custos/internal/policy"
+	"github.com/custos-dev/custos/internal/store"
+)
+
+// Dashboard endpoints beyond the contract's, for the security team's pages:
+//
+//	GET  /v1/people?limit=N        people ranked by risk (alerts.read)
+//	GET  /v1/people/{id}           one person's risk and daily timeline (alerts.read)
+//	GET  /v1/audit/entries?from=&limit=  recent audit entries with proofs (audit.read)
+//	GET  /v1/policies              policies and quotas in force (policies.read)
+//	POST /session, /session/logout the dashboard's cookie sign-in (session.go)
+//
+// People and Person answer 503 "unavailable" while no RiskSource is set.
+
+// evPoliciesRead is the audit action recorded when policies.read is denied.
+const evPoliciesRead = "policies.read"
+
+// Shapes the dashboard reads from a RiskSource. A RiskSource may return
+// these types or anything that encodes to the same JSON.
+type (
+	// PersonRisk is one person in the risk ranking.
+	PersonRisk struct {
+		ID      string   `json:"id"`
+		Name    string   `json:"name,omitempty"`
+		Org     string   `json:"org"`
+		Role    string   `json:"role"`
+		Site    string   `json:"site,omitempty"`
+		Status  string   `json:"status,omitempty"`
+		Score   float64  `json:"score"`
+		Reasons []string `json:"reasons"`
+		Records int      `json:"records"` // distinct customers read
+		Alerts  int      `json:"alerts"`
+	}
+	// PersonTimeline is one person's risk with daily reads against the
+	// peer band (people of the same role).
+	PersonTimeline struct {
+		PersonRisk
+		Days []DayReads `json:"days"`
+	}
+	// DayReads is one UTC day of a person's reads and the peer band.
+	DayReads struct {
+		Day        string  `json:"day"` // YYYY-MM-DD
+		Reads      int     `json:"reads"`
+		PeerLow    float64 `json:"peer_low"`    // e.g. the peers' 10th percentile
+		PeerMedian float64 `json:"peer_median"` // the peers' median
+		PeerHigh   float64 `json:"peer_high"`   // e.g. the peers' 90th percentile
+	}
+)
 
 // dashboardRoutes registers the JSON endpoints the dashboard needs beyond
-// the contract's (people at risk, timelines, audit listing, policies).
+// the contract's (people at risk, timelines, audit listing, policies), and
+// the dashboard's session sign-in.
 func (s *Server) dashboardRoutes(handle func(pattern string, h http.HandlerFunc)) {
+	handle("GET /v1/people", s.authed(s.people))
+	handle("GET /v1/people/{id}", s.authed(s.person))
+	handle("GET /v1/audit/entries", s.authed(s.auditEntries))
+	handle("GET /v1/policies", s.authed(s.policies))
+	handle("POST /session", s.sessionLogin)
+	handle("POST /session/logout", s.sessionLogout)
+}
+
+func errUnavailable(msg string) *apiError {
+	return &apiError{http.StatusServiceUnavailable, "unavailable", msg, 0}
+}
+
+// queryInt reads an integer query parameter in [lo, hi], def when absent.
+func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, errBadRequest(name + " must be an integer " + strconv.Itoa(lo) + ".." + strconv.Itoa(hi))
+	}
+	return n, nil
+}
+
+func (s *Server) people(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	limit, err := queryInt(r, "limit", 100, 1, 10000)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.gate(r, p, policy.ActionAlertsRead, event.ActionAlertsRead, policy.Request{}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if s.Risk == nil {
+		s.fail(w, r, errUnavailable("risk ranking is not available on this server"))
+		return
+	}
+	v, err := s.Risk.People(r.Context(), limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"people": v})
+}
+
+func (s *Server) person(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	id := r.PathValue("id")
+	if !validID(id) {
+		s.fail(w, r, errBadRequest("person id must be an exact id"))
+		return
+	}
+	if _, err := s.gate(r, p, policy.ActionAlertsRead, event.ActionAlertsRead, policy.Request{}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if s.Risk == nil {
+		s.fail(w, r, errUnavailable("risk timelines are not available on this server"))
+		return
+	}
+	v, err := s.Risk.Person(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.fail(w, r, &apiError{http.StatusNotFound, "not_found", "no such person", 0})
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// auditListing is the body of GET /v1/audit/entries.
+type auditListing struct {
+	// Size is the number of entries in the log (committed to the store).
+	Size uint64 `json:"size"`
+	// TreeSize is the size of the latest signed checkpoint.
+	TreeSize   uint64 `json:"tree_size"`
+	Checkpoint string `json:"checkpoint,omitempty"`
+	// Entries are newest first: with proofs (as GET /v1/audit/entries/{i})
+	// for entries the checkpoint covers, and marked pending otherwise.
+	Entries []any `json:"entries"`
+}
+
+// pendingEntry is an entry no published checkpoint covers yet.
+type pendingEntry struct {
+	Index   uint64 `json:"index"`
+	Event   any    `json:"event"`
+	Pending bool   `json:"pending"`
+}
+
+// auditEntries lists the newest entries of the audit log (or those below
+// from, for paging back), each with its inclusion proof.
+func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	limit, err := queryInt(r, "limit", 25, 1, 200)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var before uint64
+	hasFrom := r.URL.Query().Get("from") != ""
+	if hasFrom {
+		n, err := strconv.ParseUint(r.URL.Query().Get("from"), 10, 63)
+		if err != nil {
+			s.fail(w, r, errBadRequest("from must be a non-negative integer (list entries below it)"))
+			return
+		}
+		before = n
+	}
+	if _, err := s.gate(r, p, policy.ActionAuditRead, event.ActionAuditRead, policy.Request{}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if s.AuditReader == nil {
+		s.fail(w, r, errUnavailable("audit log not served"))
+		return
+	}
+	ctx := r.Context()
+	size, err := s.Store.AuditSize(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := auditListing{Size: size, Entries: []any{}}
+	if cp, err := s.AuditReader.Checkpoint(ctx); err == nil {
+		out.Checkpoint = string(cp)
+		out.TreeSize = checkpointSize(cp)
+	}
+	if !hasFrom || before > size {
+		before = size
+	}
+	from := uint64(0)
+	if before > uint64(limit) {
+		from = before - uint64(limit)
+	}
+	recs, err := s.Store.AuditRange(ctx, from, before)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Index > recs[j].Index })
+	for _, rec := range recs {
+		if rec.Index >= out.TreeSize {
+			out.Entries = append(out.Entries, pendingEntry{Index: rec.Index, Event: rawJSON(rec.Event), Pending: true})
+			continue
+		}
+		e, err := s.AuditReader.Entry(ctx, rec.Index)
+		if errors.Is(err, ErrPending) {
+			out.Entries = append(out.Entries, pendingEntry{Index: rec.Index, Event: rawJSON(rec.Event), Pending: true})
+			continue
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out.Entries = append(out.Entries, e)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// rawJSON is b as JSON if valid, or null.
+type rawJSON []byte
+
+func (b rawJSON) MarshalJSON() ([]byte, error) {
+	if len(b) == 0 {
+		return []byte("null"), nil
+	}
+	return b, nil
+}
+
+// checkpointSize reads the tree size (second line) of a checkpoint note.
+func checkpointSize(note []byte) uint64 {
+	sc := bufio.NewScanner(bytes.NewReader(note))
+	for i := 0; sc.Scan(); i++ {
+		if i == 1 {
+			n, err := strconv.ParseUint(sc.Text(), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// policyIDer is implemented by the Cedar engine's reloader.
+type policyEngine interface {
+	Engine() *policy.Engine
+}
+
+// policiesView is what GET /v1/policies answers when no PolicyInfo is set.
+type policiesView struct {
+	Policies        []string       `json:"policies"`
+	Files           []string       `json:"files,omitempty"`
+	Digest          string         `json:"digest,omitempty"`
+	Quotas          []quotaInForce `json:"quotas"`
+	ConsentTTL      string         `json:"consent_ttl"`
+	ConsentGrant    string         `json:"consent_grant"`
+	ConsentAttempts int            `json:"consent_max_attempts"`
+	BreakGlassGrant string         `json:"breakglass_grant"`
+	StepUpScore     float64        `json:"stepup_score"`
+	SuspendScore    float64        `json:"suspend_score"`
+	Containment     bool           `json:"containment"`
+}
+
+type quotaInForce struct {
+	Role    string `json:"role"`
+	PerHour int    `json:"customers_per_hour"`
+	PerDay  int    `json:"customers_per_day"`
+}
+
+func (s *Server) policies(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	if _, err := s.gate(r, p, policy.ActionPoliciesRead, evPoliciesRead, policy.Request{}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if s.Policies != nil {
+		v, err := s.Policies.Describe(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.describePolicies())
+}
+
+// describePolicies is the fallback description: the configuration's quotas
+// and limits and, for the Cedar engine, its policy ids.
+func (s *Server) describePolicies() policiesView {
+	c := s.Config
+	v := policiesView{
+		Policies: []string{}, Quotas: []quotaInForce{},
+		ConsentTTL: c.ConsentTTL.String(), ConsentGrant: c.ConsentGrant.String(),
+		ConsentAttempts: c.ConsentMaxAttempts, BreakGlassGrant: c.BreakGlassGrant.String(),
+		StepUpScore: c.Detect.StepUpScore, SuspendScore: c.Detect.SuspendScore, Containment: !c.Detect.Disabled,
+	}
+	if pe, ok := s.Policy.(policyEngine); ok {
+		if e := pe.Engine(); e != nil {
+			v.Policies, v.Files, v.Digest = e.PolicyIDs(), e.Files(), e.Digest()
+		}
+	}
+	for role, q := range c.Quotas {
+		v.Quotas = append(v.Quotas, quotaInForce{Role: role, PerHour: q.CustomersPerHour, PerDay: q.CustomersPerDay})
+	}
+	sort.Slice(v.Quotas, func(i, j int) bool { return v.Quotas[i].Role < v.Quotas[j].Role })
+	return v
 }

@@ -117,7 +117,7 @@ type Server struct {
 	Risk RiskSource
 	// Policies describes the policies and quotas in force (dashboard).
 	Policies PolicyInfo
-	Extra       map[string]http.Handler // extra "METHOD /path" routes
+	Extra    map[string]http.Handler // extra "METHOD /path" routes
 
 	// MaxBody caps request bodies (default 1 MiB; trace uploads 64 MiB).
 	MaxBody int64
