@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
@@ -30,6 +31,40 @@ var schema string
 // Store is the SQLite implementation of store.Store.
 type Store struct {
 	w, r *sql.DB
+	// stmts caches prepared statements by pool and query text, so hot
+	// queries are parsed once, not per call.
+	stmts sync.Map // stmtKey -> *sql.Stmt
+}
+
+type stmtKey struct {
+	db    *sql.DB
+	query string
+}
+
+// prep returns a cached prepared statement for query on db.
+func (s *Store) prep(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	k := stmtKey{db, query}
+	if st, ok := s.stmts.Load(k); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(k, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// rowR runs a cached single-row query on the read pool.
+func (s *Store) rowR(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := s.prep(ctx, s.r, query)
+	if err != nil {
+		return s.r.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -98,6 +133,7 @@ func restrictFiles(path string) error {
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
+	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -183,15 +219,15 @@ func scanCustomer(row interface{ Scan(...any) error }) (store.Customer, error) {
 }
 
 func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
-	return scanCustomer(s.r.QueryRowContext(ctx, `SELECT `+customerCols+` FROM customers WHERE id = ?`, id))
+	return scanCustomer(s.rowR(ctx, `SELECT `+customerCols+` FROM customers WHERE id = ?`, id))
 }
 
 func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.r.QueryRowContext(ctx, `SELECT `+customerCols+` FROM customers WHERE phone_idx = ? ORDER BY id LIMIT 1`, index))
+	return scanCustomer(s.rowR(ctx, `SELECT `+customerCols+` FROM customers WHERE phone_idx = ? ORDER BY id LIMIT 1`, index))
 }
 
 func (s *Store) CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.r.QueryRowContext(ctx, `SELECT `+customerCols+` FROM customers WHERE account_idx = ? ORDER BY id LIMIT 1`, index))
+	return scanCustomer(s.rowR(ctx, `SELECT `+customerCols+` FROM customers WHERE account_idx = ? ORDER BY id LIMIT 1`, index))
 }
 
 func (s *Store) CustomerIDsByName(ctx context.Context, index []byte) ([]string, error) {
@@ -228,11 +264,11 @@ func scanPrincipal(row interface{ Scan(...any) error }) (store.Principal, error)
 }
 
 func (s *Store) Principal(ctx context.Context, id string) (store.Principal, error) {
-	return scanPrincipal(s.r.QueryRowContext(ctx, `SELECT `+principalCols+` FROM principals WHERE id = ?`, id))
+	return scanPrincipal(s.rowR(ctx, `SELECT `+principalCols+` FROM principals WHERE id = ?`, id))
 }
 
 func (s *Store) PrincipalByToken(ctx context.Context, tokenHash []byte) (store.Principal, error) {
-	return scanPrincipal(s.r.QueryRowContext(ctx, `SELECT `+principalCols+` FROM principals WHERE token_hash = ?`, tokenHash))
+	return scanPrincipal(s.rowR(ctx, `SELECT `+principalCols+` FROM principals WHERE token_hash = ?`, tokenHash))
 }
 
 func (s *Store) Principals(ctx context.Context) ([]store.Principal, error) {
@@ -304,7 +340,7 @@ func (s *Store) SetPrincipalStatus(ctx context.Context, id, status string) error
 
 func (s *Store) PrincipalsVersion(ctx context.Context) (int64, error) {
 	var v int64
-	err := s.r.QueryRowContext(ctx, `SELECT v FROM versions WHERE name = 'principals'`).Scan(&v)
+	err := s.rowR(ctx, `SELECT v FROM versions WHERE name = 'principals'`).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -329,7 +365,7 @@ func scanTicket(row interface{ Scan(...any) error }) (store.Ticket, error) {
 }
 
 func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
-	return scanTicket(s.r.QueryRowContext(ctx, `SELECT id, customer, site, opened_by, opened_at, closed_at FROM tickets WHERE id = ?`, id))
+	return scanTicket(s.rowR(ctx, `SELECT id, customer, site, opened_by, opened_at, closed_at FROM tickets WHERE id = ?`, id))
 }
 
 func (s *Store) TicketsByCustomer(ctx context.Context, customer string) ([]store.Ticket, error) {
@@ -362,7 +398,7 @@ func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
 func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
 	var c store.Consent
 	var created, expires, confirmed, grant int64
-	err := s.r.QueryRowContext(ctx, `SELECT id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until
+	err := s.rowR(ctx, `SELECT id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until
 		FROM consents WHERE id = ?`, id).Scan(&c.ID, &c.Customer, &c.Principal, &c.CodeHash, &created, &expires, &c.Attempts, &confirmed, &grant)
 	c.CreatedAt, c.ExpiresAt, c.ConfirmedAt, c.GrantUntil = fromNanos(created), fromNanos(expires), fromNanos(confirmed), fromNanos(grant)
 	return c, notFound(err)
@@ -401,7 +437,7 @@ func (s *Store) CreateBreakGlass(ctx context.Context, b store.BreakGlass) error 
 func (s *Store) BreakGlass(ctx context.Context, id string) (store.BreakGlass, error) {
 	var b store.BreakGlass
 	var created, approved, expires int64
-	err := s.r.QueryRowContext(ctx, `SELECT id, principal, customer, reason, created_at, approved_by, approved_at, expires_at
+	err := s.rowR(ctx, `SELECT id, principal, customer, reason, created_at, approved_by, approved_at, expires_at
 		FROM breakglass WHERE id = ?`, id).Scan(&b.ID, &b.Principal, &b.Customer, &b.Reason, &created, &b.ApprovedBy, &approved, &expires)
 	b.CreatedAt, b.ApprovedAt, b.ExpiresAt = fromNanos(created), fromNanos(approved), fromNanos(expires)
 	return b, notFound(err)
