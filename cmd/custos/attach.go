@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/custos-dev/custos/api"
 	"github.com/custos-dev/custos/internal/detect"
 	"github.com/custos-dev/custos/internal/vault"
 	"github.com/custos-dev/custos/internal/watch"
@@ -12,6 +13,7 @@ import (
 
 // attach wires the optional parts (detectors, trace, dashboard) into the app.
 func (a *app) attach(ctx context.Context, env *Env, reg *prometheus.Registry, v *vault.Vault, alerts *alertSink) error {
+	a.api.OpenAPI = api.Spec
 	if err := a.attachDetectors(ctx, reg); err != nil {
 		return err
 	}

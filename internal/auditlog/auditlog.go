@@ -45,6 +45,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,8 +76,9 @@ var (
 // Defaults for Options.
 const (
 	DefaultMaxBatch           = 1024
+	DefaultGatherWait         = 500 * time.Microsecond
 	DefaultIntegrateBatch     = 4096
-	DefaultBatchMaxAge        = 5 * time.Millisecond
+	DefaultBatchMaxAge        = 100 * time.Millisecond
 	DefaultCheckpointInterval = 200 * time.Millisecond
 	DefaultPendingWait        = time.Second
 	DefaultPollInterval       = time.Second
@@ -109,6 +111,10 @@ type Options struct {
 	// MaxBatch is the most records committed in one store transaction;
 	// DefaultMaxBatch if zero.
 	MaxBatch int
+	// GatherWait is the longest the committer waits for more appends to
+	// join a batch while other Append calls are in flight;
+	// DefaultGatherWait if zero, no waiting if negative.
+	GatherWait time.Duration
 	// IntegrateBatch is the most entries handed to tessera at once (its
 	// batch size); DefaultIntegrateBatch if zero.
 	IntegrateBatch int
@@ -141,6 +147,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.GatherWait == 0 {
+		o.GatherWait = DefaultGatherWait
 	}
 	if o.IntegrateBatch <= 0 {
 		o.IntegrateBatch = DefaultIntegrateBatch
@@ -180,6 +189,8 @@ type Log struct {
 	queue  chan *request
 
 	committerDone chan struct{}
+	commits       atomic.Uint64 // group commits done (for benchmarks)
+	inflight      atomic.Int64  // Append calls not yet returned
 
 	// Integrator.
 	buf       pendingBuf
@@ -359,6 +370,8 @@ func (l *Log) Append(ctx context.Context, ev event.Event) (uint64, error) {
 		done: make(chan result, 1),
 	}
 	start := time.Now()
+	l.inflight.Add(1)
+	defer l.inflight.Add(-1)
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -393,16 +406,35 @@ func (l *Log) commitLoop() {
 			return
 		}
 		batch = append(batch[:0], r)
-	drain:
+		// Take what is queued; then wait briefly (GatherWait at most)
+		// for appenders that are on their way, so that under load the
+		// batches stay large instead of alternating large and small.
+		var deadline <-chan time.Time
+	gather:
 		for len(batch) < l.opts.MaxBatch {
 			select {
 			case r, ok := <-l.queue:
 				if !ok {
-					break drain
+					break gather
 				}
 				batch = append(batch, r)
+				continue
 			default:
-				break drain
+			}
+			if int64(len(batch)) >= l.inflight.Load() || l.opts.GatherWait < 0 {
+				break
+			}
+			if deadline == nil {
+				deadline = time.After(l.opts.GatherWait)
+			}
+			select {
+			case r, ok := <-l.queue:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+			case <-deadline:
+				break gather
 			}
 		}
 		l.commit(batch)
@@ -431,6 +463,7 @@ func (l *Log) commit(batch []*request) {
 		r.done <- result{index: first + uint64(i)}
 	}
 	end := first + uint64(len(recs))
+	l.commits.Add(1)
 	l.m.appends.Add(float64(len(recs)))
 	l.m.commitBatch.Observe(float64(len(recs)))
 	l.m.storeSize.Set(float64(end))

@@ -48,6 +48,7 @@ func BenchmarkAppend(b *testing.B) {
 				return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
 			}
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "appends/s")
+			b.ReportMetric(float64(b.N)/float64(e.log.commits.Load()), "recs/commit")
 			b.ReportMetric(q(0.50), "p50_ms")
 			b.ReportMetric(q(0.99), "p99_ms")
 			e.log.lag.mu.Lock()

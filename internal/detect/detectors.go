@@ -155,56 +155,117 @@ func (volumeDet) check(c *check) (float64, string) {
 	return sc, fmt.Sprintf("reads %.0f customers today", x)
 }
 
+// unexplShare is the share of reads that leave no trace of a visit among
+// the person's wider peers (same role and region, else same role).
+func (c *check) unexplShare() (float64, bool) {
+	for _, g := range []*group{c.p.groups[grpRegion], c.p.groups[grpRole]} {
+		if g.shReads >= 200 {
+			return g.shUnexpl / g.shReads, true
+		}
+	}
+	return 0, false
+}
+
+// habitSD is the spread of people's unexplained share around their peers'
+// (habits differ: some staff search every customer, some rarely).
+const habitSD = 0.08
+
+// excess returns how many more unexplained reads there are among r reads
+// than the peer share s predicts, and that excess in standard deviations
+// (binomial noise plus a spread of personal habits).
+func excess(u, r, s float64) (e, z float64) {
+	return excessSD(u, r, s, habitSD)
+}
+
+func excessSD(u, r, s, habit float64) (e, z float64) {
+	e = u - s*r
+	v := r*s*(1-s) + habit*habit*r*r + 1
+	return e, e / math.Sqrt(v)
+}
+
 // purposeDet: reads under tickets the reader opened for customers who left
 // no other trace of a visit (made-up purposes), or with no valid purpose.
 type purposeDet struct{}
 
 func (purposeDet) index() int { return detPurpose }
 func (purposeDet) check(c *check) (float64, string) {
-	x := float64(c.p.today.w5) / 5
-	t := 12.0
+	t := &c.p.today
+	u, r := float64(t.unexpl), float64(t.reads)
+	best := 0.0
+	share, ok := c.unexplShare()
+	if ok {
+		e, z := excess(u, r, share)
+		best = math.Min(scoreAt(e, 12*c.s), scoreAt(z, 4.5*c.s))
+	}
+	// Against the person's own usual and today's peers, in weighted reads.
+	x := float64(t.w5) / 5
+	th := 12.0
 	if c.ownOK() {
-		t = math.Max(t, 3*c.p.base.wP90)
+		th = math.Max(th, 3*c.p.base.wP90)
 	}
 	if q := c.peers(); q != nil {
-		t = math.Max(t, 2.5*q.wQ90)
+		th = math.Max(th, 2.5*q.wQ90)
 	} else if lw, ok := c.longPeersW(); ok {
-		t = math.Max(t, 3*lw)
+		th = math.Max(th, 3*lw)
 	}
-	t *= c.s
-	sc := scoreAt(x, t)
-	if sc == 0 {
+	best = math.Max(best, scoreAt(x, th*c.s))
+	if best == 0 {
 		return 0, ""
 	}
-	u := c.p.today.unexpl
-	return sc, fmt.Sprintf("%d of %d customers today left no trace of a visit (%.0f%% unexplained)",
-		u, c.p.today.reads, 100*float64(u)/float64(max(c.p.today.reads, 1)))
+	return best, fmt.Sprintf("%d of %d customers today left no trace of a visit (%.0f%% unexplained, peers %.0f%%)",
+		t.unexpl, t.reads, 100*u/math.Max(r, 1), 100*share)
 }
 
-// slowDet: weighted reads above peers, sustained over days (EWMA).
+// slowWindow is how many days (today included) slow-and-low sums over.
+const slowWindow = 7
+
+// slowDet: unexplained reads above what peers' habits predict, summed over
+// the last week (tens a day add up), or well above the person's own earlier
+// weeks.
 type slowDet struct{}
 
 func (slowDet) index() int { return detSlow }
 func (slowDet) check(c *check) (float64, string) {
 	p := c.p
-	if p.ewmaDays < 2 {
+	u, r := float64(p.today.unexpl), float64(p.today.reads)
+	days := 1
+	n := min(p.nHist, historyDays)
+	var oldU, oldR float64
+	no := 0
+	for i := 0; i < n; i++ {
+		d := &p.hist[i]
+		if d.day > p.day-slowWindow {
+			u += float64(d.unexpl)
+			r += float64(d.reads)
+			days++
+		} else {
+			oldU += float64(d.unexpl)
+			oldR += float64(d.reads)
+			no++
+		}
+	}
+	if days < 2 {
 		return 0, ""
 	}
-	lw, ok := c.longPeersW()
-	if !ok {
-		return 0, ""
+	best, reason := 0.0, ""
+	if share, ok := c.unexplShare(); ok {
+		e, z := excess(u, r, share)
+		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > 0 {
+			best = sc
+			reason = fmt.Sprintf("%.0f unexplained reads over %d days, %.0f more than peers' habits predict", u, days, e)
+		}
 	}
-	// Include today's partial evidence once it exceeds the average.
-	x := p.ewmaW
-	if tw := float64(p.today.w5) / 5; tw > x {
-		x = 0.7*p.ewmaW + 0.3*tw
+	if no >= 7 && oldR >= 100 {
+		// The person's own earlier weeks: their share of unexplained reads
+		// (a share, so busy days and launches do not count as excess).
+		own := oldU / oldR
+		e, z := excessSD(u, r, own, 0.04)
+		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > best {
+			best = sc
+			reason = fmt.Sprintf("%.0f unexplained reads over %d days, %.1fx own usual share", u, days, u/math.Max(own*r, 1))
+		}
 	}
-	t := math.Max(1.8*lw+3, lw+8) * c.s
-	sc := scoreAt(x, t)
-	if sc == 0 {
-		return 0, ""
-	}
-	return sc, fmt.Sprintf("unexplained reads %.1f/day over recent days, %.1fx peer median", x, x/math.Max(lw, 0.5))
+	return best, reason
 }
 
 // enumDet: lookups of records that do not exist, and walks through ids.
@@ -322,15 +383,13 @@ type ringDet struct{}
 func (ringDet) index() int { return detRing }
 func (ringDet) check(c *check) (float64, string) {
 	p := c.p
-	w := float64(p.today.w5) / 5
 	if !p.elevated {
-		ref, ok := 0.0, false
-		if c.ownOK() {
-			ref, ok = p.base.wP75, true
-		} else if g := p.groups[grpRegion]; g.longDays >= 2 {
-			ref, ok = g.longW5/5, true
+		share, ok := c.unexplShare()
+		if !ok {
+			return 0, ""
 		}
-		if !ok || w < math.Max(6, 1.6*ref+4)*c.s {
+		e, z := excess(float64(p.today.unexpl), float64(p.today.reads), share)
+		if e < 6*c.s || z < 3*c.s {
 			return 0, ""
 		}
 		p.elevated = true
@@ -339,7 +398,7 @@ func (ringDet) check(c *check) (float64, string) {
 	}
 	st := p.siteSt
 	n := st.elevated
-	if n < 2 || (n < 3 && st.active > 4) || float64(n) < 0.3*float64(st.active) {
+	if n < 2 || (n < 3 && float64(n) < 0.6*float64(st.active)) || float64(n) < 0.3*float64(st.active) {
 		return 0, ""
 	}
 	if q := p.groups[grpRole].quantiles(); q.active >= 8 && float64(p.groups[grpRole].elevated) > 0.2*float64(q.active) {

@@ -136,9 +136,9 @@ type group struct {
 	longDays          int
 	ring              [historyDays]groupDay
 	// Decayed shares.
-	shReads, shForeignR, shForeignS float64
-	hours                           [24]float32
-	hoursTotal                      float32
+	shReads, shForeignR, shForeignS, shUnexpl float64
+	hours                                     [24]float32
+	hoursTotal                                float32
 
 	cacheVer uint32
 	cacheOK  bool
@@ -185,6 +185,7 @@ func (g *group) ensureDay(d int32) {
 	g.shReads *= 0.85
 	g.shForeignR *= 0.85
 	g.shForeignS *= 0.85
+	g.shUnexpl *= 0.85
 }
 
 // finish closes the group's day: its medians go to the ring and, clamped so
@@ -423,18 +424,20 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 		g.hW5.move(int(old.w5), int(t.w5))
 		g.hHourW5.move(int(old.hourMaxW5), int(t.hourMaxW5))
 		g.ver++
-		if i == grpRole {
-			continue
-		}
 		g.shReads++
+		if !expl {
+			g.shUnexpl++
+		}
 		if fr {
 			g.shForeignR++
 		}
 		if fs {
 			g.shForeignS++
 		}
-		g.hours[u.hour]++
-		g.hoursTotal++
+		if i != grpRegion {
+			g.hours[u.hour]++
+			g.hoursTotal++
+		}
 	}
 	if old.reads == 0 {
 		p.siteSt.active++

@@ -137,6 +137,7 @@ type emp struct {
 	Person
 	store        *store
 	prod         float64 // productivity multiplier
+	habit        float64 // shift of this person's search habit
 	shiftStart   float64 // local hour
 	shiftLen     float64
 	offDays      [2]int // weekdays off
@@ -277,6 +278,7 @@ func (g *gen) build(people int) {
 			Person:    Person{ID: fmt.Sprintf("emp-%05d", empN*7+r.IntN(7)), Org: org, OrgKind: kind, Role: role, Region: region},
 			store:     st,
 			prod:      math.Exp(0.25 * r.NormFloat64()),
+			habit:     0.08 * r.NormFloat64(),
 			noticeDay: -1,
 			canaryDay: -1,
 		}
@@ -568,14 +570,15 @@ func (g *gen) visit(e *emp, t time.Time, c int, o visitOpts) {
 }
 
 // legitVisit draws a normal visit's habits from the world's knobs.
-func (g *gen) legitVisit() visitOpts {
+func (g *gen) legitVisit(e *emp) visitOpts {
 	r := g.r
 	o := visitOpts{reads: 1 + r.IntN(3)}
+	ss := clampf(g.k.SearchShare+e.habit, 0.05, 0.98)
 	switch x := r.Float64(); {
-	case x < g.k.SearchShare:
+	case x < ss:
 		o.search = true
 		o.crmTicket = r.Float64() > g.k.SelfTicketShare
-	case x < g.k.SearchShare+0.5*(1-g.k.SearchShare):
+	case x < ss+0.5*(1-ss):
 		o.consent = true
 	default:
 		o.crmTicket = r.Float64() > g.k.SelfTicketShare
@@ -627,7 +630,7 @@ func (g *gen) day(d int) {
 			}
 			n := g.poisson(g.k.VisitsPerClerk * c.prod * factor)
 			for range n {
-				g.visit(c, g.shiftTime(c, d), g.customerFor(st), g.legitVisit())
+				g.visit(c, g.shiftTime(c, d), g.customerFor(st), g.legitVisit(c))
 			}
 			if c.insider != "" && d >= c.from {
 				g.harvest(c, d)
@@ -645,7 +648,7 @@ func (g *gen) day(d int) {
 		m := st.manager
 		if g.works(m, d) || g.monthEnd[d] {
 			for range g.poisson(4 * m.prod) {
-				o := g.legitVisit()
+				o := g.legitVisit(m)
 				g.visit(m, g.shiftTime(m, d), g.customerFor(st), o)
 			}
 			if g.monthEnd[d] {
@@ -814,3 +817,5 @@ func (g *gen) harvest(e *emp, d int) {
 		g.visit(e, times[i], custs[i], opts[i])
 	}
 }
+
+func clampf(x, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, x)) }

@@ -1,0 +1,203 @@
+// Checks an audit entry's proof in the browser, with no help from the
+// server beyond the data it sent:
+//
+//  1. the leaf commits to the event: leaf == 0x01 || SHA-256(salt || event_bytes),
+//     and the event shown is the one in event_bytes;
+//  2. the RFC 6962 inclusion proof leads from SHA-256(0x00 || leaf) at index
+//     to the root hash of a tree of tree_size entries;
+//  3. that root and size are the checkpoint's (C2SP tlog-checkpoint);
+//  4. the checkpoint's Ed25519 signature verifies under the log's key
+//     (signed-note format), where the browser's WebCrypto supports Ed25519.
+//
+// Steps 1–3 decide "verified"; step 4 is reported separately so that a
+// browser without Ed25519 still checks the proof.
+
+const enc = new TextEncoder();
+
+export function b64(s) {
+  const bin = atob(s || "");
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+export function toB64(bytes) {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+}
+
+function concat(...parts) {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}
+
+function equal(a, b) {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+  return d === 0;
+}
+
+async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+const LEAF_VERSION = 1;
+
+// leafHash is RFC 6962's hash of a leaf.
+export async function leafHash(leaf) {
+  return sha256(concat(new Uint8Array([0]), leaf));
+}
+
+async function nodeHash(l, r) {
+  return sha256(concat(new Uint8Array([1]), l, r));
+}
+
+// rootFromInclusionProof recomputes the root from a leaf hash at index in a
+// tree of size entries (RFC 9162 §2.1.3.2). It throws if the proof has the
+// wrong shape.
+export async function rootFromInclusionProof(index, size, lh, proof) {
+  if (!(index < size)) throw new Error("index " + index + " is outside a tree of " + size);
+  let fn = index, sn = size - 1, r = lh;
+  for (const p of proof) {
+    if (p.length !== 32) throw new Error("proof hash of " + p.length + " bytes");
+    if (sn === 0) throw new Error("proof is too long");
+    if (fn % 2 === 1 || fn === sn) {
+      r = await nodeHash(p, r);
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+      }
+    } else {
+      r = await nodeHash(r, p);
+    }
+    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+  }
+  if (sn !== 0) throw new Error("proof is too short");
+  return r;
+}
+
+// parseCheckpoint splits a signed note into its body (the signed text) and
+// signatures, and reads the checkpoint's origin, size and root hash.
+export function parseCheckpoint(note) {
+  const i = note.indexOf("\n\n");
+  if (i < 0) throw new Error("checkpoint has no signature block");
+  const text = note.slice(0, i + 1);
+  const lines = text.split("\n");
+  if (lines.length < 4) throw new Error("checkpoint body is too short");
+  const size = Number(lines[1]);
+  if (!/^\d+$/.test(lines[1]) || !Number.isSafeInteger(size)) throw new Error("checkpoint size is not a number");
+  const root = b64(lines[2]);
+  if (root.length !== 32) throw new Error("checkpoint root is not a SHA-256 hash");
+  const sigs = [];
+  for (const line of note.slice(i + 2).split("\n")) {
+    if (!line) continue;
+    const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!m) throw new Error("malformed signature line");
+    const raw = b64(m[2]);
+    if (raw.length < 5) throw new Error("short signature");
+    const hash = ((raw[0] << 24) | (raw[1] << 16) | (raw[2] << 8) | raw[3]) >>> 0;
+    sigs.push({ name: m[1], hash, sig: raw.slice(4) });
+  }
+  return { text, origin: lines[0], size, root, sigs };
+}
+
+// parseVerifierKey reads a signed-note verifier key "name+hash+base64".
+export function parseVerifierKey(key) {
+  const parts = (key || "").trim().split("+");
+  if (parts.length !== 3 || !/^[0-9a-f]{8}$/.test(parts[1])) throw new Error("malformed verifier key");
+  const raw = b64(parts[2]);
+  if (raw.length !== 33 || raw[0] !== 1) throw new Error("verifier key is not an Ed25519 key");
+  return { name: parts[0], hash: parseInt(parts[1], 16) >>> 0, pub: raw.slice(1) };
+}
+
+const sigCache = new Map();
+
+// checkSignature verifies the checkpoint's signature under key. It answers
+// "verified", "failed" (with reason), "unsupported" (no Ed25519 in this
+// browser) or "no-key".
+export async function checkSignature(note, key) {
+  const memo = key + "\n" + note;
+  if (sigCache.has(memo)) return sigCache.get(memo);
+  const p = (async () => {
+    if (!key) return { status: "no-key", reason: "the log's key is not configured" };
+    let k, cp;
+    try {
+      k = parseVerifierKey(key);
+      cp = parseCheckpoint(note);
+    } catch (e) {
+      return { status: "failed", reason: e.message };
+    }
+    if (cp.origin !== k.name) return { status: "failed", reason: "checkpoint origin is not the key's name" };
+    const s = cp.sigs.find((x) => x.name === k.name && x.hash === k.hash);
+    if (!s) return { status: "failed", reason: "no signature by the log's key" };
+    let ck;
+    try {
+      ck = await crypto.subtle.importKey("raw", k.pub, { name: "Ed25519" }, false, ["verify"]);
+    } catch (e) {
+      return { status: "unsupported", reason: "this browser cannot check Ed25519 signatures" };
+    }
+    const ok = await crypto.subtle.verify({ name: "Ed25519" }, ck, s.sig, enc.encode(cp.text));
+    return ok ? { status: "verified" } : { status: "failed", reason: "the checkpoint's signature does not verify" };
+  })();
+  sigCache.set(memo, p);
+  return p;
+}
+
+// verifyEntry checks one EntryProof (the JSON of GET /v1/audit/entries/{i}).
+// expect, when given, holds event fields the page is about to show; each
+// must equal the committed event's. It resolves to
+// {ok, event, treeSize, root, signature: {status, reason}, reason}.
+export async function verifyEntry(p, key, expect) {
+  const res = { ok: false, event: null, signature: { status: "unchecked" }, reason: "" };
+  try {
+    if (!window.crypto || !crypto.subtle) throw new Error("this page is not in a secure context (HTTPS), so the browser offers no SHA-256");
+    if (!p || typeof p !== "object") throw new Error("no proof was sent");
+    if (p.pending) throw new Error("not yet in a signed checkpoint");
+    const eventBytes = b64(p.event_bytes);
+    const ev = JSON.parse(new TextDecoder().decode(eventBytes));
+    res.event = ev;
+    if (p.event && JSON.stringify(p.event) !== JSON.stringify(ev)) throw new Error("the event shown is not the committed one");
+    for (const [k, v] of Object.entries(expect || {})) {
+      let got = ev[k];
+      if (k === "time") {
+        if (Date.parse(got) !== Date.parse(v)) throw new Error("time differs from the committed event");
+        continue;
+      }
+      if ((got ?? "") !== (v ?? "")) throw new Error(k + " differs from the committed event");
+    }
+    const leaf = b64(p.leaf);
+    if (p.leaf_version !== undefined && p.leaf_version !== LEAF_VERSION) throw new Error("unknown leaf version " + p.leaf_version);
+    const digest = await sha256(concat(b64(p.salt), eventBytes));
+    if (!equal(leaf, concat(new Uint8Array([LEAF_VERSION]), digest))) throw new Error("the leaf does not commit to this event");
+    const cp = parseCheckpoint(p.checkpoint || "");
+    if (cp.size !== Number(p.tree_size)) throw new Error("the proof is for another tree size than the checkpoint's");
+    const root = await rootFromInclusionProof(Number(p.index), cp.size, await leafHash(leaf), (p.proof || []).map(b64));
+    if (!equal(root, cp.root)) throw new Error("the inclusion proof does not lead to the checkpoint's root");
+    res.treeSize = cp.size;
+    res.root = toB64(cp.root);
+    res.signature = await checkSignature(p.checkpoint, key);
+    if (res.signature.status === "failed") throw new Error("checkpoint signature: " + res.signature.reason);
+    res.ok = true;
+  } catch (e) {
+    res.reason = e.message || String(e);
+  }
+  return res;
+}
+
+let configPromise;
+
+// logKey fetches the log's verifier key from the page's config.
+export function logKey() {
+  if (!configPromise) {
+    configPromise = fetch("/assets/config.json", { cache: "no-store" })
+      .then((r) => (r.ok ? r.json() : {}))
+      .then((c) => c.verifier_key || "")
+      .catch(() => "");
+  }
+  return configPromise;
+}
