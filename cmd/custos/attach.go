@@ -9,11 +9,16 @@ import (
 	"github.com/custos-dev/custos/internal/detect"
 	"github.com/custos-dev/custos/internal/vault"
 	"github.com/custos-dev/custos/internal/watch"
+	"github.com/custos-dev/custos/web"
 )
 
 // attach wires the optional parts (detectors, trace, dashboard) into the app.
 func (a *app) attach(ctx context.Context, env *Env, reg *prometheus.Registry, v *vault.Vault, alerts *alertSink) error {
 	a.api.OpenAPI = api.Spec
+	if err := a.attachEnterprise(ctx); err != nil {
+		return err
+	}
+	a.api.Web = web.Handler(web.Options{VerifierKey: a.log.VerifierKey(), Origin: a.log.Origin()})
 	if err := a.attachDetectors(ctx, reg); err != nil {
 		return err
 	}

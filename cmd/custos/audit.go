@@ -90,6 +90,9 @@ func cmdAuditVerify(ctx context.Context, env *Env, args []string) int {
 	case err != nil:
 		return fail(env, "audit verify", exitFail, err)
 	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(env.Stderr, "custos audit verify: warning: %s\n", w)
+	}
 	if !*quiet {
 		fmt.Fprintf(env.Stdout, "audit log OK: %d records, %d checkpoints verified, tree size %d, root %x, %d entry bundles and %d tiles match",
 			rep.Records, rep.Checkpoints, rep.TreeSize, rep.Root, rep.Bundles, rep.Tiles)

@@ -12,9 +12,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"k8s.io/klog/v2"
 )
 
 func main() {
+	// tessera logs through klog; custos logs through slog only.
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
 	stop()
@@ -45,6 +50,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the gateway, audit log, detectors and dashboard", cmdServe},
+		{"demo", "build a synthetic world, replay its work through the gateway, then serve", cmdDemo},
 		{"import", "load customers, principals and tickets from CSV, all or nothing", cmdImport},
 		{"policy", "policy tools: test cases, check, init", cmdPolicy},
 		{"audit", "audit log tools: key, verify", cmdAudit},

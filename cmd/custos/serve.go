@@ -48,7 +48,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) int {
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
-	app, err := startApp(ctx, env, f)
+	app, err := startApp(ctx, env, f, appOptions{})
 	if err != nil {
 		return fail(env, "serve", exitUsage, err)
 	}
@@ -80,8 +80,25 @@ func newLogger(env *Env, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
+// appOptions are in-process overrides (the demo's simulated clock and its
+// code-capturing notifier).
+type appOptions struct {
+	Now      func() time.Time
+	Notifier notify.Notifier // receives messages besides the configured notifier
+}
+
+// teeNotifier sends to both.
+type teeNotifier struct{ a, b notify.Notifier }
+
+func (t teeNotifier) Notify(ctx context.Context, to, text string) error {
+	if err := t.a.Notify(ctx, to, text); err != nil {
+		return err
+	}
+	return t.b.Notify(ctx, to, text)
+}
+
 // startApp opens everything and listens; it does not serve yet.
-func startApp(ctx context.Context, env *Env, f serveFlags) (*app, error) {
+func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*app, error) {
 	logger, err := newLogger(env, f.logLevel)
 	if err != nil {
 		return nil, err
@@ -146,12 +163,15 @@ func startApp(ctx context.Context, env *Env, f serveFlags) (*app, error) {
 	if cfg.NotifyWebhook != "" {
 		n = &notify.Webhook{URL: cfg.NotifyWebhook}
 	}
+	if opts.Notifier != nil {
+		n = teeNotifier{n, opts.Notifier}
+	}
 	alerts := &alertSink{store: st, logger: logger}
 	a.api = &httpapi.Server{
 		Store: st, Vault: v, Policy: pol, Audit: lg, Notifier: n, Config: cfg, Logger: logger,
 		Registerer: reg, Gatherer: reg,
 		AuditReader: auditReader{lg}, LogHandler: http.StripPrefix("/log", lg.Handler()),
-		Alerts: alerts,
+		Alerts: alerts, Now: opts.Now,
 	}
 	if err := a.attach(runCtx, env, reg, v, alerts); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sort"
@@ -19,6 +20,7 @@ import (
 //	GET  /v1/people/{id}           one person's risk and daily timeline (alerts.read)
 //	GET  /v1/audit/entries?from=&limit=  recent audit entries with proofs (audit.read)
 //	GET  /v1/policies              policies and quotas in force (policies.read)
+//	GET  /session                  who the session cookie signs in (session.go)
 //	POST /session, /session/logout the dashboard's cookie sign-in (session.go)
 //
 // People and Person answer 503 "unavailable" while no RiskSource is set.
@@ -66,6 +68,7 @@ func (s *Server) dashboardRoutes(handle func(pattern string, h http.HandlerFunc)
 	handle("GET /v1/people/{id}", s.authed(s.person))
 	handle("GET /v1/audit/entries", s.authed(s.auditEntries))
 	handle("GET /v1/policies", s.authed(s.policies))
+	handle("GET /session", s.sessionState)
 	handle("POST /session", s.sessionLogin)
 	handle("POST /session/logout", s.sessionLogout)
 }
@@ -104,6 +107,11 @@ func (s *Server) people(w http.ResponseWriter, r *http.Request, p store.Principa
 	v, err := s.Risk.People(r.Context(), limit)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	// A source may answer {"people": [...]} itself or just the list.
+	if b, err := json.Marshal(v); err == nil && len(b) > 0 && b[0] == '{' {
+		writeJSON(w, http.StatusOK, json.RawMessage(b))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"people": v})

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -26,11 +27,12 @@ const CSRFHeader = "X-Custos-CSRF"
 const sessionTTL = 8 * time.Hour
 
 type sessionView struct {
-	ID     string `json:"id"`
-	Name   string `json:"name"`
-	Role   string `json:"role"`
-	Org    string `json:"org"`
-	Status string `json:"status"`
+	SignedIn bool   `json:"signed_in"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Org      string `json:"org"`
+	Status   string `json:"status"`
 }
 
 func (s *Server) sessionLogin(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +72,39 @@ func (s *Server) sessionLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	writeJSON(w, http.StatusOK, sessionView{ID: p.ID, Name: p.Name, Role: p.Role, Org: p.Org, Status: p.Status})
+	writeJSON(w, http.StatusOK, sessionView{SignedIn: true, ID: p.ID, Name: p.Name, Role: p.Role, Org: p.Org, Status: p.Status})
+}
+
+// sessionState answers GET /session: who the session cookie signs in, or
+// {"signed_in": false}. It lets the dashboard decide what to show without
+// provoking a 401.
+func (s *Server) sessionState(w http.ResponseWriter, r *http.Request) {
+	if _, err := r.Cookie(SessionCookie); err != nil {
+		writeJSON(w, http.StatusOK, sessionView{})
+		return
+	}
+	ar := r.Clone(r.Context())
+	ar.Header = r.Header.Clone()
+	ar.Header.Del("Authorization")
+	p, err := s.authenticate(ar)
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.status == http.StatusUnauthorized {
+			clearSession(w, r)
+			writeJSON(w, http.StatusOK, sessionView{})
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sessionView{SignedIn: true, ID: p.ID, Name: p.Name, Role: p.Role, Org: p.Org, Status: p.Status})
+}
+
+func clearSession(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+	})
 }
 
 func (s *Server) sessionLogout(w http.ResponseWriter, r *http.Request) {
@@ -78,10 +112,7 @@ func (s *Server) sessionLogout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &apiError{http.StatusForbidden, "forbidden", "sign-out must come from this site's own page", 0})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
-	})
+	clearSession(w, r)
 	if r.Header.Get(CSRFHeader) == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return

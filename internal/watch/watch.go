@@ -152,6 +152,34 @@ func (r *Runner) CatchUp(ctx context.Context) error {
 	}
 }
 
+// Idle reports whether every record committed so far has been processed.
+func (r *Runner) Idle(ctx context.Context) (bool, error) {
+	size, err := r.Store.AuditSize(ctx)
+	if err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	next := r.next
+	r.mu.Unlock()
+	return next >= size, nil
+}
+
+// WaitIdle waits until Idle or ctx ends.
+func (r *Runner) WaitIdle(ctx context.Context) error {
+	for {
+		ok, err := r.Idle(ctx)
+		if err != nil || ok {
+			return err
+		}
+		r.Kick()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // step processes one batch and returns how many records it read.
 func (r *Runner) step(ctx context.Context) (int, error) {
 	recs, err := r.Store.AuditRange(ctx, r.next, r.next+uint64(r.Batch))
@@ -170,7 +198,9 @@ func (r *Runner) step(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("watch: audit record %d: %w", rec.Index, err)
 		}
+		r.mu.Lock()
 		r.next++
+		r.mu.Unlock()
 		if ev.Action == event.ActionReinstate && ev.Target != "" {
 			// An analyst cleared the person: tell the engine, about them.
 			r.mu.Lock()

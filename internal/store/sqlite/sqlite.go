@@ -22,6 +22,7 @@ import (
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
+	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store"
 )
 
@@ -34,6 +35,7 @@ type Store struct {
 	// stmts caches prepared statements by pool and query text, so hot
 	// queries are parsed once, not per call.
 	stmts sync.Map // stmtKey -> *sql.Stmt
+	quota *quotaCache
 }
 
 type stmtKey struct {
@@ -108,7 +110,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	return &Store{w: w, r: r}, nil
+	s := &Store{w: w, r: r, quota: newQuotaCache()}
+	if err := s.recountQuota(ctx, time.Now()); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	go s.flushLoop()
+	return s, nil
 }
 
 // restrictFiles makes the database file owner-only before SQLite opens it.
@@ -133,6 +142,8 @@ func restrictFiles(path string) error {
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
+	close(s.quota.stop)
+	<-s.quota.done
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	return errors.Join(s.r.Close(), s.w.Close())
 }
@@ -466,56 +477,203 @@ func QuotaWindows(t time.Time) (hour, day string, hourEnd, dayEnd time.Time) {
 	return "h:" + h.Format("2006010215"), "d:" + d.Format("20060102"), h.Add(time.Hour), d.AddDate(0, 0, 1)
 }
 
+// ChargeQuota decides in memory and persists the counted customers in the
+// background (flushed every few milliseconds and on Close). A crash can lose
+// the last few rows, but never a read that was answered: every answered read
+// is in the audit log, and Open re-counts the current day from it.
 func (s *Store) ChargeQuota(ctx context.Context, principal, customer string, at time.Time, l store.QuotaLimits) (store.QuotaResult, error) {
 	hw, dw, hEnd, dEnd := QuotaWindows(at)
-	var res store.QuotaResult
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var inHour, inDay int
-		if err := tx.QueryRowContext(ctx, `SELECT
-			EXISTS(SELECT 1 FROM quota WHERE principal=? AND win=? AND customer=?),
-			EXISTS(SELECT 1 FROM quota WHERE principal=? AND win=? AND customer=?)`,
-			principal, hw, customer, principal, dw, customer).Scan(&inHour, &inDay); err != nil {
-			return err
-		}
-		if err := tx.QueryRowContext(ctx, `SELECT
-			(SELECT count(*) FROM quota WHERE principal=? AND win=?),
-			(SELECT count(*) FROM quota WHERE principal=? AND win=?)`,
-			principal, hw, principal, dw).Scan(&res.HourCount, &res.DayCount); err != nil {
-			return err
-		}
-		if inHour == 0 && l.PerHour > 0 && res.HourCount >= l.PerHour {
-			res.RetryAfter = hEnd.Sub(at)
-			return nil
-		}
-		if inDay == 0 && l.PerDay > 0 && res.DayCount >= l.PerDay {
-			res.RetryAfter = dEnd.Sub(at)
-			return nil
-		}
-		res.Allowed = true
-		if inHour == 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO quota (principal, win, customer) VALUES (?,?,?)`, principal, hw, customer); err != nil {
-				return err
-			}
-			res.HourCount++
-		}
-		if inDay == 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO quota (principal, win, customer) VALUES (?,?,?)`, principal, dw, customer); err != nil {
-				return err
-			}
-			res.DayCount++
-		}
-		return nil
-	})
-	return res, err
+	q := s.quota
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	hs, err := q.window(ctx, s, principal, hw)
+	if err != nil {
+		return store.QuotaResult{}, err
+	}
+	ds, err := q.window(ctx, s, principal, dw)
+	if err != nil {
+		return store.QuotaResult{}, err
+	}
+	_, inHour := hs[customer]
+	_, inDay := ds[customer]
+	res := store.QuotaResult{HourCount: len(hs), DayCount: len(ds)}
+	if !inHour && l.PerHour > 0 && len(hs) >= l.PerHour {
+		res.RetryAfter = hEnd.Sub(at)
+		return res, nil
+	}
+	if !inDay && l.PerDay > 0 && len(ds) >= l.PerDay {
+		res.RetryAfter = dEnd.Sub(at)
+		return res, nil
+	}
+	res.Allowed = true
+	if !inHour {
+		hs[customer] = struct{}{}
+		q.pending = append(q.pending, quotaRow{principal, hw, customer})
+		res.HourCount++
+	}
+	if !inDay {
+		ds[customer] = struct{}{}
+		q.pending = append(q.pending, quotaRow{principal, dw, customer})
+		res.DayCount++
+	}
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+	return res, nil
 }
 
 func (s *Store) QuotaUsage(ctx context.Context, principal string, at time.Time) (int, int, error) {
 	hw, dw, _, _ := QuotaWindows(at)
-	var h, d int
-	err := s.r.QueryRowContext(ctx, `SELECT
-		(SELECT count(*) FROM quota WHERE principal=? AND win=?),
-		(SELECT count(*) FROM quota WHERE principal=? AND win=?)`, principal, hw, principal, dw).Scan(&h, &d)
-	return h, d, err
+	q := s.quota
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	hs, err := q.window(ctx, s, principal, hw)
+	if err != nil {
+		return 0, 0, err
+	}
+	ds, err := q.window(ctx, s, principal, dw)
+	if err != nil {
+		return 0, 0, err
+	}
+	return len(hs), len(ds), nil
+}
+
+type quotaRow struct{ principal, win, customer string }
+
+// quotaCache holds the quota windows in use in memory, loaded from the
+// quota table on first use and written back by flushLoop.
+type quotaCache struct {
+	mu      sync.Mutex
+	wins    map[[2]string]map[string]struct{} // (principal, window) → customers
+	pending []quotaRow
+	kick    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func newQuotaCache() *quotaCache {
+	return &quotaCache{wins: map[[2]string]map[string]struct{}{}, kick: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// window returns the set for (principal, win), loading it if needed.
+// The caller holds q.mu.
+func (q *quotaCache) window(ctx context.Context, s *Store, principal, win string) (map[string]struct{}, error) {
+	k := [2]string{principal, win}
+	if set, ok := q.wins[k]; ok {
+		return set, nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT customer FROM quota WHERE principal = ? AND win = ?`, principal, win)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	set := map[string]struct{}{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		set[c] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(q.wins) > 200000 { // bound memory: drop everything, reload on demand
+		q.wins = map[[2]string]map[string]struct{}{}
+	}
+	q.wins[k] = set
+	return set, nil
+}
+
+// flushLoop writes pending quota rows until stop, then flushes once more.
+func (s *Store) flushLoop() {
+	q := s.quota
+	defer close(q.done)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-q.stop:
+			s.flushQuota()
+			return
+		case <-t.C:
+		case <-q.kick:
+			time.Sleep(2 * time.Millisecond) // let a burst gather
+		}
+		s.flushQuota()
+	}
+}
+
+func (s *Store) flushQuota() {
+	q := s.quota
+	q.mu.Lock()
+	rows := q.pending
+	q.pending = nil
+	q.mu.Unlock()
+	if len(rows) == 0 {
+		return
+	}
+	err := s.tx(context.Background(), func(tx *sql.Tx) error {
+		st, err := tx.Prepare(`INSERT OR IGNORE INTO quota (principal, win, customer) VALUES (?,?,?)`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, r := range rows {
+			if _, err := st.Exec(r.principal, r.win, r.customer); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// Keep them for the next try; Open also recounts from the audit log.
+		q.mu.Lock()
+		q.pending = append(rows, q.pending...)
+		q.mu.Unlock()
+	}
+}
+
+// recountQuota adds to the quota table every customer read in an allowed
+// read or search since the start of the current UTC day, from the audit
+// log: counts hold even if the last quota rows were lost in a crash.
+func (s *Store) recountQuota(ctx context.Context, now time.Time) error {
+	_, _, _, dEnd := QuotaWindows(now)
+	from := dEnd.AddDate(0, 0, -1)
+	rows, err := s.w.QueryContext(ctx, `SELECT event FROM audit WHERE time >= ?`, from.UnixNano())
+	if err != nil {
+		return err
+	}
+	var found []quotaRow
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			rows.Close()
+			return err
+		}
+		ev, err := event.Parse(b)
+		if err != nil || ev.Decision != event.Allow || ev.Customer == "" ||
+			(ev.Action != event.ActionRead && ev.Action != event.ActionSearch) {
+			continue
+		}
+		hw, dw, _, _ := QuotaWindows(ev.Time)
+		found = append(found, quotaRow{ev.Actor, hw, ev.Customer}, quotaRow{ev.Actor, dw, ev.Customer})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	s.quota.pending = found
+	s.flushQuota()
+	if len(s.quota.pending) > 0 {
+		return errors.New("recount quota: could not write")
+	}
+	return nil
 }
 
 func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint64, error) {
