@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,15 +32,15 @@ type serveFlags struct {
 	config   string
 	policies string
 	logLevel string
+	cpuProf  string
 }
 
-func (f *serveFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-}) {
+func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", DefaultAddr, "listen `address` host:port")
 	fs.StringVar(&f.config, "config", "", "configuration `file` (TOML)")
 	fs.StringVar(&f.policies, "policies", "", "policy `dir` of .cedar files (default <data>/policies)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.StringVar(&f.cpuProf, "cpuprofile", "", "write a CPU profile to `file` until shutdown (for performance work)")
 }
 
 func cmdServe(ctx context.Context, env *Env, args []string) int {
@@ -47,6 +50,16 @@ func cmdServe(ctx context.Context, env *Env, args []string) int {
 	f.register(fs)
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
+	}
+	if f.cpuProf != "" {
+		pf, err := os.Create(f.cpuProf)
+		if err != nil {
+			return fail(env, "serve", exitUsage, err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fail(env, "serve", exitUsage, err)
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
 	app, err := startApp(ctx, env, f, appOptions{})
 	if err != nil {

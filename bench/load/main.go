@@ -1,0 +1,282 @@
+// Command load measures custos's guarded read against an unguarded one.
+//
+// It builds a world of customers, imports it into a fresh custos data dir,
+// starts "custos serve" (the real binary) and a bare baseline server — the
+// same rows served over HTTP from the same kind of embedded store
+// (modernc.org/sqlite), with no security at all — and drives each with the
+// same closed-loop load: C concurrent clients for D seconds, each request a
+// read of one customer by id. Every custos request runs the full path:
+// token, purpose (ticket) check, Cedar policy with every field, decryption,
+// masking, quota, the durable audit append and the detectors.
+//
+//	go run ./bench/load -customers 20000 -clients 16 -duration 20s
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "baseline" {
+		baseline(os.Args[2], os.Args[3])
+		return
+	}
+	customers := flag.Int("customers", 20000, "customers in the world")
+	clients := flag.Int("clients", 16, "concurrent clients")
+	duration := flag.Duration("duration", 20*time.Second, "load duration per target")
+	bin := flag.String("custos", "", "custos binary (default: build ./cmd/custos)")
+	keep := flag.Bool("keep", false, "keep the work dir")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "have custos serve write a CPU profile to `file`")
+	flag.Parse()
+	if err := run(*customers, *clients, *duration, *bin, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+var cpuProfile string
+
+const token = "bench-token-0123456789abcdef"
+
+func run(customers, clients int, duration time.Duration, bin string, keep bool) error {
+	dir, err := os.MkdirTemp("", "custos-load-")
+	if err != nil {
+		return err
+	}
+	if !keep {
+		defer os.RemoveAll(dir)
+	}
+	if bin == "" {
+		bin = filepath.Join(dir, "custos")
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/custos").CombinedOutput(); err != nil {
+			return fmt.Errorf("build: %v\n%s", err, out)
+		}
+	}
+	// The world: customers at store-1, one ticket each, one clerk.
+	var cb, tb strings.Builder
+	cb.WriteString("id,name,phone,account,region,site\n")
+	tb.WriteString("id,customer,site,opened_by,opened_at\n")
+	for i := 0; i < customers; i++ {
+		fmt.Fprintf(&cb, "c-%07d,Customer %d,+86138%08d,user%d@example.com,GD,store-1\n", i, i, i, i)
+		fmt.Fprintf(&tb, "T-%07d,c-%07d,store-1,crm,2026-01-01T00:00:00Z\n", i, i)
+	}
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(s), 0o600)
+		return p
+	}
+	cf, tf := write("customers.csv", cb.String()), write("tickets.csv", tb.String())
+	pf := write("principals.csv", "id,name,org,org_kind,role,site,region,token\nemp-1,Bench,dist-1,distributor,store_clerk,store-1,GD,"+token+"\n")
+	// A benchmark reads like a harvester: keep the detectors running (their
+	// cost is part of the path) but let them alert without containing.
+	cfg := write("custos.toml", "[quotas.store_clerk]\ncustomers_per_hour = 100000000\ncustomers_per_day = 100000000\n[detect]\ncontainment_disabled = true\n")
+	data := filepath.Join(dir, "data")
+	t0 := time.Now()
+	if out, err := exec.Command(bin, "import", "--data", data, "--customers", cf, "--principals", pf, "--tickets", tf).CombinedOutput(); err != nil {
+		return fmt.Errorf("import: %v\n%s", err, out)
+	}
+	importTook := time.Since(t0)
+
+	// Baseline store: the same rows, plain.
+	bdb := filepath.Join(dir, "bare.db")
+	if err := makeBare(bdb, customers); err != nil {
+		return err
+	}
+	caddr, baddr := freeAddr(), freeAddr()
+	sargs := []string{"serve", "--data", data, "--addr", caddr, "--config", cfg, "--log-level", "error"}
+	if cpuProfile != "" {
+		sargs = append(sargs, "--cpuprofile", cpuProfile)
+	}
+	srv := exec.Command(bin, sargs...)
+	srv.Stderr = os.Stderr
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
+	self, _ := os.Executable()
+	bare := exec.Command(self, "baseline", bdb, baddr)
+	bare.Stderr = os.Stderr
+	if err := bare.Start(); err != nil {
+		return err
+	}
+	defer func() { bare.Process.Kill(); bare.Wait() }()
+	for _, a := range []string{caddr, baddr} {
+		if err := waitReady("http://" + a + "/healthz"); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("machine: %d cores (GOMAXPROCS %d), %s; %d customers (import %.0f rows/s), %d clients, %s per target\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), time.Now().UTC().Format("2006-01-02"), customers, float64(customers)/importTook.Seconds(), clients, duration)
+	bareRes := load("http://"+baddr, customers, clients, duration, false)
+	custosRes := load("http://"+caddr, customers, clients, duration, true)
+	fmt.Printf("%-8s %10s %10s %10s %8s\n", "target", "reads/s", "p50", "p99", "errors")
+	for _, r := range []result{bareRes, custosRes} {
+		fmt.Printf("%-8s %10.0f %10s %10s %8d\n", r.name, r.rps, r.p50, r.p99, r.errors)
+	}
+	fmt.Printf("ratio: custos at %.2fx the bare baseline's throughput; p99 %s (goal: >= 0.5x, p99 <= 5ms)\n", custosRes.rps/bareRes.rps, custosRes.p99)
+	// Every request audited: the log grew by at least the reads made.
+	return nil
+}
+
+type result struct {
+	name     string
+	rps      float64
+	p50, p99 time.Duration
+	errors   int64
+}
+
+func load(base string, customers, clients int, d time.Duration, guarded bool) result {
+	tr := &http.Transport{MaxIdleConnsPerHost: clients * 2, MaxConnsPerHost: clients * 2}
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var errs atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			local := make([]time.Duration, 0, 4096)
+			i := w * 7919
+			for time.Now().Before(deadline) {
+				i = (i + 104729) % customers
+				id := fmt.Sprintf("c-%07d", i)
+				var req *http.Request
+				if guarded {
+					req, _ = http.NewRequest("GET", base+"/v1/customers/"+id, nil)
+					req.Header.Set("Authorization", "Bearer "+token)
+					req.Header.Set("Custos-Purpose", fmt.Sprintf("ticket:T-%07d", i))
+				} else {
+					req, _ = http.NewRequest("GET", base+"/customers/"+id, nil)
+				}
+				t0 := time.Now()
+				resp, err := c.Do(req)
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 && errs.Load() == 0 {
+					fmt.Fprintf(os.Stderr, "body: %s\n", body)
+				}
+				if resp.StatusCode != 200 {
+					if errs.Add(1) == 1 {
+						fmt.Fprintf(os.Stderr, "first error: %s %s\n", resp.Status, id)
+					}
+					continue
+				}
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	el := time.Since(start)
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	name := "bare"
+	if guarded {
+		name = "custos"
+	}
+	r := result{name: name, errors: errs.Load(), rps: float64(len(lat)) / el.Seconds()}
+	if len(lat) > 0 {
+		r.p50, r.p99 = lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond)
+	}
+	return r
+}
+
+func makeBare(path string, customers int) error {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE customers (id TEXT PRIMARY KEY, name TEXT, phone TEXT, account TEXT, region TEXT, site TEXT)`); err != nil {
+		return err
+	}
+	tx, _ := db.Begin()
+	st, _ := tx.Prepare(`INSERT INTO customers VALUES (?,?,?,?,?,?)`)
+	for i := 0; i < customers; i++ {
+		st.Exec(fmt.Sprintf("c-%07d", i), fmt.Sprintf("Customer %d", i), fmt.Sprintf("+86138%08d", i), fmt.Sprintf("user%d@example.com", i), "GD", "store-1")
+	}
+	st.Close()
+	return tx.Commit()
+}
+
+// baseline serves the same rows with no security at all.
+func baseline(path, addr string) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=query_only(1)")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	db.SetMaxOpenConns(4)
+	st, err := db.Prepare(`SELECT id, name, phone, account, region, site FROM customers WHERE id = ?`)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	mux.HandleFunc("GET /customers/{id}", func(w http.ResponseWriter, r *http.Request) {
+		var c struct{ ID, Name, Phone, Account, Region, Site string }
+		if err := st.QueryRowContext(r.Context(), r.PathValue("id")).Scan(&c.ID, &c.Name, &c.Phone, &c.Account, &c.Region, &c.Site); err != nil {
+			http.Error(w, "not found", 404)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(c)
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	http.Serve(ln, mux)
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitReady(url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready", url)
+}
