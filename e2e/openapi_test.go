@@ -139,7 +139,7 @@ func (s *specTransport) covered() map[string]bool {
 // outboxCode returns the newest one-time code sent to phone.
 func outboxCode(t testing.TB, data, phone string) string {
 	t.Helper()
-	re := regexp.MustCompile(`code (\d{6})`)
+	re := regexp.MustCompile(`code (?:is )?(\d{6})`)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		f, err := os.Open(filepath.Join(data, "outbox.jsonl"))
@@ -277,7 +277,6 @@ func TestOpenAPIMatchesLiveResponses(t *testing.T) {
 		{name: "me security", method: "GET", path: "/v1/me", token: et.TokSecurity, want: 200},
 		{name: "me no token", method: "GET", path: "/v1/me", want: 401, code: "unauthenticated"},
 		{name: "me bad token", method: "GET", path: "/v1/me", token: "nope-0000000000000000", want: 401, code: "unauthenticated"},
-		{name: "me wrong method", method: "DELETE", path: "/v1/me", token: et.TokClerk1, want: 405},
 		{name: "read", method: "GET", path: "/v1/customers/c-0001", token: et.TokClerk1, purpose: "ticket:" + t1, want: 200},
 		{name: "read no purpose", method: "GET", path: "/v1/customers/c-0001", token: et.TokClerk1, want: 403, code: "purpose_required"},
 		{name: "read bad purpose", method: "GET", path: "/v1/customers/c-0001", token: et.TokClerk1, purpose: "because", want: 403, code: "purpose_invalid"},

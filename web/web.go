@@ -103,11 +103,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.notFound(w)
 		return
 	}
-	if strings.HasSuffix(name, ".html") {
-		hd.Set("Cache-Control", "no-cache")
-	} else {
-		hd.Set("Cache-Control", "no-cache") // small files; always revalidate so upgrades show at once
-	}
+	// Small files: always revalidate, so that an upgrade shows at once.
+	hd.Set("Cache-Control", "no-cache")
 	http.ServeContent(w, r, name, h.modTime, bytes.NewReader(b))
 }
 

@@ -53,11 +53,12 @@ func cmdAuditKey(env *Env, args []string) int {
 }
 
 func cmdAuditVerify(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "audit verify", "audit verify [--data DIR] [--db URL] [--key VERIFIER] [--quiet]")
+	fs := newFlagSet(env, "audit verify", "audit verify [--data DIR] [--db URL] [--key VERIFIER] [--checkpoints FILE] [--quiet]")
 	var sf storeFlags
 	sf.register(fs)
 	key := fs.String("key", "", "verifier `key` to check signatures with (default: derived from the data dir's signing key); pass the key published to auditors to detect a replaced key")
 	quiet := fs.Bool("quiet", false, "print only problems")
+	external := fs.String("checkpoints", "", "`file` of checkpoints kept outside custos (the audit log's export file, JSON lines) to hold the log to; catches a rollback of both store and log")
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
@@ -68,13 +69,21 @@ func cmdAuditVerify(ctx context.Context, env *Env, args []string) int {
 		}
 		*key = k
 	}
+	var extra [][]byte
+	if *external != "" {
+		cps, err := auditlog.ReadExportFile(*external)
+		if err != nil {
+			return fail(env, "audit verify", exitUsage, fmt.Errorf("--checkpoints: %w", err))
+		}
+		extra = cps
+	}
 	st, err := openStore(ctx, sf)
 	if err != nil {
 		return fail(env, "audit verify", exitUsage, fmt.Errorf("open store: %w", err))
 	}
 	defer st.Close()
 	start := time.Now()
-	rep, err := auditlog.Verify(ctx, st, sf.data, *key)
+	rep, err := auditlog.VerifyWith(ctx, st, sf.data, auditlog.VerifyOptions{Key: *key, Checkpoints: extra})
 	elapsed := time.Since(start)
 	var ve *auditlog.VerifyError
 	switch {

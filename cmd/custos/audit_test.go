@@ -87,6 +87,7 @@ func TestAuditCommand(t *testing.T) {
 		{"verify bad key", []string{"verify", "--data", dir, "--key", "junk"}, 1, "", "verifier key"},
 		{"verify without log", []string{"verify", "--data", t.TempDir()}, 2, "", "no audit log signing key"},
 		{"verify bad flag", []string{"verify", "--bogus"}, 2, "", "bogus"},
+		{"verify missing checkpoints file", []string{"verify", "--data", dir, "--checkpoints", filepath.Join(dir, "nope.jsonl")}, 2, "", "nope.jsonl"},
 		{"verify extra arg", []string{"verify", "--data", dir, "extra"}, 2, "", "extra"},
 	}
 	for _, tt := range tests {

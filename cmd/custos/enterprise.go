@@ -4,14 +4,25 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/custos-dev/custos/internal/event"
+	"github.com/custos-dev/custos/internal/oidc"
 	"github.com/custos-dev/custos/internal/scim"
+	"github.com/custos-dev/custos/internal/siem"
 )
 
 // attachEnterprise mounts the enterprise integrations (issue 12): SCIM
-// provisioning at /scim/v2/.
+// provisioning at /scim/v2/ and, when [oidc] is configured, staff sign-in
+// with OIDC tokens.
 func (a *app) attachEnterprise(ctx context.Context) error {
+	if a.cfg.OIDC.Issuer != "" {
+		auth, err := oidc.New(ctx, a.cfg.OIDC, a.store, oidc.Options{Logger: a.logger})
+		if err != nil {
+			return err
+		}
+		a.api.External = auth
+	}
 	h, err := scim.Handler(scim.Deps{
 		Authenticate: a.api.Authenticate,
 		Fail:         a.api.Fail,
@@ -29,5 +40,30 @@ func (a *app) attachEnterprise(ctx context.Context) error {
 		a.api.Extra = map[string]http.Handler{}
 	}
 	a.api.Extra["/scim/v2/"] = h
+	return a.attachSIEM(ctx)
+}
+
+// attachSIEM starts the SIEM exporter when [siem] names a sink. It stops
+// with the app (before the store closes).
+func (a *app) attachSIEM(ctx context.Context) error {
+	c := a.cfg.SIEM
+	if !c.Enabled() {
+		return nil
+	}
+	sinks, err := c.Sinks()
+	if err != nil {
+		return err
+	}
+	x := &siem.Exporter{Store: a.store, Sinks: sinks, Logger: a.logger, NoBackfill: c.Backfill != nil && !*c.Backfill}
+	if c.Interval != "" {
+		x.Interval, _ = time.ParseDuration(c.Interval) // validated with the config
+	}
+	xctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		x.Run(xctx)
+	}()
+	a.closers = append(a.closers, func() { cancel(); <-done })
 	return nil
 }

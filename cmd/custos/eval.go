@@ -20,7 +20,7 @@ import (
 	"github.com/custos-dev/custos/internal/event"
 )
 
-const evalUsage = `Usage: custos eval [--seed N | --seeds N,M,...] [--people N] [--days D] [--json] [--write-events F]
+const evalUsage = `Usage: custos eval [--seed N | --seeds N,M,...] [--people N] [--days D] [--variant V] [--json] [--write-events F]
 
 Generates synthetic partner networks with hidden insiders and legitimate
 traps (deterministic from the seed), runs the detectors and a naive SIEM
@@ -47,6 +47,7 @@ func cmdEval(ctx context.Context, env *Env, args []string) int {
 	asJSON := fs.Bool("json", false, "write the result as JSON")
 	writeEvents := fs.String("write-events", "", "write the (first) scenario's events to this JSON-lines file")
 	sens := fs.Float64("sensitivity", 1, "detector threshold multiplier")
+	variant := fs.Int("variant", 0, "scenario generator variant: 0 normal, 1 sparse traces (few searches, no found/customer_site fields)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -79,9 +80,13 @@ func cmdEval(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "custos eval: %v\n", err)
 		return exitUsage
 	}
-	p := scenario.Params{People: *people, Days: *days}
+	if *variant < 0 || *variant > 1 {
+		fmt.Fprintf(env.Stderr, "custos eval: --variant must be 0 or 1\n")
+		return exitUsage
+	}
+	p := scenario.Params{People: *people, Days: *days, Variant: *variant}
 	if *writeEvents != "" {
-		if err := writeScenario(*writeEvents, scenario.Params{Seed: seeds[0], People: *people, Days: *days}); err != nil {
+		if err := writeScenario(*writeEvents, scenario.Params{Seed: seeds[0], People: *people, Days: *days, Variant: *variant}); err != nil {
 			fmt.Fprintf(env.Stderr, "custos eval: %v\n", err)
 			return exitUsage
 		}

@@ -55,6 +55,8 @@ func commands() []command {
 		{"policy", "policy tools: test cases, check, init", cmdPolicy},
 		{"audit", "audit log tools: key, verify", cmdAudit},
 		{"detect", "run the insider detectors over access events (JSON lines)", cmdDetect},
+		{"trace", "leak attribution: who could have leaked this list", cmdTrace},
+		{"canary", "plant canary records per org and site: canary seed", cmdCanary},
 		{"eval", "evaluate the detectors on generated scenarios", cmdEval},
 	}
 }

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/postgres"
 )
 
 func openPostgres(ctx context.Context, url string) (store.Store, error) {
-	return nil, errors.New("PostgreSQL support is not built yet")
+	return postgres.Open(ctx, url)
 }

@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -78,10 +79,11 @@ const (
 	DefaultMaxBatch           = 1024
 	DefaultGatherWait         = 500 * time.Microsecond
 	DefaultIntegrateBatch     = 4096
-	DefaultBatchMaxAge        = 100 * time.Millisecond
+	DefaultBatchMaxAge        = 50 * time.Millisecond
 	DefaultCheckpointInterval = 200 * time.Millisecond
 	DefaultPendingWait        = time.Second
 	DefaultPollInterval       = time.Second
+	DefaultExportInterval     = time.Minute
 )
 
 // metaVerifierKey is the store Meta key under which the log's verifier key
@@ -127,6 +129,33 @@ type Options struct {
 	// to cover a fresh entry before giving up with ErrPending;
 	// DefaultPendingWait if zero.
 	PendingWait time.Duration
+	// WitnessPolicy, if set, has every checkpoint cosigned by witnesses
+	// (C2SP tlog-witness) before it is published; it is a tessera witness
+	// policy ("witness NAME VKEY URL" lines, "group NAME N MEMBERS…",
+	// "quorum NAME"). Optional.
+	WitnessPolicy []byte
+	// WitnessFailOpen publishes a checkpoint even when the witness quorum
+	// is not reached (default: a checkpoint waits for its quorum, so an
+	// unreachable witness stalls publication but never appends).
+	WitnessFailOpen bool
+	// WitnessTimeout bounds one round of witness requests; tessera's
+	// default (5s) if zero.
+	WitnessTimeout time.Duration
+	// ExportFile, if set, receives every newly published checkpoint
+	// (with any cosignatures) as a JSON line {"time","size","checkpoint"}
+	// every ExportInterval. Put it on another machine's mount for an
+	// external record.
+	ExportFile string
+	// ExportURL, if set, receives every newly published checkpoint as an
+	// HTTP POST (text/plain signed note) every ExportInterval, e.g. for an
+	// external notary. Failed posts are retried at the next interval.
+	ExportURL string
+	// ExportInterval is how often checkpoints are exported;
+	// DefaultExportInterval if zero.
+	ExportInterval time.Duration
+	// HTTPClient is used for witnesses and ExportURL;
+	// http.DefaultClient if nil.
+	HTTPClient *http.Client
 	// PollInterval is how often the integrator looks in the store for
 	// records it was not told about; DefaultPollInterval if zero.
 	PollInterval time.Duration
@@ -166,6 +195,12 @@ func (o *Options) setDefaults() error {
 	if o.PendingWait <= 0 {
 		o.PendingWait = DefaultPendingWait
 	}
+	if o.ExportInterval <= 0 {
+		o.ExportInterval = DefaultExportInterval
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = http.DefaultClient
+	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultPollInterval
 	}
@@ -190,6 +225,7 @@ type Log struct {
 
 	committerDone chan struct{}
 	commits       atomic.Uint64 // group commits done (for benchmarks)
+	commitNanos   atomic.Int64  // time spent in store commits (for benchmarks)
 	inflight      atomic.Int64  // Append calls not yet returned
 
 	// Integrator.
@@ -213,6 +249,8 @@ type Log struct {
 
 	errMu sync.Mutex
 	fatal error // set when integration found an unrepairable inconsistency
+
+	exportDone chan struct{} // nil when not exporting
 
 	closeOnce sync.Once
 	closeErr  error
@@ -285,7 +323,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if err := os.MkdirAll(l.logDir, 0o755); err != nil {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
-	driver, err := posix.New(ctx, posix.Config{Path: l.logDir})
+	driver, err := posix.New(ctx, posix.Config{Path: l.logDir, HTTPClient: opts.HTTPClient})
 	if err != nil {
 		return nil, fmt.Errorf("open audit log: tessera posix: %w", err)
 	}
@@ -295,6 +333,13 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		WithCheckpointSigner(&recordingSigner{Signer: signer, l: l}).
 		WithBatching(uint(opts.IntegrateBatch), opts.BatchMaxAge).
 		WithCheckpointInterval(opts.CheckpointInterval)
+	if len(opts.WitnessPolicy) > 0 {
+		wg, err := tessera.NewWitnessGroupFromPolicy(opts.WitnessPolicy)
+		if err != nil {
+			return nil, fmt.Errorf("open audit log: witness policy: %w", err)
+		}
+		topts.WithWitnesses(wg, &tessera.WitnessOptions{Timeout: opts.WitnessTimeout, FailOpen: opts.WitnessFailOpen})
+	}
 	l.appender, l.shutdown, l.reader, err = tessera.NewAppender(l.bgCtx, driver, topts)
 	if err != nil {
 		l.cancel()
@@ -326,6 +371,10 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	}
 	go l.commitLoop()
 	go l.integrateLoop(next)
+	if opts.ExportFile != "" || opts.ExportURL != "" {
+		l.exportDone = make(chan struct{})
+		go l.exportLoop()
+	}
 	return l, nil
 }
 
@@ -447,8 +496,10 @@ func (l *Log) commit(batch []*request) {
 		recs[i] = r.rec
 	}
 	// The commit must not be abandoned half-way because a caller gave up.
+	t0 := time.Now()
 	first, err := l.st.AppendAudit(context.WithoutCancel(l.bgCtx), recs)
 	now := time.Now()
+	l.commitNanos.Add(int64(now.Sub(t0)))
 	if err != nil {
 		l.m.appendErrors.Add(float64(len(batch)))
 		l.log.Error("audit log: commit failed", "records", len(batch), "err", err)
@@ -499,6 +550,9 @@ func (l *Log) Close(ctx context.Context) error {
 			}
 		}
 		l.cancel()
+		if l.exportDone != nil {
+			<-l.exportDone
+		}
 		l.m.unregister()
 	})
 	return l.closeErr

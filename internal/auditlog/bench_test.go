@@ -49,6 +49,7 @@ func BenchmarkAppend(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "appends/s")
 			b.ReportMetric(float64(b.N)/float64(e.log.commits.Load()), "recs/commit")
+			b.ReportMetric(float64(e.log.commitNanos.Load())/float64(e.log.commits.Load())/1e6, "ms/commit")
 			b.ReportMetric(q(0.50), "p50_ms")
 			b.ReportMetric(q(0.99), "p99_ms")
 			e.log.lag.mu.Lock()

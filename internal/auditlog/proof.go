@@ -73,11 +73,18 @@ func (p EntryProof) Verify(verifierKey string) error {
 }
 
 // Checkpoint returns the latest signed checkpoint (C2SP tlog-checkpoint,
-// signed-note text).
+// signed-note text): the published one, with any witness cosignatures, or
+// the one just signed if it is not on disk yet.
 func (l *Log) Checkpoint(ctx context.Context) ([]byte, error) {
 	l.cpMu.Lock()
-	n := l.cpNote
+	n, size := l.cpNote, l.cpSize
 	l.cpMu.Unlock()
+	if pub, err := l.reader.ReadCheckpoint(ctx); err == nil {
+		var cp f_log.Checkpoint
+		if _, err := cp.Unmarshal(pub); err == nil && (n == nil || cp.Size >= size) {
+			return pub, nil
+		}
+	}
 	if n == nil {
 		return nil, fmt.Errorf("audit checkpoint: %w", ErrPending)
 	}

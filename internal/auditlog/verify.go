@@ -46,6 +46,8 @@ type Report struct {
 	// Pending counts records committed after the last checkpoint (not yet
 	// covered by the log; not an error).
 	Pending uint64
+	// Warnings are findings that are not failures.
+	Warnings []string
 	// Problems lists what is wrong (at most maxProblems); ProblemCount
 	// counts them all.
 	Problems     []Problem
@@ -128,7 +130,24 @@ type namedCheckpoint struct {
 // Verify only reads; it may run beside a live server (records committed
 // after the last checkpoint are counted as Pending).
 func Verify(ctx context.Context, st store.Store, dir, verifierKey string) (Report, error) {
+	return VerifyWith(ctx, st, dir, VerifyOptions{Key: verifierKey})
+}
+
+// VerifyOptions configure VerifyWith.
+type VerifyOptions struct {
+	// Key is the verifier key; the data directory's if empty.
+	Key string
+	// Checkpoints are more signed checkpoints to hold the log to, kept
+	// outside custos (an ExportFile, a witness, an auditor's copy). They
+	// catch a rollback of both the store and the log directory to an
+	// older, self-consistent copy.
+	Checkpoints [][]byte
+}
+
+// VerifyWith is Verify with extra checkpoints kept outside the store.
+func VerifyWith(ctx context.Context, st store.Store, dir string, o VerifyOptions) (Report, error) {
 	var rep Report
+	verifierKey := o.Key
 	logDir := filepath.Join(dir, LogDir)
 	if verifierKey == "" {
 		k, err := VerifierKey(dir)
@@ -150,7 +169,11 @@ func Verify(ctx context.Context, st store.Store, dir, verifierKey string) (Repor
 		rep.problem(-1, "", "verifier key %s is not the key recorded in the store when the log was created (%s)", verifierKey, recorded)
 	}
 
-	// Checkpoints: stored ones and the published one.
+	pubRaw, err := os.ReadFile(filepath.Join(logDir, layout.CheckpointPath))
+	pubErr := err
+	// The published checkpoint is read before the stored ones: the log
+	// saves a checkpoint in the store before publishing it, so on a live
+	// server the published one is then always among those read.
 	stored, err := st.Checkpoints(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("read checkpoints: %w", err)
@@ -169,12 +192,20 @@ func Verify(ctx context.Context, st store.Store, dir, verifierKey string) (Repor
 		if cp.Size != c.Size {
 			rep.problem(-1, "", "%s: note says size %d", name, cp.Size)
 		}
-		storedNotes[string(c.Note)] = true
+		storedNotes[noteBody(c.Note)] = true
 		cps = append(cps, namedCheckpoint{name, cp.Size, cp.Hash})
 		maxIssued = max(maxIssued, cp.Size)
 	}
-	pubRaw, err := os.ReadFile(filepath.Join(logDir, layout.CheckpointPath))
-	switch {
+	for i, c := range o.Checkpoints {
+		cp, _, _, err := f_log.ParseCheckpoint(c, origin, v)
+		if err != nil {
+			rep.problem(-1, "", "external checkpoint #%d does not verify: %v", i+1, err)
+			continue
+		}
+		cps = append(cps, namedCheckpoint{fmt.Sprintf("external checkpoint #%d (size %d)", i+1, cp.Size), cp.Size, cp.Hash})
+		maxIssued = max(maxIssued, cp.Size)
+	}
+	switch err := pubErr; {
 	case errors.Is(err, fs.ErrNotExist):
 		if len(stored) > 0 {
 			rep.problem(-1, layout.CheckpointPath, "missing, but the log has issued %d checkpoints", len(stored))
@@ -189,10 +220,7 @@ func Verify(ctx context.Context, st store.Store, dir, verifierKey string) (Repor
 		}
 		rep.LogSize = cp.Size
 		cps = append(cps, namedCheckpoint{"published checkpoint", cp.Size, cp.Hash})
-		if cp.Size < maxIssued {
-			rep.problem(-1, layout.CheckpointPath, "published checkpoint has size %d but the log has issued a checkpoint of size %d: the log was rolled back to an older copy", cp.Size, maxIssued)
-		}
-		if !storedNotes[string(pubRaw)] {
+		if !storedNotes[noteBody(pubRaw)] {
 			rep.problem(-1, layout.CheckpointPath, "published checkpoint (size %d) is not among the checkpoints recorded in the store", cp.Size)
 		}
 	}
@@ -339,6 +367,18 @@ func Verify(ctx context.Context, st store.Store, dir, verifierKey string) (Repor
 	if T == 0 {
 		rep.Root = rfc6962.DefaultHasher.EmptyRoot()
 	}
+	if pubErr == nil && rep.LogSize < maxIssued {
+		// The checkpoint file is older than a checkpoint the log issued.
+		// If the tiles for the issued size are all there and match, only
+		// the file is stale (a crash between saving a checkpoint and
+		// publishing it; tessera republishes on the next start).
+		// Otherwise the log directory was replaced by an older copy.
+		if rep.ProblemCount > 0 {
+			rep.problem(-1, layout.CheckpointPath, "published checkpoint has size %d but the log has issued a checkpoint of size %d: the log was rolled back to an older copy", rep.LogSize, maxIssued)
+		} else {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("published checkpoint (size %d) is older than the latest issued one (size %d), but the log holds all %d entries; the server publishes a new one when it runs", rep.LogSize, maxIssued, maxIssued))
+		}
+	}
 	for _, c := range cps[nextCP:] {
 		rep.problem(-1, "", "%s: size %d is beyond the %d records in the store; its root cannot be recomputed", c.name, c.size, rng.End())
 	}
@@ -405,6 +445,15 @@ func perfectRoot(hs [][]byte) []byte {
 		level = next
 	}
 	return level[0]
+}
+
+// noteBody returns a signed note's text without its signatures, so that a
+// checkpoint cosigned by witnesses matches the log-signed copy.
+func noteBody(n []byte) string {
+	if i := bytes.Index(n, []byte("\n\n")); i >= 0 {
+		return string(n[:i+1])
+	}
+	return string(n)
 }
 
 func cmpU64(a, b uint64) int {

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/custos-dev/custos/internal/oidc"
+	"github.com/custos-dev/custos/internal/siem"
 )
 
 // Quota is a role's limit in distinct customers read. 0 means unlimited.
@@ -40,6 +43,12 @@ type Config struct {
 	NotifyWebhook string `toml:"notify_webhook"`
 	// Detect configures containment by the detectors.
 	Detect Detect `toml:"detect"`
+	// OIDC configures staff sign-in with an OpenID Connect provider (the
+	// [oidc] table; see oidc.Config). Off unless oidc.issuer is set.
+	OIDC oidc.Config `toml:"oidc"`
+	// SIEM configures the export of audit events and alerts (the [siem]
+	// table; see siem.Config). Off unless siem.syslog or siem.webhook is set.
+	SIEM siem.Config `toml:"siem"`
 }
 
 // Detect configures the online detectors' containment.
@@ -156,6 +165,13 @@ func Parse(b []byte) (Config, error) {
 	if md.IsDefined("detect", "containment_disabled") {
 		c.Detect.Disabled = fromFile.Detect.Disabled
 	}
+	if md.IsDefined("oidc") {
+		c.OIDC = fromFile.OIDC
+		c.OIDC.IDPrefixSet = md.IsDefined("oidc", "id_prefix")
+	}
+	if md.IsDefined("siem") {
+		c.SIEM = fromFile.SIEM
+	}
 	return c, c.Validate()
 }
 
@@ -183,6 +199,14 @@ func (c Config) Validate() error {
 	}
 	if c.Detect.StepUpScore <= 0 || c.Detect.StepUpScore > 1 || c.Detect.SuspendScore <= 0 || c.Detect.SuspendScore > 1 {
 		return &ValidationError{Field: "detect", Problem: "scores must be in (0, 1]"}
+	}
+	if c.OIDC.Issuer != "" || c.OIDC.ClientID != "" {
+		if err := c.OIDC.Validate(); err != nil {
+			return &ValidationError{Field: "oidc", Problem: err.Error()}
+		}
+	}
+	if err := c.SIEM.Validate(); err != nil {
+		return &ValidationError{Field: "siem", Problem: err.Error()}
 	}
 	if c.Detect.SuspendScore < c.Detect.StepUpScore {
 		return &ValidationError{Field: "detect.suspend_score", Problem: "must be at least detect.stepup_score"}

@@ -178,13 +178,15 @@ type PersonProfile struct {
 // Engine holds per-person and per-group state. See the package comment on
 // concurrency.
 type Engine struct {
-	cfg     Config
-	off     int64 // UTC offset in seconds
-	people  map[string]*person
-	groups  map[string]*group
-	sites   map[string]*siteState
-	dets    []detector
-	scratch []finding
+	cfg    Config
+	off    int64 // UTC offset in seconds
+	people map[string]*person
+	groups map[string]*group
+	sites  map[string]*siteState
+	dets   []detector
+	// cur and chk are reused per event so nothing escapes to the heap.
+	cur event.Event
+	chk check
 }
 
 // New returns an Engine. An invalid cfg panics: validate configs from users
@@ -208,8 +210,10 @@ func (e *Engine) People() int { return len(e.people) }
 
 // Observe feeds one event and returns the alerts it raises (usually none).
 // Events should come in time order; up to a minute out of order is fine.
-func (e *Engine) Observe(ev event.Event) []Alert {
-	p := e.person(&ev)
+func (e *Engine) Observe(ev0 event.Event) []Alert {
+	e.cur = ev0
+	ev := &e.cur
+	p := e.person(ev)
 	u := e.clock(ev.Time)
 	p.roll(e, u.day)
 	if u.day < p.day {
@@ -218,29 +222,28 @@ func (e *Engine) Observe(ev event.Event) []Alert {
 	switch ev.Action {
 	case event.ActionRead, event.ActionExport:
 		if ev.Customer == "" {
-			if isMiss(&ev) {
+			if isMiss(ev) {
 				p.miss(e)
-				return e.evaluate(p, &ev, u, false)
+				return e.evaluate(p, ev, u, true)
 			}
 			return nil
 		}
-		if isMiss(&ev) {
+		if isMiss(ev) {
 			p.miss(e)
 		}
-		p.read(e, &ev, u)
-		return e.evaluate(p, &ev, u, true)
+		p.read(e, ev, u)
+		return e.evaluate(p, ev, u, true)
 	case event.ActionSearch:
-		if isMiss(&ev) {
+		changed := ev.Canary
+		if isMiss(ev) {
 			p.miss(e)
+			changed = true
 		} else if ev.Customer != "" {
 			h := hashString(ev.Customer)
 			p.trace.add(h)
-			p.sequential(e, ev.Customer)
+			changed = p.sequential(e, ev.Customer) || changed
 		}
-		if ev.Canary {
-			return e.evaluate(p, &ev, u, true)
-		}
-		return e.evaluate(p, &ev, u, false)
+		return e.evaluate(p, ev, u, changed)
 	case event.ActionConsentConfirm:
 		if ev.Customer != "" && ev.Decision != event.Deny {
 			p.trace.add(hashString(ev.Customer))

@@ -36,6 +36,9 @@ type check struct {
 	p  *person
 	ev *event.Event
 	s  float64 // sensitivity multiplier for thresholds
+	// why is set when the caller wants the reason text (formatting is
+	// skipped otherwise: most checks change nothing).
+	why bool
 }
 
 // detector scores one kind of insider behaviour for the person right now.
@@ -123,6 +126,9 @@ func (bulkDet) check(c *check) (float64, string) {
 	if sc == 0 {
 		return 0, ""
 	}
+	if !c.why {
+		return sc, ""
+	}
 	return sc, fmt.Sprintf("%.0f unexplained-weighted reads within an hour (threshold %.0f)", x, t)
 }
 
@@ -150,33 +156,55 @@ func (volumeDet) check(c *check) (float64, string) {
 		return 0, ""
 	}
 	if ref > 0 {
+		if !c.why {
+			return sc, ""
+		}
 		return sc, fmt.Sprintf("reads %.0f customers today, %.0fx %s", x, x/ref, refName)
+	}
+	if !c.why {
+		return sc, ""
 	}
 	return sc, fmt.Sprintf("reads %.0f customers today", x)
 }
 
 // unexplShare is the share of reads that leave no trace of a visit among
 // the person's wider peers (same role and region, else same role).
-func (c *check) unexplShare() (float64, bool) {
+// The second result is how much people's habits differ around it.
+func (c *check) unexplShare() (share, habit float64, ok bool) {
 	for _, g := range []*group{c.p.groups[grpRegion], c.p.groups[grpRole]} {
 		if g.shReads >= 200 {
-			return g.shUnexpl / g.shReads, true
+			s := g.shUnexpl / g.shReads
+			if g.shareN >= 30 {
+				// A typical member's share, not only the pooled one: a few
+				// big explained batches must not set everyone's bar.
+				s = math.Max(s, g.shareQ(0.5))
+			}
+			return s, g.habit(s, habitSD), true
 		}
 	}
-	return 0, false
+	return 0, 0, false
 }
 
-// habitSD is the spread of people's unexplained share around their peers'
-// (habits differ: some staff search every customer, some rarely).
+// ownShare is the person's own smoothed unexplained share, once there is
+// enough history to trust it.
+func (c *check) ownShare() (float64, bool) {
+	if !c.ownOK() || c.p.shR < 100 {
+		return 0, false
+	}
+	return float64(c.p.shU / c.p.shR), true
+}
+
+// habitSD is the default spread of people's unexplained share around their
+// peers' (habits differ: some staff search every customer, some rarely),
+// until a group has learned its own.
 const habitSD = 0.08
+
+// ownHabitSD is how much a person's own share drifts from week to week.
+const ownHabitSD = 0.025
 
 // excess returns how many more unexplained reads there are among r reads
 // than the peer share s predicts, and that excess in standard deviations
 // (binomial noise plus a spread of personal habits).
-func excess(u, r, s float64) (e, z float64) {
-	return excessSD(u, r, s, habitSD)
-}
-
 func excessSD(u, r, s, habit float64) (e, z float64) {
 	e = u - s*r
 	v := r*s*(1-s) + habit*habit*r*r + 1
@@ -192,12 +220,23 @@ func (purposeDet) check(c *check) (float64, string) {
 	t := &c.p.today
 	u, r := float64(t.unexpl), float64(t.reads)
 	best := 0.0
-	share, ok := c.unexplShare()
+	share, habit, ok := c.unexplShare()
 	if ok {
-		e, z := excess(u, r, share)
+		e, z := excessSD(u, r, share, habit)
 		best = math.Min(scoreAt(e, 12*c.s), scoreAt(z, 4.5*c.s))
 	}
-	// Against the person's own usual and today's peers, in weighted reads.
+	if ok {
+		if best == 0 {
+			return 0, ""
+		}
+		if !c.why {
+			return best, ""
+		}
+		return best, fmt.Sprintf("%d of %d customers today left no trace of a visit (%.0f%% unexplained, peers %.0f%%)",
+			t.unexpl, t.reads, 100*u/math.Max(r, 1), 100*share)
+	}
+	// No peer habits known yet: against the person's own usual and today's
+	// peers, in weighted reads.
 	x := float64(t.w5) / 5
 	th := 12.0
 	if c.ownOK() {
@@ -212,8 +251,11 @@ func (purposeDet) check(c *check) (float64, string) {
 	if best == 0 {
 		return 0, ""
 	}
-	return best, fmt.Sprintf("%d of %d customers today left no trace of a visit (%.0f%% unexplained, peers %.0f%%)",
-		t.unexpl, t.reads, 100*u/math.Max(r, 1), 100*share)
+	if !c.why {
+		return best, ""
+	}
+	return best, fmt.Sprintf("%d of %d customers today left no trace of a visit (%.0f%% unexplained)",
+		t.unexpl, t.reads, 100*u/math.Max(r, 1))
 }
 
 // slowWindow is how many days (today included) slow-and-low sums over.
@@ -230,17 +272,22 @@ func (slowDet) check(c *check) (float64, string) {
 	u, r := float64(p.today.unexpl), float64(p.today.reads)
 	days := 1
 	n := min(p.nHist, historyDays)
-	var oldU, oldR float64
+	var oldShare, oldReads [historyDays]float64
 	no := 0
+	var recentReads float64 // completed recent days, normalised
+	recentDays := 0
 	for i := 0; i < n; i++ {
 		d := &p.hist[i]
+		f := math.Max(float64(d.factor), 0.1)
 		if d.day > p.day-slowWindow {
 			u += float64(d.unexpl)
 			r += float64(d.reads)
 			days++
-		} else {
-			oldU += float64(d.unexpl)
-			oldR += float64(d.reads)
+			recentReads += float64(d.reads) / f
+			recentDays++
+		} else if d.reads >= 5 {
+			oldShare[no] = float64(d.unexpl) / float64(d.reads)
+			oldReads[no] = float64(d.reads) / f
 			no++
 		}
 	}
@@ -248,21 +295,39 @@ func (slowDet) check(c *check) (float64, string) {
 		return 0, ""
 	}
 	best, reason := 0.0, ""
-	if share, ok := c.unexplShare(); ok {
-		e, z := excess(u, r, share)
+	if share, habit, ok := c.unexplShare(); ok {
+		e, z := excessSD(u, r, share, habit)
 		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > 0 {
 			best = sc
-			reason = fmt.Sprintf("%.0f unexplained reads over %d days, %.0f more than peers' habits predict", u, days, e)
+			if c.why {
+				reason = fmt.Sprintf("%.0f unexplained reads over %d days, %.0f more than peers' habits predict", u, days, e)
+			}
 		}
 	}
-	if no >= 7 && oldR >= 100 {
-		// The person's own earlier weeks: their share of unexplained reads
-		// (a share, so busy days and launches do not count as excess).
-		own := oldU / oldR
-		e, z := excessSD(u, r, own, 0.04)
-		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > best {
-			best = sc
+	if no < 7 {
+		return best, reason
+	}
+	// The person's own earlier weeks. Their usual share of unexplained
+	// reads (the median day's, so one big batch does not set it), and
+	// their usual daily volume (normalised for launch days).
+	own := quantile(oldShare[:no], 0.5)
+	e, z := excessSD(u, r, own, ownHabitSD)
+	if sc := math.Min(scoreAt(e, 25*c.s), scoreAt(z, 5*c.s)); sc > best {
+		best = sc
+		if c.why {
 			reason = fmt.Sprintf("%.0f unexplained reads over %d days, %.1fx own usual share", u, days, u/math.Max(own*r, 1))
+		}
+	}
+	if recentDays >= 2 {
+		med := quantile(oldReads[:no], 0.5)
+		exp := med * float64(recentDays)
+		e := recentReads - exp
+		z := e / math.Sqrt(exp+0.04*med*med*float64(recentDays)+1)
+		if sc := math.Min(scoreAt(e, 30*c.s), scoreAt(z, 6*c.s)); sc > best {
+			best = sc
+			if c.why {
+				reason = fmt.Sprintf("%.0f customers over the last %d days, %.1fx own usual", recentReads, recentDays, recentReads/math.Max(exp, 1))
+			}
 		}
 	}
 	return best, reason
@@ -286,6 +351,9 @@ func (enumDet) check(c *check) (float64, string) {
 	if sc == 0 {
 		return 0, ""
 	}
+	if !c.why {
+		return sc, ""
+	}
 	return sc, fmt.Sprintf("%d lookups of missing records and %d sequential ids today", c.p.today.miss, c.p.today.seq)
 }
 
@@ -304,6 +372,9 @@ func (offHoursDet) check(c *check) (float64, string) {
 	if sc == 0 {
 		return 0, ""
 	}
+	if !c.why {
+		return sc, ""
+	}
 	return sc, fmt.Sprintf("%.0f weighted reads at hours this person does not work", x)
 }
 
@@ -318,7 +389,10 @@ func (foreignDet) check(c *check) (float64, string) {
 	if p.shReads >= 100 && c.ownOK() {
 		refR, refS, known = float64(p.shForeignR/p.shReads), float64(p.shForeignS/p.shReads), true
 	}
-	for _, g := range p.groups[:grpRole] {
+	for i, g := range p.groups[:grpRole] {
+		if i == grpSite && g.members < 8 {
+			continue // a small team: one harvester would set the bar
+		}
 		if r, s, ok := g.foreignShares(); ok {
 			refR, refS, known = math.Max(refR, r), math.Max(refS, s), true
 		}
@@ -338,7 +412,9 @@ func (foreignDet) check(c *check) (float64, string) {
 		t := math.Max(10, 2*exp+3*math.Sqrt(exp)+6) * c.s
 		if sc := scoreAt(k.x, t); sc > best {
 			best = sc
-			reason = fmt.Sprintf("%.0f%% of customers today outside own %s (usual %.0f%%)", 100*k.x/n, k.what, 100*k.ref)
+			if c.why {
+				reason = fmt.Sprintf("%.0f%% of customers today outside own %s (usual %.0f%%)", 100*k.x/n, k.what, 100*k.ref)
+			}
 		}
 	}
 	return best, reason
@@ -373,6 +449,9 @@ func (noticeDet) check(c *check) (float64, string) {
 		return 0, ""
 	}
 	ref := math.Max(p.base.readsP90, 1)
+	if !c.why {
+		return sc, ""
+	}
 	return sc, fmt.Sprintf("after giving notice: %.0f customers today, %.1fx own usual", r, r/ref)
 }
 
@@ -384,12 +463,15 @@ func (ringDet) index() int { return detRing }
 func (ringDet) check(c *check) (float64, string) {
 	p := c.p
 	if !p.elevated {
-		share, ok := c.unexplShare()
+		share, habit, ok := c.unexplShare()
+		if own, ok2 := c.ownShare(); ok2 {
+			share, habit, ok = own, ownHabitSD, true
+		}
 		if !ok {
 			return 0, ""
 		}
-		e, z := excess(float64(p.today.unexpl), float64(p.today.reads), share)
-		if e < 6*c.s || z < 3*c.s {
+		e, z := excessSD(float64(p.today.unexpl), float64(p.today.reads), share, habit)
+		if e < 5*c.s || z < 2.5*c.s {
 			return 0, ""
 		}
 		p.elevated = true
@@ -398,13 +480,16 @@ func (ringDet) check(c *check) (float64, string) {
 	}
 	st := p.siteSt
 	n := st.elevated
-	if n < 2 || (n < 3 && float64(n) < 0.6*float64(st.active)) || float64(n) < 0.3*float64(st.active) {
+	if n < 3 || float64(n) < 0.3*float64(st.active) {
 		return 0, ""
 	}
 	if q := p.groups[grpRole].quantiles(); q.active >= 8 && float64(p.groups[grpRole].elevated) > 0.2*float64(q.active) {
 		return 0, "" // the whole role is up today: a launch, not a ring
 	}
-	sc := math.Min(0.95, 0.72+0.06*float64(n-2))
+	sc := math.Min(0.95, 0.72+0.06*float64(n-3))
+	if !c.why {
+		return sc, ""
+	}
 	return sc, fmt.Sprintf("%d of %d active colleagues at this site rising together today", n, st.active)
 }
 
@@ -413,14 +498,18 @@ func (e *Engine) evaluate(p *person, ev *event.Event, u instant, changed bool) [
 	if !changed && !ev.Canary {
 		return nil
 	}
-	c := check{e: e, p: p, ev: ev, s: e.cfg.Sensitivity}
+	c := &e.chk
+	*c = check{e: e, p: p, ev: ev, s: e.cfg.Sensitivity}
 	if p.noticeGiven {
 		c.s *= 0.85
 	}
 	for _, d := range e.dets {
-		sc, reason := d.check(&c)
+		c.why = false
+		sc, _ := d.check(c)
 		i := d.index()
 		if sc > p.findings[i].score {
+			c.why = true
+			_, reason := d.check(c)
 			p.findings[i] = finding{score: sc, reason: reason}
 		}
 	}

@@ -198,11 +198,21 @@ func (h *countHist) move(old, new int) {
 }
 
 // quantile returns the q-quantile of members' values (0 when empty).
-func (h *countHist) quantile(q float64) float64 {
-	if h.total == 0 {
+func (h *countHist) quantile(q float64) float64 { return h.quantileOf(q, h.total) }
+
+// quantileOf returns the q-quantile over n members, those not in the
+// histogram counting as zero.
+func (h *countHist) quantileOf(q float64, n uint32) float64 {
+	if h.total == 0 || n == 0 {
 		return 0
 	}
-	need := uint32(math.Ceil(q * float64(h.total)))
+	n = max(n, h.total)
+	need := uint32(math.Ceil(q * float64(n)))
+	zeros := n - h.total
+	if need <= zeros {
+		return 0
+	}
+	need -= zeros
 	if need == 0 {
 		need = 1
 	}

@@ -19,6 +19,46 @@ const (
 	numGroups
 )
 
+// shareBins is the resolution of groups' habit histograms.
+const shareBins = 50
+
+// habit returns the spread (standard deviation) of members' unexplained
+// shares beyond binomial noise, learned from the group; def when unknown.
+func (g *group) habit(s, def float64) float64 {
+	if g.shareN < 30 {
+		return def
+	}
+	med := g.shareQ(0.5)
+	var dev [shareBins]float32
+	for i, w := range g.shareH {
+		x := (float64(i) + 0.5) / shareBins
+		dev[min(int(math.Abs(x-med)*shareBins), shareBins-1)] += w
+	}
+	acc, need := float32(0), g.shareN/2
+	mad := 0.0
+	for i, w := range dev {
+		acc += w
+		if acc >= need {
+			mad = (float64(i) + 0.5) / shareBins
+			break
+		}
+	}
+	sd := 1.4826 * mad
+	v := sd*sd - s*(1-s)/150
+	return clamp(math.Sqrt(math.Max(v, 0)), 0.02, 0.15)
+}
+
+func (g *group) shareQ(q float64) float64 {
+	acc, need := float32(0), float32(q)*g.shareN
+	for i, w := range g.shareH {
+		acc += w
+		if acc >= need {
+			return (float64(i) + 0.5) / shareBins
+		}
+	}
+	return 1
+}
+
 // minPeers is how many active peers a comparison with today's peers needs.
 const minPeers = 5
 
@@ -97,6 +137,8 @@ type person struct {
 	hoursTotal float32
 	// Decayed sums for own shares of foreign customers.
 	shReads, shForeignR, shForeignS float32
+	// Decayed unexplained and total reads (own habit).
+	shU, shR float32
 
 	trace       ring64 // customers this person found by search or consent
 	selfTickets ring64 // customers this person opened a ticket for
@@ -139,6 +181,13 @@ type group struct {
 	shReads, shForeignR, shForeignS, shUnexpl float64
 	hours                                     [24]float32
 	hoursTotal                                float32
+	// shareH is a decayed histogram of members' smoothed unexplained
+	// shares (bins of 1/shareBins): how much habits differ in this group.
+	shareH [shareBins]float32
+	shareN float32
+	// Yesterday's foreign shares, so today's reads do not move the bar.
+	refR, refS float64
+	refOK      bool
 
 	cacheVer uint32
 	cacheOK  bool
@@ -175,6 +224,13 @@ func (g *group) ensureDay(d int32) {
 		g.finish()
 	}
 	g.day = d
+	for i := range g.shareH {
+		g.shareH[i] *= 0.9
+	}
+	g.shareN *= 0.9
+	if g.shReads >= 100 {
+		g.refR, g.refS, g.refOK = g.shForeignR/g.shReads, g.shForeignS/g.shReads, true
+	}
 	g.hReads.reset()
 	g.hW5.reset()
 	g.hMiss.reset()
@@ -232,7 +288,7 @@ func (g *group) quantiles() *groupQ {
 		readsQ90: g.hReads.quantile(0.9),
 		wQ50:     g.hW5.quantile(0.5) / 5,
 		wQ90:     g.hW5.quantile(0.9) / 5,
-		missQ90:  g.hMiss.quantile(0.9),
+		missQ90:  g.hMiss.quantileOf(0.9, g.hReads.total),
 		hourWQ50: g.hHourW5.quantile(0.5) / 5,
 		hourWQ90: g.hHourW5.quantile(0.9) / 5,
 	}
@@ -241,10 +297,7 @@ func (g *group) quantiles() *groupQ {
 }
 
 func (g *group) foreignShares() (r, s float64, ok bool) {
-	if g.shReads < 100 {
-		return 0, 0, false
-	}
-	return g.shForeignR / g.shReads, g.shForeignS / g.shReads, true
+	return g.refR, g.refS, g.refOK
 }
 
 func clamp(x, lo, hi float64) float64 {
@@ -293,6 +346,26 @@ func (p *person) roll(e *Engine, d int32) {
 			p.ewmaW = 0.7*p.ewmaW + 0.3*w
 		}
 		p.ewmaDays++
+		if p.findings[detPurpose].score < 0.4 && p.findings[detSlow].score < 0.4 {
+			p.shU = 0.9*p.shU + float32(p.today.unexpl)
+			p.shR = 0.9*p.shR + float32(p.today.reads)
+			if p.shR >= 60 {
+				b := min(int(p.shU/p.shR*shareBins), shareBins-1)
+				for _, g := range p.groups[grpRegion:] {
+					g.shareH[b]++
+					g.shareN++
+				}
+			}
+		}
+		p.shReads *= 0.9
+		p.shForeignR *= 0.9
+		p.shForeignS *= 0.9
+		// A day the foreign detector flagged does not teach what is usual.
+		if p.findings[detForeign].score < 0.4 {
+			p.shReads += float32(p.today.reads)
+			p.shForeignR += float32(p.today.foreignR)
+			p.shForeignS += float32(p.today.foreignS)
+		}
 	}
 	p.day = d
 	p.today = dayCounts{}
@@ -301,9 +374,6 @@ func (p *person) roll(e *Engine, d int32) {
 	p.elevated = false
 	p.findings = [numKinds]finding{}
 	p.alertLevel = 0
-	p.shReads *= 0.9
-	p.shForeignR *= 0.9
-	p.shForeignS *= 0.9
 }
 
 func sat16(v int32) uint16 {
@@ -442,13 +512,6 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 	if old.reads == 0 {
 		p.siteSt.active++
 	}
-	p.shReads++
-	if fr {
-		p.shForeignR++
-	}
-	if fs {
-		p.shForeignS++
-	}
 	p.hours[u.hour]++
 	p.hoursTotal++
 	if p.hoursTotal > 5000 {
@@ -472,10 +535,10 @@ func (p *person) miss(e *Engine) {
 
 // sequential counts lookups whose numeric id is within a few of a recent
 // one: a walk through ids or phone numbers.
-func (p *person) sequential(e *Engine, customer string) {
+func (p *person) sequential(e *Engine, customer string) bool {
 	n, ok := trailingNumber(customer)
 	if !ok {
-		return
+		return false
 	}
 	hit := false
 	for _, x := range p.lastIDs {
@@ -494,6 +557,7 @@ func (p *person) sequential(e *Engine, customer string) {
 			g.ver++
 		}
 	}
+	return hit
 }
 
 func trailingNumber(s string) (int64, bool) {

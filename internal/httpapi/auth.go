@@ -21,6 +21,7 @@ type principalCache struct {
 	st      store.Store
 	mu      sync.RWMutex
 	version int64
+	gen     uint64 // bumped whenever the cache is dropped
 	byToken map[string]store.Principal
 }
 
@@ -31,6 +32,7 @@ func newPrincipalCache(st store.Store) *principalCache {
 func (c *principalCache) lookup(ctx context.Context, hash []byte) (store.Principal, error) {
 	c.mu.RLock()
 	p, ok := c.byToken[string(hash)]
+	gen := c.gen
 	c.mu.RUnlock()
 	if ok {
 		return p, nil
@@ -39,8 +41,13 @@ func (c *principalCache) lookup(ctx context.Context, hash []byte) (store.Princip
 	if err != nil {
 		return store.Principal{}, err
 	}
+	// Cache only if no refresh or invalidation happened meanwhile: else a
+	// suspension committed during the read could be overwritten by the
+	// stale "active" copy and never enforced.
 	c.mu.Lock()
-	c.byToken[string(hash)] = p
+	if c.gen == gen {
+		c.byToken[string(hash)] = p
+	}
 	c.mu.Unlock()
 	return p, nil
 }
@@ -54,6 +61,7 @@ func (c *principalCache) refresh(ctx context.Context) error {
 	c.mu.Lock()
 	if v != c.version {
 		c.version = v
+		c.gen++
 		c.byToken = map[string]store.Principal{}
 	}
 	c.mu.Unlock()
@@ -63,6 +71,7 @@ func (c *principalCache) refresh(ctx context.Context) error {
 func (c *principalCache) invalidate() {
 	c.mu.Lock()
 	c.byToken = map[string]store.Principal{}
+	c.gen++
 	c.version = -1
 	c.mu.Unlock()
 }
@@ -162,7 +171,7 @@ func (s *Server) authenticate(r *http.Request) (store.Principal, error) {
 		return store.Principal{}, &apiError{http.StatusTooManyRequests, "rate_limited", "too many failed sign-ins from this address; wait a minute", failWindow}
 	}
 	tok := bearer(r)
-	if tok == "" || len(tok) > 512 {
+	if tok == "" || len(tok) > 8192 {
 		return store.Principal{}, &apiError{http.StatusUnauthorized, "unauthenticated", "send Authorization: Bearer <token>", 0}
 	}
 	hash := s.Vault.TokenHash(tok)

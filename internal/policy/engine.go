@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/ast"
 	"github.com/cedar-policy/cedar-go/types"
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 	"github.com/cedar-policy/cedar-go/x/exp/schema"
@@ -134,6 +135,10 @@ type compiled struct {
 	reason     string // forbid policies: deny reason code
 	usesAction bool   // the conditions refer to the action variable
 	p          *cedar.Policy
+	// run is p with its action scope dropped: the per-action lists hold a
+	// policy only for the actions its scope matches, so the scope need not
+	// be evaluated again on every request.
+	run *cedar.Policy
 }
 
 // policyList is a PolicyIterator over a slice.
@@ -142,7 +147,7 @@ type policyList []*compiled
 func (l policyList) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
 	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) {
 		for _, c := range l {
-			if !yield(c.id, c.p) {
+			if !yield(c.id, c.run) {
 				return
 			}
 		}
@@ -315,6 +320,9 @@ func compile(files []packFile) (*Engine, error) {
 				return nil, bad(err)
 			}
 			c.usesAction = usesActionVar(p)
+			stripped := *(*xast.Policy)(p.AST())
+			stripped.Action = xast.ScopeTypeAll{}
+			c.run = cedar.NewPolicyFromAST((*ast.Policy)(&stripped))
 			e.byID[c.id] = c
 			e.ids = append(e.ids, string(c.id))
 			all = append(all, c)
@@ -555,10 +563,12 @@ func (e *Engine) Files() []string { return slices.Clone(e.files) }
 func (e *Engine) Digest() string { return e.digest }
 
 // entities is the per-request EntityGetter: the principal, the resource and
-// the schema's action entities.
+// the schema's action entities. It belongs to one Authorize call (not safe
+// for concurrent use).
 type entities struct {
 	principal types.Entity
 	resource  types.Entity
+	customer  *Resource // attributes of resource not yet built
 	actions   map[types.EntityUID]types.Entity
 }
 
@@ -567,6 +577,17 @@ func (es *entities) Get(uid types.EntityUID) (types.Entity, bool) {
 	case es.principal.UID:
 		return es.principal, true
 	case es.resource.UID:
+		if es.customer != nil {
+			// Built on first use: many decisions never look at the
+			// customer's attributes.
+			c := es.customer
+			es.customer = nil
+			es.resource.Attributes = types.NewRecord(types.RecordMap{
+				"region": types.String(c.Region),
+				"site":   types.String(c.Site),
+				"canary": types.Boolean(c.Canary),
+			})
+		}
 		return es.resource, true
 	}
 	ent, ok := es.actions[uid]
@@ -703,15 +724,8 @@ func (e *Engine) entities(r Request) *entities {
 		}),
 	}
 	if customerAction(r.Action) {
-		c := r.Resource
-		es.resource = types.Entity{
-			UID: types.NewEntityUID(TypeCustomer, types.String(c.ID)),
-			Attributes: types.NewRecord(types.RecordMap{
-				"region": types.String(c.Region),
-				"site":   types.String(c.Site),
-				"canary": types.Boolean(c.Canary),
-			}),
-		}
+		es.resource = types.Entity{UID: types.NewEntityUID(TypeCustomer, types.String(r.Resource.ID))}
+		es.customer = &r.Resource
 	} else {
 		es.resource = types.Entity{UID: types.NewEntityUID(TypeService, ServiceID)}
 	}

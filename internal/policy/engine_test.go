@@ -287,6 +287,10 @@ when { principal.role == "repair_tech" && action == Action::"read.phone" };
 forbid (principal, action == Action::"mask.account", resource)
 when { principal.role == "callcenter_agent" };
 
+@id("callcenter-own-region")
+forbid (principal, action in [Action::"read", Action::"search"], resource is Customer)
+when { principal.role == "callcenter_agent" && resource.region != principal.region };
+
 @id("admin-export")
 permit (principal, action == Action::"export", resource)
 when { principal.role == "partner_admin" && principal.org_kind == "distributor" };
@@ -326,6 +330,11 @@ when { principal.role == "partner_admin" && principal.org_kind == "distributor" 
 	want = map[string]FieldMode{"name": Full, "phone": Masked, "account": Withheld, "region": Full}
 	if d := e.Authorize(ctx, cc); !d.Allow || !mapsEqual(d.Fields, want) {
 		t.Errorf("callcenter read: %+v, want fields %v", d, want)
+	}
+
+	cc.Resource.Region = "BJ"
+	if d := e.Authorize(ctx, cc); d.Allow || !slices.Contains(d.Policies, "callcenter-own-region") {
+		t.Errorf("callcenter read out of region: %+v", d)
 	}
 
 	admin := Principal{ID: "a", Org: "dist-017", OrgKind: "distributor", Role: "partner_admin"}

@@ -35,9 +35,9 @@ func WriteDefaults(dir string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("policy: internal error: %w", err)
 	}
-	// Schema last: a reader polling the directory never sees policies
-	// without their schema (it falls back to the built-in one, which is the
-	// same).
+	// A reader polling the directory meanwhile may see some policies
+	// without the schema; it then uses the built-in schema, which is the
+	// same one.
 	for _, de := range ents {
 		b, err := fs.ReadFile(defaults.FS, de.Name())
 		if err != nil {

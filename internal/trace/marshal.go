@@ -17,7 +17,7 @@ import (
 var ErrBadSnapshot = errors.New("not a valid access-sets snapshot")
 
 // snapshotMagic starts every snapshot; the version is part of it.
-const snapshotMagic = "custos access sets v1\n"
+const snapshotMagic = "custos access sets v2\n"
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -42,12 +42,18 @@ func (s *AccessSets) WriteTo(w io.Writer) (int64, error) {
 	e.raw([]byte(snapshotMagic))
 	e.uvarint(s.applied)
 	e.uvarint(s.pairs)
+	// The numbering: per chunk its region, the lengths of its ids, then
+	// the ids back to back, so that loading makes one string per chunk.
+	e.uvarint(uint64(s.dict.count))
 	e.uvarint(uint64(len(s.dict.chunks)))
 	for _, c := range s.dict.chunks {
 		e.str(c.region)
 		e.uvarint(uint64(len(c.ids)))
 		for _, id := range c.ids {
-			e.str(id)
+			e.uvarint(uint64(len(id)))
+		}
+		for _, id := range c.ids {
+			e.raw([]byte(id))
 		}
 	}
 	e.uvarint(uint64(len(s.og)))
@@ -84,18 +90,26 @@ func (s *AccessSets) WriteTo(w io.Writer) (int64, error) {
 	return cw.n, nil
 }
 
-// ReadFrom replaces the sets with the snapshot read from r.
+// ReadFrom replaces the sets with the snapshot read from r. On error the
+// sets are left unchanged.
 func (s *AccessSets) ReadFrom(r io.Reader) (int64, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return int64(len(data)), fmt.Errorf("read access sets: %w", err)
 	}
-	return int64(len(data)), s.UnmarshalBinary(data)
+	// The bitmaps keep pointing into data, which nothing else holds.
+	return int64(len(data)), s.load(data)
 }
 
 // UnmarshalBinary replaces the sets with a snapshot made by MarshalBinary or
-// WriteTo. On error the sets are left unchanged.
+// WriteTo. It does not retain data. On error the sets are left unchanged.
 func (s *AccessSets) UnmarshalBinary(data []byte) error {
+	return s.load(bytes.Clone(data))
+}
+
+// load replaces the sets with the snapshot in data, which the bitmaps then
+// share (copy on write): the caller MUST NOT modify data afterwards.
+func (s *AccessSets) load(data []byte) error {
 	n, err := decodeSnapshot(data)
 	if err != nil {
 		return fmt.Errorf("read access sets: %w", err)
@@ -123,21 +137,35 @@ func decodeSnapshot(data []byte) (*AccessSets, error) {
 	n := NewAccessSets()
 	n.applied = d.uvarint()
 	n.pairs = d.uvarint()
+	total := d.count(len(d.b))
+	n.dict.ids = make(map[string]uint32, total)
 	nchunks := d.count(maxChunks)
+	lens := make([]int, 0, chunkSize)
 	for ci := 0; ci < nchunks && d.err == nil; ci++ {
 		c := chunk{region: d.str()}
 		m := d.count(chunkSize)
-		c.ids = make([]string, 0, m)
+		lens = lens[:0]
+		sum := 0
 		for j := 0; j < m && d.err == nil; j++ {
-			id := d.str()
-			if _, dup := n.dict.ids[id]; dup {
-				d.fail("customer numbered twice")
+			l := d.count(len(d.b))
+			lens = append(lens, l)
+			sum += l
+		}
+		blob := string(d.take(sum))
+		c.ids = make([]string, 0, len(lens))
+		for j, l := range lens {
+			if d.err != nil {
+				break
 			}
+			id := blob[:l]
+			blob = blob[l:]
 			n.dict.ids[id] = uint32(ci)<<16 | uint32(j)
 			c.ids = append(c.ids, id)
 		}
+		if n.dict.count += len(c.ids); len(n.dict.ids) != n.dict.count {
+			d.fail("customer numbered twice")
+		}
 		n.dict.chunks = append(n.dict.chunks, c)
-		n.dict.count += len(c.ids)
 		if len(c.ids) < chunkSize {
 			n.dict.open[c.region] = ci
 		}
@@ -168,6 +196,9 @@ func decodeSnapshot(data []byte) (*AccessSets, error) {
 	n.once, n.multi, n.orgOnce, n.orgMulti = d.bitmap(), d.bitmap(), d.bitmap(), d.bitmap()
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing data")
+	}
+	if d.err == nil && n.dict.count != total {
+		d.fail("customer count mismatch")
 	}
 	if d.err != nil {
 		return nil, d.err
@@ -274,8 +305,8 @@ func (d *decoder) bitmap() *roaring.Bitmap {
 	if d.err != nil {
 		return b
 	}
-	// UnmarshalBinary copies; FromBuffer would alias the snapshot.
-	if err := b.UnmarshalBinary(raw); err != nil {
+	// The bitmap shares raw, copying containers only when modified.
+	if _, err := b.FromBuffer(raw); err != nil {
 		d.fail("bad bitmap: " + err.Error())
 		return roaring.New()
 	}

@@ -394,10 +394,16 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("trace after reload differs:\n got %+v\nwant %+v", got, want)
 	}
-	// New reads after reload extend the numbering without collisions.
+	// New reads after reload extend the numbering without collisions, and
+	// modify loaded bitmaps without touching the snapshot they came from.
 	back.Add(read("emp-f", "dist-9", "c-new"))
-	if !back.HasRead("emp-f", "c-new") || back.HasRead("emp-f", cid(1)) || back.Reads("emp-a") != 60 {
+	back.Add(read("emp-a", "dist-1", cid(61)))
+	back.Add(read("emp-a", "dist-1", "c-new2"))
+	if !back.HasRead("emp-f", "c-new") || back.HasRead("emp-f", cid(1)) || back.Reads("emp-a") != 62 || !back.HasRead("emp-a", "c-new2") {
 		t.Error("reloaded sets misnumber new customers")
+	}
+	if fresh := NewAccessSets(); fresh.UnmarshalBinary(data) != nil || fresh.Reads("emp-a") != 60 || fresh.HasRead("emp-a", cid(61)) {
+		t.Error("modifying reloaded sets changed the snapshot")
 	}
 	var buf bytes.Buffer
 	if _, err := back.WriteTo(&buf); err != nil {

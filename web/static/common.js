@@ -1,4 +1,4 @@
-// Shared helpers for custos's pages: DOM building without innerHTML, the
+// Shared helpers for custos's pages: DOM building from text nodes only, the
 // JSON API client, formatting.
 
 // el builds an element: el("td", {class: "num"}, "text", child, ...).
@@ -15,7 +15,7 @@ export function el(tag, attrs, ...kids) {
     else if (k === "text") e.textContent = v;
     else e.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === undefined || kid === null || kid === false) continue;
     e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -25,7 +25,7 @@ export function el(tag, attrs, ...kids) {
 // clear empties a node and appends kids.
 export function fill(node, ...kids) {
   node.replaceChildren();
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === undefined || kid === null || kid === false) continue;
     node.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -88,6 +88,9 @@ export function describeError(e) {
     network: "The server could not be reached.",
   }[e.code];
   const msg = e.message && e.message !== base ? e.message : "";
+  if (msg && ["unavailable", "forbidden", "not_found", "invalid_request", "principal_suspended"].includes(e.code)) {
+    return msg.charAt(0).toUpperCase() + msg.slice(1).replace(/[.]?$/, ".");
+  }
   if (base && msg) return base + " (" + msg + ")";
   return base || msg || "Request failed (HTTP " + e.status + ").";
 }
@@ -110,6 +113,17 @@ export function fmtTime(s) {
 
 export function timeEl(s) {
   return el("time", { datetime: s || "" }, fmtTime(s));
+}
+
+// fmtDuration turns a Go duration ("1h0m0s", "10m0s", "90s") into words.
+export function fmtDuration(d) {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:([\d.]+)s)?$/.exec(String(d));
+  if (!m || !d) return String(d);
+  const parts = [];
+  if (+m[1]) parts.push(m[1] + " h");
+  if (+m[2]) parts.push(m[2] + " min");
+  if (+m[3]) parts.push(+m[3] + " s");
+  return parts.join(" ") || "0 s";
 }
 
 export function pct(x) {

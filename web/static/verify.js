@@ -108,11 +108,27 @@ export function parseCheckpoint(note) {
 
 // parseVerifierKey reads a signed-note verifier key "name+hash+base64".
 export function parseVerifierKey(key) {
-  const parts = (key || "").trim().split("+");
-  if (parts.length !== 3 || !/^[0-9a-f]{8}$/.test(parts[1])) throw new Error("malformed verifier key");
+  // The name holds no "+", but the base64 key may.
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec((key || "").trim());
+  if (!m) throw new Error("malformed verifier key");
+  const parts = [m[1], m[2], m[3]];
   const raw = b64(parts[2]);
   if (raw.length !== 33 || raw[0] !== 1) throw new Error("verifier key is not an Ed25519 key");
   return { name: parts[0], hash: parseInt(parts[1], 16) >>> 0, pub: raw.slice(1) };
+}
+
+let edSupport;
+
+// ed25519Supported reports whether WebCrypto here verifies Ed25519: it
+// imports the public key of RFC 8032's first test vector.
+function ed25519Supported() {
+  if (!edSupport) {
+    const pub = new Uint8Array("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+      .match(/../g).map((h) => parseInt(h, 16)));
+    edSupport = crypto.subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"])
+      .then(() => true, () => false);
+  }
+  return edSupport;
 }
 
 const sigCache = new Map();
@@ -135,11 +151,14 @@ export async function checkSignature(note, key) {
     if (cp.origin !== k.name) return { status: "failed", reason: "checkpoint origin is not the key's name" };
     const s = cp.sigs.find((x) => x.name === k.name && x.hash === k.hash);
     if (!s) return { status: "failed", reason: "no signature by the log's key" };
+    if (!(await ed25519Supported())) {
+      return { status: "unsupported", reason: "this browser cannot check Ed25519 signatures" };
+    }
     let ck;
     try {
       ck = await crypto.subtle.importKey("raw", k.pub, { name: "Ed25519" }, false, ["verify"]);
     } catch (e) {
-      return { status: "unsupported", reason: "this browser cannot check Ed25519 signatures" };
+      return { status: "failed", reason: "the log's key is not a valid Ed25519 key" };
     }
     const ok = await crypto.subtle.verify({ name: "Ed25519" }, ck, s.sig, enc.encode(cp.text));
     return ok ? { status: "verified" } : { status: "failed", reason: "the checkpoint's signature does not verify" };

@@ -56,6 +56,11 @@ type Params struct {
 	Seed   uint64
 	People int // about this many employees (default 300)
 	Days   int // default 28
+	// Variant 1 is a sparse-trace world: staff rarely search or take
+	// consents (almost every read is under a ticket they open themselves),
+	// and events carry no found or customer_site fields. It checks the
+	// detectors do not lean on those traces.
+	Variant int
 	// Start is the first day (UTC midnight of the local day); default a
 	// date drawn from the seed, chosen so that a month end falls inside.
 	Start time.Time
@@ -210,8 +215,12 @@ func Generate(p Params, emit func(event.Event)) *World {
 		SearchShare:     0.3 + 0.65*r.Float64(),
 		SelfTicketShare: 0.4 + 0.5*r.Float64(),
 		TravelShare:     0.01 + 0.05*r.Float64(),
-		Intensity:       0.6 + 0.9*r.Float64(),
+		Intensity:       0.8 + 0.7*r.Float64(),
 		LaunchFactor:    2.5 + r.Float64(),
+	}
+	if p.Variant == 1 {
+		g.k.SearchShare = 0.02 + 0.1*r.Float64()
+		g.k.SelfTicketShare = 0.7 + 0.3*r.Float64()
 	}
 	offs := []time.Duration{0, 8 * time.Hour, -5 * time.Hour, 1 * time.Hour}
 	g.w = &World{
@@ -340,9 +349,11 @@ func (g *gen) build(people int) {
 		g.cc = append(g.cc, a)
 	}
 	// Customer ids: random distinct 7-digit numbers (never walked in order).
-	ids := r.Perm(9_000_000)[:len(g.custs)]
+	// i*stride mod 9e6 is a permutation (stride is coprime to 9e6), so ids
+	// are distinct and consecutive customers are far apart.
+	off := r.IntN(9_000_000)
 	for i := range g.custs {
-		g.custs[i].id = fmt.Sprintf("c-%07d", 1_000_000+ids[i]%9_000_000)
+		g.custs[i].id = fmt.Sprintf("c-%07d", 1_000_000+(off+i*7_654_321)%9_000_000)
 	}
 	for i := 0; i < len(g.custs)/2000+1; i++ {
 		g.custs[r.IntN(len(g.custs))].canary = true
@@ -422,7 +433,7 @@ func (g *gen) plan() {
 		}
 		delete(g.w.Traps, e.ID)
 		e.insider = k
-		e.intensity = g.k.Intensity * (0.7 + 0.6*r.Float64())
+		e.intensity = g.k.Intensity * (0.8 + 0.4*r.Float64())
 		e.from = 3 + r.IntN(max(1, g.days-8))
 		if k == Slow || k == MadeUp || k == Foreign {
 			e.from = r.IntN(max(1, g.days-10))
@@ -456,7 +467,8 @@ func (g *gen) plan() {
 			used[c] = true
 			delete(g.w.Traps, c.ID)
 			c.insider, c.from, c.ringStore = Ring, from, true
-			c.intensity = g.k.Intensity * (0.7 + 0.6*r.Float64())
+			c.fromHour = c.shiftStart + 1 + r.Float64()*(c.shiftLen-2)
+			c.intensity = g.k.Intensity * (0.8 + 0.4*r.Float64())
 			n++
 		}
 		break
@@ -499,7 +511,17 @@ func (g *gen) base(e *emp, t time.Time, action string) event.Event {
 	}
 }
 
+func (g *gen) consentShare() float64 {
+	if g.w.Params.Variant == 1 {
+		return 0.05
+	}
+	return 0.5
+}
+
 func (g *gen) push(ev event.Event, illicit bool) {
+	if g.w.Params.Variant == 1 {
+		ev.Found, ev.CustomerSite = nil, ""
+	}
 	if illicit {
 		g.w.illicit[illicitKey{ev.Actor, ev.Customer, ev.Time.UnixNano()}] = true
 	}
@@ -578,7 +600,7 @@ func (g *gen) legitVisit(e *emp) visitOpts {
 	case x < ss:
 		o.search = true
 		o.crmTicket = r.Float64() > g.k.SelfTicketShare
-	case x < ss+0.5*(1-ss):
+	case x < ss+g.consentShare()*(1-ss):
 		o.consent = true
 	default:
 		o.crmTicket = r.Float64() > g.k.SelfTicketShare
@@ -735,7 +757,7 @@ func (g *gen) harvest(e *emp, d int) {
 			add(t, randomCust(), o)
 		}
 	case Slow, MadeUp:
-		n := g.poisson((10 + 20*r.Float64()) * k)
+		n := g.poisson((12 + 25*r.Float64()) * k)
 		for range n {
 			c := homeCust()
 			if r.IntN(2) == 0 {
@@ -744,7 +766,7 @@ func (g *gen) harvest(e *emp, d int) {
 			add(during(), c, made)
 		}
 	case Ring:
-		n := g.poisson((8 + 15*r.Float64()) * k)
+		n := g.poisson((10 + 20*r.Float64()) * k)
 		for range n {
 			add(during(), homeCust(), made)
 		}

@@ -4,11 +4,17 @@
 //
 //   - ChargeQuota serialises each principal's charges with a
 //     transaction-scoped advisory lock on the principal, so quotas are never
-//     overspent, however many gateways charge at once.
+//     overspent, however many gateways charge at once. Windows that ended
+//     QuotaRetention ago are pruned as charges go, so the table stays small.
 //   - AppendAudit takes its indexes from a one-row counter updated in the
 //     same statement that inserts the records: the row lock orders appenders
 //     across processes and a failed append rolls its indexes back, so the
-//     log's indexes are always exactly 0..n-1.
+//     log's indexes are always exactly 0..n-1. An appender gets its indexes
+//     only after the previous one has committed, so commits become visible
+//     in index order: a reader that sees index i sees every index below it,
+//     and AuditSize never counts a record that AuditRange cannot return.
+//     Appends from all gateways share one commit stream (one WAL flush
+//     each); callers batch records (package auditlog group-commits).
 //   - PrincipalsVersion is bumped in the transaction that changes a
 //     principal, so every gateway sees the change as soon as it commits.
 //   - SetMetaOnce inserts only if absent, then reads what is stored, so
@@ -532,6 +538,20 @@ func quotaWindows(t time.Time) (hour, day string, hourEnd, dayEnd time.Time) {
 	return "h:" + h.Format("2006010215"), "d:" + d.Format("20060102"), h.Add(time.Hour), d.AddDate(0, 0, 1)
 }
 
+// QuotaRetention is how long quota windows are kept after they end: a
+// principal's first charge in an hour deletes its hour windows that ended
+// at least this long before and its day windows older than the day before
+// yesterday. QuotaUsage for older times reads zero.
+const QuotaRetention = 2 * time.Hour
+
+// pruneBefore returns the window keys below which ChargeQuota deletes.
+func pruneBefore(at time.Time) (hour, day string) {
+	_, _, hEnd, dEnd := quotaWindows(at)
+	h, _, _, _ := quotaWindows(hEnd.Add(-time.Hour - QuotaRetention))
+	_, d, _, _ := quotaWindows(dEnd.AddDate(0, 0, -3))
+	return h, d
+}
+
 const quotaState = `SELECT
 	EXISTS (SELECT 1 FROM quota WHERE principal = $1 AND win = $2 AND customer = $4),
 	EXISTS (SELECT 1 FROM quota WHERE principal = $1 AND win = $3 AND customer = $4),
@@ -541,30 +561,50 @@ const quotaState = `SELECT
 // ChargeQuota checks and records a read in one transaction that holds an
 // advisory lock on the principal, so concurrent charges for one principal
 // (from any gateway) are applied one after another and never overspend.
+// The transaction takes two round trips: BEGIN, the lock and the read are
+// pipelined in one, the writes and COMMIT in the other.
 func (s *Store) ChargeQuota(ctx context.Context, principal, customer string, at time.Time, l store.QuotaLimits) (store.QuotaResult, error) {
+	res, err := s.chargeQuota(ctx, principal, customer, at, l)
+	if err != nil {
+		return store.QuotaResult{}, fmt.Errorf("charge quota: %w", err)
+	}
+	return res, nil
+}
+
+func (s *Store) chargeQuota(ctx context.Context, principal, customer string, at time.Time, l store.QuotaLimits) (res store.QuotaResult, err error) {
 	hw, dw, hEnd, dEnd := quotaWindows(at)
-	var res store.QuotaResult
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// The lock and the read go in one round trip; the read is a
-		// separate statement, so (READ COMMITTED) its snapshot is taken
-		// after the lock is held and sees every earlier charge.
-		b := &pgx.Batch{}
-		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, quotaLock, principal)
-		var inHour, inDay bool
-		b.Queue(quotaState, principal, hw, dw, customer).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&inHour, &inDay, &res.HourCount, &res.DayCount)
-		})
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Release()
+	defer func() {
+		if err != nil {
+			// Best effort: if this fails too, the pool sees the connection
+			// is not idle on Release and closes it, ending the transaction.
+			conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
-		if !inHour && l.PerHour > 0 && res.HourCount >= l.PerHour {
-			res.RetryAfter = hEnd.Sub(at)
-			return nil
-		}
-		if !inDay && l.PerDay > 0 && res.DayCount >= l.PerDay {
-			res.RetryAfter = dEnd.Sub(at)
-			return nil
-		}
+	}()
+	// The read is a separate statement from the lock, so (READ COMMITTED)
+	// its snapshot is taken once the lock is held and sees every earlier
+	// charge.
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, quotaLock, principal)
+	var inHour, inDay bool
+	b.Queue(quotaState, principal, hw, dw, customer).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&inHour, &inDay, &res.HourCount, &res.DayCount)
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return res, err
+	}
+	b = &pgx.Batch{}
+	switch {
+	case !inHour && l.PerHour > 0 && res.HourCount >= l.PerHour:
+		res.RetryAfter = hEnd.Sub(at)
+	case !inDay && l.PerDay > 0 && res.DayCount >= l.PerDay:
+		res.RetryAfter = dEnd.Sub(at)
+	default:
 		res.Allowed = true
 		var wins []string
 		if !inHour {
@@ -575,15 +615,26 @@ func (s *Store) ChargeQuota(ctx context.Context, principal, customer string, at 
 			wins = append(wins, dw)
 			res.DayCount++
 		}
-		if len(wins) == 0 {
-			return nil
+		if len(wins) > 0 {
+			b.Queue(`INSERT INTO quota (principal, win, customer) SELECT $1, w, $3 FROM unnest($2::text[]) AS w`,
+				principal, wins, customer)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO quota (principal, win, customer) SELECT $1, w, $3 FROM unnest($2::text[]) AS w`,
-			principal, wins, customer)
-		return err
+		if !inHour && res.HourCount == 1 {
+			// The principal's first charge this hour: drop its windows
+			// that ended long ago, so the table stays bounded.
+			oldHour, oldDay := pruneBefore(at)
+			b.Queue(`DELETE FROM quota WHERE principal = $1
+				AND ((win >= 'h:' AND win < $2) OR (win >= 'd:' AND win < $3))`, principal, oldHour, oldDay)
+		}
+	}
+	b.Queue(`COMMIT`).Exec(func(tag pgconn.CommandTag) error {
+		if tag.String() != "COMMIT" {
+			return pgx.ErrTxCommitRollback
+		}
+		return nil
 	})
-	if err != nil {
-		return store.QuotaResult{}, fmt.Errorf("charge quota: %w", err)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return res, err
 	}
 	return res, nil
 }

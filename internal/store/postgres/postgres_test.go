@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,7 +32,7 @@ func adminURL() string {
 // newDatabase creates an empty database for one test, drops it when the
 // test ends, and returns its URL. Without a reachable server the test is
 // skipped, except under CI (CI=true), where that is a failure.
-func newDatabase(t *testing.T) string {
+func newDatabase(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -70,7 +71,7 @@ func newDatabase(t *testing.T) string {
 	return u.String()
 }
 
-func open(t *testing.T, dbURL string) *postgres.Store {
+func open(t testing.TB, dbURL string) *postgres.Store {
 	t.Helper()
 	s, err := postgres.Open(t.Context(), dbURL)
 	if err != nil {
@@ -171,5 +172,102 @@ func TestOpenErrorsHidePassword(t *testing.T) {
 				t.Errorf("error shows the password: %v", err)
 			}
 		})
+	}
+}
+
+// TestQuotaPruning checks that old quota windows are deleted once they are
+// past QuotaRetention, and that recent ones are kept.
+func TestQuotaPruning(t *testing.T) {
+	dbURL := newDatabase(t)
+	s := open(t, dbURL)
+	ctx := t.Context()
+	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	charge := func(p string, at time.Time) {
+		t.Helper()
+		if _, err := s.ChargeQuota(ctx, p, "c-1", at, store.QuotaLimits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	windows := func(p string) []string {
+		t.Helper()
+		rows, _ := conn.Query(ctx, `SELECT win FROM quota WHERE principal = $1 ORDER BY win`, p)
+		ws, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ws
+	}
+	charge("emp-1", day.Add(9*time.Hour))
+	charge("emp-2", day.Add(9*time.Hour))
+	charge("emp-1", day.Add(10*time.Hour))
+	charge("emp-1", day.Add(11*time.Hour+30*time.Minute))
+	if got, want := windows("emp-1"), []string{"d:20260302", "h:2026030209", "h:2026030210", "h:2026030211"}; !slices.Equal(got, want) {
+		t.Errorf("windows after 3 hours = %v, want %v (within retention)", got, want)
+	}
+	charge("emp-1", day.Add(12*time.Hour))
+	if got, want := windows("emp-1"), []string{"d:20260302", "h:2026030210", "h:2026030211", "h:2026030212"}; !slices.Equal(got, want) {
+		t.Errorf("windows after 4 hours = %v, want %v", got, want)
+	}
+	charge("emp-1", day.AddDate(0, 0, 3).Add(time.Hour))
+	if got, want := windows("emp-1"), []string{"d:20260305", "h:2026030501"}; !slices.Equal(got, want) {
+		t.Errorf("windows 3 days later = %v, want %v", got, want)
+	}
+	// Pruning is per principal.
+	if got, want := windows("emp-2"), []string{"d:20260302", "h:2026030209"}; !slices.Equal(got, want) {
+		t.Errorf("another principal's windows = %v, want %v", got, want)
+	}
+}
+
+// TestCancelledCalls cancels quota charges and audit appends at random
+// points, including mid-transaction, and checks that nothing is left
+// locked (later calls finish), no quota is overspent and the audit log has
+// no gaps.
+func TestCancelledCalls(t *testing.T) {
+	dbURL := newDatabase(t)
+	s := open(t, dbURL)
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	const n, limit = 64, 20
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(t.Context(), time.Duration(i%8)*300*time.Microsecond)
+			defer cancel()
+			s.ChargeQuota(ctx, "emp-1", fmt.Sprintf("c-%d", i), at, store.QuotaLimits{PerHour: limit})
+			s.AppendAudit(ctx, []store.AuditRecord{{Time: at, Actor: "emp-1", Customer: "c-1", Event: []byte("e"), Salt: []byte("s")}})
+		}()
+	}
+	wg.Wait()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	r, err := s.ChargeQuota(ctx, "emp-1", "c-last", at, store.QuotaLimits{PerHour: limit})
+	if err != nil {
+		t.Fatalf("charge after cancellations: %v", err)
+	}
+	if r.HourCount > limit {
+		t.Errorf("HourCount = %d, over the limit %d", r.HourCount, limit)
+	}
+	first, err := s.AppendAudit(ctx, []store.AuditRecord{{Time: at, Actor: "emp-1", Customer: "c-1", Event: []byte("e"), Salt: []byte("s")}})
+	if err != nil {
+		t.Fatalf("append after cancellations: %v", err)
+	}
+	recs, err := s.AuditRange(ctx, 0, first+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recs {
+		if r.Index != uint64(i) {
+			t.Fatalf("record %d has index %d: gap", i, r.Index)
+		}
+	}
+	if uint64(len(recs)) != first+1 {
+		t.Errorf("%d records, want %d", len(recs), first+1)
 	}
 }

@@ -541,6 +541,9 @@ func (s *Store) QuotaUsage(ctx context.Context, principal string, at time.Time) 
 
 type quotaRow struct{ principal, win, customer string }
 
+// maxQuotaWindows bounds the windows quotaCache keeps in memory.
+const maxQuotaWindows = 200000
+
 // quotaCache holds the quota windows in use in memory, loaded from the
 // quota table on first use and written back by flushLoop.
 type quotaCache struct {
@@ -580,7 +583,13 @@ func (q *quotaCache) window(ctx context.Context, s *Store, principal, win string
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if len(q.wins) > 200000 { // bound memory: drop everything, reload on demand
+	// Rows not yet committed by flushQuota are not in the table yet.
+	for _, r := range q.pending {
+		if r.principal == principal && r.win == win {
+			set[r.customer] = struct{}{}
+		}
+	}
+	if len(q.wins) > maxQuotaWindows { // bound memory: drop everything, reload on demand
 		q.wins = map[[2]string]map[string]struct{}{}
 	}
 	q.wins[k] = set
@@ -608,9 +617,10 @@ func (s *Store) flushLoop() {
 
 func (s *Store) flushQuota() {
 	q := s.quota
+	// The rows stay in pending until they are committed, so that a window
+	// (re)loaded meanwhile still counts them (see window).
 	q.mu.Lock()
-	rows := q.pending
-	q.pending = nil
+	rows := q.pending[:len(q.pending):len(q.pending)]
 	q.mu.Unlock()
 	if len(rows) == 0 {
 		return
@@ -629,11 +639,11 @@ func (s *Store) flushQuota() {
 		return nil
 	})
 	if err != nil {
-		// Keep them for the next try; Open also recounts from the audit log.
-		q.mu.Lock()
-		q.pending = append(rows, q.pending...)
-		q.mu.Unlock()
+		return // they stay pending for the next try; Open also recounts from the audit log
 	}
+	q.mu.Lock()
+	q.pending = q.pending[len(rows):]
+	q.mu.Unlock()
 }
 
 // recountQuota adds to the quota table every customer read in an allowed

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/custos-dev/custos/internal/store/sqlite"
+)
+
+// TestCanarySeedShape checks that canaries look like the real customers
+// around them (id pattern and range, name, phone and account shapes), are
+// sealed and indexed like them, are marked with their scope and homed at a
+// site of it, and collide with no real customer — here with no audit log
+// yet, the usual moment to seed.
+func TestCanarySeedShape(t *testing.T) {
+	dir := t.TempDir()
+	sur := []string{"Li", "Wang", "Zhang", "Chen"}
+	giv := []string{"Wei", "Fang", "Min", "Jing"}
+	var cb strings.Builder
+	cb.WriteString("id,name,phone,account,region,site\n")
+	for i := 1; i <= 150; i++ {
+		s, g := sur[i%4], giv[i/4%4]
+		fmt.Fprintf(&cb, "c-%07d,%s %s,+861700%07d,%s.%s%d@example.com,GD,store-1\n", i, s, g, i, strings.ToLower(g), strings.ToLower(s), i)
+	}
+	pb := "id,name,org,org_kind,role,site,region,token\n" +
+		"emp-a,A,dist-1,distributor,store_clerk,store-1,GD,\n" +
+		"emp-b,B,dist-1,distributor,store_clerk,store-9,BJ,\n" +
+		"emp-c,C,call-1,callcenter,callcenter_agent,cc-1,SH,\n" +
+		"sec,S,hq,company,security_analyst,hq,SH,\n"
+	cp, pp := filepath.Join(dir, "c.csv"), filepath.Join(dir, "p.csv")
+	os.WriteFile(cp, []byte(cb.String()), 0o600)
+	os.WriteFile(pp, []byte(pb), 0o600)
+	if code, _, errS := runCmd(t, "import", "--data", dir, "--customers", cp, "--principals", pp); code != 0 {
+		t.Fatal(errS)
+	}
+	code, out, errS := runCmd(t, "canary", "seed", "--data", dir, "--per-org", "3", "--per-site", "2", "--list")
+	if code != 0 {
+		t.Fatalf("seed: %s", errS)
+	}
+	// Orgs dist-1 and call-1 (not hq): 3 each; sites store-1, store-9, cc-1: 2 each.
+	if !strings.Contains(out, "seeded 12 canary records: 6 in partner orgs, 6 at sites") {
+		t.Fatalf("output: %s", out)
+	}
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	v, err := openVault(ctx, &Env{Getenv: func(string) string { return "" }}, storeFlags{data: dir}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := st.CustomerCount(ctx); n != 162 {
+		t.Errorf("customers = %d, want 150 real + 12 canaries", n)
+	}
+	var (
+		idRe      = regexp.MustCompile(`^c-\d{7}$`)
+		nameRe    = regexp.MustCompile(`^[A-Z][a-z]+ [A-Z][a-z]+$`)
+		phoneRe   = regexp.MustCompile(`^\+861700\d{7}$`)
+		accountRe = regexp.MustCompile(`^[a-z]+\.[a-z]+\d+@example\.com$`)
+		siteOf    = map[string][]string{"org:dist-1": {"store-1", "store-9"}, "org:call-1": {"cc-1"}, "site:store-1": {"store-1"}, "site:store-9": {"store-9"}, "site:cc-1": {"cc-1"}}
+		regionOf  = map[string]string{"store-1": "GD", "store-9": "BJ", "cc-1": "SH"}
+	)
+	lines := regexp.MustCompile(`(?m)^(\S+)\t(\S+)$`).FindAllStringSubmatch(out, -1)
+	if len(lines) != 12 {
+		t.Fatalf("--list printed %d canaries", len(lines))
+	}
+	for _, l := range lines {
+		id, scope := l[1], l[2]
+		c, err := st.Customer(ctx, id)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		name, _ := v.Unseal(id, "name", c.Name)
+		phone, _ := v.Unseal(id, "phone", c.Phone)
+		account, _ := v.Unseal(id, "account", c.Account)
+		if !c.Canary || c.Scope != scope {
+			t.Errorf("%s: canary %v scope %q, want %q", id, c.Canary, c.Scope, scope)
+		}
+		if !idRe.MatchString(id) || id <= "c-0000150" || id > "c-0000200" {
+			t.Errorf("id %q does not follow the real ids", id)
+		}
+		if !nameRe.MatchString(name) || !phoneRe.MatchString(phone) || !accountRe.MatchString(account) {
+			t.Errorf("%s: shape differs from real customers: %q %q %q", id, name, phone, account)
+		}
+		if !strings.Contains(strings.Join(siteOf[scope], " "), c.Site) || c.Site == "" || c.Region != regionOf[c.Site] {
+			t.Errorf("%s (%s): homed at %q/%q", id, scope, c.Site, c.Region)
+		}
+		// Indexed like a real customer: found by its phone and account.
+		if got, err := st.CustomerByPhone(ctx, v.BlindIndex("phone", phone)); err != nil || got.ID != id {
+			t.Errorf("%s: not found by phone: %v", id, err)
+		}
+		if got, err := st.CustomerByAccount(ctx, v.BlindIndex("account", account)); err != nil || got.ID != id {
+			t.Errorf("%s: not found by account: %v", id, err)
+		}
+	}
+}

@@ -1,0 +1,349 @@
+// Package siem exports custos's audit events and alerts to a SIEM, as OCSF
+// JSON (API Activity, class 6003, for audit entries; Detection Finding,
+// class 2004, for alerts), over RFC 5424 syslog on TCP or TLS and to a
+// webhook signed with HMAC-SHA-256.
+//
+// Delivery is at least once. Each sink has its own cursor in the store
+// (Meta keys "siem/<sink>/audit" and "siem/<sink>/alert"), advanced only
+// after the sink accepted a batch; a failed batch is retried with
+// exponential backoff. After a restart export resumes at the cursor: nothing
+// is lost, and at most the last unacknowledged batch is sent again (each
+// record's metadata.uid lets receivers drop such duplicates). Several
+// gateways sharing one database should run the exporter on one of them.
+package siem
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/custos-dev/custos/internal/store"
+)
+
+// Defaults.
+const (
+	DefaultInterval   = 2 * time.Second
+	DefaultBatch      = 200
+	DefaultMinBackoff = 500 * time.Millisecond
+	DefaultMaxBackoff = time.Minute
+)
+
+// Config is the [siem] table of custos's configuration file. Export is off
+// unless Syslog or Webhook is set.
+type Config struct {
+	// Syslog is host:port of an RFC 5424 receiver over TCP. Optional.
+	Syslog string `toml:"syslog"`
+	// SyslogTLS connects with TLS (RFC 5425).
+	SyslogTLS bool `toml:"syslog_tls"`
+	// SyslogCA is a PEM file of CA certificates to trust for TLS (default:
+	// the system's).
+	SyslogCA string `toml:"syslog_ca"`
+	// Hostname is syslog's HOSTNAME field (default: the machine's name).
+	Hostname string `toml:"hostname"`
+	// Webhook is a URL that receives batches as JSON arrays. Optional.
+	Webhook string `toml:"webhook"`
+	// WebhookSecret is the HMAC-SHA-256 key for X-Custos-Signature.
+	// Required with Webhook; prefer WebhookSecretFile. Never logged.
+	WebhookSecret string `toml:"webhook_secret"`
+	// WebhookSecretFile holds the secret instead (trailing newline ignored).
+	WebhookSecretFile string `toml:"webhook_secret_file"`
+	// Interval is how often new records are looked for (default 2s).
+	Interval string `toml:"interval"`
+	// Backfill exports the whole existing log on first start (default
+	// true); false starts at the log's current end.
+	Backfill *bool `toml:"backfill"`
+}
+
+// Enabled reports whether any sink is configured.
+func (c Config) Enabled() bool { return c.Syslog != "" || c.Webhook != "" }
+
+// Validate checks c without touching the network.
+func (c Config) Validate() error {
+	if c.Webhook != "" && c.WebhookSecret == "" && c.WebhookSecretFile == "" {
+		return errors.New("siem: webhook needs webhook_secret or webhook_secret_file")
+	}
+	if c.Interval != "" {
+		if d, err := time.ParseDuration(c.Interval); err != nil || d <= 0 {
+			return fmt.Errorf("siem: interval %q: want a positive duration such as 2s", c.Interval)
+		}
+	}
+	return nil
+}
+
+// Sinks builds the configured sinks.
+func (c Config) Sinks() ([]Sink, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	var out []Sink
+	if c.Syslog != "" {
+		s := &Syslog{Addr: c.Syslog, Hostname: c.Hostname}
+		if s.Hostname == "" {
+			s.Hostname, _ = os.Hostname()
+		}
+		if c.SyslogTLS {
+			tc := &tls.Config{MinVersion: tls.VersionTLS12}
+			if c.SyslogCA != "" {
+				pem, err := os.ReadFile(c.SyslogCA)
+				if err != nil {
+					return nil, fmt.Errorf("siem: syslog_ca: %w", err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					return nil, fmt.Errorf("siem: syslog_ca %s: no PEM certificates", c.SyslogCA)
+				}
+				tc.RootCAs = pool
+			}
+			s.TLS = tc
+		}
+		out = append(out, s)
+	}
+	if c.Webhook != "" {
+		secret := []byte(c.WebhookSecret)
+		if c.WebhookSecretFile != "" {
+			b, err := os.ReadFile(c.WebhookSecretFile)
+			if err != nil {
+				return nil, fmt.Errorf("siem: webhook_secret_file: %w", err)
+			}
+			secret = []byte(trimNewline(string(b)))
+		}
+		out = append(out, &Webhook{URL: c.Webhook, Secret: secret})
+	}
+	return out, nil
+}
+
+func trimNewline(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// Exporter reads the audit log and the alerts from the store and sends
+// them to its sinks. Set the fields, then call Run.
+type Exporter struct {
+	Store  store.Store
+	Sinks  []Sink
+	Logger *slog.Logger
+	// Interval between looks for new records (default DefaultInterval).
+	Interval time.Duration
+	// Batch is the most records per send (default DefaultBatch).
+	Batch int
+	// MinBackoff and MaxBackoff bound the retry delay, which doubles after
+	// each failure (defaults DefaultMinBackoff, DefaultMaxBackoff).
+	MinBackoff, MaxBackoff time.Duration
+	// NoBackfill starts a sink without a cursor at the log's current end.
+	NoBackfill bool
+}
+
+// Run exports until ctx ends; each sink runs on its own, so one that is
+// down does not hold up the others. It returns ctx's error.
+func (e *Exporter) Run(ctx context.Context) error {
+	if e.Interval <= 0 {
+		e.Interval = DefaultInterval
+	}
+	if e.Batch <= 0 {
+		e.Batch = DefaultBatch
+	}
+	if e.MinBackoff <= 0 {
+		e.MinBackoff = DefaultMinBackoff
+	}
+	if e.MaxBackoff < e.MinBackoff {
+		e.MaxBackoff = max(DefaultMaxBackoff, e.MinBackoff)
+	}
+	if e.Logger == nil {
+		e.Logger = slog.New(slog.DiscardHandler)
+	}
+	done := make(chan struct{}, len(e.Sinks))
+	for _, s := range e.Sinks {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			e.runSink(ctx, s)
+		}()
+	}
+	for range e.Sinks {
+		<-done
+	}
+	for _, s := range e.Sinks {
+		if c, ok := s.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	}
+	return ctx.Err()
+}
+
+func auditKey(s Sink) string { return "siem/" + s.Name() + "/audit" }
+func alertKey(s Sink) string { return "siem/" + s.Name() + "/alert" }
+
+func (e *Exporter) cursor(ctx context.Context, key string, start func() (int64, error)) (int64, error) {
+	v, err := e.Store.Meta(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		n, err := start()
+		if err != nil {
+			return 0, err
+		}
+		return n, e.Store.SetMeta(ctx, key, []byte(strconv.FormatInt(n, 10)))
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("siem: cursor %s: %w", key, err)
+	}
+	return n, nil
+}
+
+// runSink exports to one sink until ctx ends.
+func (e *Exporter) runSink(ctx context.Context, s Sink) {
+	backoff := e.MinBackoff
+	for {
+		sent, err := e.step(ctx, s)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := e.Interval
+		switch {
+		case err != nil:
+			e.Logger.Warn("siem: export failed; will retry", "sink", s.Name(), "err", err, "retry_in", backoff)
+			wait = backoff
+			backoff = min(backoff*2, e.MaxBackoff)
+		case sent > 0:
+			backoff = e.MinBackoff
+			wait = 0 // more may be waiting
+		default:
+			backoff = e.MinBackoff
+		}
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+	}
+}
+
+// step sends at most one batch of audit records and one of alerts to s and
+// advances its cursors. It returns how many records were sent.
+func (e *Exporter) step(ctx context.Context, s Sink) (int, error) {
+	sent := 0
+	// Audit records: cursor is the next index to send.
+	next, err := e.cursor(ctx, auditKey(s), func() (int64, error) {
+		if !e.NoBackfill {
+			return 0, nil
+		}
+		n, err := e.Store.AuditSize(ctx)
+		return int64(n), err
+	})
+	if err != nil {
+		return 0, err
+	}
+	recs, err := e.Store.AuditRange(ctx, uint64(next), uint64(next)+uint64(e.Batch))
+	if err != nil {
+		return 0, fmt.Errorf("siem: read audit: %w", err)
+	}
+	if len(recs) > 0 {
+		out := make([]Record, 0, len(recs))
+		for _, r := range recs {
+			rec, err := AuditRecord(r)
+			if err != nil {
+				// A record that cannot be parsed is skipped, loudly: it must
+				// not block export forever.
+				e.Logger.Error("siem: skipping unreadable audit record", "index", r.Index, "err", err)
+				continue
+			}
+			out = append(out, rec)
+		}
+		if len(out) > 0 {
+			if err := s.Send(ctx, out); err != nil {
+				return 0, err
+			}
+		}
+		last := int64(recs[len(recs)-1].Index) + 1
+		if err := e.Store.SetMeta(ctx, auditKey(s), []byte(strconv.FormatInt(last, 10))); err != nil {
+			return 0, fmt.Errorf("siem: save cursor: %w", err)
+		}
+		sent += len(out)
+	}
+
+	// Alerts: cursor is the last id sent.
+	lastID, err := e.cursor(ctx, alertKey(s), func() (int64, error) {
+		if !e.NoBackfill {
+			return 0, nil
+		}
+		as, err := e.Store.Alerts(ctx, 1)
+		if err != nil || len(as) == 0 {
+			return 0, err
+		}
+		return as[0].ID, nil
+	})
+	if err != nil {
+		return sent, err
+	}
+	newer, err := e.alertsAfter(ctx, lastID)
+	if err != nil {
+		return sent, err
+	}
+	if len(newer) > e.Batch {
+		newer = newer[:e.Batch]
+	}
+	if len(newer) > 0 {
+		out := make([]Record, 0, len(newer))
+		for _, a := range newer {
+			rec, err := AlertRecord(a)
+			if err != nil {
+				e.Logger.Error("siem: skipping alert", "id", a.ID, "err", err)
+				continue
+			}
+			out = append(out, rec)
+		}
+		if err := s.Send(ctx, out); err != nil {
+			return sent, err
+		}
+		if err := e.Store.SetMeta(ctx, alertKey(s), []byte(strconv.FormatInt(newer[len(newer)-1].ID, 10))); err != nil {
+			return sent, fmt.Errorf("siem: save cursor: %w", err)
+		}
+		sent += len(out)
+	}
+	return sent, nil
+}
+
+// alertsAfter returns alerts with id > after, oldest first. The store lists
+// alerts newest first, so it widens the window until it reaches after.
+func (e *Exporter) alertsAfter(ctx context.Context, after int64) ([]store.Alert, error) {
+	for limit := 64; ; limit *= 4 {
+		as, err := e.Store.Alerts(ctx, limit)
+		if err != nil {
+			return nil, fmt.Errorf("siem: read alerts: %w", err)
+		}
+		var out []store.Alert
+		reached := len(as) < limit
+		for _, a := range as {
+			if a.ID > after {
+				out = append(out, a)
+			} else {
+				reached = true
+			}
+		}
+		if reached || limit >= 1<<20 {
+			slices.SortFunc(out, func(a, b store.Alert) int {
+				switch {
+				case a.ID < b.ID:
+					return -1
+				case a.ID > b.ID:
+					return 1
+				}
+				return 0
+			})
+			return out, nil
+		}
+	}
+}

@@ -1,0 +1,599 @@
+// The security team's dashboard: sign-in with an API token (kept in an
+// HttpOnly session cookie), live alerts with containment, people by risk
+// with their timelines, the audit log with proofs checked here, leak trace,
+// and the policies in force.
+import {
+  el, fill, api, APIError, describeError, errorBox, fmtTime, timeEl, pct, num,
+  scoreEl, applyWidths, badge, logo, fmtDuration,
+} from "./common.js";
+import { verifyEntry, checkSignature, parseCheckpoint, logKey } from "./verify.js";
+
+const $ = (id) => document.getElementById(id);
+const VIEWS = ["alerts", "people", "audit", "trace", "policies"];
+const POLL_MS = 4000;
+
+const state = { me: null, view: "", pollTimer: 0, alertsKey: "", auditBefore: null, auditLowest: null };
+
+// ---- session ----
+
+async function start() {
+  $("signin-mark").prepend(logo());
+  $("brand").prepend(logo());
+  $("signin-form").addEventListener("submit", onSignIn);
+  $("signout").addEventListener("click", onSignOut);
+  $("trace-form").addEventListener("submit", onTrace);
+  $("audit-newest").addEventListener("click", () => loadAudit(null));
+  $("audit-older").addEventListener("click", () => { if (state.auditLowest > 0) loadAudit(state.auditLowest); });
+  window.addEventListener("hashchange", route);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden && state.view === "alerts") pollAlerts(); });
+  let s = { signed_in: false };
+  try {
+    s = await api("/session");
+  } catch (e) {
+    fill($("signin-msg"), errorBox(e));
+  }
+  if (s.signed_in) showApp(s);
+  else showSignIn();
+}
+
+function showSignIn(message) {
+  stopPolling();
+  state.me = null;
+  $("app").hidden = true;
+  $("signin").hidden = false;
+  fill($("signin-msg"), message ? el("div", { class: "msg msg-info", role: "status" }, message) : null);
+  $("token").focus();
+}
+
+function showApp(me) {
+  state.me = me;
+  $("signin").hidden = true;
+  $("app").hidden = false;
+  $("who-name").textContent = me.name || me.id;
+  $("who-role").textContent = "· " + (me.role || "").replace(/_/g, " ");
+  route();
+}
+
+async function onSignIn(ev) {
+  ev.preventDefault();
+  const input = $("token");
+  const tok = input.value.trim();
+  if (!tok) {
+    fill($("signin-msg"), el("div", { class: "msg msg-error", role: "alert" }, "Enter your API token."));
+    input.focus();
+    return;
+  }
+  $("signin-btn").disabled = true;
+  try {
+    const me = await api("/session", {
+      body: new URLSearchParams({ token: tok }).toString(),
+      contentType: "application/x-www-form-urlencoded",
+    });
+    input.value = "";
+    fill($("signin-msg"));
+    showApp(me);
+  } catch (e) {
+    const text = e instanceof APIError && e.status === 401 ? "That token was not accepted." : describeError(e);
+    fill($("signin-msg"), el("div", { class: "msg msg-error", role: "alert" }, text));
+    input.select();
+  } finally {
+    $("signin-btn").disabled = false;
+  }
+}
+
+async function onSignOut() {
+  try {
+    await api("/session/logout", { method: "POST" });
+  } catch (e) {
+    // The cookie is cleared by the server; if it could not be reached, say so.
+    showSignIn(describeError(e));
+    return;
+  }
+  history.replaceState(null, "", "/");
+  showSignIn("You are signed out.");
+}
+
+// handleAuth sends the user back to sign-in when the session has ended.
+function handleAuth(e) {
+  if (e instanceof APIError && e.status === 401) {
+    showSignIn("Your session has ended. Sign in again.");
+    return true;
+  }
+  return false;
+}
+
+// ---- routing ----
+
+function route() {
+  if (!state.me) return;
+  const [view, arg] = decodeURIComponent(location.hash.slice(1)).split("/");
+  // Auditors and privacy officers start at the audit log; the security
+  // team at the alerts.
+  const home = /^(auditor|privacy_officer)$/.test(state.me.role || "") ? "audit" : "alerts";
+  const v = VIEWS.includes(view) ? view : home;
+  state.view = v;
+  for (const s of document.querySelectorAll("main > section")) s.hidden = s.dataset.view !== v;
+  for (const a of document.querySelectorAll(".topbar nav a")) {
+    if (a.dataset.view === v) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  document.title = { alerts: "Alerts", people: "People", audit: "Audit log", trace: "Trace", policies: "Policies" }[v] + " — custos";
+  stopPolling();
+  if (v === "alerts") pollAlerts();
+  if (v === "people") loadPeople(arg);
+  if (v === "audit") loadAudit(null);
+  if (v === "policies") loadPolicies();
+}
+
+function stopPolling() {
+  clearTimeout(state.pollTimer);
+  state.pollTimer = 0;
+}
+
+// ---- alerts ----
+
+async function pollAlerts() {
+  stopPolling();
+  const live = $("alerts-live");
+  try {
+    const data = await api("/v1/alerts?limit=100");
+    const alerts = data.alerts || [];
+    const key = JSON.stringify(alerts);
+    if (key !== state.alertsKey) {
+      state.alertsKey = key;
+      renderAlerts(alerts);
+    }
+    fill(live, el("span", { class: "dot", "aria-hidden": "true" }), "Live · updated " + new Date().toLocaleTimeString());
+    if (!$("alerts-msg").dataset.keep) fill($("alerts-msg"));
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill(live, el("span", { class: "dot stale", "aria-hidden": "true" }), "Not updating");
+    fill($("alerts-msg"), errorBox(e));
+    // A refusal will not change by asking again (and each one is audited).
+    if (e instanceof APIError && e.status >= 400 && e.status < 500) return;
+  }
+  if (state.view === "alerts" && !document.hidden) state.pollTimer = setTimeout(pollAlerts, POLL_MS);
+}
+
+function containmentBadge(a) {
+  const st = a.actor_status || "";
+  if (st === "suspended") return badge("Suspended", "bad");
+  if (a.action === "stepup") return badge("Step-up required", "warn");
+  if (a.action === "suspend") return badge("Was suspended", "neutral");
+  return badge("No containment", "neutral");
+}
+
+// groupAlerts folds alerts (newest first) into one case per person.
+function groupAlerts(alerts) {
+  const by = new Map();
+  for (const a of alerts) {
+    let g = by.get(a.actor);
+    if (!g) {
+      g = { actor: a.actor, latest: a, alerts: [], maxScore: 0, kinds: [] };
+      by.set(a.actor, g);
+    }
+    g.alerts.push(a);
+    g.maxScore = Math.max(g.maxScore, a.score || 0);
+    if (a.kind && !g.kinds.includes(a.kind)) g.kinds.push(a.kind);
+  }
+  return [...by.values()];
+}
+
+function renderAlerts(alerts) {
+  const body = $("alerts-body");
+  if (!alerts.length) {
+    fill(body, el("p", { class: "muted" }, "No alerts. Detectors are watching every read."));
+    return;
+  }
+  const cases = groupAlerts(alerts);
+  const open = cases.filter((g) => g.latest.actor_status !== "suspended").length;
+  const summary = el("p", { class: "alert-summary" },
+    el("strong", {}, String(cases.length)), cases.length === 1 ? " person flagged · " : " people flagged · ",
+    el("strong", { class: open ? "t-bad" : null }, String(open)), " not contained · ",
+    el("strong", {}, String(cases.length - open)), " suspended · ",
+    el("span", { class: "muted" }, alerts.length + " alerts"));
+  const list = el("ul", { class: "alert-list", "aria-label": "Flagged people, most recent alert first" });
+  for (const g of cases) {
+    const a = g.latest;
+    const suspended = a.actor_status === "suspended";
+    const btn = suspended
+      ? el("button", { class: "btn btn-quiet btn-small", type: "button", "data-actor": a.actor, "data-op": "reinstate",
+          "aria-label": "Reinstate " + a.actor, onclick: onContain }, "Reinstate")
+      : el("button", { class: "btn btn-danger btn-small", type: "button", "data-actor": a.actor, "data-op": "suspend",
+          "aria-label": "Contain " + a.actor + " (suspend)", onclick: onContain }, "Contain");
+    const earlier = g.alerts.slice(1);
+    list.append(el("li", { class: "alert-item", "data-alert": a.id, "data-actor": a.actor },
+      el("div", { class: "alert-time" }, timeEl(a.time)),
+      el("div", {},
+        el("div", {}, el("span", { class: "who" }, a.actor), " ", g.kinds.map((k) => [badge(k, "info"), " "]), containmentBadge(a)),
+        el("ul", { class: "reasons" }, (a.reasons || []).map((r) => el("li", {}, r))),
+        el("div", { class: "facts" },
+          el("span", {}, "Score ", scoreEl(a.score)),
+          el("span", {}, num(a.records), " records"),
+          g.alerts.length > 1 ? el("span", {}, g.alerts.length + " alerts, highest " + g.maxScore.toFixed(2)) : null,
+          el("a", { href: "#people/" + encodeURIComponent(a.actor) }, "Timeline")),
+        earlier.length ? el("details", { class: "earlier" }, el("summary", {}, "Earlier alerts (" + earlier.length + ")"),
+          el("ul", { class: "reasons small" }, earlier.map((e) => el("li", {}, timeEl(e.time), " · ", e.kind || "alert", " · ",
+            (e.score ?? 0).toFixed(2), " · ", (e.reasons || []).join("; "))))) : null),
+      el("div", { class: "actions" }, btn)));
+  }
+  fill(body, summary, list);
+  applyWidths(body);
+}
+
+async function onContain(ev) {
+  const b = ev.currentTarget;
+  const actor = b.dataset.actor, op = b.dataset.op;
+  b.disabled = true;
+  const msg = $("alerts-msg");
+  try {
+    const r = await api("/v1/principals/" + encodeURIComponent(actor) + "/" + op, { method: "POST" });
+    msg.dataset.keep = "1";
+    fill(msg, el("div", { class: "msg msg-ok", role: "status" },
+      op === "suspend" ? actor + " is contained: suspended, every read refused until reinstated." : actor + " is reinstated (status " + r.status + ")."));
+    setTimeout(() => { delete msg.dataset.keep; }, 8000);
+    state.alertsKey = "";
+    await pollAlerts();
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill(msg, errorBox(e));
+    b.disabled = false;
+  }
+}
+
+// ---- people ----
+
+async function loadPeople(selected) {
+  const body = $("people-body");
+  fill(body, el("p", { class: "muted" }, "Loading…"));
+  let data;
+  try {
+    data = await api("/v1/people?limit=100");
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill(body, errorBox(e));
+    if (selected) loadPerson(selected);
+    return;
+  }
+  const people = Array.isArray(data) ? data : data.people || [];
+  if (!people.length) {
+    fill(body, el("p", { class: "muted" }, "Nobody has read enough yet to rank."));
+  } else {
+    const rows = people.map((p, i) => {
+      const id = p.id || p.actor;
+      return el("tr", { "data-person": id, class: id === selected ? "selected" : null },
+        el("td", { class: "num" }, i + 1),
+        el("td", {}, el("button", { class: "rowlink", type: "button", onclick: () => { location.hash = "people/" + encodeURIComponent(id); } }, id),
+          p.status === "suspended" ? [" ", badge("suspended", "bad")] : null,
+          el("div", { class: "small muted" }, [p.role, p.org].filter(Boolean).join(" · ").replace(/_/g, " "))),
+        el("td", {}, scoreEl(p.score ?? p.risk)),
+        el("td", { class: "num" }, num(p.records)));
+    });
+    fill(body, el("div", { class: "table-wrap" }, el("table", {},
+      el("caption", { class: "visually-hidden" }, "People ranked by risk, highest first"),
+      el("thead", {}, el("tr", {}, el("th", { class: "num", scope: "col" }, "#"), el("th", { scope: "col" }, "Person"),
+        el("th", { scope: "col" }, "Risk"), el("th", { class: "num", scope: "col" }, "Records"))),
+      el("tbody", {}, rows))));
+    applyWidths(body);
+    if (!selected && people.length) selected = people[0].id || people[0].actor;
+  }
+  if (selected) loadPerson(selected);
+}
+
+async function loadPerson(id) {
+  const body = $("person-body");
+  fill(body, el("p", { class: "muted" }, "Loading " + id + "…"));
+  for (const tr of document.querySelectorAll("#people-body tr[data-person]")) tr.classList.toggle("selected", tr.dataset.person === id);
+  let p;
+  try {
+    const data = await api("/v1/people/" + encodeURIComponent(id));
+    p = Object.assign({}, data.profile || data);
+    if (data.status !== undefined && !p.status) p.status = data.status;
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill(body, el("h2", {}, id), errorBox(e));
+    return;
+  }
+  const days = p.days || p.timeline || [];
+  fill(body,
+    el("div", { class: "panel-head" }, el("h2", {}, p.id || p.actor || id, " ", p.name ? el("span", { class: "muted" }, "· " + p.name) : null),
+      el("span", {}, scoreEl(p.score ?? p.risk))),
+    el("p", { class: "small muted" }, [p.role, p.org, p.site].filter(Boolean).join(" · ").replace(/_/g, " "),
+      p.status ? [" · ", badge(p.status, p.status === "suspended" ? "bad" : "neutral")] : null),
+    (p.reasons || []).length ? el("ul", { class: "reasons" }, p.reasons.map((r) => el("li", {}, r))) : null,
+    el("h3", {}, "Daily reads against the peer band"),
+    days.length ? timeline(days, p.id || p.actor || id) : el("p", { class: "muted" }, "No reads recorded yet."),
+    days.length ? timelineTable(days) : null);
+  applyWidths(body);
+  if (window.matchMedia("(max-width: 820px)").matches && location.hash.startsWith("#people/")) {
+    $("person-panel").scrollIntoView({ block: "start" });
+  }
+}
+
+const dayOf = (d) => String(d.day || d.date || "").slice(0, 10);
+const readsOf = (d) => Number(d.reads ?? d.count ?? 0);
+const lowOf = (d) => Number(d.peer_low ?? d.band_low ?? 0);
+const highOf = (d) => Number(d.peer_high ?? d.band_high ?? 0);
+const medOf = (d) => Number(d.peer_median ?? d.median ?? 0);
+const unexplOf = (d) => Number(d.unexplained ?? 0);
+
+// timeline draws daily reads as a line over the peers' band (low..high)
+// and median, with days above the band marked.
+function timeline(days, who) {
+  const W = 640, H = 260, L = 52, R = 24, T = 14, B = 30;
+  const n = days.length;
+  const ymax = Math.max(1, ...days.map(readsOf), ...days.map(highOf)) * 1.1;
+  const x = (i) => L + (n === 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (n - 1));
+  const y = (v) => T + (H - T - B) * (1 - v / ymax);
+  const pts = (f) => days.map((d, i) => x(i).toFixed(1) + "," + y(f(d)).toFixed(1));
+  const over = days.filter((d) => readsOf(d) > highOf(d)).length;
+  const svg = el("svg:svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "tl-title tl-desc" },
+    el("svg:title", { id: "tl-title" }, "Daily reads of " + who + " against peers"),
+    el("svg:desc", { id: "tl-desc" }, `${n} days; ${over} above the peer band. Table below.`));
+  // grid and y ticks
+  const ticks = niceTicks(ymax);
+  for (const t of ticks) {
+    svg.append(el("svg:line", { x1: L, x2: W - R, y1: y(t), y2: y(t), stroke: "#eaecf0", "stroke-width": 1 }),
+      el("svg:text", { x: L - 6, y: y(t) + 4, "text-anchor": "end" }, t.toLocaleString()));
+  }
+  // unexplained reads: light bars under everything else
+  const bw = Math.max(2, Math.min(18, ((W - L - R) / Math.max(n, 1)) * 0.6));
+  days.forEach((d, i) => {
+    const u = unexplOf(d);
+    if (u > 0) svg.append(el("svg:rect", { x: x(i) - bw / 2, y: y(u), width: bw, height: y(0) - y(u), fill: "#f4c7a1", opacity: ".85" }));
+  });
+  // band
+  const band = pts(highOf).concat(pts(lowOf).reverse()).join(" ");
+  svg.append(el("svg:polygon", { points: band, fill: "#d6e2f3", stroke: "none" }));
+  svg.append(el("svg:polyline", { points: pts(medOf).join(" "), fill: "none", stroke: "#7c8ea8", "stroke-width": 1.5, "stroke-dasharray": "4 3" }));
+  svg.append(el("svg:polyline", { points: pts(readsOf).join(" "), fill: "none", stroke: "#234b87", "stroke-width": 2.25, "stroke-linejoin": "round" }));
+  days.forEach((d, i) => {
+    const hot = readsOf(d) > highOf(d);
+    svg.append(el("svg:circle", { cx: x(i), cy: y(readsOf(d)), r: hot ? 4 : 2.5, fill: hot ? "#b42318" : "#234b87" },
+      el("svg:title", {}, `${dayOf(d)}: ${readsOf(d)} reads, ${unexplOf(d)} unexplained (peers: median ${medOf(d)}, 90th percentile ${highOf(d)})`)));
+  });
+  // x labels
+  const every = Math.max(1, Math.ceil(n / 7));
+  days.forEach((d, i) => {
+    if (i % every === 0 || i === n - 1) {
+      svg.append(el("svg:text", { x: x(i), y: H - 10, "text-anchor": "middle" }, dayOf(d).slice(5)));
+    }
+  });
+  svg.append(el("svg:line", { x1: L, x2: W - R, y1: y(0), y2: y(0), stroke: "#98a2b3", "stroke-width": 1 }),
+    el("svg:text", { x: 12, y: T + (H - T - B) / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${T + (H - T - B) / 2})` }, "customers read per day"));
+  const legend = el("div", { class: "legend", "aria-hidden": "true" },
+    el("span", {}, el("span", { class: "sw sw-reads" }), "reads per day"),
+    el("span", {}, el("span", { class: "sw sw-band" }), "peers' normal range (up to 90th percentile)"),
+    el("span", {}, el("span", { class: "sw sw-median" }), "peer median"),
+    el("span", {}, el("span", { class: "sw sw-over" }), "above the band"),
+    days.some((d) => unexplOf(d) > 0) ? el("span", {}, el("span", { class: "sw sw-unexpl" }), "unexplained reads (no visit or ticket)") : null);
+  return el("figure", { class: "timeline", "data-days": n }, svg, legend);
+}
+
+function niceTicks(max) {
+  const raw = max / 4;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
+  const out = [];
+  for (let v = 0; v <= max; v += step) out.push(Math.round(v * 100) / 100);
+  return out;
+}
+
+function timelineTable(days) {
+  return el("details", {}, el("summary", {}, "Show as a table"),
+    el("div", { class: "table-wrap" }, el("table", {},
+      el("thead", {}, el("tr", {}, ["Day", "Reads", "Unexplained", "Peer median", "Peer high"].map((h, i) => el("th", { scope: "col", class: i ? "num" : null }, h)))),
+      el("tbody", {}, days.map((d) => el("tr", {}, el("td", {}, dayOf(d)), el("td", { class: "num" }, readsOf(d)),
+        el("td", { class: "num" }, unexplOf(d)), el("td", { class: "num" }, medOf(d)), el("td", { class: "num" }, highOf(d))))))));
+}
+
+// ---- audit ----
+
+async function loadAudit(before) {
+  const body = $("audit-body");
+  const cpBox = $("audit-cp");
+  fill(body, el("p", { class: "muted" }, "Loading…"));
+  let data;
+  try {
+    data = await api("/v1/audit/entries?limit=25" + (before !== null ? "&from=" + before : ""));
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill(cpBox);
+    fill(body, errorBox(e));
+    return;
+  }
+  const key = await logKey();
+  const entries = data.entries || [];
+  state.auditLowest = entries.length ? entries[entries.length - 1].index : 0;
+  $("audit-older").disabled = !(state.auditLowest > 0);
+  // checkpoint
+  if (data.checkpoint) {
+    const sigCell = el("dd", { id: "cp-sig" }, "checking…");
+    let cp = null;
+    try { cp = parseCheckpoint(data.checkpoint); } catch { /* shown below */ }
+    fill(cpBox, el("dl", { class: "kv small" },
+      el("dt", {}, "Log"), el("dd", { class: "mono" }, cp ? cp.origin : "—"),
+      el("dt", {}, "Signed tree size"), el("dd", {}, num(data.tree_size), " of ", num(data.size), " entries"),
+      el("dt", {}, "Checkpoint signature"), sigCell));
+    checkSignature(data.checkpoint, key).then((s) => fill(sigCell, sigBadge(s)));
+  } else {
+    fill(cpBox, el("div", { class: "msg msg-info" }, "No signed checkpoint yet."));
+  }
+  if (!entries.length) {
+    fill(body, el("p", { class: "muted" }, "The log is empty."));
+    return;
+  }
+  const tally = el("p", { class: "small", id: "audit-tally", "aria-live": "polite" }, "Checking " + entries.length + " proofs…");
+  const checks = [];
+  const rows = entries.map((e) => {
+    const ev = e.event || {};
+    const cell = el("td", { class: "proof", "data-index": e.index }, e.pending ? badge("Pending", "warn") : "checking…");
+    if (!e.pending) {
+      checks.push(verifyEntry(e, key).then((r) => {
+        cell.dataset.verified = r.ok ? "true" : "false";
+        fill(cell, r.ok ? badge("Verified", "ok") : badge("Failed", "bad"), r.ok ? null : el("div", { class: "small" }, r.reason));
+        if (r.ok) cell.title = "Inclusion proof checked against tree size " + r.treeSize + "; " + sigText(r.signature);
+        return r.ok;
+      }));
+    }
+    return el("tr", { "data-index": e.index },
+      el("td", { class: "num" }, e.index),
+      el("td", { class: "small" }, timeEl(ev.time)),
+      el("td", {}, ev.actor || "—", ev.role ? el("div", { class: "small muted" }, ev.role.replace(/_/g, " ")) : null),
+      el("td", { class: "mono small" }, ev.action || "—"),
+      el("td", { class: "hide-narrow" }, ev.customer || ev.target || ""),
+      el("td", {}, ev.decision === "allow" ? badge("allow", "ok") : badge(ev.decision || "?", "bad"),
+        ev.reason ? el("div", { class: "small muted" }, ev.reason) : null),
+      cell);
+  });
+  Promise.all(checks).then((res) => {
+    const ok = res.filter(Boolean).length, pending = entries.length - res.length;
+    fill(tally, ok === res.length ? badge("All checked", "ok") : badge(res.length - ok + " failed", "bad"), " ",
+      `${ok} of ${entries.length} entries verified in this browser: leaf, inclusion proof and signed root` +
+      (pending ? `; ${pending} not yet in a signed checkpoint.` : "."));
+  });
+  fill(body, tally, el("div", { class: "table-wrap" }, el("table", {},
+    el("caption", { class: "visually-hidden" }, "Audit log entries, newest first, with proof status"),
+    el("thead", {}, el("tr", {}, ["#", "Time", "Actor", "Action", "Customer / target", "Decision", "Proof"].map((h, i) =>
+      el("th", { scope: "col", class: i === 0 ? "num" : i === 4 ? "hide-narrow" : null }, h)))),
+    el("tbody", {}, rows))));
+}
+
+function sigText(s) {
+  return { verified: "checkpoint signature verified", unsupported: "signature not checkable in this browser",
+    "no-key": "log key not configured", failed: "signature failed" }[s.status] || s.status;
+}
+
+function sigBadge(s) {
+  if (s.status === "verified") return badge("Verified (Ed25519)", "ok");
+  if (s.status === "failed") return [badge("Failed", "bad"), " ", s.reason];
+  return [badge("Not checked", "warn"), " ", s.reason || ""];
+}
+
+// ---- trace ----
+
+async function onTrace(ev) {
+  ev.preventDefault();
+  const file = $("leak").files[0];
+  const msg = $("trace-msg"), body = $("trace-body");
+  fill(body);
+  if (!file) {
+    fill(msg, el("div", { class: "msg msg-error", role: "alert" }, "Choose the leaked CSV file first."));
+    return;
+  }
+  $("trace-run").disabled = true;
+  fill(msg, el("div", { class: "msg msg-info", role: "status" }, "Tracing " + file.name + "…"));
+  try {
+    const rep = await api("/v1/trace", { body: file, contentType: "text/csv" });
+    fill(msg);
+    renderTrace(rep);
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill(msg, errorBox(e));
+  } finally {
+    $("trace-run").disabled = false;
+  }
+}
+
+function renderTrace(rep) {
+  const body = $("trace-body");
+  const stat = (k, v, id) => el("div", { class: "stat", "data-stat": id }, el("div", { class: "v" }, v), el("div", { class: "k" }, k));
+  const suspects = rep.suspects || [];
+  const orgs = rep.orgs || [];
+  const canaries = rep.canaries || [];
+  fill(body,
+    el("div", { class: "summary" },
+      stat("rows read", num(rep.rows), "rows"),
+      stat("records matched", num(rep.matched), "matched"),
+      stat("never accessed through custos", num(rep.never_accessed), "never_accessed"),
+      stat("canary records in the leak", num(canaries.length), "canaries")),
+    canaries.length ? el("div", { class: "msg msg-error", role: "status" },
+      "Canary records are in this list: ", el("span", { class: "mono" }, canaries.join(", ")),
+      ". Only people who read a canary can have leaked it.") : null,
+    rep.never_accessed ? el("p", { class: "small muted" },
+      num(rep.never_accessed) + " matched records were never read through custos: evidence that part of the list came from elsewhere.") : null,
+    el("div", { class: "panel" }, el("h2", {}, "Suspects"),
+      suspects.length ? el("div", { class: "table-wrap" }, el("table", { id: "trace-suspects" },
+        el("caption", { class: "visually-hidden" }, "People who could have leaked the list, most likely first"),
+        el("thead", {}, el("tr", {}, el("th", { class: "num", scope: "col" }, "#"), el("th", { scope: "col" }, "Person"),
+          el("th", { scope: "col" }, "Organisation"), el("th", { scope: "col" }, "Covered"),
+          el("th", { class: "num", scope: "col" }, "Exclusive"), el("th", { scope: "col" }, "Score"))),
+        el("tbody", {}, suspects.map((s, i) => el("tr", { "data-actor": s.actor },
+          el("td", { class: "num" }, i + 1),
+          el("td", {}, el("a", { href: "#people/" + encodeURIComponent(s.actor) }, s.actor)),
+          el("td", {}, s.org || "—"),
+          el("td", {}, el("span", { class: "score" }, el("span", { class: "meter", "aria-hidden": "true" }, el("span", { "data-w": Math.round((s.covered || 0) * 100) })), pct(s.covered))),
+          el("td", { class: "num" }, num(s.exclusive)),
+          el("td", {}, scoreEl(s.score)))))))
+        : el("p", { class: "muted" }, "Nobody who read these records through custos stands out.")),
+    orgs.length ? el("div", { class: "panel" }, el("h2", {}, "Organisations"),
+      el("div", { class: "table-wrap" }, el("table", {},
+        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Organisation"), el("th", { scope: "col" }, "Covered"))),
+        el("tbody", {}, orgs.map((o) => el("tr", {}, el("td", {}, o.org), el("td", {}, pct(o.covered)))))))) : null);
+  applyWidths(body);
+}
+
+// ---- policies ----
+
+async function loadPolicies() {
+  const body = $("policies-body");
+  fill(body, el("p", { class: "muted" }, "Loading…"));
+  try {
+    const p = await api("/v1/policies");
+    fill(body, renderPolicies(p));
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill(body, errorBox(e));
+  }
+}
+
+const LABELS = {
+  policies: "Policies", files: "Policy files", digest: "Policy set digest", quotas: "Quotas per role (distinct customers)",
+  consent_ttl: "One-time code valid for", consent_grant: "Confirmed consent grants access for",
+  consent_max_attempts: "Wrong codes before a consent locks", breakglass_grant: "Approved break-glass lasts",
+  stepup_score: "Step-up at risk score", suspend_score: "Automatic suspension at risk score", containment: "Automatic containment",
+  customers_per_hour: "Per hour", customers_per_day: "Per day", role: "Role",
+};
+
+function renderPolicies(p) {
+  const out = [];
+  if (Array.isArray(p.quotas)) {
+    out.push(el("h2", {}, LABELS.quotas), el("div", { class: "table-wrap" }, el("table", { id: "quotas" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Role"), el("th", { class: "num", scope: "col" }, "Per hour"), el("th", { class: "num", scope: "col" }, "Per day"))),
+      el("tbody", {}, p.quotas.map((q) => el("tr", {}, el("td", {}, String(q.role).replace(/_/g, " ")),
+        el("td", { class: "num" }, q.customers_per_hour ? num(q.customers_per_hour) : "unlimited"),
+        el("td", { class: "num" }, q.customers_per_day ? num(q.customers_per_day) : "unlimited")))))));
+  }
+  const rest = Object.entries(p).filter(([k]) => k !== "quotas" && k !== "policies" && k !== "files");
+  if (rest.length) out.push(el("h2", {}, "Limits and containment"), generic(Object.fromEntries(rest)));
+  if (Array.isArray(p.policies)) {
+    out.push(el("h2", {}, "Cedar policies (" + p.policies.length + ")"),
+      el("ul", { class: "small mono policy-ids", id: "policy-ids" }, p.policies.map((id) => el("li", {}, typeof id === "string" ? id : JSON.stringify(id)))));
+  }
+  if (Array.isArray(p.files) && p.files.length) out.push(el("p", { class: "small muted" }, "From " + p.files.join(", ")));
+  return out;
+}
+
+function generic(v) {
+  if (v === null || v === undefined) return "—";
+  if (Array.isArray(v)) {
+    if (v.length && typeof v[0] === "object" && v[0] !== null && !Array.isArray(v[0])) {
+      const cols = [...new Set(v.flatMap((o) => Object.keys(o)))];
+      return el("div", { class: "table-wrap" }, el("table", {},
+        el("thead", {}, el("tr", {}, cols.map((c) => el("th", { scope: "col" }, LABELS[c] || c.replace(/_/g, " "))))),
+        el("tbody", {}, v.map((o) => el("tr", {}, cols.map((c) => el("td", {}, typeof o[c] === "object" ? JSON.stringify(o[c]) : String(o[c] ?? "—"))))))));
+    }
+    return el("ul", {}, v.map((x) => el("li", {}, typeof x === "object" ? generic(x) : String(x))));
+  }
+  if (typeof v === "object") {
+    return el("dl", { class: "kv" }, Object.entries(v).flatMap(([k, x]) => [
+      el("dt", {}, LABELS[k] || k.replace(/_/g, " ")),
+      el("dd", { class: k === "digest" ? "mono small" : null },
+        typeof x === "boolean" ? (x ? "on" : "off") : typeof x === "object" ? generic(x)
+          : /_(ttl|grant)$/.test(k) ? fmtDuration(x) : String(x)),
+    ]));
+  }
+  return String(v);
+}
+
+start();
