@@ -597,3 +597,102 @@ func TestDashboardSession(t *testing.T) {
 		t.Errorf("sign-out: %d %q", out.Status, out.Header.Get("Set-Cookie"))
 	}
 }
+
+// TestDashboardEndpoints: the JSON the dashboard reads, gated by role.
+func TestDashboardEndpoints(t *testing.T) {
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	tk := openTicket(t, s, et.TokClerk1, "c-0001")
+	s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "ticket:" + tk})
+	s.Do(t, et.Req{Path: "/v1/customers/c-0002", Token: et.TokClerk1})
+
+	cases := []struct {
+		name   string
+		req    et.Req
+		status int
+		code   string
+	}{
+		{"people for security", et.Req{Path: "/v1/people", Token: et.TokSecurity}, 200, ""},
+		{"people refused to a clerk", et.Req{Path: "/v1/people", Token: et.TokClerk1}, 403, "forbidden"},
+		{"people without a token", et.Req{Path: "/v1/people"}, 401, "unauthenticated"},
+		{"people, bad limit", et.Req{Path: "/v1/people?limit=0", Token: et.TokSecurity}, 400, "invalid_request"},
+		{"unknown person", et.Req{Path: "/v1/people/emp-nobody", Token: et.TokSecurity}, 404, "not_found"},
+		{"audit entries for the auditor", et.Req{Path: "/v1/audit/entries?limit=3", Token: et.TokAuditor}, 200, ""},
+		{"audit entries refused to a clerk", et.Req{Path: "/v1/audit/entries", Token: et.TokClerk1}, 403, "forbidden"},
+		{"audit entries, bad from", et.Req{Path: "/v1/audit/entries?from=x", Token: et.TokAuditor}, 400, "invalid_request"},
+		{"audit entries, limit too big", et.Req{Path: "/v1/audit/entries?limit=1000", Token: et.TokAuditor}, 400, "invalid_request"},
+		{"policies for the auditor", et.Req{Path: "/v1/policies", Token: et.TokAuditor}, 200, ""},
+		{"policies refused to a clerk", et.Req{Path: "/v1/policies", Token: et.TokClerk1}, 403, "forbidden"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.Do(t, tc.req)
+			if r.Status != tc.status || r.ErrorCode() != tc.code {
+				t.Errorf("%d %s, want %d %q", r.Status, r.Body, tc.status, tc.code)
+			}
+			if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+		})
+	}
+
+	// The audit listing: newest first, paged with from, each with a proof
+	// against the checkpoint it names.
+	var page struct {
+		Size     uint64 `json:"size"`
+		TreeSize uint64 `json:"tree_size"`
+		Entries  []struct {
+			Index   uint64   `json:"index"`
+			Proof   []string `json:"proof"`
+			Pending bool     `json:"pending"`
+			Event   struct {
+				Actor string `json:"actor"`
+			} `json:"event"`
+		} `json:"entries"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := s.Do(t, et.Req{Path: "/v1/audit/entries?limit=3", Token: et.TokAuditor})
+		page.Entries = nil
+		if err := json.Unmarshal(r.Body, &page); err != nil {
+			t.Fatal(err)
+		}
+		if page.TreeSize == page.Size || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(page.Entries) != 3 || page.Entries[0].Index != page.Size-1 || page.Entries[2].Index != page.Size-3 {
+		t.Fatalf("listing of size %d: %+v", page.Size, page.Entries)
+	}
+	for _, e := range page.Entries {
+		if e.Pending || e.Event.Actor == "" {
+			t.Errorf("entry %d: pending %v, actor %q (size %d, tree %d)", e.Index, e.Pending, e.Event.Actor, page.Size, page.TreeSize)
+		}
+	}
+	r := s.Do(t, et.Req{Path: fmt.Sprintf("/v1/audit/entries?limit=2&from=%d", page.Entries[2].Index), Token: et.TokAuditor})
+	var older struct {
+		Entries []struct {
+			Index uint64 `json:"index"`
+		} `json:"entries"`
+	}
+	json.Unmarshal(r.Body, &older)
+	if len(older.Entries) != 2 || older.Entries[0].Index != page.Entries[2].Index-1 {
+		t.Errorf("older page: %s", r.Body)
+	}
+
+	var pol struct {
+		Quotas []struct {
+			Role    string `json:"role"`
+			PerHour int    `json:"customers_per_hour"`
+		} `json:"quotas"`
+	}
+	json.Unmarshal(s.Do(t, et.Req{Path: "/v1/policies", Token: et.TokAuditor}).Body, &pol)
+	clerk := false
+	for _, q := range pol.Quotas {
+		clerk = clerk || (q.Role == "store_clerk" && q.PerHour > 0)
+	}
+	if !clerk {
+		t.Errorf("policies lack the store clerk quota: %+v", pol)
+	}
+}

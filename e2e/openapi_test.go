@@ -313,6 +313,12 @@ func TestOpenAPIMatchesLiveResponses(t *testing.T) {
 		{name: "subject login", method: "POST", path: "/v1/subjects/login", body: `{"phone":"+8613900139000"}`, want: 201},
 		{name: "subject login bad", method: "POST", path: "/v1/subjects/login", body: `{"phone":"12"}`, want: 400, code: "invalid_request"},
 		{name: "openapi", method: "GET", path: "/openapi.json", want: 200},
+		{name: "people", method: "GET", path: "/v1/people?limit=10", token: et.TokSecurity, want: 200},
+		{name: "people clerk", method: "GET", path: "/v1/people", token: et.TokClerk1, want: 403},
+		{name: "person", method: "GET", path: "/v1/people/emp-1", token: et.TokSecurity, want: 200},
+		{name: "audit listing", method: "GET", path: "/v1/audit/entries?limit=5", token: et.TokAuditor, want: 200},
+		{name: "policies", method: "GET", path: "/v1/policies", token: et.TokSecurity, want: 200},
+		{name: "session none", method: "GET", path: "/session", want: 200},
 	})
 
 	// The audit entry the read above produced, with its proof (it may need

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/custos-dev/custos/api"
 	"github.com/custos-dev/custos/internal/detect"
+	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/vault"
 	"github.com/custos-dev/custos/internal/watch"
 	"github.com/custos-dev/custos/web"
@@ -36,6 +39,30 @@ func (a *app) attachDetectors(ctx context.Context, reg *prometheus.Registry) err
 	r := &watch.Runner{Store: a.store, Engine: detect.New(dc), Logger: a.logger, Registerer: reg}
 	if !a.cfg.Detect.Disabled {
 		r.Contain = a.api.Contain
+	}
+	if ld, ok := a.store.(store.Leader); ok {
+		var leading atomic.Bool
+		r.Lead = leading.Load
+		go func() {
+			for {
+				release, ok, err := ld.TryLead(ctx, "detectors")
+				if err != nil && ctx.Err() == nil {
+					a.logger.Warn("detectors: leader election failed", "err", err)
+				}
+				if ok {
+					leading.Store(true)
+					a.logger.Info("detectors: this gateway leads alerting and containment")
+					<-ctx.Done()
+					release()
+					return
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(2 * time.Second):
+				}
+			}
+		}()
 	}
 	a.watch = r
 	a.api.Risk = r

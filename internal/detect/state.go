@@ -44,7 +44,8 @@ func (g *group) habit(s, def float64) float64 {
 		}
 	}
 	sd := 1.4826 * mad
-	v := sd*sd - s*(1-s)/150
+	avg := math.Max(float64(g.shareReads/g.shareN), 5)
+	v := sd*sd - s*(1-s)/avg
 	return clamp(math.Sqrt(math.Max(v, 0)), 0.02, 0.15)
 }
 
@@ -181,10 +182,11 @@ type group struct {
 	shReads, shForeignR, shForeignS, shUnexpl float64
 	hours                                     [24]float32
 	hoursTotal                                float32
-	// shareH is a decayed histogram of members' smoothed unexplained
+	// shareH is a decayed histogram of members' daily unexplained
 	// shares (bins of 1/shareBins): how much habits differ in this group.
-	shareH [shareBins]float32
-	shareN float32
+	shareH     [shareBins]float32
+	shareN     float32
+	shareReads float32 // reads behind shareH's samples (for binomial noise)
 	// Yesterday's foreign shares, so today's reads do not move the bar.
 	refR, refS float64
 	refOK      bool
@@ -228,6 +230,7 @@ func (g *group) ensureDay(d int32) {
 		g.shareH[i] *= 0.9
 	}
 	g.shareN *= 0.9
+	g.shareReads *= 0.9
 	if g.shReads >= 100 {
 		g.refR, g.refS, g.refOK = g.shForeignR/g.shReads, g.shForeignS/g.shReads, true
 	}
@@ -349,11 +352,12 @@ func (p *person) roll(e *Engine, d int32) {
 		if p.findings[detPurpose].score < 0.4 && p.findings[detSlow].score < 0.4 {
 			p.shU = 0.9*p.shU + float32(p.today.unexpl)
 			p.shR = 0.9*p.shR + float32(p.today.reads)
-			if p.shR >= 60 {
-				b := min(int(p.shU/p.shR*shareBins), shareBins-1)
+			if p.today.reads >= 5 {
+				b := min(int(float64(p.today.unexpl)/float64(p.today.reads)*shareBins), shareBins-1)
 				for _, g := range p.groups[grpRegion:] {
 					g.shareH[b]++
 					g.shareN++
+					g.shareReads += float32(p.today.reads)
 				}
 			}
 		}

@@ -237,3 +237,12 @@ type Store interface {
 
 	Close() error
 }
+
+// Leader is implemented by stores that many processes share. TryLead makes
+// this process the one that runs a singleton job (the detectors) while it
+// holds the lease; ok is false if another process holds it. The lease ends
+// when release is called, or when the process or its connection dies. A
+// store without Leader is used by one process, which always leads.
+type Leader interface {
+	TryLead(ctx context.Context, job string) (release func(), ok bool, err error)
+}

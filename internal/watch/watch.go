@@ -51,6 +51,10 @@ type Runner struct {
 	Batch int
 	// Registerer receives the runner's metrics; optional.
 	Registerer prometheus.Registerer
+	// Lead reports whether this process leads: with many gateways on one
+	// database every one feeds its engine (so each can show risk), but only
+	// the leader raises alerts and contains. Nil means always.
+	Lead func() bool
 
 	mu      sync.Mutex // guards Engine
 	next    uint64     // next index to feed
@@ -59,6 +63,7 @@ type Runner struct {
 	alerts  prometheus.Counter
 	kick    chan struct{}
 	started bool
+	leading bool
 }
 
 // Kick wakes the runner early (the gateway calls it after an append).
@@ -182,6 +187,16 @@ func (r *Runner) WaitIdle(ctx context.Context) error {
 
 // step processes one batch and returns how many records it read.
 func (r *Runner) step(ctx context.Context) (int, error) {
+	leading := r.Lead == nil || r.Lead()
+	if leading && !r.leading {
+		// Taking over: alert only on what the last leader did not process.
+		if b, err := r.Store.Meta(ctx, metaCursor); err == nil {
+			if n, perr := strconv.ParseUint(string(b), 10, 64); perr == nil && n > r.cursor {
+				r.cursor = n
+			}
+		}
+	}
+	r.leading = leading
 	recs, err := r.Store.AuditRange(ctx, r.next, r.next+uint64(r.Batch))
 	if err != nil {
 		return 0, err
@@ -214,8 +229,8 @@ func (r *Runner) step(ctx context.Context) (int, error) {
 		r.mu.Lock()
 		alerts := r.Engine.Observe(ev)
 		r.mu.Unlock()
-		if rec.Index < r.cursor {
-			continue // replaying after a restart: already alerted on
+		if rec.Index < r.cursor || !leading {
+			continue // replaying after a restart (already alerted on), or not the leader
 		}
 		for _, a := range alerts {
 			if err := r.raise(ctx, a); err != nil {
@@ -223,7 +238,7 @@ func (r *Runner) step(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	if r.next > r.cursor {
+	if leading && r.next > r.cursor {
 		r.cursor = r.next
 		if err := r.Store.SetMeta(ctx, metaCursor, []byte(strconv.FormatUint(r.cursor, 10))); err != nil {
 			return 0, fmt.Errorf("watch: save cursor: %w", err)

@@ -2,12 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,59 +13,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/pgtest"
 	"github.com/custos-dev/custos/internal/store/postgres"
 	"github.com/custos-dev/custos/internal/store/storetest"
 )
 
-// adminURL is the server the tests create their databases on.
-func adminURL() string {
-	if u := os.Getenv("CUSTOS_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-}
+func adminURL() string { return pgtest.AdminURL() }
 
-// newDatabase creates an empty database for one test, drops it when the
-// test ends, and returns its URL. Without a reachable server the test is
-// skipped, except under CI (CI=true), where that is a failure.
-func newDatabase(t testing.TB) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, adminURL())
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL is not reachable (CUSTOS_TEST_POSTGRES=%q): %v", os.Getenv("CUSTOS_TEST_POSTGRES"), err)
-		}
-		t.Skipf("PostgreSQL is not reachable, skipping (set CUSTOS_TEST_POSTGRES): %v", err)
-	}
-	defer admin.Close(context.Background())
-	var b [6]byte
-	rand.Read(b[:])
-	name := "custos_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		admin, err := pgx.Connect(ctx, adminURL())
-		if err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer admin.Close(ctx)
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(adminURL())
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return adminURL() + " dbname=" + name // key=value form
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+func newDatabase(t testing.TB) string { return pgtest.NewDatabase(t) }
 
 func open(t testing.TB, dbURL string) *postgres.Store {
 	t.Helper()
