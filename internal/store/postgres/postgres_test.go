@@ -12,8 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/pgtest"
+	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/store/postgres"
 	"github.com/custos-dev/custos/internal/store/storetest"
 )
