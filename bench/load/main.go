@@ -44,6 +44,8 @@ func main() {
 	duration := flag.Duration("duration", 20*time.Second, "load duration per target")
 	bin := flag.String("custos", "", "custos binary (default: build ./cmd/custos)")
 	keep := flag.Bool("keep", false, "keep the work dir")
+	flag.StringVar(&dbURL, "db", "", "PostgreSQL `url` of an empty database: custos runs on it instead of the embedded store")
+	flag.IntVar(&gateways, "gateways", 1, "custos gateways (with -db); clients spread over them")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "have custos serve write a CPU profile to `file`")
 	flag.Parse()
 	if err := run(*customers, *clients, *duration, *bin, *keep); err != nil {
@@ -52,7 +54,11 @@ func main() {
 	}
 }
 
-var cpuProfile string
+var (
+	cpuProfile string
+	dbURL      string
+	gateways   int
+)
 
 const token = "bench-token-0123456789abcdef"
 
@@ -84,13 +90,23 @@ func run(customers, clients int, duration time.Duration, bin string, keep bool) 
 		return p
 	}
 	cf, tf := write("customers.csv", cb.String()), write("tickets.csv", tb.String())
-	pf := write("principals.csv", "id,name,org,org_kind,role,site,region,token\nemp-1,Bench,dist-1,distributor,store_clerk,store-1,GD,"+token+"\n")
+	// One clerk per client, as at a real counter.
+	var pb strings.Builder
+	pb.WriteString("id,name,org,org_kind,role,site,region,token\n")
+	for w := 0; w < clients; w++ {
+		fmt.Fprintf(&pb, "emp-%d,Bench %d,dist-1,distributor,store_clerk,store-1,GD,%s-%04d\n", w, w, token, w)
+	}
+	pf := write("principals.csv", pb.String())
 	// A benchmark reads like a harvester: keep the detectors running (their
 	// cost is part of the path) but let them alert without containing.
 	cfg := write("custos.toml", "[quotas.store_clerk]\ncustomers_per_hour = 100000000\ncustomers_per_day = 100000000\n[detect]\ncontainment_disabled = true\n")
 	data := filepath.Join(dir, "data")
 	t0 := time.Now()
-	if out, err := exec.Command(bin, "import", "--data", data, "--customers", cf, "--principals", pf, "--tickets", tf).CombinedOutput(); err != nil {
+	iargs := []string{"import", "--data", data, "--customers", cf, "--principals", pf, "--tickets", tf}
+	if dbURL != "" {
+		iargs = append(iargs, "--db", dbURL)
+	}
+	if out, err := exec.Command(bin, iargs...).CombinedOutput(); err != nil {
 		return fmt.Errorf("import: %v\n%s", err, out)
 	}
 	importTook := time.Since(t0)
@@ -100,17 +116,45 @@ func run(customers, clients int, duration time.Duration, bin string, keep bool) 
 	if err := makeBare(bdb, customers); err != nil {
 		return err
 	}
-	caddr, baddr := freeAddr(), freeAddr()
-	sargs := []string{"serve", "--data", data, "--addr", caddr, "--config", cfg, "--log-level", "error"}
-	if cpuProfile != "" {
-		sargs = append(sargs, "--cpuprofile", cpuProfile)
+	baddr := freeAddr()
+	if dbURL == "" {
+		gateways = 1
 	}
-	srv := exec.Command(bin, sargs...)
-	srv.Stderr = os.Stderr
-	if err := srv.Start(); err != nil {
-		return err
+	var caddrs []string
+	for g := 0; g < gateways; g++ {
+		gdata := data
+		if g > 0 {
+			// Another gateway: same keys, its own log materialised from the
+			// shared sequence.
+			gdata = fmt.Sprintf("%s-%d", data, g)
+			os.MkdirAll(gdata, 0o700)
+			for _, k := range []string{"master.key", "log-signing.key"} {
+				b, err := os.ReadFile(filepath.Join(data, k))
+				if err != nil {
+					return fmt.Errorf("gateway %d: %w", g, err)
+				}
+				os.WriteFile(filepath.Join(gdata, k), b, 0o600)
+			}
+		}
+		caddr := freeAddr()
+		sargs := []string{"serve", "--data", gdata, "--addr", caddr, "--config", cfg, "--log-level", "error"}
+		if dbURL != "" {
+			sargs = append(sargs, "--db", dbURL)
+		}
+		if cpuProfile != "" && g == 0 {
+			sargs = append(sargs, "--cpuprofile", cpuProfile)
+		}
+		srv := exec.Command(bin, sargs...)
+		srv.Stderr = os.Stderr
+		if err := srv.Start(); err != nil {
+			return err
+		}
+		defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
+		if err := waitReady("http://" + caddr + "/healthz"); err != nil {
+			return err
+		}
+		caddrs = append(caddrs, caddr)
 	}
-	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
 	self, _ := os.Executable()
 	bare := exec.Command(self, "baseline", bdb, baddr)
 	bare.Stderr = os.Stderr
@@ -118,15 +162,20 @@ func run(customers, clients int, duration time.Duration, bin string, keep bool) 
 		return err
 	}
 	defer func() { bare.Process.Kill(); bare.Wait() }()
-	for _, a := range []string{caddr, baddr} {
-		if err := waitReady("http://" + a + "/healthz"); err != nil {
-			return err
-		}
+	if err := waitReady("http://" + baddr + "/healthz"); err != nil {
+		return err
 	}
 	fmt.Printf("machine: %d cores (GOMAXPROCS %d), %s; %d customers (import %.0f rows/s), %d clients, %s per target\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), time.Now().UTC().Format("2006-01-02"), customers, float64(customers)/importTook.Seconds(), clients, duration)
-	bareRes := load("http://"+baddr, customers, clients, duration, false)
-	custosRes := load("http://"+caddr, customers, clients, duration, true)
+	bareRes := load([]string{"http://" + baddr}, customers, clients, duration, false)
+	var bases []string
+	for _, a := range caddrs {
+		bases = append(bases, "http://"+a)
+	}
+	custosRes := load(bases, customers, clients, duration, true)
+	if dbURL != "" {
+		fmt.Printf("custos on PostgreSQL with %d gateway(s)\n", gateways)
+	}
 	fmt.Printf("%-8s %10s %10s %10s %8s\n", "target", "reads/s", "p50", "p99", "errors")
 	for _, r := range []result{bareRes, custosRes} {
 		fmt.Printf("%-8s %10.0f %10s %10s %8d\n", r.name, r.rps, r.p50, r.p99, r.errors)
@@ -143,7 +192,7 @@ type result struct {
 	errors   int64
 }
 
-func load(base string, customers, clients int, d time.Duration, guarded bool) result {
+func load(bases []string, customers, clients int, d time.Duration, guarded bool) result {
 	tr := &http.Transport{MaxIdleConnsPerHost: clients * 2, MaxConnsPerHost: clients * 2}
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	var errs atomic.Int64
@@ -158,13 +207,14 @@ func load(base string, customers, clients int, d time.Duration, guarded bool) re
 			defer wg.Done()
 			local := make([]time.Duration, 0, 4096)
 			i := w * 7919
+			base := bases[w%len(bases)]
 			for time.Now().Before(deadline) {
 				i = (i + 104729) % customers
 				id := fmt.Sprintf("c-%07d", i)
 				var req *http.Request
 				if guarded {
 					req, _ = http.NewRequest("GET", base+"/v1/customers/"+id, nil)
-					req.Header.Set("Authorization", "Bearer "+token)
+					req.Header.Set("Authorization", fmt.Sprintf("Bearer %s-%04d", token, w))
 					req.Header.Set("Custos-Purpose", fmt.Sprintf("ticket:T-%07d", i))
 				} else {
 					req, _ = http.NewRequest("GET", base+"/customers/"+id, nil)
