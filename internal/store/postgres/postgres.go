@@ -41,6 +41,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store"
 )
 
@@ -82,7 +83,51 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool}
+	if err := s.recountQuota(ctx, time.Now()); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return s, nil
+}
+
+// recountQuota counts into the quota table every customer read in an
+// allowed read or search since the start of the current UTC day, from the
+// audit log (idempotent: several gateways may do it at once).
+func (s *Store) recountQuota(ctx context.Context, now time.Time) error {
+	_, _, _, dEnd := quotaWindows(now)
+	rows, err := s.pool.Query(ctx, `SELECT event FROM audit WHERE time >= $1`, dEnd.AddDate(0, 0, -1).UnixNano())
+	if err != nil {
+		return fmt.Errorf("recount quota: %w", err)
+	}
+	var ps, ws, cs []string
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			rows.Close()
+			return fmt.Errorf("recount quota: %w", err)
+		}
+		ev, err := event.Parse(b)
+		if err != nil || ev.Decision != event.Allow || ev.Customer == "" ||
+			(ev.Action != event.ActionRead && ev.Action != event.ActionSearch) {
+			continue
+		}
+		hw, dw, _, _ := quotaWindows(ev.Time)
+		ps, ws, cs = append(ps, ev.Actor, ev.Actor), append(ws, hw, dw), append(cs, ev.Customer, ev.Customer)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("recount quota: %w", err)
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO quota (principal, win, customer)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`, ps, ws, cs)
+	if err != nil {
+		return fmt.Errorf("recount quota: %w", err)
+	}
+	return nil
 }
 
 // Close closes the connection pool, waiting for connections in use to be
@@ -590,6 +635,10 @@ func (s *Store) chargeQuota(ctx context.Context, principal, customer string, at 
 	// charge.
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
+	// Quota rows need not wait for the disk: every answered read is in the
+	// audit log (committed synchronously), and Open recounts the day from
+	// it, so a server crash cannot lose a charge that let data out.
+	b.Queue(`SET LOCAL synchronous_commit = off`)
 	b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, quotaLock, principal)
 	var inHour, inDay bool
 	b.Queue(quotaState, principal, hw, dw, customer).QueryRow(func(row pgx.Row) error {
