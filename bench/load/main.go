@@ -46,8 +46,10 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the work dir")
 	flag.StringVar(&dbURL, "db", "", "PostgreSQL `url` of an empty database: custos runs on it instead of the embedded store")
 	flag.IntVar(&gateways, "gateways", 1, "custos gateways (with -db); clients spread over them")
+	durability := flag.String("durability", "full", "custos durability: full (flush every group commit) or process")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "have custos serve write a CPU profile to `file`")
 	flag.Parse()
+	durabilityLine = "durability = \"" + *durability + "\"\n"
 	if err := run(*customers, *clients, *duration, *bin, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
@@ -58,6 +60,8 @@ var (
 	cpuProfile string
 	dbURL      string
 	gateways   int
+	// durabilityLine goes into the custos config (top-level key).
+	durabilityLine string
 )
 
 const token = "bench-token-0123456789abcdef"
@@ -99,7 +103,7 @@ func run(customers, clients int, duration time.Duration, bin string, keep bool) 
 	pf := write("principals.csv", pb.String())
 	// A benchmark reads like a harvester: keep the detectors running (their
 	// cost is part of the path) but let them alert without containing.
-	cfg := write("custos.toml", "[quotas.store_clerk]\ncustomers_per_hour = 100000000\ncustomers_per_day = 100000000\n[detect]\ncontainment_disabled = true\n")
+	cfg := write("custos.toml", durabilityLine+"[quotas.store_clerk]\ncustomers_per_hour = 100000000\ncustomers_per_day = 100000000\n[detect]\ncontainment_disabled = true\n")
 	data := filepath.Join(dir, "data")
 	t0 := time.Now()
 	iargs := []string{"import", "--data", data, "--customers", cf, "--principals", pf, "--tickets", tf}

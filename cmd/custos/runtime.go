@@ -69,14 +69,14 @@ func parseFlags(fs *flag.FlagSet, env *Env, args []string) (int, bool) {
 }
 
 // openStore opens the configured store. The caller closes it.
-func openStore(ctx context.Context, f storeFlags) (store.Store, error) {
+func openStore(ctx context.Context, f storeFlags, opt ...sqlite.Option) (store.Store, error) {
 	if f.db != "" {
 		return openPostgres(ctx, f.db)
 	}
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", f.data, err)
 	}
-	return sqlite.Open(ctx, filepath.Join(f.data, "custos.db"))
+	return sqlite.Open(ctx, filepath.Join(f.data, "custos.db"), opt...)
 }
 
 // openVault loads the master key (CUSTOS_MASTER_KEY or <data>/master.key)

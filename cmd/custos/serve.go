@@ -22,6 +22,7 @@ import (
 	"github.com/custos-dev/custos/internal/notify"
 	"github.com/custos-dev/custos/internal/policy"
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/sqlite"
 	"github.com/custos-dev/custos/internal/watch"
 )
 
@@ -133,7 +134,11 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 	a.cancel = cancel
 	a.closers = append(a.closers, cancel)
 
-	st, err := openStore(ctx, f.storeFlags)
+	sync := sqlite.SyncFull
+	if cfg.Durability == "process" {
+		sync = sqlite.SyncNormal
+	}
+	st, err := openStore(ctx, f.storeFlags, sqlite.WithSync(sync))
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,12 @@ type Config struct {
 	NotifyWebhook string `toml:"notify_webhook"`
 	// Detect configures containment by the detectors.
 	Detect Detect `toml:"detect"`
+	// Durability of the embedded store: "full" (default) flushes to disk on
+	// every group commit, so an acknowledged decision survives a power
+	// loss; "process" survives a crash of the custos process (kill -9) but
+	// may lose the last few milliseconds of decisions on a power loss or
+	// kernel crash, for several times the throughput on slow disks.
+	Durability string `toml:"durability"`
 	// OIDC configures staff sign-in with an OpenID Connect provider (the
 	// [oidc] table; see oidc.Config). Off unless oidc.issuer is set.
 	OIDC oidc.Config `toml:"oidc"`
@@ -98,6 +104,7 @@ func Default() Config {
 		ConsentMaxAttempts: 5,
 		BreakGlassGrant:    Duration{time.Hour},
 		Detect:             Detect{StepUpScore: 0.8, SuspendScore: 0.95},
+		Durability:         "full",
 	}
 }
 
@@ -156,6 +163,9 @@ func Parse(b []byte) (Config, error) {
 	if md.IsDefined("notify_webhook") {
 		c.NotifyWebhook = fromFile.NotifyWebhook
 	}
+	if md.IsDefined("durability") {
+		c.Durability = fromFile.Durability
+	}
 	if md.IsDefined("detect", "stepup_score") {
 		c.Detect.StepUpScore = fromFile.Detect.StepUpScore
 	}
@@ -184,6 +194,9 @@ func (c Config) Validate() error {
 		if q.CustomersPerDay < 0 {
 			return &ValidationError{Field: "quotas." + role + ".customers_per_day", Problem: "must not be negative"}
 		}
+	}
+	if c.Durability != "full" && c.Durability != "process" {
+		return &ValidationError{Field: "durability", Problem: `must be "full" or "process"`}
 	}
 	if c.ConsentTTL.Duration <= 0 {
 		return &ValidationError{Field: "consent_ttl", Problem: "must be positive"}

@@ -71,9 +71,35 @@ func (s *Store) rowR(ctx context.Context, query string, args ...any) *sql.Row {
 
 var _ store.Store = (*Store)(nil)
 
+// Option configures Open.
+type Option func(*options)
+
+type options struct{ sync string }
+
+// Durability levels for WithSync.
+const (
+	// SyncFull flushes the write-ahead log to disk on every commit: an
+	// acknowledged write survives a process crash and a power loss.
+	SyncFull = "FULL"
+	// SyncNormal leaves the flush to checkpoints: an acknowledged write
+	// survives a process crash (kill -9) but may be lost, with the last
+	// few commits before it, on a power loss or kernel crash.
+	SyncNormal = "NORMAL"
+)
+
+// WithSync sets the durability level (SyncFull, the default, or SyncNormal).
+func WithSync(level string) Option { return func(o *options) { o.sync = level } }
+
 // Open opens (creating if needed) the database file at path and applies the
 // schema. The caller MUST Close it.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
+	o := options{sync: SyncFull}
+	for _, f := range opt {
+		f(&o)
+	}
+	if o.sync != SyncFull && o.sync != SyncNormal {
+		return nil, fmt.Errorf("open store: sync level %q: want %s or %s", o.sync, SyncFull, SyncNormal)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -84,7 +110,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		q := url.Values{}
 		q.Add("_pragma", "busy_timeout(10000)")
 		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "synchronous("+o.sync+")")
 		q.Add("_pragma", "foreign_keys(1)")
 		if ro {
 			q.Add("_pragma", "query_only(1)")
