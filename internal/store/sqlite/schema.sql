@@ -52,7 +52,6 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_customer ON audit (customer, idx);
 CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, idx);
-CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
 CREATE TABLE IF NOT EXISTS checkpoints (
 	seq INTEGER PRIMARY KEY AUTOINCREMENT,
 	size INTEGER NOT NULL, note BLOB NOT NULL, time INTEGER NOT NULL

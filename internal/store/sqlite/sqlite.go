@@ -112,6 +112,8 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+o.sync+")")
 		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "mmap_size(268435456)")
+		q.Add("_pragma", "cache_size(-16384)")
 		if ro {
 			q.Add("_pragma", "query_only(1)")
 		}
@@ -678,28 +680,44 @@ func (s *Store) flushQuota() {
 func (s *Store) recountQuota(ctx context.Context, now time.Time) error {
 	_, _, _, dEnd := QuotaWindows(now)
 	from := dEnd.AddDate(0, 0, -1)
-	rows, err := s.w.QueryContext(ctx, `SELECT event FROM audit WHERE time >= ?`, from.UnixNano())
-	if err != nil {
-		return err
-	}
+	// Records are appended in time order, give or take the moments
+	// between stamping and committing: walk back from the end until an hour
+	// before the day began.
 	var found []quotaRow
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			rows.Close()
+	before := int64(1) << 62
+	for done := false; !done; {
+		rows, err := s.w.QueryContext(ctx, `SELECT idx, time, event FROM audit WHERE idx < ? ORDER BY idx DESC LIMIT 4096`, before)
+		if err != nil {
 			return err
 		}
-		ev, err := event.Parse(b)
-		if err != nil || ev.Decision != event.Allow || ev.Customer == "" ||
-			(ev.Action != event.ActionRead && ev.Action != event.ActionSearch) {
-			continue
+		n := 0
+		for rows.Next() {
+			var idx, t int64
+			var b []byte
+			if err := rows.Scan(&idx, &t, &b); err != nil {
+				rows.Close()
+				return err
+			}
+			n++
+			before = idx
+			if t < from.Add(-time.Hour).UnixNano() {
+				done = true
+			}
+			ev, err := event.Parse(b)
+			if err != nil || ev.Time.Before(from) || ev.Decision != event.Allow || ev.Customer == "" ||
+				(ev.Action != event.ActionRead && ev.Action != event.ActionSearch) {
+				continue
+			}
+			hw, dw, _, _ := QuotaWindows(ev.Time)
+			found = append(found, quotaRow{ev.Actor, hw, ev.Customer}, quotaRow{ev.Actor, dw, ev.Customer})
 		}
-		hw, dw, _, _ := QuotaWindows(ev.Time)
-		found = append(found, quotaRow{ev.Actor, hw, ev.Customer}, quotaRow{ev.Actor, dw, ev.Customer})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
 	}
 	if len(found) == 0 {
 		return nil
