@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,8 +22,11 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/merkle/testonly"
 
 	et "github.com/custos-dev/custos/internal/e2etest"
+	"github.com/custos-dev/custos/web"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser.
@@ -476,7 +480,16 @@ func TestBrowserCustomer(t *testing.T) {
 		t.Errorf("no objection alert on emp-1: %s", r.Body)
 	}
 
-	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload())
+	// The security team sees the customer's objection on the dashboard.
+	b.do(chromedp.Navigate(s.URL + "/"))
+	b.waitFor("the sign-in form", `!document.getElementById("signin").hidden`)
+	b.do(chromedp.SendKeys(chromedp.CSS("input[name=token]"), et.TokSecurity), chromedp.Click(chromedp.ID("signin-btn")))
+	b.waitFor("the objection alert", `[...document.querySelectorAll('.alert-item[data-actor="emp-1"]')].some(li => /objection/.test(li.innerText) && /I was not there/.test(li.innerText))`)
+	b.shot("dashboard-objection")
+	b.do(chromedp.Click(chromedp.ID("signout")))
+	b.waitFor("signed out of the dashboard", `!document.getElementById("signin").hidden`)
+
+	b.do(chromedp.Navigate(s.URL+"/my"), chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	b.waitFor("history at phone width", `[...document.querySelectorAll("li.access")].length > 0 && [...document.querySelectorAll("li.access")].every(li => li.dataset.verified)`)
 	if w := evalAs[int](b, `document.documentElement.scrollWidth`); w > 400 {
 		t.Errorf("/my is %dpx wide at a 390px viewport", w)
@@ -695,4 +708,63 @@ func TestDashboardEndpoints(t *testing.T) {
 	if !clerk {
 		t.Errorf("policies lack the store clerk quota: %+v", pol)
 	}
+}
+
+// TestBrowserInclusionProofs checks the page's RFC 6962 verifier against the
+// reference Merkle tree of transparency-dev/merkle: every index of every
+// tree size up to 70 leads to the right root, and the proof of one index
+// never verifies at another.
+func TestBrowserInclusionProofs(t *testing.T) {
+	findChromium(t)
+	srv := httptest.NewServer(web.Handler(web.Options{}))
+	defer srv.Close()
+	tree := testonly.New(rfc6962.DefaultHasher)
+	type vector struct {
+		Index int      `json:"i"`
+		Size  int      `json:"n"`
+		Leaf  []byte   `json:"leaf"`
+		Proof [][]byte `json:"proof"`
+		Root  []byte   `json:"root"`
+	}
+	var vs []vector
+	for n := 1; n <= 70; n++ {
+		tree.AppendData([]byte{byte(n), 'x'})
+		for i := 0; i < n; i++ {
+			p, err := tree.InclusionProof(uint64(i), uint64(n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			vs = append(vs, vector{i, n, tree.LeafHash(uint64(i)), p, tree.HashAt(uint64(n))})
+		}
+	}
+	js, err := json.Marshal(vs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, 800, 600)
+	b.do(chromedp.Navigate(srv.URL + "/my"))
+	res := evalAs[map[string]int](b, `(async () => {
+		const v = await import("/assets/verify.js");
+		const vs = `+string(js)+`;
+		const eq = (a, b) => a.length === b.length && a.every((x, k) => x === b[k]);
+		let ok = 0, wrong = 0, moved = 0;
+		for (const c of vs) {
+			const root = await v.rootFromInclusionProof(c.i, c.n, v.b64(c.leaf), c.proof.map(v.b64));
+			if (eq(root, v.b64(c.root))) ok++; else wrong++;
+			if (c.n > 1) {
+				const j = (c.i + 1) % c.n;
+				let r2 = null;
+				try { r2 = await v.rootFromInclusionProof(j, c.n, v.b64(c.leaf), c.proof.map(v.b64)); } catch (e) { /* shape refused */ }
+				if (r2 && eq(r2, v.b64(c.root))) moved++;
+			}
+		}
+		return { ok, wrong, moved, total: vs.length };
+	})()`, chromedp.EvalAwaitPromise)
+	if res["total"] != len(vs) || res["ok"] != len(vs) || res["wrong"] != 0 {
+		t.Errorf("inclusion proofs: %v of %d", res, len(vs))
+	}
+	if res["moved"] != 0 {
+		t.Errorf("%d proofs verified at another index", res["moved"])
+	}
+	b.assertNoConsoleErrors()
 }

@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -19,6 +20,8 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -34,6 +37,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/custos-dev/custos/client"
+	"github.com/custos-dev/custos/internal/config"
 	et "github.com/custos-dev/custos/internal/e2etest"
 	"github.com/custos-dev/custos/internal/siem"
 )
@@ -1010,5 +1014,89 @@ interval = "100ms"
 	}
 	if classes[6003] == 0 || classes[2004] == 0 {
 		t.Errorf("classes seen: %v", classes)
+	}
+}
+
+// TestExampleConfig: deploy/custos.example.toml loads and validates with
+// every documented key.
+func TestExampleConfig(t *testing.T) {
+	p := filepath.Join(et.RepoRoot(), "deploy", "custos.example.toml")
+	c, err := config.Load(p)
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	if c.OIDC.Issuer == "" || !c.SIEM.Enabled() || c.Quotas["store_clerk"].CustomersPerHour != 40 {
+		t.Errorf("example config decoded as %+v", c)
+	}
+}
+
+// TestSIEMRsyslog exports to a real syslog daemon, rsyslog with its TCP
+// input (octet-counted RFC 5424), and checks it parsed every message:
+// MSGID, APP-NAME, HOSTNAME, the uid in structured data, and the OCSF
+// JSON as MSG. It is skipped where rsyslogd is not installed.
+func TestSIEMRsyslog(t *testing.T) {
+	rsyslogd, err := exec.LookPath("rsyslogd")
+	if err != nil {
+		t.Skip("rsyslogd not installed (apt-get install rsyslog)")
+	}
+	dir := t.TempDir()
+	addr := et.FreeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	out := filepath.Join(dir, "out.log")
+	conf := et.WriteFile(t, dir, "rsyslog.conf", fmt.Sprintf(`global(workDirectory=%q)
+module(load="imtcp")
+input(type="imtcp" port=%q address="127.0.0.1" ruleset="custos")
+template(name="fields" type="string" string="%%msgid%%|%%app-name%%|%%hostname%%|%%pri%%|%%structured-data%%|%%msg%%\n")
+ruleset(name="custos") { action(type="omfile" file=%q template="fields") }
+`, dir, port, out))
+	cmd := exec.Command(rsyslogd, "-n", "-f", conf, "-i", filepath.Join(dir, "rsyslogd.pid"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, 10*time.Second, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+
+	f := et.NewFixture(t)
+	cfg := et.WriteFile(t, f.Dir, "custos.toml", fmt.Sprintf("[siem]\nsyslog = %q\nhostname = \"gw-7\"\ninterval = \"100ms\"\n", addr))
+	s := et.Start(t, f.Data, "--config", cfg)
+	tr := newSpecTransport(t, s.URL)
+	ctx := context.Background()
+	clerk := newClient(t, s, tr, et.TokClerk1)
+	clerk.Customer(ctx, "c-0001", client.Purpose{})
+	clerk.RequestBreakGlass(ctx, "c-0003", "customer on the phone, urgent")
+	n, alerts := storeCounts(t, f.Data)
+	uidRe := regexp.MustCompile(`uid="([^"]+)"`)
+	got := func() map[string]int {
+		b, _ := os.ReadFile(out)
+		m := map[string]int{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			parts := strings.SplitN(line, "|", 6)
+			if len(parts) != 6 {
+				continue
+			}
+			var ocsf map[string]any
+			g := uidRe.FindStringSubmatch(parts[4])
+			if parts[1] != "custos" || parts[2] != "gw-7" || g == nil || json.Unmarshal([]byte(parts[5]), &ocsf) != nil {
+				t.Errorf("rsyslog parsed %q", line)
+				continue
+			}
+			if cls := ocsf["class_uid"]; (parts[0] == "audit") != (cls == float64(6003)) {
+				t.Errorf("MSGID %s with class %v", parts[0], cls)
+			}
+			m[g[1]]++
+		}
+		return m
+	}
+	wantDelivered(t, "rsyslog", got, n, alerts, 1)
+	if t.Failed() {
+		t.Logf("rsyslogd stderr: %s", stderr.String())
 	}
 }

@@ -58,6 +58,7 @@ func commands() []command {
 		{"trace", "leak attribution: who could have leaked this list", cmdTrace},
 		{"canary", "plant canary records per org and site: canary seed", cmdCanary},
 		{"eval", "evaluate the detectors on generated scenarios", cmdEval},
+		{"completion", "print a shell completion script: bash, zsh or fish", cmdCompletion},
 	}
 }
 

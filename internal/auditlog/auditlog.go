@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -276,6 +277,19 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
+	// A log that already exists must not get a fresh key because its key
+	// file went missing.
+	recorded, err := opts.Store.Meta(ctx, metaVerifierKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("open audit log: read verifier key: %w", err)
+	default:
+		if _, err := os.Stat(filepath.Join(opts.Dir, KeyFile)); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open audit log: the log's signing key %s is missing (restore it from a backup; its verifier key is %s): %w",
+				filepath.Join(opts.Dir, KeyFile), recorded, ErrNoKey)
+		}
+	}
 	key, err := loadOrCreateKey(opts.Dir, opts.Origin)
 	if err != nil {
 		return nil, fmt.Errorf("open audit log: %w", err)
@@ -311,9 +325,18 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		integDone:     make(chan struct{}),
 		cpChanged:     make(chan struct{}),
 	}
-	l.buf.max = 1 << 20
+	l.buf.max = 1 << 16 // ~30 MB of events; beyond, the integrator reads the store
 	l.lag = newLagTracker()
 	l.m = newMetrics(l)
+	// tessera's background work lives until Close, not until ctx ends.
+	l.bgCtx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	ok := false
+	defer func() {
+		if !ok {
+			l.cancel()
+			l.m.unregister()
+		}
+	}()
 	if opts.Registerer != nil {
 		if err := l.m.register(opts.Registerer); err != nil {
 			return nil, fmt.Errorf("open audit log: metrics: %w", err)
@@ -327,8 +350,6 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open audit log: tessera posix: %w", err)
 	}
-	// tessera's background work lives until Close, not until ctx ends.
-	l.bgCtx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	topts := tessera.NewAppendOptions().
 		WithCheckpointSigner(&recordingSigner{Signer: signer, l: l}).
 		WithBatching(uint(opts.IntegrateBatch), opts.BatchMaxAge).
@@ -342,26 +363,21 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	}
 	l.appender, l.shutdown, l.reader, err = tessera.NewAppender(l.bgCtx, driver, topts)
 	if err != nil {
-		l.cancel()
 		return nil, fmt.Errorf("open audit log: tessera: %w", err)
 	}
 	next, err := l.reader.IntegratedSize(ctx)
 	if err != nil {
-		l.cancel()
 		return nil, fmt.Errorf("open audit log: integrated size: %w", err)
 	}
 	size, err := l.st.AuditSize(ctx)
 	if err != nil {
-		l.cancel()
 		return nil, fmt.Errorf("open audit log: store size: %w", err)
 	}
 	if next > size {
-		l.cancel()
 		return nil, fmt.Errorf("open audit log: the tiled log has %d entries but the store only %d records (store rolled back or records deleted): %w",
 			next, size, ErrInconsistent)
 	}
 	if err := l.loadPublishedCheckpoint(ctx); err != nil {
-		l.cancel()
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
 	l.m.storeSize.Set(float64(size))
@@ -369,6 +385,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if next < size {
 		l.log.Info("audit log: integrating records committed before restart", "from", next, "to", size)
 	}
+	ok = true
 	go l.commitLoop()
 	go l.integrateLoop(next)
 	if opts.ExportFile != "" || opts.ExportURL != "" {
@@ -519,7 +536,9 @@ func (l *Log) commit(batch []*request) {
 	l.m.commitBatch.Observe(float64(len(recs)))
 	l.m.storeSize.Set(float64(end))
 	l.lag.add(end, now)
-	l.buf.push(recs)
+	if l.Err() == nil {
+		l.buf.push(recs)
+	}
 	select {
 	case l.notify <- struct{}{}:
 	default:

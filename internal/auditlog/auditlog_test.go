@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store/sqlite"
 )
@@ -152,4 +155,56 @@ func TestAppendAfterClose(t *testing.T) {
 	if _, err := e.log.Append(context.Background(), testEvent(1)); err != ErrClosed {
 		t.Fatalf("Append after Close: got %v, want ErrClosed", err)
 	}
+}
+
+// TestMetrics checks the log's metrics: appends are counted, every commit
+// gets a publication delay under the 1 s goal (generous bound for loaded
+// CI machines: 5 s), and the lag gauge returns to 0 once a checkpoint
+// covers everything.
+func TestMetrics(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	defer st.Close()
+	reg := prometheus.NewRegistry()
+	l, err := Open(context.Background(), Options{Store: st, Dir: dir, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(context.Background())
+	e := &env{dir: dir, store: st, log: l}
+	e.appendN(t, 0, 200)
+	e.waitPublished(t, 200)
+	get := func(name string) *dto.Metric {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				return mf.GetMetric()[0]
+			}
+		}
+		t.Fatalf("metric %s not registered", name)
+		return nil
+	}
+	if got := get("custos_audit_appends_total").GetCounter().GetValue(); got != 200 {
+		t.Errorf("appends_total = %v, want 200", got)
+	}
+	if got := get("custos_audit_publish_lag_seconds").GetGauge().GetValue(); got != 0 {
+		t.Errorf("publish lag = %v after everything was published", got)
+	}
+	h := get("custos_audit_publish_delay_seconds").GetHistogram()
+	if h.GetSampleCount() == 0 || h.GetSampleSum()/float64(h.GetSampleCount()) > 5 {
+		t.Errorf("publish delay: %d samples, mean %vs", h.GetSampleCount(), h.GetSampleSum()/float64(h.GetSampleCount()))
+	}
+	if got := get("custos_audit_checkpoint_size").GetGauge().GetValue(); got != 200 {
+		t.Errorf("checkpoint size gauge = %v, want 200", got)
+	}
+	// A second log on the same registry after Close registers again.
+	l.Close(context.Background())
+	l2, err := Open(context.Background(), Options{Store: st, Dir: dir, Registerer: reg})
+	if err != nil {
+		t.Fatalf("reopen with the same registry: %v", err)
+	}
+	l2.Close(context.Background())
 }

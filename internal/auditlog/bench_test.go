@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // BenchmarkAppend measures durable audited appends through the group commit
@@ -52,6 +54,11 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportMetric(float64(e.log.commitNanos.Load())/float64(e.log.commits.Load())/1e6, "ms/commit")
 			b.ReportMetric(q(0.50), "p50_ms")
 			b.ReportMetric(q(0.99), "p99_ms")
+			var m dto.Metric
+			if err := e.log.m.publishDelay.Write(&m); err == nil && m.GetHistogram().GetSampleCount() > 0 {
+				h := m.GetHistogram()
+				b.ReportMetric(1000*h.GetSampleSum()/float64(h.GetSampleCount()), "mean_publish_lag_ms")
+			}
 			e.log.lag.mu.Lock()
 			b.ReportMetric(float64(e.log.lag.maxDelay.Milliseconds()), "max_publish_lag_ms")
 			e.log.lag.mu.Unlock()

@@ -166,6 +166,9 @@ func (l *Log) setFatal(err error) {
 type recordingSigner struct {
 	note.Signer
 	l *Log
+
+	mu   sync.Mutex
+	last []byte // the last note stored
 }
 
 // Sign implements note.Signer.
@@ -179,9 +182,16 @@ func (s *recordingSigner) Sign(msg []byte) ([]byte, error) {
 		return nil, err
 	}
 	n := signedNote(msg, s.Name(), s.KeyHash(), sig)
-	if err := s.l.st.AddCheckpoint(s.l.bgCtx, store.Checkpoint{Size: cp.Size, Note: n, Time: time.Now()}); err != nil {
-		// Not recorded, not published: tessera retries later.
-		return nil, fmt.Errorf("save checkpoint: %w", err)
+	// tessera re-signs an unchanged tree every 10 minutes; Ed25519 is
+	// deterministic, so that note is already stored.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !bytes.Equal(n, s.last) {
+		if err := s.l.st.AddCheckpoint(s.l.bgCtx, store.Checkpoint{Size: cp.Size, Note: n, Time: time.Now()}); err != nil {
+			// Not recorded, not published: tessera retries later.
+			return nil, fmt.Errorf("save checkpoint: %w", err)
+		}
+		s.last = n
 	}
 	s.l.setCheckpoint(n, cp.Size)
 	return sig, nil
@@ -256,9 +266,18 @@ func newLagTracker() *lagTracker { return &lagTracker{} }
 
 func (t *lagTracker) add(end uint64, at time.Time) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := len(t.items); n >= maxLagItems {
+		// Publication has stalled; keep the oldest (it sets the gauge)
+		// and extend the newest to cover this batch.
+		t.items[n-1].end = end
+		return
+	}
 	t.items = append(t.items, lagItem{end, at})
-	t.mu.Unlock()
 }
+
+// maxLagItems bounds the lag tracker's memory when publication stalls.
+const maxLagItems = 1 << 16
 
 // published drops batches covered by a checkpoint of size and observes
 // their delay.

@@ -2,6 +2,8 @@ package auditlog
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -91,4 +93,22 @@ func FuzzResourceKind(f *testing.F) {
 			t.Fatalf("%q: partial kind mismatch", p)
 		}
 	})
+}
+
+// TestOpenRefusesMissingKey checks that a log whose key file was lost does
+// not silently start over with a new key.
+func TestOpenRefusesMissingKey(t *testing.T) {
+	dir := buildLog(t, 3)
+	if err := os.Remove(filepath.Join(dir, KeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t, dir)
+	defer st.Close()
+	_, err := Open(context.Background(), Options{Store: st, Dir: dir})
+	if !errors.Is(err, ErrNoKey) || !strings.Contains(err.Error(), "restore it from a backup") {
+		t.Fatalf("got %v, want ErrNoKey", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, KeyFile)); err == nil {
+		t.Error("Open wrote a new key")
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/transparency-dev/tessera/api/layout"
 	_ "modernc.org/sqlite"
@@ -16,13 +17,13 @@ import (
 // buildLog appends n events, waits until a checkpoint covers them, and
 // closes log and store, leaving a quiescent data directory to verify.
 func buildLog(t *testing.T, n int) string {
-	dir, _ := buildLogSnap(t, n)
+	dir, _ := buildLogSnap(t, n, false)
 	return dir
 }
 
 // buildLogSnap is buildLog that also returns a copy of the log directory
 // taken after the first third of the entries.
-func buildLogSnap(t *testing.T, n int) (dir, snap string) {
+func buildLogSnap(t *testing.T, n int, wantSnap bool) (dir, snap string) {
 	t.Helper()
 	dir = t.TempDir()
 	snap = t.TempDir()
@@ -31,13 +32,20 @@ func buildLogSnap(t *testing.T, n int) (dir, snap string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed { // the build failed half-way
+			l.Close(context.Background())
+			st.Close()
+		}
+	})
 	e := &env{dir: dir, store: st, log: l}
 	// Several rounds, so that several checkpoints are issued.
 	for r := 0; r < 3; r++ {
 		e.appendN(t, r*n/3, n/3)
 		e.waitPublished(t, uint64((r+1)*(n/3)))
-		if r == 0 {
-			copyDir(t, filepath.Join(dir, LogDir), filepath.Join(snap, LogDir))
+		if r == 0 && wantSnap {
+			copyLiveLog(t, filepath.Join(dir, LogDir), filepath.Join(snap, LogDir))
 		}
 	}
 	if rest := n - 3*(n/3); rest > 0 {
@@ -46,6 +54,7 @@ func buildLogSnap(t *testing.T, n int) (dir, snap string) {
 	if err := l.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	closed = true
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +85,21 @@ func sqlExec(t *testing.T, dir, q string, args ...any) {
 	if n, _ := res.RowsAffected(); n == 0 {
 		t.Fatalf("%s: no rows changed", q)
 	}
+}
+
+// copyLiveLog copies a log directory that tessera may be writing to (it
+// renames temporary files into place), retrying when a file vanishes.
+func copyLiveLog(t *testing.T, from, to string) {
+	t.Helper()
+	var err error
+	for range 20 {
+		os.RemoveAll(to)
+		if err = os.CopyFS(to, os.DirFS(from)); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal(err)
 }
 
 func copyDir(t *testing.T, from, to string) {
@@ -110,7 +134,7 @@ func TestVerifyIntact(t *testing.T) {
 func TestVerifyDetectsTampering(t *testing.T) {
 	const n = 700
 	// older holds a copy of the log directory from when it had n/3 entries.
-	pristine, older := buildLogSnap(t, n)
+	pristine, older := buildLogSnap(t, n, true)
 	logDir := func(dir string) string { return filepath.Join(dir, LogDir) }
 
 	tests := []struct {

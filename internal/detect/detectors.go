@@ -174,12 +174,17 @@ func (c *check) unexplShare() (share, habit float64, ok bool) {
 	for _, g := range []*group{c.p.groups[grpRegion], c.p.groups[grpRole]} {
 		if g.shReads >= 200 {
 			s := g.shUnexpl / g.shReads
-			if g.shareN >= 30 {
-				// A typical member's share, not only the pooled one: a few
-				// big explained batches must not set everyone's bar.
-				s = math.Max(s, g.shareQ(0.5))
+			// A typical member-day's share, not only the pooled one: a few
+			// big explained batches must not set everyone's bar.
+			hg := g
+			for _, w := range []*group{g, c.p.groups[grpRole]} {
+				if w.shareN >= 30 {
+					hg = w
+					s = math.Max(s, w.shareQ(0.5))
+					break
+				}
 			}
-			return s, g.habit(s, habitSD), true
+			return s, hg.habit(s, habitSD), true
 		}
 	}
 	return 0, 0, false
@@ -318,12 +323,16 @@ func (slowDet) check(c *check) (float64, string) {
 			reason = fmt.Sprintf("%.0f unexplained reads over %d days, %.1fx own usual share", u, days, u/math.Max(own*r, 1))
 		}
 	}
-	if recentDays >= 2 {
-		med := quantile(oldReads[:no], 0.5)
+	// Volume against own history is noisy (days off, busy days at the
+	// store); use it only where peers' traces cannot tell visits from
+	// harvest, i.e. most of their reads are unexplained anyway.
+	share, _, _ := c.unexplShare()
+	if recentDays >= 2 && share >= 0.5 && !p.spansMidnight() {
+		med := quantile(oldReads[:no], 0.75) // upper quartile: night shifts split over two dates
 		exp := med * float64(recentDays)
 		e := recentReads - exp
 		z := e / math.Sqrt(exp+0.04*med*med*float64(recentDays)+1)
-		if sc := math.Min(scoreAt(e, 30*c.s), scoreAt(z, 6*c.s)); sc > best {
+		if sc := math.Min(scoreAt(e, 30*c.s), scoreAt(z, 4.5*c.s)); sc > best {
 			best = sc
 			if c.why {
 				reason = fmt.Sprintf("%.0f customers over the last %d days, %.1fx own usual", recentReads, recentDays, recentReads/math.Max(exp, 1))

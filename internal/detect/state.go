@@ -60,8 +60,9 @@ func (g *group) shareQ(q float64) float64 {
 	return 1
 }
 
-// minPeers is how many active peers a comparison with today's peers needs.
-const minPeers = 5
+// minPeers is how many active peers a comparison with today's peers needs:
+// at least ten, so that a 90th percentile is never the person themself.
+const minPeers = 10
 
 // dayCounts are one person's counters for one local day. Reads count
 // distinct customers (allowed or denied); w5 weighs each new customer 5 when
@@ -636,4 +637,15 @@ func (p *person) reasons() []string {
 		out = append(out, x.r)
 	}
 	return out
+}
+
+// spansMidnight reports whether the person works around midnight (night
+// shifts), so that calendar days split their shifts and daily volumes are
+// not comparable day to day.
+func (p *person) spansMidnight() bool {
+	if p.hoursTotal < 50 {
+		return false
+	}
+	v := p.hours[22] + p.hours[23] + p.hours[0] + p.hours[1]
+	return v/p.hoursTotal > 0.1
 }

@@ -221,7 +221,7 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 		})
 	}
-	return s.recoverer(jsonMethodErrors(mux))
+	return s.recoverer(CSRFGuard(jsonMethodErrors(mux)))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -108,3 +108,26 @@ func TestCheckpointSize(t *testing.T) {
 		}
 	}
 }
+
+func FuzzCheckpointSize(f *testing.F) {
+	f.Add([]byte("custos.local/audit\n42\nAAAA\n\n— custos.local/audit sig\n"))
+	f.Add([]byte("\n\n\n"))
+	f.Fuzz(func(t *testing.T, note []byte) {
+		checkpointSize(note) // must not panic
+	})
+}
+
+func FuzzSameOrigin(f *testing.F) {
+	f.Add("http://custos.test", "", "")
+	f.Add("null", "http://custos.test/x", "same-origin")
+	f.Fuzz(func(t *testing.T, origin, referer, site string) {
+		r := httptest.NewRequest(http.MethodPost, "http://custos.test/v1/alerts", nil)
+		r.Header.Set("Origin", origin)
+		r.Header.Set("Referer", referer)
+		r.Header.Set("Sec-Fetch-Site", site)
+		ok := sameOrigin(r)
+		if ok && (site == "cross-site" || site == "same-site") {
+			t.Errorf("accepted Sec-Fetch-Site %q", site)
+		}
+	})
+}

@@ -58,8 +58,8 @@ func toResource(pr store.Principal) escim.Resource {
 	return escim.Resource{ID: pr.ID, Attributes: attrs}
 }
 
-// apply sets the principal's fields from SCIM attributes (a full
-// representation for create and replace). It returns the requested active
+// apply sets the principal's fields from SCIM attributes (full: a whole
+// representation, for create and replace). It returns the requested active
 // state, if given.
 func apply(pr *store.Principal, attrs escim.ResourceAttributes, full bool) (active *bool, err error) {
 	get := func(m map[string]any, k string) (string, bool) {
@@ -71,8 +71,11 @@ func apply(pr *store.Principal, attrs escim.ResourceAttributes, full bool) (acti
 		}
 		return "", false
 	}
-	if full {
-		pr.Name, pr.Org, pr.OrgKind, pr.Role, pr.Site, pr.Region = "", "", "", "", "", ""
+	// A replace (PUT) resets only what it carries: an identity provider
+	// that does not map custos's attributes must not wipe a person's role.
+	// When it sends the custos extension, the extension is whole.
+	if _, ok := attrs[CustosUserSchema].(map[string]any); ok && full {
+		pr.Org, pr.OrgKind, pr.Role, pr.Site, pr.Region = "", "", "", "", ""
 	}
 	if v, ok := get(attrs, "displayName"); ok {
 		pr.Name = v

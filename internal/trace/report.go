@@ -196,6 +196,9 @@ func (s *AccessSets) rank(ctx context.Context, customers []string, o options, re
 	// is at most its coverage, which is at most its org's). Principals who
 	// read under several orgs are not subsets of one org: they are always
 	// evaluated.
+	if o.maxSuspects <= 0 {
+		return nil
+	}
 	members := make([][]int32, len(s.og))
 	var moved []int32
 	for i, p := range s.pr {

@@ -10,7 +10,7 @@ import (
 // Resolver finds the customers a leaked row refers to. Values are passed
 // normalised (see ParseLeak). Implementations look phones, accounts and names
 // up through the vault's blind indexes; they must be safe for concurrent use,
-// since rows are resolved in parallel.
+// since values are resolved in parallel.
 type Resolver interface {
 	// ByID reports whether a customer with this id exists.
 	ByID(ctx context.Context, id string) (customer string, ok bool, err error)
@@ -20,6 +20,16 @@ type Resolver interface {
 	ByAccount(ctx context.Context, normalized string) (customer string, ok bool, err error)
 	// ByName returns every customer with this name.
 	ByName(ctx context.Context, normalized string) ([]string, error)
+}
+
+// BatchResolver is a Resolver that can also resolve many values of one
+// column at once, which is much cheaper against a database than one query
+// per value. Resolve uses it when available.
+type BatchResolver interface {
+	Resolver
+	// ResolveBatch returns, for each value of column (ColumnID,
+	// ColumnPhone or ColumnAccount), the customer it belongs to, or "".
+	ResolveBatch(ctx context.Context, column string, values []string) ([]string, error)
 }
 
 // Resolution is the outcome of resolving a leak's rows to customers.
@@ -36,23 +46,113 @@ type Resolution struct {
 	Ambiguous int
 }
 
-// rowResult is one row's outcome.
-type rowResult struct {
-	customer string
-	byName   bool
-	ambig    bool
-}
+// batchSize is how many values Resolve hands a BatchResolver at a time.
+const batchSize = 1000
 
 // Resolve resolves each row to at most one customer: by id, else phone,
 // else account — the first that matches. A name is weak evidence: it is used
 // only when no other value in the row resolves, and only if exactly one
-// customer has that name. Rows are resolved concurrently.
+// customer has that name. Each distinct value is looked up once, column by
+// column, in parallel or in batches (see BatchResolver).
 func Resolve(ctx context.Context, leak Leak, r Resolver) (Resolution, error) {
-	results := make([]rowResult, len(leak.Rows))
-	workers := runtime.GOMAXPROCS(0) * 2
-	if workers > len(leak.Rows) {
-		workers = len(leak.Rows)
+	rows := leak.Rows
+	found := make([]string, len(rows)) // customer per row, "" while unresolved
+	byName := make([]bool, len(rows))
+	ambiguous := 0
+	columns := []struct {
+		name  string
+		value func(Row) string
+		one   func(context.Context, string) (string, bool, error)
+	}{
+		{ColumnID, func(r Row) string { return r.ID }, r.ByID},
+		{ColumnPhone, func(r Row) string { return r.Phone }, r.ByPhone},
+		{ColumnAccount, func(r Row) string { return r.Account }, r.ByAccount},
 	}
+	for _, col := range columns {
+		// Distinct values of rows still unresolved.
+		index := map[string]int{}
+		var values []string
+		for i, row := range rows {
+			if v := col.value(row); v != "" && found[i] == "" {
+				if _, ok := index[v]; !ok {
+					index[v] = len(values)
+					values = append(values, v)
+				}
+			}
+		}
+		if len(values) == 0 {
+			continue
+		}
+		ids, err := lookupAll(ctx, r, col.name, values, col.one)
+		if err != nil {
+			return Resolution{}, fmt.Errorf("resolve leak %s column: %w", col.name, err)
+		}
+		for i, row := range rows {
+			if v := col.value(row); v != "" && found[i] == "" {
+				found[i] = ids[index[v]]
+			}
+		}
+	}
+	// Names, for rows nothing else resolved.
+	names := map[string][]string{}
+	for i, row := range rows {
+		if found[i] != "" || row.Name == "" {
+			continue
+		}
+		ids, ok := names[row.Name]
+		if !ok {
+			var err error
+			if ids, err = r.ByName(ctx, row.Name); err != nil {
+				return Resolution{}, fmt.Errorf("resolve leak line %d: %w", row.Line, err)
+			}
+			names[row.Name] = ids
+		}
+		switch len(ids) {
+		case 0:
+		case 1:
+			found[i], byName[i] = ids[0], true
+		default:
+			ambiguous++
+		}
+	}
+	res := Resolution{Ambiguous: ambiguous}
+	seen := make(map[string]struct{}, len(rows))
+	for i, id := range found {
+		if id == "" {
+			res.Unresolved++
+			continue
+		}
+		if byName[i] {
+			res.ByName++
+		}
+		if _, ok := seen[id]; !ok {
+			seen[id] = struct{}{}
+			res.Customers = append(res.Customers, id)
+		}
+	}
+	return res, nil
+}
+
+// lookupAll resolves values of one column: in batches if r is a
+// BatchResolver, else one by one on a few goroutines. The result holds the
+// customer per value, "" for none.
+func lookupAll(ctx context.Context, r Resolver, column string, values []string, one func(context.Context, string) (string, bool, error)) ([]string, error) {
+	out := make([]string, len(values))
+	if br, ok := r.(BatchResolver); ok {
+		for lo := 0; lo < len(values); lo += batchSize {
+			hi := min(lo+batchSize, len(values))
+			ids, err := br.ResolveBatch(ctx, column, values[lo:hi])
+			if err != nil {
+				return nil, err
+			}
+			if len(ids) != hi-lo {
+				return nil, fmt.Errorf("resolver returned %d results for %d values", len(ids), hi-lo)
+			}
+			copy(out[lo:hi], ids)
+		}
+		return out, nil
+	}
+	workers := min(runtime.GOMAXPROCS(0)*2, len(values))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -60,9 +160,9 @@ func Resolve(ctx context.Context, leak Leak, r Resolver) (Resolution, error) {
 		errOnce  sync.Once
 		firstErr error
 	)
-	chunk := (len(leak.Rows) + workers - 1) / max(workers, 1)
+	chunk := (len(values) + workers - 1) / workers
 	for w := 0; w < workers; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, len(leak.Rows))
+		lo, hi := w*chunk, min((w+1)*chunk, len(values))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -70,73 +170,23 @@ func Resolve(ctx context.Context, leak Leak, r Resolver) (Resolution, error) {
 				if i&1023 == 0 && ctx.Err() != nil {
 					return
 				}
-				res, err := resolveRow(ctx, leak.Rows[i], r)
+				id, ok, err := one(ctx, values[i])
 				if err != nil {
-					errOnce.Do(func() { firstErr = fmt.Errorf("resolve leak line %d: %w", leak.Rows[i].Line, err); cancel() })
+					errOnce.Do(func() { firstErr = err; cancel() })
 					return
 				}
-				results[i] = res
+				if ok {
+					out[i] = id
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return Resolution{}, firstErr
+		return nil, firstErr
 	}
 	if err := ctx.Err(); err != nil {
-		return Resolution{}, fmt.Errorf("resolve leak: %w", err)
+		return nil, err
 	}
-	var res Resolution
-	seen := make(map[string]struct{}, len(results))
-	for _, rr := range results {
-		switch {
-		case rr.customer == "":
-			res.Unresolved++
-			if rr.ambig {
-				res.Ambiguous++
-			}
-			continue
-		case rr.byName:
-			res.ByName++
-		}
-		if _, ok := seen[rr.customer]; !ok {
-			seen[rr.customer] = struct{}{}
-			res.Customers = append(res.Customers, rr.customer)
-		}
-	}
-	return res, nil
-}
-
-func resolveRow(ctx context.Context, row Row, r Resolver) (rowResult, error) {
-	type lookup struct {
-		v  string
-		fn func(context.Context, string) (string, bool, error)
-	}
-	for _, l := range []lookup{{row.ID, r.ByID}, {row.Phone, r.ByPhone}, {row.Account, r.ByAccount}} {
-		if l.v == "" {
-			continue
-		}
-		id, ok, err := l.fn(ctx, l.v)
-		if err != nil {
-			return rowResult{}, err
-		}
-		if ok {
-			return rowResult{customer: id}, nil
-		}
-	}
-	if row.Name == "" {
-		return rowResult{}, nil
-	}
-	ids, err := r.ByName(ctx, row.Name)
-	if err != nil {
-		return rowResult{}, err
-	}
-	switch len(ids) {
-	case 0:
-		return rowResult{}, nil
-	case 1:
-		return rowResult{customer: ids[0], byName: true}, nil
-	default:
-		return rowResult{ambig: true}, nil
-	}
+	return out, nil
 }

@@ -3,7 +3,7 @@
 // with their timelines, the audit log with proofs checked here, leak trace,
 // and the policies in force.
 import {
-  el, fill, api, APIError, describeError, errorBox, fmtTime, timeEl, pct, num,
+  el, fill, api, APIError, describeError, errorBox, timeEl, pct, num,
   scoreEl, applyWidths, badge, logo, fmtDuration,
 } from "./common.js";
 import { verifyEntry, checkSignature, parseCheckpoint, logKey } from "./verify.js";
@@ -24,7 +24,11 @@ async function start() {
   $("trace-form").addEventListener("submit", onTrace);
   $("audit-newest").addEventListener("click", () => loadAudit(null));
   $("audit-older").addEventListener("click", () => { if (state.auditLowest > 0) loadAudit(state.auditLowest); });
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => {
+    route();
+    const h = document.querySelector("main > section:not([hidden]) h1");
+    if (h) { h.tabIndex = -1; h.focus({ preventScroll: true }); }
+  });
   document.addEventListener("visibilitychange", () => { if (!document.hidden && state.view === "alerts") pollAlerts(); });
   let s = { signed_in: false };
   try {
@@ -140,6 +144,9 @@ async function pollAlerts() {
     const alerts = data.alerts || [];
     const key = JSON.stringify(alerts);
     if (key !== state.alertsKey) {
+      const fresh = state.alertsSeen === undefined ? 0 : alerts.filter((a) => a.id > state.alertsSeen).length;
+      state.alertsSeen = alerts.reduce((m, a) => Math.max(m, a.id || 0), state.alertsSeen || 0);
+      if (fresh) $("alerts-announce").textContent = fresh === 1 ? "1 new alert" : fresh + " new alerts";
       state.alertsKey = key;
       renderAlerts(alerts);
     }
@@ -191,7 +198,7 @@ function renderAlerts(alerts) {
     el("strong", {}, String(cases.length)), cases.length === 1 ? " person flagged · " : " people flagged · ",
     el("strong", { class: open ? "t-bad" : null }, String(open)), " not contained · ",
     el("strong", {}, String(cases.length - open)), " suspended · ",
-    el("span", { class: "muted" }, alerts.length + " alerts"));
+    el("span", { class: "muted" }, alerts.length === 1 ? "1 alert" : alerts.length + " alerts"));
   const list = el("ul", { class: "alert-list", "aria-label": "Flagged people, most recent alert first" });
   for (const g of cases) {
     const a = g.latest;
@@ -303,7 +310,9 @@ async function loadPerson(id) {
     (p.reasons || []).length ? el("ul", { class: "reasons" }, p.reasons.map((r) => el("li", {}, r))) : null,
     el("h3", {}, "Daily reads against the peer band"),
     days.length ? timeline(days, p.id || p.actor || id) : el("p", { class: "muted" }, "No reads recorded yet."),
-    days.length ? timelineTable(days) : null);
+    days.length ? timelineTable(days) : null,
+    Array.isArray(p.hours) && p.hours.length === 24 && p.hours.some((h) => h > 0)
+      ? [el("h3", {}, "Reads by hour of day"), hoursChart(p.hours, p.id || p.actor || id)] : null);
   applyWidths(body);
   if (window.matchMedia("(max-width: 820px)").matches && location.hash.startsWith("#people/")) {
     $("person-panel").scrollIntoView({ block: "start" });
@@ -368,6 +377,28 @@ function timeline(days, who) {
     el("span", {}, el("span", { class: "sw sw-over" }), "above the band"),
     days.some((d) => unexplOf(d) > 0) ? el("span", {}, el("span", { class: "sw sw-unexpl" }), "unexplained reads (no visit or ticket)") : null);
   return el("figure", { class: "timeline", "data-days": n }, svg, legend);
+}
+
+// hoursChart draws the share of a person's reads in each hour of the day;
+// hours outside 07:00–21:00 are drawn darker.
+function hoursChart(hours, who) {
+  const W = 640, H = 130, L = 52, R = 24, T = 10, B = 24;
+  const max = Math.max(...hours, 0.01);
+  const bw = (W - L - R) / 24;
+  const night = hours.reduce((a, h, i) => a + (i < 7 || i >= 21 ? h : 0), 0);
+  const svg = el("svg:svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "hr-title hr-desc" },
+    el("svg:title", { id: "hr-title" }, "Reads of " + who + " by hour of day"),
+    el("svg:desc", { id: "hr-desc" }, pct(night) + " of reads between 21:00 and 07:00."));
+  hours.forEach((h, i) => {
+    const bh = ((H - T - B) * h) / max;
+    const off = i < 7 || i >= 21;
+    svg.append(el("svg:rect", { x: L + i * bw + 1, y: H - B - bh, width: bw - 2, height: bh, fill: off ? "#7a2e0e" : "#7c8ea8" },
+      el("svg:title", {}, `${String(i).padStart(2, "0")}:00–${String(i + 1).padStart(2, "0")}:00: ${pct(h)} of reads`)));
+    if (i % 3 === 0) svg.append(el("svg:text", { x: L + i * bw + bw / 2, y: H - 8, "text-anchor": "middle" }, String(i).padStart(2, "0") + ":00"));
+  });
+  svg.append(el("svg:line", { x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: "#98a2b3", "stroke-width": 1 }));
+  return el("figure", { class: "timeline" }, svg,
+    el("p", { class: "small muted" }, pct(night) + " of reads outside 07:00–21:00 (darker bars)."));
 }
 
 function niceTicks(max) {
@@ -501,35 +532,47 @@ function renderTrace(rep) {
   const suspects = rep.suspects || [];
   const orgs = rep.orgs || [];
   const canaries = rep.canaries || [];
+  const notes = [];
+  if (rep.unresolved) notes.push(num(rep.unresolved) + " rows matched no customer");
+  if (rep.resolved_by_name) notes.push(num(rep.resolved_by_name) + " matched by name alone");
+  if (rep.invalid_cells) notes.push(num(rep.invalid_cells) + " cells could not be read");
   fill(body,
     el("div", { class: "summary" },
       stat("rows read", num(rep.rows), "rows"),
-      stat("records matched", num(rep.matched), "matched"),
-      stat("never accessed through custos", num(rep.never_accessed), "never_accessed"),
+      stat("customers matched", num(rep.matched), "matched"),
+      stat("never read through custos", num(rep.never_accessed), "never_accessed"),
       stat("canary records in the leak", num(canaries.length), "canaries")),
+    notes.length ? el("p", { class: "small muted" }, notes.join(" · ") + ".") : null,
     canaries.length ? el("div", { class: "msg msg-error", role: "status" },
-      "Canary records are in this list: ", el("span", { class: "mono" }, canaries.join(", ")),
-      ". Only people who read a canary can have leaked it.") : null,
+      el("strong", {}, "Canary records are in this list: "), el("span", { class: "mono" }, canaries.join(", ")),
+      ". Canaries are planted records nobody has a reason to read; only someone who read one can have leaked it.") : null,
     rep.never_accessed ? el("p", { class: "small muted" },
       num(rep.never_accessed) + " matched records were never read through custos: evidence that part of the list came from elsewhere.") : null,
     el("div", { class: "panel" }, el("h2", {}, "Suspects"),
       suspects.length ? el("div", { class: "table-wrap" }, el("table", { id: "trace-suspects" },
         el("caption", { class: "visually-hidden" }, "People who could have leaked the list, most likely first"),
         el("thead", {}, el("tr", {}, el("th", { class: "num", scope: "col" }, "#"), el("th", { scope: "col" }, "Person"),
-          el("th", { scope: "col" }, "Organisation"), el("th", { scope: "col" }, "Covered"),
-          el("th", { class: "num", scope: "col" }, "Exclusive"), el("th", { scope: "col" }, "Score"))),
+          el("th", { scope: "col" }, "Covered"), el("th", { class: "num", scope: "col" }, "Exclusive"),
+          el("th", { scope: "col" }, "Score"), el("th", { class: "hide-narrow", scope: "col" }, "Why"))),
         el("tbody", {}, suspects.map((s, i) => el("tr", { "data-actor": s.actor },
           el("td", { class: "num" }, i + 1),
-          el("td", {}, el("a", { href: "#people/" + encodeURIComponent(s.actor) }, s.actor)),
-          el("td", {}, s.org || "—"),
-          el("td", {}, el("span", { class: "score" }, el("span", { class: "meter", "aria-hidden": "true" }, el("span", { "data-w": Math.round((s.covered || 0) * 100) })), pct(s.covered))),
+          el("td", {}, el("a", { href: "#people/" + encodeURIComponent(s.actor) }, s.actor),
+            el("div", { class: "small muted" }, s.org || "")),
+          el("td", {}, el("span", { class: "score" }, el("span", { class: "meter", "aria-hidden": "true" }, el("span", { "data-w": Math.round((s.covered || 0) * 100) })), pct(s.covered)),
+            s.records !== undefined ? el("div", { class: "small muted" }, num(s.records) + " of the leak · read " + num(s.reads) + " in all") : null),
           el("td", { class: "num" }, num(s.exclusive)),
-          el("td", {}, scoreEl(s.score)))))))
+          el("td", {}, scoreEl(s.score)),
+          el("td", { class: "small hide-narrow" }, s.explanation || "")))))) 
         : el("p", { class: "muted" }, "Nobody who read these records through custos stands out.")),
     orgs.length ? el("div", { class: "panel" }, el("h2", {}, "Organisations"),
-      el("div", { class: "table-wrap" }, el("table", {},
-        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Organisation"), el("th", { scope: "col" }, "Covered"))),
-        el("tbody", {}, orgs.map((o) => el("tr", {}, el("td", {}, o.org), el("td", {}, pct(o.covered)))))))) : null);
+      el("div", { class: "table-wrap" }, el("table", { id: "trace-orgs" },
+        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Organisation"), el("th", { scope: "col" }, "Covered"),
+          el("th", { class: "num", scope: "col" }, "Records"), el("th", { class: "num", scope: "col" }, "Exclusive"))),
+        el("tbody", {}, orgs.map((o) => el("tr", {}, el("td", {}, o.org),
+          el("td", {}, el("span", { class: "score" }, el("span", { class: "meter", "aria-hidden": "true" }, el("span", { "data-w": Math.round((o.covered || 0) * 100) })), pct(o.covered))),
+          el("td", { class: "num" }, o.records !== undefined ? num(o.records) : "—"),
+          el("td", { class: "num" }, o.exclusive !== undefined ? num(o.exclusive) : "—")))))))
+      : null);
   applyWidths(body);
 }
 

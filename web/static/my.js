@@ -10,6 +10,7 @@ import { verifyEntry, logKey } from "./verify.js";
 const $ = (id) => document.getElementById(id);
 const KEY = "custos.subject";
 let loginID = "";
+let retries = 0; // automatic reloads while entries await a checkpoint
 
 function session() {
   try {
@@ -155,6 +156,14 @@ async function loadHistory() {
     el("span", { id: "verify-count", class: "muted" }, "Checking each against the audit log…")));
   const results = await Promise.all([...list.querySelectorAll("li.access")].map((li) => li.verified));
   const ok = results.filter(Boolean).length;
+  // Entries not yet in a signed checkpoint are checked again shortly.
+  const pending = accesses.some((a) => a.proof && a.proof.pending);
+  if (pending && retries < 5) {
+    retries++;
+    setTimeout(loadHistory, 3000);
+  } else if (!pending) {
+    retries = 0;
+  }
   fill($("verify-count"), ok === results.length
     ? ["All ", String(ok), " verified against the signed audit log."]
     : [String(ok), " of ", String(results.length), " verified."]);

@@ -641,6 +641,8 @@ func (g *gen) day(d int) {
 		factor *= g.k.LaunchFactor
 	}
 	for _, st := range g.stores {
+		// Stores have their own busy and quiet days.
+		sf := math.Exp(0.2 * r.NormFloat64())
 		for _, c := range st.clerks {
 			if c.noticeDay == d {
 				ev := g.base(c, g.at(d, 8), event.ActionNotice)
@@ -650,7 +652,7 @@ func (g *gen) day(d int) {
 			if !g.works(c, d) {
 				continue
 			}
-			n := g.poisson(g.k.VisitsPerClerk * c.prod * factor)
+			n := g.poisson(g.k.VisitsPerClerk * c.prod * factor * sf)
 			for range n {
 				g.visit(c, g.shiftTime(c, d), g.customerFor(st), g.legitVisit(c))
 			}
