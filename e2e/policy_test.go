@@ -345,3 +345,39 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestLegalAccessDisclosedAfterDelay: an access under a legal purpose (which
+// the default pack refuses; a deployment adds a policy for it) appears on
+// the customer's own history only after the disclosure delay.
+func TestLegalAccessDisclosedAfterDelay(t *testing.T) {
+	f := et.NewFixture(t)
+	pol := filepath.Join(f.Dir, "policies")
+	s := et.Start(t, f.Data, "--policies", pol)
+	// Refused by the default pack.
+	if r := s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokManager1, Purpose: "legal:case-2026-17"}); r.Status != 403 {
+		t.Fatalf("legal read under the default pack: %d %s", r.Status, r.Body)
+	}
+	s.Stop(t)
+	legal := `@id("legal-requests-by-managers")
+permit (principal, action == Action::"read", resource is Customer)
+when { principal.role == "store_manager" && context.purpose_kind == "legal" && context.purpose_valid };
+`
+	if err := os.WriteFile(filepath.Join(pol, "legal.cedar"), []byte(legal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, delay := range []string{"2160h", "0s"} {
+		cfg := et.WriteFile(t, f.Dir, "custos-"+delay+".toml", "legal_disclosure_delay = \""+delay+"\"\n")
+		s := et.Start(t, f.Data, "--policies", pol, "--config", cfg)
+		if delay == "2160h" {
+			if r := s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokManager1, Purpose: "legal:case-2026-17"}); r.Status != 200 {
+				t.Fatalf("legal read with the policy: %d %s", r.Status, r.Body)
+			}
+		}
+		h := s.Do(t, et.Req{Path: "/v1/subjects/c-0001/accesses", Token: et.TokPrivacy})
+		shown := strings.Contains(string(h.Body), `"purpose":"legal"`)
+		if want := delay == "0s"; shown != want {
+			t.Errorf("delay %s: legal access shown = %v, want %v: %s", delay, shown, want, h.Body)
+		}
+		s.Stop(t)
+	}
+}

@@ -34,6 +34,9 @@ type Config struct {
 	ConsentGrant Duration `toml:"consent_grant"`
 	// ConsentMaxAttempts wrong codes lock a consent (default 5).
 	ConsentMaxAttempts int `toml:"consent_max_attempts"`
+	// LegalDisclosureDelay is how long accesses under a legal purpose stay
+	// hidden from the customer's own page (default 90 days, 2160h).
+	LegalDisclosureDelay Duration `toml:"legal_disclosure_delay"`
 	// BreakGlassGrant is how long an approved break-glass lasts (default 1h).
 	BreakGlassGrant Duration `toml:"breakglass_grant"`
 	// Policies is a directory of .cedar files; empty means <data>/policies.
@@ -98,13 +101,14 @@ func DefaultQuotas() map[string]Quota {
 // Default returns the default configuration.
 func Default() Config {
 	return Config{
-		Quotas:             DefaultQuotas(),
-		ConsentTTL:         Duration{10 * time.Minute},
-		ConsentGrant:       Duration{30 * time.Minute},
-		ConsentMaxAttempts: 5,
-		BreakGlassGrant:    Duration{time.Hour},
-		Detect:             Detect{StepUpScore: 0.8, SuspendScore: 0.95},
-		Durability:         "full",
+		Quotas:               DefaultQuotas(),
+		ConsentTTL:           Duration{10 * time.Minute},
+		ConsentGrant:         Duration{30 * time.Minute},
+		ConsentMaxAttempts:   5,
+		BreakGlassGrant:      Duration{time.Hour},
+		LegalDisclosureDelay: Duration{90 * 24 * time.Hour},
+		Detect:               Detect{StepUpScore: 0.8, SuspendScore: 0.95},
+		Durability:           "full",
 	}
 }
 
@@ -157,6 +161,9 @@ func Parse(b []byte) (Config, error) {
 	if md.IsDefined("breakglass_grant") {
 		c.BreakGlassGrant = fromFile.BreakGlassGrant
 	}
+	if md.IsDefined("legal_disclosure_delay") {
+		c.LegalDisclosureDelay = fromFile.LegalDisclosureDelay
+	}
 	if md.IsDefined("policies") {
 		c.Policies = fromFile.Policies
 	}
@@ -206,6 +213,9 @@ func (c Config) Validate() error {
 	}
 	if c.ConsentMaxAttempts < 1 {
 		return &ValidationError{Field: "consent_max_attempts", Problem: "must be at least 1"}
+	}
+	if c.LegalDisclosureDelay.Duration < 0 {
+		return &ValidationError{Field: "legal_disclosure_delay", Problem: "must not be negative"}
 	}
 	if c.BreakGlassGrant.Duration <= 0 {
 		return &ValidationError{Field: "breakglass_grant", Problem: "must be positive"}

@@ -302,6 +302,7 @@ func (s *Server) subjectAccesses(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out := make([]accessView, 0, len(recs))
+	hidden := 0
 	for _, rec := range recs {
 		ev, err := event.Parse(rec.Event)
 		if err != nil {
@@ -313,18 +314,23 @@ func (s *Server) subjectAccesses(w http.ResponseWriter, r *http.Request) {
 		default:
 			continue // sign-ins, history views and tickets are not accesses to the data
 		}
+		if strings.HasPrefix(ev.Purpose, policy.PurposeLegal+":") && s.Now().Before(ev.Time.Add(s.Config.LegalDisclosureDelay.Duration)) {
+			hidden++
+			continue // disclosed to the customer only after the legal delay
+		}
 		out = append(out, accessView{Index: rec.Index, Time: ev.Time, Org: ev.Org, Role: ev.Role, Site: ev.Site,
 			Action: ev.Action, Purpose: purposeKind(ev.Purpose), Decision: ev.Decision, Reason: ev.Reason, Fields: ev.Fields,
 			Proof: proofs[rec.Index]})
 	}
+	_ = hidden // the count itself would disclose a pending case
 	writeJSON(w, http.StatusOK, map[string]any{"customer": customer, "accesses": out})
 }
 
 // purposeKind shows the customer the kind of purpose and the ticket or
 // consent id, never a break-glass free text (it may name third parties).
 func purposeKind(p string) string {
-	if k, _, ok := strings.Cut(p, ":"); ok && k == policy.PurposeBreakGlass {
-		return "breakglass"
+	if k, _, ok := strings.Cut(p, ":"); ok && (k == policy.PurposeBreakGlass || k == policy.PurposeLegal) {
+		return k
 	}
 	return p
 }

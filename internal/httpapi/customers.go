@@ -29,7 +29,7 @@ func parsePurpose(h string) (policy.Purpose, error) {
 		return policy.Purpose{}, &apiError{http.StatusForbidden, "purpose_invalid", "Custos-Purpose must be ticket:<id>, consent:<id> or breakglass:<reason>", 0}
 	}
 	switch kind = strings.ToLower(strings.TrimSpace(kind)); kind {
-	case policy.PurposeTicket, policy.PurposeConsent, policy.PurposeBreakGlass:
+	case policy.PurposeTicket, policy.PurposeConsent, policy.PurposeBreakGlass, policy.PurposeLegal:
 		return policy.Purpose{Kind: kind, ID: id}, nil
 	}
 	return policy.Purpose{}, &apiError{http.StatusForbidden, "purpose_invalid", "unknown purpose kind; use ticket, consent or breakglass", 0}
@@ -59,6 +59,10 @@ func (s *Server) checkPurpose(ctx context.Context, p store.Principal, pu *policy
 			return "", err
 		}
 		pu.Valid = !c.ConfirmedAt.IsZero() && c.Principal == p.ID && c.Customer == customer && now.Before(c.GrantUntil)
+	case policy.PurposeLegal:
+		// A legal request is checked by policy alone (the case reference is
+		// recorded); the default pack grants nothing under it.
+		pu.Valid = true
 	case policy.PurposeBreakGlass:
 		// The reason may name an approved request; otherwise none holds.
 		if strings.HasPrefix(pu.ID, "bg-") {

@@ -59,6 +59,11 @@ const (
 	PurposeTicket     = "ticket"
 	PurposeConsent    = "consent"
 	PurposeBreakGlass = "breakglass"
+	// PurposeLegal is a legal or investigative request (a court order, a
+	// police case). The default pack grants nothing under it; a deployment
+	// that must serve such requests adds a policy. Customers see these
+	// accesses only after a delay (config legal_disclosure_delay).
+	PurposeLegal = "legal"
 )
 
 // Principal is the subject of a request, as policy sees it.
