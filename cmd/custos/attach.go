@@ -25,6 +25,7 @@ func (a *app) attach(ctx context.Context, env *Env, reg *prometheus.Registry, v 
 	if err := a.attachDetectors(ctx, reg); err != nil {
 		return err
 	}
+	a.attachTrace(ctx, v)
 	return nil
 }
 
