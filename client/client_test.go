@@ -150,3 +150,23 @@ func FuzzDecodeError(f *testing.F) {
 		}
 	})
 }
+
+// TestInProcess serves calls with a handler directly.
+func TestInProcess(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/me" || r.Header.Get("Authorization") != "Bearer tok" {
+			w.WriteHeader(401)
+			w.Write([]byte(`{"error":{"code":"unauthenticated","message":"no"}}`))
+			return
+		}
+		w.Write([]byte(`{"id":"emp-1","role":"store_clerk","status":"active","quota":{"customers_per_hour":40}}`))
+	})
+	c, _ := New("http://custos.internal", "tok", &Options{HTTPClient: &http.Client{Transport: InProcess(h)}})
+	me, err := c.Me(context.Background())
+	if err != nil || me.ID != "emp-1" || me.Quota.PerHour != 40 {
+		t.Fatalf("%+v %v", me, err)
+	}
+	if _, err := c.WithToken("bad").Me(context.Background()); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("%v", err)
+	}
+}

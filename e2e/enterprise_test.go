@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -28,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -459,6 +461,10 @@ const custosScope = "custos"
 type opStorage struct {
 	*opstorage.Storage
 	claims map[string]map[string]any // user id → custos claims
+	// redirects are further registered redirect URIs (custos's callback,
+	// known once custos runs).
+	mu        sync.Mutex
+	redirects []string
 }
 
 func (s *opStorage) custosClaims(userID string, scopes []string) map[string]any {
@@ -497,13 +503,18 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 	if err != nil {
 		return nil, err
 	}
-	return opClient{Client: c, jwt: id == "custos-jwt"}, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return opClient{Client: c, jwt: id == "custos-jwt", redirects: s.redirects}, nil
 }
 
 type opClient struct {
 	op.Client
-	jwt bool
+	jwt       bool
+	redirects []string
 }
+
+func (c opClient) RedirectURIs() []string { return append(c.Client.RedirectURIs(), c.redirects...) }
 
 func (c opClient) IsScopeAllowed(s string) bool {
 	return s == custosScope || c.Client.IsScopeAllowed(s)
@@ -521,6 +532,14 @@ func (c opClient) AccessTokenType() op.AccessTokenType {
 type openIDProvider struct {
 	Issuer string
 	hc     *http.Client
+	st     *opStorage
+}
+
+// register adds a redirect URI for every client.
+func (p *openIDProvider) register(uri string) {
+	p.st.mu.Lock()
+	p.st.redirects = append(p.st.redirects, uri)
+	p.st.mu.Unlock()
 }
 
 const opRedirect = "http://localhost:9999/auth/callback"
@@ -543,7 +562,7 @@ func startOpenIDProvider(t *testing.T, claims map[string]map[string]any) *openID
 	srv.Start()
 	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)
-	return &openIDProvider{Issuer: issuer, hc: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+	return &openIDProvider{Issuer: issuer, st: st, hc: &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -1098,5 +1117,125 @@ ruleset(name="custos") { action(type="omfile" file=%q template="fields") }
 	wantDelivered(t, "rsyslog", got, n, alerts, 1)
 	if t.Failed() {
 		t.Logf("rsyslogd stderr: %s", stderr.String())
+	}
+}
+
+// TestOIDCDashboardSignIn: "sign in with SSO" on the dashboard — custos
+// runs the authorization-code flow (PKCE, state, nonce) with the real
+// provider behind a reverse proxy, as deployed, and the browser ends up
+// with the dashboard's session cookie holding the verified ID token.
+func TestOIDCDashboardSignIn(t *testing.T) {
+	claims := map[string]map[string]any{
+		"id1": {"custos_org": "custos-co", "custos_org_kind": "company", "custos_role": "security_analyst"},
+	}
+	idp := startOpenIDProvider(t, claims)
+	var target atomic.Pointer[url.URL]
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httputil.NewSingleHostReverseProxy(target.Load()).ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	callback := proxy.URL + "/auth/oidc/callback"
+	idp.register(callback)
+	f := et.NewFixture(t)
+	cfg := et.WriteFile(t, f.Dir, "custos.toml", fmt.Sprintf(`
+[oidc]
+issuer = %q
+client_id = "custos"
+client_secret = "secret-custos"
+redirect_url = %q
+scopes = ["profile", "custos"]
+`, idp.Issuer, callback))
+	s := et.Start(t, f.Data, "--config", cfg)
+	u, _ := url.Parse(s.URL)
+	target.Store(u)
+
+	// The browser: cookies, redirects followed by hand through the
+	// provider's login form.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(u string) *http.Response {
+		t.Helper()
+		resp, err := browser.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	loc := func(resp *http.Response, base string) string {
+		t.Helper()
+		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s: %d, want a redirect", resp.Request.URL, resp.StatusCode)
+		}
+		l := resp.Header.Get("Location")
+		if strings.HasPrefix(l, "/") {
+			l = base + l
+		}
+		return l
+	}
+	authURL := loc(get(proxy.URL+"/auth/oidc/login"), proxy.URL)
+	if !strings.HasPrefix(authURL, idp.Issuer) || !strings.Contains(authURL, "code_challenge=") || !strings.Contains(authURL, "nonce=") {
+		t.Fatalf("login redirects to %s", authURL)
+	}
+	form := loc(get(authURL), idp.Issuer)
+	fu, _ := url.Parse(form)
+	host := strings.TrimPrefix(idp.Issuer, "http://")
+	host = host[:strings.LastIndexByte(host, ':')]
+	resp, err := browser.PostForm(idp.Issuer+"/login/username", url.Values{"id": {fu.Query().Get("authRequestID")},
+		"username": {"test-user@" + host}, "password": {"verysecure"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cb := loc(get(loc(resp, idp.Issuer)), idp.Issuer)
+	if !strings.HasPrefix(cb, callback+"?") {
+		t.Fatalf("provider sends the browser to %s", cb)
+	}
+	// A forged callback (wrong state) is refused.
+	if r := get(strings.Replace(cb, "state=", "state=x", 1)); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("callback with a wrong state: %d, want 400", r.StatusCode)
+	}
+	// The forged attempt cleared the flow cookie: sign in again, for real.
+	authURL = loc(get(proxy.URL+"/auth/oidc/login"), proxy.URL)
+	form = loc(get(authURL), idp.Issuer)
+	fu, _ = url.Parse(form)
+	resp, err = browser.PostForm(idp.Issuer+"/login/username", url.Values{"id": {fu.Query().Get("authRequestID")},
+		"username": {"test-user@" + host}, "password": {"verysecure"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cb = loc(get(loc(resp, idp.Issuer)), idp.Issuer)
+	if r := get(cb); r.StatusCode != http.StatusOK {
+		t.Fatalf("callback: %d", r.StatusCode)
+	}
+	pu, _ := url.Parse(proxy.URL)
+	var session *http.Cookie
+	for _, c := range jar.Cookies(pu) {
+		if c.Name == "custos_session" {
+			session = c
+		}
+	}
+	if session == nil || strings.Count(session.Value, ".") != 2 {
+		t.Fatalf("no session cookie with an ID token: %v", jar.Cookies(pu))
+	}
+	// The session works on the dashboard's endpoints and the API.
+	r, err := browser.Get(proxy.URL + "/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sv struct {
+		SignedIn bool `json:"signed_in"`
+		ID, Role string
+	}
+	json.NewDecoder(r.Body).Decode(&sv)
+	r.Body.Close()
+	if !sv.SignedIn || sv.ID != "oidc:id1" || sv.Role != "security_analyst" {
+		t.Errorf("session: %+v", sv)
+	}
+	if r := get(proxy.URL + "/v1/alerts"); r.StatusCode != 200 {
+		t.Errorf("alerts with the SSO session: %d", r.StatusCode)
 	}
 }

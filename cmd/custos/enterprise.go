@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos/internal/event"
+	"github.com/custos-dev/custos/internal/httpapi"
 	"github.com/custos-dev/custos/internal/oidc"
 	"github.com/custos-dev/custos/internal/scim"
 	"github.com/custos-dev/custos/internal/siem"
@@ -22,6 +23,17 @@ func (a *app) attachEnterprise(ctx context.Context) error {
 			return err
 		}
 		a.api.External = auth
+		if auth.LoginEnabled() {
+			h, err := auth.LoginHandler(httpapi.SessionCookie)
+			if err != nil {
+				return err
+			}
+			if a.api.Extra == nil {
+				a.api.Extra = map[string]http.Handler{}
+			}
+			a.api.Extra["GET "+oidc.LoginPath] = h
+			a.api.Extra["GET "+oidc.CallbackPath] = h
+		}
 	}
 	h, err := scim.Handler(scim.Deps{
 		Authenticate: a.api.Authenticate,

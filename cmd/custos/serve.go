@@ -166,7 +166,15 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 		return nil, fmt.Errorf("policies in %s: %w", polDir, err)
 	}
 
-	lg, err := auditlog.Open(ctx, auditlog.Options{Store: st, Dir: f.data, Logger: logger, Registerer: reg})
+	aopts := auditlog.Options{Store: st, Dir: f.data, Logger: logger, Registerer: reg,
+		Origin: cfg.Audit.Origin, WitnessFailOpen: cfg.Audit.WitnessFailOpen,
+		ExportFile: cfg.Audit.ExportFile, ExportURL: cfg.Audit.ExportURL, ExportInterval: cfg.Audit.ExportInterval.Duration}
+	if cfg.Audit.WitnessPolicy != "" {
+		if aopts.WitnessPolicy, err = os.ReadFile(cfg.Audit.WitnessPolicy); err != nil {
+			return nil, fmt.Errorf("audit.witness_policy: %w", err)
+		}
+	}
+	lg, err := auditlog.Open(ctx, aopts)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}

@@ -97,40 +97,43 @@ const snapshotHeader = "custos access-sets cache v1\n"
 type leakTracer struct {
 	st    store.Store
 	v     *vault.Vault
-	sets  *trace.AccessSets
 	cache string // snapshot path; "" for none
 
-	mu    sync.Mutex // serialises catch-up and saving
-	saved uint64     // Applied() at the last save
+	mu       sync.Mutex // guards what follows; serialises catch-up and saving
+	sets     *trace.AccessSets
+	loaded   bool      // the snapshot has been tried
+	saved    uint64    // Applied() at the last save
+	lastSave time.Time // when the snapshot was last written
 }
 
-// newLeakTracer loads the snapshot at cache (if usable; "" for none) and
-// catches up with the audit records.
+// Snapshot policy for a long-running tracer: rewrite the snapshot when this
+// many records were applied since the last write, or this long after it.
+const (
+	saveEveryRecords = 100_000
+	saveEvery        = 10 * time.Minute
+)
+
+// newLeakTracer loads the snapshot at cache (if usable; "" for none),
+// catches up with the audit records and saves the snapshot if it grew.
 func newLeakTracer(ctx context.Context, st store.Store, v *vault.Vault, cache string) (*leakTracer, error) {
-	t := openLeakTracer(ctx, st, v, cache)
-	if err := t.catchUp(ctx); err != nil {
+	t := openLeakTracer(st, v, cache)
+	if err := t.catchUp(ctx, true); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// openLeakTracer loads the snapshot at cache (if usable; "" for none)
-// without catching up: each Trace catches up first.
-func openLeakTracer(ctx context.Context, st store.Store, v *vault.Vault, cache string) *leakTracer {
-	t := &leakTracer{st: st, v: v, sets: trace.NewAccessSets(), cache: cache}
-	if cache != "" {
-		if sets, ok := loadAccessSets(ctx, st, cache); ok {
-			t.sets, t.saved = sets, sets.Applied()
-		}
-	}
-	return t
+// openLeakTracer returns a tracer that loads the snapshot at cache (if
+// usable; "" for none) and catches up on first use.
+func openLeakTracer(st store.Store, v *vault.Vault, cache string) *leakTracer {
+	return &leakTracer{st: st, v: v, cache: cache, sets: trace.NewAccessSets()}
 }
 
-// attachTrace serves POST /v1/trace: it loads the access-sets snapshot from
-// the data dir and keeps the sets current in the background (catching up
-// first thing, then every interval), so that a trace replays little.
+// attachTrace serves POST /v1/trace: the tracer loads the access-sets
+// snapshot from the data dir and keeps the sets current in the background
+// (at once, then every 30 seconds), so that a trace replays little.
 func (a *app) attachTrace(ctx context.Context, v *vault.Vault) {
-	t := openLeakTracer(ctx, a.store, v, filepath.Join(a.flags.data, accessSetsFile))
+	t := openLeakTracer(a.store, v, filepath.Join(a.flags.data, accessSetsFile))
 	a.api.Tracer = t
 	done := make(chan struct{})
 	go func() {
@@ -140,19 +143,31 @@ func (a *app) attachTrace(ctx context.Context, v *vault.Vault) {
 	a.closers = append(a.closers, func() { a.cancel(); <-done })
 }
 
-// catchUp applies the audit records appended since the last call and saves
-// the snapshot when it has grown.
-func (t *leakTracer) catchUp(ctx context.Context) error {
+// catchUp loads the snapshot on first use, applies the audit records
+// appended since, and saves the snapshot: always if force and it grew, else
+// by the snapshot policy.
+func (t *leakTracer) catchUp(ctx context.Context, force bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.loaded {
+		t.loaded = true
+		if t.cache != "" {
+			if sets, ok := loadAccessSets(ctx, t.st, t.cache); ok {
+				t.sets, t.saved, t.lastSave = sets, sets.Applied(), time.Now()
+			}
+		}
+	}
 	if _, err := t.sets.Update(ctx, t.st); err != nil {
 		return err
 	}
-	if t.cache != "" && t.sets.Applied() != t.saved {
+	applied := t.sets.Applied()
+	due := force || applied-t.saved >= saveEveryRecords || time.Since(t.lastSave) >= saveEvery
+	if t.cache != "" && applied != t.saved && due {
 		// The snapshot is a cache: failing to write it costs only time.
 		if err := saveAccessSets(ctx, t.st, t.sets, t.cache); err == nil {
-			t.saved = t.sets.Applied()
+			t.saved = applied
 		}
+		t.lastSave = time.Now()
 	}
 	return nil
 }
@@ -160,7 +175,7 @@ func (t *leakTracer) catchUp(ctx context.Context) error {
 // Run keeps the sets current until ctx ends: it catches up at once, then
 // every interval, so that a trace on a busy server need not replay much.
 func (t *leakTracer) Run(ctx context.Context, every time.Duration) {
-	_ = t.catchUp(ctx)
+	_ = t.catchUp(ctx, false)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -168,16 +183,19 @@ func (t *leakTracer) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			_ = t.catchUp(ctx)
+			_ = t.catchUp(ctx, false)
 		}
 	}
 }
 
 // Trace catches up with the audit log and attributes leak.
 func (t *leakTracer) Trace(ctx context.Context, leak trace.Leak, opts ...trace.Option) (trace.Report, error) {
-	if err := t.catchUp(ctx); err != nil {
+	if err := t.catchUp(ctx, false); err != nil {
 		return trace.Report{}, err
 	}
+	t.mu.Lock()
+	sets := t.sets
+	t.mu.Unlock()
 	n, err := t.st.CustomerCount(ctx)
 	if err != nil {
 		return trace.Report{}, fmt.Errorf("trace: %w", err)
@@ -189,7 +207,7 @@ func (t *leakTracer) Trace(ctx context.Context, leak trace.Leak, opts ...trace.O
 	}
 	isCanary := func(id string) bool { return sr.isCanary(ctx, id) }
 	opts = append([]trace.Option{trace.WithUniverse(n)}, opts...)
-	return trace.Trace(ctx, leak, r, t.sets, isCanary, opts...)
+	return trace.Trace(ctx, leak, r, sets, isCanary, opts...)
 }
 
 // TraceCSV implements httpapi.Tracer: it parses a leaked list and returns

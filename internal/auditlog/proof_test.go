@@ -120,7 +120,7 @@ func TestEntryPending(t *testing.T) {
 	dir := t.TempDir()
 	st := openStore(t, dir)
 	defer st.Close()
-	l, err := Open(context.Background(), Options{Store: st, Dir: dir, CheckpointInterval: 3 * time.Second, PendingWait: 50 * time.Millisecond})
+	l, err := Open(context.Background(), Options{Store: st, Dir: dir, CheckpointInterval: 20 * time.Second, PendingWait: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,8 @@ type Config struct {
 	NotifyWebhook string `toml:"notify_webhook"`
 	// Detect configures containment by the detectors.
 	Detect Detect `toml:"detect"`
+	// Audit configures the audit log's publication (the [audit] table).
+	Audit Audit `toml:"audit"`
 	// Durability of the embedded store: "full" (default) flushes to disk on
 	// every group commit, so an acknowledged decision survives a power
 	// loss; "process" survives a crash of the custos process (kill -9) but
@@ -58,6 +60,25 @@ type Config struct {
 	// SIEM configures the export of audit events and alerts (the [siem]
 	// table; see siem.Config). Off unless siem.syslog or siem.webhook is set.
 	SIEM siem.Config `toml:"siem"`
+}
+
+// Audit configures the audit log beyond its defaults. All optional.
+type Audit struct {
+	// Origin names a new log (checkpoint first line); an existing signing
+	// key keeps its name. Default "custos.local/audit".
+	Origin string `toml:"origin"`
+	// WitnessPolicy is a file in tessera's witness-policy format: every
+	// checkpoint is then cosigned by those witnesses (C2SP tlog-witness).
+	WitnessPolicy string `toml:"witness_policy"`
+	// WitnessFailOpen publishes a checkpoint even without the witness
+	// quorum (default false: wait for it).
+	WitnessFailOpen bool `toml:"witness_fail_open"`
+	// ExportFile receives every newly published checkpoint (append-only).
+	ExportFile string `toml:"export_file"`
+	// ExportURL receives every newly published checkpoint as an HTTP POST.
+	ExportURL string `toml:"export_url"`
+	// ExportInterval is how often checkpoints are exported (default 1m).
+	ExportInterval Duration `toml:"export_interval"`
 }
 
 // Detect configures the online detectors' containment.
@@ -170,6 +191,9 @@ func Parse(b []byte) (Config, error) {
 	if md.IsDefined("notify_webhook") {
 		c.NotifyWebhook = fromFile.NotifyWebhook
 	}
+	if md.IsDefined("audit") {
+		c.Audit = fromFile.Audit
+	}
 	if md.IsDefined("durability") {
 		c.Durability = fromFile.Durability
 	}
@@ -213,6 +237,9 @@ func (c Config) Validate() error {
 	}
 	if c.ConsentMaxAttempts < 1 {
 		return &ValidationError{Field: "consent_max_attempts", Problem: "must be at least 1"}
+	}
+	if c.Audit.ExportInterval.Duration < 0 {
+		return &ValidationError{Field: "audit.export_interval", Problem: "must not be negative"}
 	}
 	if c.LegalDisclosureDelay.Duration < 0 {
 		return &ValidationError{Field: "legal_disclosure_delay", Problem: "must not be negative"}

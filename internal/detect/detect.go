@@ -239,8 +239,9 @@ func (e *Engine) Observe(ev0 event.Event) []Alert {
 			p.miss(e)
 			changed = true
 		} else if ev.Customer != "" {
-			h := hashString(ev.Customer)
-			p.trace.add(h)
+			if ev.Decision != event.Deny {
+				p.trace.add(hashString(ev.Customer))
+			}
 			changed = p.sequential(e, ev.Customer) || changed
 		}
 		return e.evaluate(p, ev, u, changed)
@@ -253,15 +254,24 @@ func (e *Engine) Observe(ev0 event.Event) []Alert {
 			p.selfTickets.add(hashString(ev.Customer))
 		}
 	case event.ActionNotice:
-		if !p.noticeGiven {
+		// The gateway writes the leaver as actor (and target); a denied
+		// attempt by someone else says nothing about anyone leaving.
+		if ev.Decision != event.Deny && (ev.Target == "" || ev.Target == ev.Actor) && !p.noticeGiven {
 			p.noticeGiven = true
 			p.noticeDay = u.day
 		}
 	case event.ActionReinstate:
-		// An analyst cleared the person: forget today's findings so the same
-		// evidence does not re-raise at once.
-		p.findings = [numKinds]finding{}
-		p.alertLevel = 0
+		// An analyst cleared the target: forget today's findings so the
+		// same evidence does not re-raise at once.
+		t := p
+		if ev.Target != "" {
+			t = e.people[ev.Target]
+		}
+		if t != nil && ev.Decision != event.Deny {
+			t.findings = [numKinds]finding{}
+			t.alertLevel = 0
+			t.risk0 = 0
+		}
 	}
 	return nil
 }

@@ -510,9 +510,12 @@ func TestReinstateClearsFindings(t *testing.T) {
 	ev := s.ev(p, t0.Add(10*time.Hour), event.ActionRead, "c-9000001", "GD", "store-1")
 	ev.Canary = true
 	e.Observe(ev)
-	e.Observe(s.ev(p, t0.Add(11*time.Hour), event.ActionReinstate, "", "", ""))
-	if r, _ := e.Risk(p.id); len(r.Reasons) != 0 {
-		t.Fatalf("after reinstate, reasons = %v", r.Reasons)
+	analyst := staff{"sec-1", "hq", "security_analyst", "hq", "SH"}
+	re := s.ev(analyst, t0.Add(11*time.Hour), event.ActionReinstate, "", "", "")
+	re.Target = p.id
+	e.Observe(re)
+	if r, _ := e.Risk(p.id); len(r.Reasons) != 0 || r.Score != 0 {
+		t.Fatalf("after reinstate, risk = %+v", r)
 	}
 }
 

@@ -97,6 +97,10 @@ func Parse(line []byte) (Event, error) {
 	if e.Time.IsZero() {
 		return Event{}, fmt.Errorf("parse event: missing time")
 	}
+	if y := e.Time.UTC().Year(); y < 1 || y > 9999 {
+		// Canonical writes UTC; RFC 3339 has no room for other years.
+		return Event{}, fmt.Errorf("parse event: time %s is out of range in UTC", e.Time.Format(time.RFC3339))
+	}
 	if e.Actor == "" {
 		return Event{}, fmt.Errorf("parse event: missing actor")
 	}

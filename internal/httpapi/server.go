@@ -210,8 +210,15 @@ func (s *Server) Handler() http.Handler {
 	for pattern, h := range s.Extra {
 		mux.Handle(pattern, h)
 	}
-	// Unknown API paths and methods get JSON errors, never HTML.
+	// Unknown API paths and methods get JSON errors, never HTML. The
+	// catch-all matches every method, so it tells a known path with the
+	// wrong method (405) from an unknown path (404) itself.
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this path")
+			return
+		}
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
 	if s.Web != nil {
@@ -222,6 +229,20 @@ func (s *Server) Handler() http.Handler {
 		})
 	}
 	return s.recoverer(CSRFGuard(jsonMethodErrors(mux)))
+}
+
+// allowedMethods returns the methods for which mux has a route for r's path
+// other than the "/v1/" catch-all.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/v1/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -83,17 +83,20 @@ func newReader(name string, r io.Reader, want []string) (*reader, error) {
 // next returns the next row as a column getter, or io.EOF.
 func (r *reader) next() (func(string) string, int, error) {
 	rec, err := r.cr.Read()
-	line, _ := r.cr.FieldPos(0)
 	if err == io.EOF {
 		return nil, 0, io.EOF
 	}
 	if err != nil {
+		// FieldPos panics after a failed Read: take the line from the error.
+		line := 1
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			return nil, pe.Line, &LineError{r.name, pe.Line, fmt.Errorf("%w: %v", ErrBadRow, pe.Err)}
+			line = pe.Line
+			err = pe.Err
 		}
 		return nil, line, &LineError{r.name, line, fmt.Errorf("%w: %v", ErrBadRow, err)}
 	}
+	line, _ := r.cr.FieldPos(0)
 	for _, f := range rec {
 		if !utf8.ValidString(f) {
 			return nil, line, &LineError{r.name, line, fmt.Errorf("%w: not valid UTF-8", ErrBadRow)}

@@ -92,6 +92,20 @@ type Config struct {
 	// AutoCreate creates unknown principals on first sign-in (default
 	// true). Off: only principals that already exist may sign in.
 	AutoCreate *bool `toml:"auto_create"`
+
+	// The dashboard's "sign in with SSO" (authorization-code flow with
+	// PKCE) is on when RedirectURL is set.
+
+	// RedirectURL is custos's public callback URL, registered at the
+	// provider: "https://custos.example.com/auth/oidc/callback".
+	RedirectURL string `toml:"redirect_url"`
+	// ClientSecret is custos's client secret at the provider (prefer
+	// ClientSecretFile). Never logged.
+	ClientSecret string `toml:"client_secret"`
+	// ClientSecretFile holds the client secret instead.
+	ClientSecretFile string `toml:"client_secret_file"`
+	// Scopes are requested besides "openid" (default: profile, email).
+	Scopes []string `toml:"scopes"`
 }
 
 // Validate checks the configuration.
@@ -104,6 +118,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClientID == "" {
 		return errors.New("oidc: client_id is required")
+	}
+	if c.RedirectURL != "" && !strings.HasSuffix(c.RedirectURL, CallbackPath) {
+		return fmt.Errorf("oidc: redirect_url must end in %s", CallbackPath)
 	}
 	return nil
 }
@@ -127,6 +144,7 @@ type Authenticator struct {
 	base   context.Context // for key-set refreshes; lives as long as the server
 
 	mu       sync.Mutex
+	provider *gooidc.Provider
 	verifier *gooidc.IDTokenVerifier
 	lastTry  time.Time
 }
@@ -189,8 +207,27 @@ func (a *Authenticator) getVerifier() (*gooidc.IDTokenVerifier, error) {
 		return nil, fmt.Errorf("oidc: discovery: %w", err)
 	}
 	// The audience is checked below against ClientID and Audiences.
+	a.provider = p
 	a.verifier = p.Verifier(&gooidc.Config{SkipClientIDCheck: true, Now: a.now})
 	return a.verifier, nil
+}
+
+// verify checks token's signature, issuer, expiry and audience.
+func (a *Authenticator) verify(ctx context.Context, token string) (*gooidc.IDToken, error) {
+	v, err := a.getVerifier()
+	if err != nil {
+		return nil, err
+	}
+	idt, err := v.Verify(ctx, token)
+	if err != nil {
+		return nil, fmt.Errorf("oidc: %w", err)
+	}
+	if !slices.ContainsFunc(idt.Audience, func(aud string) bool {
+		return aud == a.cfg.ClientID || slices.Contains(a.cfg.Audiences, aud)
+	}) {
+		return nil, ErrAudience
+	}
+	return idt, nil
 }
 
 // looksLikeJWT is a cheap test before any verification work.
@@ -205,18 +242,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (store.P
 	if !looksLikeJWT(token) {
 		return store.Principal{}, false, nil
 	}
-	v, err := a.getVerifier()
+	idt, err := a.verify(ctx, token)
 	if err != nil {
 		return store.Principal{}, false, err
-	}
-	idt, err := v.Verify(ctx, token)
-	if err != nil {
-		return store.Principal{}, false, fmt.Errorf("oidc: %w", err)
-	}
-	if !slices.ContainsFunc(idt.Audience, func(aud string) bool {
-		return aud == a.cfg.ClientID || slices.Contains(a.cfg.Audiences, aud)
-	}) {
-		return store.Principal{}, false, ErrAudience
 	}
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {

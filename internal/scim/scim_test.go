@@ -115,6 +115,7 @@ func TestHandler(t *testing.T) {
 		{"bad user name", "prov", "POST", "/scim/v2/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a/b"}`, 400},
 		{"get", "prov", "GET", "/scim/v2/Users/new.person@example.com", "", 200},
 		{"missing", "prov", "GET", "/scim/v2/Users/nobody", "", 404},
+		{"replace without the custos extension", "prov", "PUT", "/scim/v2/Users/new.person@example.com", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"new.person@example.com","displayName":"New Person","active":true}`, 200},
 		{"deactivate", "prov", "PATCH", "/scim/v2/Users/emp-1", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`, 200},
 		{"group", "prov", "GET", "/scim/v2/Groups/store_clerk", "", 200},
 	}

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -114,7 +115,7 @@ func (c Config) Sinks() ([]Sink, error) {
 			}
 			secret = []byte(trimNewline(string(b)))
 		}
-		out = append(out, &Webhook{URL: c.Webhook, Secret: secret})
+		out = append(out, &Webhook{URL: c.Webhook, Secret: secret, Client: &http.Client{Timeout: 30 * time.Second}})
 	}
 	return out, nil
 }

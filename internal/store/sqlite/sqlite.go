@@ -34,8 +34,9 @@ type Store struct {
 	w, r *sql.DB
 	// stmts caches prepared statements by pool and query text, so hot
 	// queries are parsed once, not per call.
-	stmts sync.Map // stmtKey -> *sql.Stmt
-	quota *quotaCache
+	stmts     sync.Map // stmtKey -> *sql.Stmt
+	quota     *quotaCache
+	closeOnce sync.Once
 }
 
 type stmtKey struct {
@@ -170,7 +171,7 @@ func restrictFiles(path string) error {
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
-	close(s.quota.stop)
+	s.closeOnce.Do(func() { close(s.quota.stop) })
 	<-s.quota.done
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	return errors.Join(s.r.Close(), s.w.Close())
