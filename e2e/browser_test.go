@@ -292,7 +292,15 @@ func TestBrowserAnalyst(t *testing.T) {
 		t.Errorf("after reinstatement a read by emp-1 gives %d, want 200: %s", r.Status, r.Body)
 	}
 
-	// People by risk and a timeline (or a clean "unavailable").
+	// People by risk and a timeline (or a clean "unavailable"). The
+	// detectors follow the audit log a moment behind: wait until they have
+	// seen emp-1's reads.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		r := s.Do(t, et.Req{Path: "/v1/people/emp-1", Token: et.TokSecurity})
+		if r.Status == 200 && strings.Contains(string(r.Body), `"reads":`) {
+			break
+		}
+	}
 	b.do(chromedp.Navigate(s.URL + "/#people/emp-1"))
 	b.waitFor("the people page", `!document.getElementById("view-people").hidden && !/Loading/.test(document.getElementById("person-body").innerText) && !/Loading/.test(document.getElementById("people-body").innerText)`)
 	if evalAs[bool](b, `!!document.querySelector("#person-body svg.chart")`) {
