@@ -343,7 +343,7 @@ func TestBrowserAnalyst(t *testing.T) {
 	} else {
 		b.waitFor("the trace report", `document.querySelector('#trace-body [data-stat="matched"]')`)
 		rep := evalAs[string](b, `document.getElementById("trace-body").innerText`)
-		if !strings.Contains(rep, "records matched") || !strings.Contains(rep, "Suspects") {
+		if !strings.Contains(rep, "customers matched") || !strings.Contains(rep, "Suspects") || !strings.Contains(rep, "emp-1") {
 			t.Errorf("trace report:\n%s", rep)
 		}
 		if evalAs[int](b, `document.querySelectorAll("#trace-suspects tr[data-actor]").length`) == 0 {
