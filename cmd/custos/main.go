@@ -58,6 +58,9 @@ func commands() []command {
 		{"trace", "leak attribution: who could have leaked this list", cmdTrace},
 		{"canary", "plant canary records per org and site: canary seed", cmdCanary},
 		{"eval", "evaluate the detectors on generated scenarios", cmdEval},
+		{"backup", "write a consistent backup of a data dir (store, log key, policies) to a .tar.gz", cmdBackup},
+		{"restore", "restore a backup into a new data dir and verify its audit log", cmdRestore},
+		{"keys", "key rotation: rotate-master, rotate-log", cmdKeys},
 		{"completion", "print a shell completion script: bash, zsh or fish", cmdCompletion},
 	}
 }
@@ -65,7 +68,7 @@ func commands() []command {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "custos keeps customer data safe from the people who are allowed to use it.\n\nUsage:\n  custos <command> [flags]\n\nCommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun \"custos <command> --help\" for a command's flags.\n")
 }

@@ -34,6 +34,8 @@ type serveFlags struct {
 	policies string
 	logLevel string
 	cpuProf  string
+	tls      tlsFlags
+	oidcIss  string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -41,7 +43,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "configuration `file` (TOML)")
 	fs.StringVar(&f.policies, "policies", "", "policy `dir` of .cedar files (default <data>/policies)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.StringVar(&f.oidcIss, "oidc-issuer", "", "OpenID Connect issuer `url` for staff sign-in (overrides oidc.issuer; see [oidc] in the config)")
 	fs.StringVar(&f.cpuProf, "cpuprofile", "", "write a CPU profile to `file` until shutdown (for performance work)")
+	f.tls.register(fs)
 }
 
 func cmdServe(ctx context.Context, env *Env, args []string) int {
@@ -51,6 +55,9 @@ func cmdServe(ctx context.Context, env *Env, args []string) int {
 	f.register(fs)
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
+	}
+	if _, err := f.tls.config(); err != nil {
+		return fail(env, "serve", exitUsage, err)
 	}
 	if f.cpuProf != "" {
 		pf, err := os.Create(f.cpuProf)
@@ -121,6 +128,12 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 	if f.config != "" {
 		if cfg, err = config.Load(f.config); err != nil {
 			return nil, err
+		}
+	}
+	if f.oidcIss != "" {
+		cfg.OIDC.Issuer = f.oidcIss
+		if err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("--oidc-issuer: %w", err)
 		}
 	}
 	a := &app{logger: logger, flags: f, cfg: cfg, stopped: make(chan struct{})}
@@ -231,9 +244,21 @@ func (a *app) serve(ctx context.Context, env *Env) int {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
+	tcfg, err := a.flags.tls.config()
+	if err != nil {
+		a.close()
+		return fail(env, "serve", exitUsage, err)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(a.ln) }()
-	fmt.Fprintf(env.Stderr, "custos: serving on http://%s (data %s)\n", a.ln.Addr(), a.flags.data)
+	scheme := "http"
+	if tcfg != nil {
+		scheme = "https"
+		srv.TLSConfig = tcfg
+		go func() { errc <- srv.ServeTLS(a.ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(a.ln) }()
+	}
+	fmt.Fprintf(env.Stderr, "custos: serving on %s://%s (data %s)\n", scheme, a.ln.Addr(), a.flags.data)
 	a.logger.Info("serving", "addr", a.ln.Addr().String())
 	code := exitOK
 	select {
