@@ -85,7 +85,8 @@ func (c *Client) WithToken(token string) *Client {
 }
 
 // Purpose is the purpose of an access, sent as the Custos-Purpose header.
-// Build one with Ticket, Consent or BreakGlass; the zero Purpose sends none.
+// Build one with Ticket, Consent, BreakGlass or Legal; the zero Purpose
+// sends none.
 type Purpose struct {
 	kind, id string
 }
@@ -99,6 +100,11 @@ func Consent(id string) Purpose { return Purpose{"consent", id} }
 // BreakGlass is a break-glass purpose: reason names an approved request
 // ("bg-…", see RequestBreakGlass); free text alone is refused and audited.
 func BreakGlass(reason string) Purpose { return Purpose{"breakglass", reason} }
+
+// Legal is a legal or investigative request (a court order, a police case
+// reference). The default policies grant nothing under it; a deployment
+// that serves such requests adds a policy.
+func Legal(caseRef string) Purpose { return Purpose{"legal", caseRef} }
 
 // String returns the header value, e.g. "ticket:T-88123".
 func (p Purpose) String() string {

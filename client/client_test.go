@@ -121,7 +121,7 @@ func TestRequestShape(t *testing.T) {
 
 func TestPurposeString(t *testing.T) {
 	for p, want := range map[Purpose]string{Ticket("T-1"): "ticket:T-1", Consent("K-2"): "consent:K-2",
-		BreakGlass("bg-3"): "breakglass:bg-3", {}: ""} {
+		BreakGlass("bg-3"): "breakglass:bg-3", Legal("case 42"): "legal:case 42", {}: ""} {
 		if p.String() != want {
 			t.Errorf("%v: %q, want %q", p, p.String(), want)
 		}

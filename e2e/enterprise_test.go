@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -1047,6 +1048,49 @@ func TestExampleConfig(t *testing.T) {
 	if c.OIDC.Issuer == "" || !c.SIEM.Enabled() || c.Quotas["store_clerk"].CustomersPerHour != 40 {
 		t.Errorf("example config decoded as %+v", c)
 	}
+	// Every key of config.Config is shown (set or commented out), so the
+	// example stays the documentation when keys are added.
+	text := mustReadFile(t, p)
+	var walk func(typ reflect.Type, table string)
+	walk = func(typ reflect.Type, table string) {
+		for i := 0; i < typ.NumField(); i++ {
+			f := typ.Field(i)
+			key := strings.Split(f.Tag.Get("toml"), ",")[0]
+			if key == "" || key == "-" {
+				continue
+			}
+			path := key
+			if table != "" {
+				path = table + "." + key
+			}
+			ft := f.Type
+			switch {
+			case ft.Kind() == reflect.Struct && ft.Name() != "Duration":
+				if !strings.Contains(text, "["+path+"]") {
+					t.Errorf("example config lacks the table [%s]", path)
+				}
+				walk(ft, path)
+			case ft.Kind() == reflect.Map:
+				if !strings.Contains(text, "["+path) {
+					t.Errorf("example config lacks the table [%s]", path)
+				}
+			default:
+				if !regexp.MustCompile(`(?m)^#?\s*` + regexp.QuoteMeta(key) + `\s*=`).MatchString(text) {
+					t.Errorf("example config lacks the key %s", path)
+				}
+			}
+		}
+	}
+	walk(reflect.TypeOf(config.Config{}), "")
+}
+
+func mustReadFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestSIEMRsyslog exports to a real syslog daemon, rsyslog with its TCP

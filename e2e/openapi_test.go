@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -98,6 +99,18 @@ func (s *specTransport) validate(req *http.Request, reqBody []byte, resp *http.R
 	rq := req.Clone(context.Background())
 	rq.Body = io.NopCloser(bytes.NewReader(reqBody))
 	route, params, err := s.router.FindRoute(rq)
+	var re *routers.RouteError
+	if errors.As(err, &re) && re.Reason == routers.ErrMethodNotAllowed.Error() && resp.StatusCode == http.StatusMethodNotAllowed {
+		// A documented path with an undocumented method: the answer must
+		// be the contract's JSON error, with Allow.
+		var e struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		if json.Unmarshal(body, &e) != nil || e.Error.Code != "method_not_allowed" || resp.Header.Get("Allow") == "" {
+			s.t.Errorf("%s %s: 405 without the contract's body and Allow: %s", req.Method, req.URL.Path, body)
+		}
+		return
+	}
 	if err != nil {
 		s.t.Errorf("OpenAPI: %s %s (answered %d) is not in the document: %v", req.Method, req.URL.Path, resp.StatusCode, err)
 		return
@@ -276,6 +289,7 @@ func TestOpenAPIMatchesLiveResponses(t *testing.T) {
 		{name: "me", method: "GET", path: "/v1/me", token: et.TokClerk1, want: 200},
 		{name: "me security", method: "GET", path: "/v1/me", token: et.TokSecurity, want: 200},
 		{name: "me no token", method: "GET", path: "/v1/me", want: 401, code: "unauthenticated"},
+		{name: "me wrong method", method: "DELETE", path: "/v1/me", token: et.TokClerk1, want: 405, code: "method_not_allowed"},
 		{name: "me bad token", method: "GET", path: "/v1/me", token: "nope-0000000000000000", want: 401, code: "unauthenticated"},
 		{name: "read", method: "GET", path: "/v1/customers/c-0001", token: et.TokClerk1, purpose: "ticket:" + t1, want: 200},
 		{name: "read no purpose", method: "GET", path: "/v1/customers/c-0001", token: et.TokClerk1, want: 403, code: "purpose_required"},

@@ -54,7 +54,7 @@ const (
 	backupManifestName = "custos-backup.json"
 	backupDBName       = "custos.db"
 	// logKeysFile is the audit log's key history (see custos keys rotate-log).
-	logKeysFile = "log-keys"
+	logKeysFile = auditlog.KeyHistoryFile
 )
 
 func cmdBackup(ctx context.Context, env *Env, args []string) int {

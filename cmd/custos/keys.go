@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/vault"
 )
 
@@ -124,7 +126,35 @@ func replaceFile(src, dst string) error {
 	return nil
 }
 
+// cmdRotateLog replaces the audit log's signing key (see
+// auditlog.RotateKey). The server must be stopped: only one process may
+// write the log.
 func cmdRotateLog(ctx context.Context, env *Env, args []string) int {
-	fmt.Fprintln(env.Stderr, "custos keys rotate-log: not yet available")
-	return exitUsage
+	fs := newFlagSet(env, "keys rotate-log", "keys rotate-log [--data DIR | --db URL]   (stop the server first)")
+	var sf storeFlags
+	sf.register(fs)
+	if code, stop := parseFlags(fs, env, args); stop {
+		return code
+	}
+	old, err := auditlog.VerifierKey(sf.data)
+	if err != nil {
+		return fail(env, "keys rotate-log", exitUsage, err)
+	}
+	st, err := openStore(ctx, sf)
+	if err != nil {
+		return fail(env, "keys rotate-log", exitUsage, err)
+	}
+	defer st.Close()
+	nv, err := auditlog.RotateKey(ctx, st, sf.data)
+	if err != nil {
+		code := exitFail
+		if errors.Is(err, auditlog.ErrRotation) {
+			code = exitUsage
+		}
+		return fail(env, "keys rotate-log", code, err)
+	}
+	fmt.Fprintf(env.Stdout, "audit log signing key rotated.\nretired verifier key: %s\nnew verifier key:     %s\n"+
+		"The hand-over, signed by both keys, is in %s; give it and the new key to your auditors and witnesses.\n",
+		old, nv, filepath.Join(sf.data, auditlog.KeyHistoryFile))
+	return exitOK
 }

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	f_log "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api"
@@ -161,12 +161,20 @@ func VerifyWith(ctx context.Context, st store.Store, dir string, o VerifyOptions
 		return rep, fmt.Errorf("verifier key: %w", err)
 	}
 	origin := v.Name()
+	// After rotations (dir/KeyHistoryFile), older checkpoints carry
+	// retired keys; each is accepted only up to its hand-over.
+	eras, err := keyEras(dir, origin, verifierKey)
+	if err != nil {
+		rep.problem(-1, KeyHistoryFile, "%v", err)
+		eras = []keyEra{{vkey: verifierKey, v: v, to: math.MaxUint64}}
+	}
+	current := eras[len(eras)-1].vkey
 	switch recorded, err := st.Meta(ctx, metaVerifierKey); {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return rep, fmt.Errorf("read recorded verifier key: %w", err)
-	case string(recorded) != verifierKey:
-		rep.problem(-1, "", "verifier key %s is not the key recorded in the store when the log was created (%s)", verifierKey, recorded)
+	case string(recorded) != current:
+		rep.problem(-1, "", "verifier key %s is not the key recorded in the store when the log was created or last rotated (%s)", current, recorded)
 	}
 
 	pubRaw, err := os.ReadFile(filepath.Join(logDir, layout.CheckpointPath))
@@ -184,7 +192,7 @@ func VerifyWith(ctx context.Context, st store.Store, dir string, o VerifyOptions
 	storedNotes := make(map[string]bool, len(stored))
 	for i, c := range stored {
 		name := fmt.Sprintf("stored checkpoint #%d (size %d)", i+1, c.Size)
-		cp, _, _, err := f_log.ParseCheckpoint(c.Note, origin, v)
+		cp, err := parseByEra(c.Note, origin, eras)
 		if err != nil {
 			rep.problem(-1, "", "%s: does not verify: %v", name, err)
 			continue
@@ -197,7 +205,7 @@ func VerifyWith(ctx context.Context, st store.Store, dir string, o VerifyOptions
 		maxIssued = max(maxIssued, cp.Size)
 	}
 	for i, c := range o.Checkpoints {
-		cp, _, _, err := f_log.ParseCheckpoint(c, origin, v)
+		cp, err := parseByEra(c, origin, eras)
 		if err != nil {
 			rep.problem(-1, "", "external checkpoint #%d does not verify: %v", i+1, err)
 			continue
@@ -213,7 +221,7 @@ func VerifyWith(ctx context.Context, st store.Store, dir string, o VerifyOptions
 	case err != nil:
 		return rep, fmt.Errorf("read published checkpoint: %w", err)
 	default:
-		cp, _, _, err := f_log.ParseCheckpoint(pubRaw, origin, v)
+		cp, err := parseByEra(pubRaw, origin, eras)
 		if err != nil {
 			rep.problem(-1, layout.CheckpointPath, "does not verify: %v", err)
 			break

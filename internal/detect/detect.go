@@ -211,6 +211,18 @@ func (e *Engine) People() int { return len(e.people) }
 // Observe feeds one event and returns the alerts it raises (usually none).
 // Events should come in time order; up to a minute out of order is fine.
 func (e *Engine) Observe(ev0 event.Event) []Alert {
+	switch ev0.Action {
+	case event.ActionRead, event.ActionExport, event.ActionSearch, event.ActionConsentConfirm,
+		event.ActionTicketCreate, event.ActionNotice:
+	case event.ActionReinstate:
+		e.reinstate(&ev0)
+		return nil
+	default:
+		// Other actions (customers signing in, auditors, the detectors'
+		// own containment, ...) carry no evidence and must not grow
+		// state: memory stays bounded by the people who read.
+		return nil
+	}
 	e.cur = ev0
 	ev := &e.cur
 	p := e.person(ev)
@@ -260,20 +272,24 @@ func (e *Engine) Observe(ev0 event.Event) []Alert {
 			p.noticeGiven = true
 			p.noticeDay = u.day
 		}
-	case event.ActionReinstate:
-		// An analyst cleared the target: forget today's findings so the
-		// same evidence does not re-raise at once.
-		t := p
-		if ev.Target != "" {
-			t = e.people[ev.Target]
-		}
-		if t != nil && ev.Decision != event.Deny {
-			t.findings = [numKinds]finding{}
-			t.alertLevel = 0
-			t.risk0 = 0
-		}
 	}
 	return nil
+}
+
+// reinstate applies principal.reinstate: an analyst cleared the target
+// (the actor when no target is named), so today's findings are forgotten and
+// the same evidence does not re-raise the same day.
+func (e *Engine) reinstate(ev *event.Event) {
+	id := ev.Target
+	if id == "" {
+		id = ev.Actor
+	}
+	if t := e.people[id]; t != nil && ev.Decision != event.Deny {
+		// alertLevel stays: only a stronger finding (or a canary) alerts
+		// again today; tomorrow starts afresh.
+		t.findings = [numKinds]finding{}
+		t.risk0 = 0
+	}
 }
 
 // isMiss reports a lookup of a record that does not exist.

@@ -517,6 +517,12 @@ func TestReinstateClearsFindings(t *testing.T) {
 	if r, _ := e.Risk(p.id); len(r.Reasons) != 0 || r.Score != 0 {
 		t.Fatalf("after reinstate, risk = %+v", r)
 	}
+	// Another canary read alerts again, even the same day.
+	ev2 := s.ev(p, t0.Add(12*time.Hour), event.ActionRead, "c-9000002", "GD", "store-1")
+	ev2.Canary = true
+	if as := e.Observe(ev2); len(as) != 1 || as[0].Kind != KindCanary {
+		t.Fatalf("second canary read after reinstate: %+v", as)
+	}
 }
 
 func mustRisk(e *Engine, actor string) Risk {

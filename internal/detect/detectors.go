@@ -180,7 +180,7 @@ func (c *check) unexplShare() (share, habit float64, ok bool) {
 			for _, w := range []*group{g, c.p.groups[grpRole]} {
 				if w.shareN >= 30 {
 					hg = w
-					s = math.Max(s, w.shareQ(0.5))
+					s = math.Max(s, w.median())
 					break
 				}
 			}
@@ -553,10 +553,10 @@ func (e *Engine) evaluate(p *person, ev *event.Event, u instant, changed bool) [
 	case risk >= e.cfg.AlertScore:
 		level = 1
 	}
-	if level <= p.alertLevel {
+	if level <= p.alertLevel && !ev.Canary {
 		return nil
 	}
-	p.alertLevel = level
+	p.alertLevel = max(level, p.alertLevel)
 	a := Alert{
 		Actor:   p.id,
 		Time:    ev.Time.UTC(),

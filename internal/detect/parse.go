@@ -13,13 +13,34 @@ import (
 // to a bound. A Parser is not safe for concurrent use.
 type Parser struct {
 	intern map[string]string
+	last   [numFields]string // last value per field: most lines repeat them
+	// lastFields is the raw text and value of the last fields array.
+	lastFieldsRaw []byte
+	lastFields    []string
+	yes, no       bool // targets for Found
 }
+
+// Fields with interned values, indexes into Parser.last.
+const (
+	fActor = iota
+	fOrg
+	fRole
+	fSite
+	fRegion
+	fAction
+	fCRegion
+	fCSite
+	fDecision
+	fReason
+	fFields
+	numFields
+)
 
 // maxIntern bounds the interned strings (customers are never interned).
 const maxIntern = 1 << 17
 
 // NewParser returns a Parser.
-func NewParser() *Parser { return &Parser{intern: make(map[string]string)} }
+func NewParser() *Parser { return &Parser{intern: make(map[string]string), yes: true} }
 
 // Parse decodes one line; see event.Parse for what it checks.
 func (p *Parser) Parse(line []byte) (event.Event, error) {
@@ -30,17 +51,21 @@ func (p *Parser) Parse(line []byte) (event.Event, error) {
 	return ev, nil
 }
 
-func (p *Parser) str(b []byte, intern bool) string {
-	if !intern {
+func (p *Parser) str(b []byte, field int) string {
+	if field < 0 {
 		return string(b)
 	}
-	if s, ok := p.intern[string(b)]; ok {
-		return s
+	if l := p.last[field]; l == string(b) {
+		return l
 	}
-	s := string(b)
-	if len(p.intern) < maxIntern {
-		p.intern[s] = s
+	s, ok := p.intern[string(b)]
+	if !ok {
+		s = string(b)
+		if len(p.intern) < maxIntern {
+			p.intern[s] = s
+		}
 	}
+	p.last[field] = s
 	return s
 }
 
@@ -104,29 +129,29 @@ func (p *Parser) fast(b []byte) (ev event.Event, ok bool) {
 			i = j
 			switch string(key) {
 			case "actor":
-				ev.Actor = p.str(v, true)
+				ev.Actor = p.str(v, fActor)
 			case "org":
-				ev.Org = p.str(v, true)
+				ev.Org = p.str(v, fOrg)
 			case "role":
-				ev.Role = p.str(v, true)
+				ev.Role = p.str(v, fRole)
 			case "site":
-				ev.Site = p.str(v, true)
+				ev.Site = p.str(v, fSite)
 			case "region":
-				ev.Region = p.str(v, true)
+				ev.Region = p.str(v, fRegion)
 			case "action":
-				ev.Action = p.str(v, true)
+				ev.Action = p.str(v, fAction)
 			case "customer":
-				ev.Customer = p.str(v, false)
+				ev.Customer = p.str(v, -1)
 			case "customer_region":
-				ev.CustomerRegion = p.str(v, true)
+				ev.CustomerRegion = p.str(v, fCRegion)
 			case "customer_site":
-				ev.CustomerSite = p.str(v, true)
+				ev.CustomerSite = p.str(v, fCSite)
 			case "purpose":
-				ev.Purpose = p.str(v, false)
+				ev.Purpose = p.str(v, -1)
 			case "decision":
-				ev.Decision = p.str(v, true)
+				ev.Decision = p.str(v, fDecision)
 			case "reason":
-				ev.Reason = p.str(v, true)
+				ev.Reason = p.str(v, fReason)
 			}
 		case "purpose_valid", "canary", "found":
 			var v, isNull bool
@@ -150,10 +175,13 @@ func (p *Parser) fast(b []byte) (ev event.Event, ok bool) {
 					ev.Canary = v
 				}
 			case "found":
-				if isNull {
+				switch {
+				case isNull:
 					ev.Found = nil
-				} else {
-					ev.Found = &v
+				case v:
+					ev.Found = &p.yes
+				default:
+					ev.Found = &p.no
 				}
 			}
 		case "fields":
@@ -164,6 +192,11 @@ func (p *Parser) fast(b []byte) (ev event.Event, ok bool) {
 			if b[i] != '[' {
 				return ev, false
 			}
+			if end := indexByte(b, i, ']'); end > 0 && p.lastFields != nil && string(b[i:end+1]) == string(p.lastFieldsRaw) {
+				ev.Fields, i = p.lastFields, end+1
+				break
+			}
+			start := i
 			fs := make([]string, 0, 4)
 			i = skipWS(b, i+1)
 			if i < len(b) && b[i] == ']' {
@@ -177,7 +210,7 @@ func (p *Parser) fast(b []byte) (ev event.Event, ok bool) {
 					if !good {
 						return ev, false
 					}
-					fs = append(fs, p.str(v, true))
+					fs = append(fs, p.str(v, fFields))
 					i = skipWS(b, j)
 					if i < len(b) && b[i] == ',' {
 						i = skipWS(b, i+1)
@@ -191,6 +224,8 @@ func (p *Parser) fast(b []byte) (ev event.Event, ok bool) {
 				}
 			}
 			ev.Fields = fs
+			p.lastFieldsRaw = append(p.lastFieldsRaw[:0], b[start:i]...)
+			p.lastFields = fs
 		default:
 			return ev, false // unknown or differently-cased key: the slow path decides
 		}
@@ -211,7 +246,11 @@ func (p *Parser) fast(b []byte) (ev event.Event, ok bool) {
 		}
 		break
 	}
+	// Anything event.Parse would refuse goes to it, for its error.
 	if !haveTime || ev.Time.IsZero() || ev.Actor == "" || ev.Action == "" {
+		return ev, false
+	}
+	if y := ev.Time.UTC().Year(); y < 1 || y > 9999 {
 		return ev, false
 	}
 	return ev, true
@@ -241,4 +280,14 @@ func scanString(b []byte, i int) (v []byte, next int, ok bool) {
 		}
 	}
 	return nil, 0, false
+}
+
+// indexByte returns the index of c in b at or after i, or -1.
+func indexByte(b []byte, i int, c byte) int {
+	for ; i < len(b); i++ {
+		if b[i] == c {
+			return i
+		}
+	}
+	return -1
 }

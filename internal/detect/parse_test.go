@@ -61,8 +61,17 @@ func FuzzParser(f *testing.F) {
 	f.Add([]byte(`{"time":"2026-03-02T09:14:05Z","actor":"a","action":"customer.search","found":false,"canary":true,"fields":["x"]}`))
 	f.Add([]byte(`{"time":"2026-03-02T09:14:05.5+08:00","actor":"a","action":"b","customer_site":"s","purpose_valid":false}`))
 	f.Add([]byte(`{"time":null}`))
+	f.Add([]byte(`{"time":"2026-03-02T09:14:05Z","actor":"a","action":"customer.read","found":true,"fields":["name","phone"]}`))
+	shared := NewParser() // state carried across inputs (interning, fields reuse)
 	f.Fuzz(func(t *testing.T, line []byte) {
 		p := NewParser()
+		if _, err := shared.Parse(line); err == nil {
+			a, _ := shared.Parse(line)
+			b, _ := event.Parse(line)
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("shared parser: %#v\nevent.Parse: %#v", a, b)
+			}
+		}
 		got, err := p.Parse(line)
 		want, werr := event.Parse(line)
 		if (err == nil) != (werr == nil) {

@@ -28,7 +28,28 @@ func (g *group) habit(s, def float64) float64 {
 	if g.shareN < 30 {
 		return def
 	}
-	med := g.shareQ(0.5)
+	if g.habitN != g.shareN {
+		g.habitN = g.shareN
+		g.habitMed = g.shareQ(0.5)
+		g.habitSD = g.shareSD(g.habitMed)
+	}
+	avg := math.Max(float64(g.shareReads/g.shareN), 5)
+	v := g.habitSD*g.habitSD - s*(1-s)/avg
+	return clamp(math.Sqrt(math.Max(v, 0)), 0.02, 0.15)
+}
+
+// median returns the typical member-day's unexplained share (cached).
+func (g *group) median() float64 {
+	if g.habitN != g.shareN {
+		g.habitN = g.shareN
+		g.habitMed = g.shareQ(0.5)
+		g.habitSD = g.shareSD(g.habitMed)
+	}
+	return g.habitMed
+}
+
+// shareSD is the robust spread (1.4826 MAD) of shareH around med.
+func (g *group) shareSD(med float64) float64 {
 	var dev [shareBins]float32
 	for i, w := range g.shareH {
 		x := (float64(i) + 0.5) / shareBins
@@ -43,10 +64,7 @@ func (g *group) habit(s, def float64) float64 {
 			break
 		}
 	}
-	sd := 1.4826 * mad
-	avg := math.Max(float64(g.shareReads/g.shareN), 5)
-	v := sd*sd - s*(1-s)/avg
-	return clamp(math.Sqrt(math.Max(v, 0)), 0.02, 0.15)
+	return 1.4826 * mad
 }
 
 func (g *group) shareQ(q float64) float64 {
@@ -188,6 +206,9 @@ type group struct {
 	shareH     [shareBins]float32
 	shareN     float32
 	shareReads float32 // reads behind shareH's samples (for binomial noise)
+	// Cached median and spread of shareH, valid while habitN == shareN.
+	habitN            float32
+	habitMed, habitSD float64
 	// Yesterday's foreign shares, so today's reads do not move the bar.
 	refR, refS float64
 	refOK      bool

@@ -280,13 +280,10 @@ func (s *AccessSets) Update(ctx context.Context, src AuditReader) (int, error) {
 			return n, fmt.Errorf("update access sets: audit records %d..%d missing", from, to)
 		}
 		for _, rec := range recs {
-			ev, err := event.Parse(rec.Event)
-			if err != nil {
-				// Not an access event (audit verify judges the log's
-				// integrity): it marks the position only.
-				ev = event.Event{}
-			}
-			s.Apply(rec.Index, ev)
+			// A record that is not an access event (audit verify judges
+			// the log's integrity) marks the position only.
+			f, _ := parseReadFields(rec.Event)
+			s.Apply(rec.Index, f.event())
 			n++
 		}
 		from = recs[len(recs)-1].Index + 1

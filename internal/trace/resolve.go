@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Resolver finds the customers a leaked row refers to. Values are passed
@@ -138,45 +139,53 @@ func Resolve(ctx context.Context, leak Leak, r Resolver) (Resolution, error) {
 // customer per value, "" for none.
 func lookupAll(ctx context.Context, r Resolver, column string, values []string, one func(context.Context, string) (string, bool, error)) ([]string, error) {
 	out := make([]string, len(values))
-	if br, ok := r.(BatchResolver); ok {
-		for lo := 0; lo < len(values); lo += batchSize {
-			hi := min(lo+batchSize, len(values))
-			ids, err := br.ResolveBatch(ctx, column, values[lo:hi])
-			if err != nil {
-				return nil, err
-			}
-			if len(ids) != hi-lo {
-				return nil, fmt.Errorf("resolver returned %d results for %d values", len(ids), hi-lo)
-			}
-			copy(out[lo:hi], ids)
-		}
-		return out, nil
+	br, batched := r.(BatchResolver)
+	// Work is split in units: batches for a BatchResolver, single values
+	// otherwise; a few goroutines take units in turn.
+	unit := 1
+	if batched {
+		unit = batchSize
 	}
-	workers := min(runtime.GOMAXPROCS(0)*2, len(values))
+	units := (len(values) + unit - 1) / unit
+	workers := min(runtime.GOMAXPROCS(0)*2, units)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		wg       sync.WaitGroup
+		next     atomic.Int64
 		errOnce  sync.Once
 		firstErr error
 	)
-	chunk := (len(values) + workers - 1) / workers
+	fail := func(err error) { errOnce.Do(func() { firstErr = err; cancel() }) }
 	for w := 0; w < workers; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, len(values))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				if i&1023 == 0 && ctx.Err() != nil {
+			for ctx.Err() == nil {
+				u := int(next.Add(1) - 1)
+				if u >= units {
 					return
 				}
-				id, ok, err := one(ctx, values[i])
+				lo, hi := u*unit, min((u+1)*unit, len(values))
+				if batched {
+					ids, err := br.ResolveBatch(ctx, column, values[lo:hi])
+					if err == nil && len(ids) != hi-lo {
+						err = fmt.Errorf("resolver returned %d results for %d values", len(ids), hi-lo)
+					}
+					if err != nil {
+						fail(err)
+						return
+					}
+					copy(out[lo:hi], ids)
+					continue
+				}
+				id, ok, err := one(ctx, values[lo])
 				if err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
+					fail(err)
 					return
 				}
 				if ok {
-					out[i] = id
+					out[lo] = id
 				}
 			}
 		}()
