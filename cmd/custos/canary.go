@@ -62,6 +62,9 @@ func canarySeed(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "custos canary seed: nothing to seed: --per-org and --per-site are both 0")
 		return exitUsage
 	}
+	if err := storeExists(sf); err != nil {
+		return fail(env, "canary seed", exitUsage, err)
+	}
 	st, err := openStore(ctx, sf)
 	if err != nil {
 		return fail(env, "canary seed", exitUsage, err)

@@ -46,6 +46,11 @@ func cmdDemo(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "custos demo: --days must be 1..90")
 		return exitUsage
 	}
+	stopProf, err := startCPUProfile(f.cpuProf)
+	if err != nil {
+		return fail(env, "demo", exitUsage, err)
+	}
+	defer stopProf()
 	if err := prepareDemoDir(f.data); err != nil {
 		return fail(env, "demo", exitUsage, err)
 	}
@@ -58,7 +63,11 @@ func cmdDemo(ctx context.Context, env *Env, args []string) int {
 	clock := &demo.Clock{}
 	clock.Set(w.Events[0].Time)
 	codes := &demo.Codes{}
-	a, err := startApp(ctx, env, f, appOptions{Now: clock.Now, Notifier: codes})
+	// The demo's world is synthetic: its store commits survive a crash of
+	// the process but are not flushed to disk one by one (durability
+	// "process"), which lets a week of work replay in seconds. Everything
+	// else is the production path.
+	a, err := startApp(ctx, env, f, appOptions{Now: clock.Now, Notifier: codes, Durability: "process"})
 	if err != nil {
 		return fail(env, "demo", exitUsage, err)
 	}

@@ -59,16 +59,11 @@ func cmdServe(ctx context.Context, env *Env, args []string) int {
 	if _, err := f.tls.config(); err != nil {
 		return fail(env, "serve", exitUsage, err)
 	}
-	if f.cpuProf != "" {
-		pf, err := os.Create(f.cpuProf)
-		if err != nil {
-			return fail(env, "serve", exitUsage, err)
-		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return fail(env, "serve", exitUsage, err)
-		}
-		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	stopProf, err := startCPUProfile(f.cpuProf)
+	if err != nil {
+		return fail(env, "serve", exitUsage, err)
 	}
+	defer stopProf()
 	app, err := startApp(ctx, env, f, appOptions{})
 	if err != nil {
 		return fail(env, "serve", exitUsage, err)
@@ -104,8 +99,10 @@ func newLogger(env *Env, level string) (*slog.Logger, error) {
 // appOptions are in-process overrides (the demo's simulated clock and its
 // code-capturing notifier).
 type appOptions struct {
-	Now      func() time.Time
-	Notifier notify.Notifier // receives messages besides the configured notifier
+	// Durability overrides the config's durability ("full" or "process").
+	Durability string
+	Now        func() time.Time
+	Notifier   notify.Notifier // receives messages besides the configured notifier
 }
 
 // teeNotifier sends to both.
@@ -147,6 +144,9 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 	a.cancel = cancel
 	a.closers = append(a.closers, cancel)
 
+	if opts.Durability != "" {
+		cfg.Durability = opts.Durability
+	}
 	sync := sqlite.SyncFull
 	if cfg.Durability == "process" {
 		sync = sqlite.SyncNormal
@@ -315,4 +315,20 @@ func (s *alertSink) Raise(ctx context.Context, a store.Alert) error {
 	}
 	s.logger.Warn("alert", "kind", a.Kind, "actor", a.Actor, "score", a.Score)
 	return nil
+}
+
+// startCPUProfile writes a CPU profile to path (if set) until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	pf, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(pf); err != nil {
+		pf.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); pf.Close() }, nil
 }

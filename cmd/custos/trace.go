@@ -46,6 +46,9 @@ func cmdTrace(ctx context.Context, env *Env, args []string) int {
 	if err != nil {
 		return fail(env, "trace", exitUsage, fmt.Errorf("%s: %w", *leakPath, err))
 	}
+	if err := storeExists(sf); err != nil {
+		return fail(env, "trace", exitUsage, err)
+	}
 	st, err := openStore(ctx, sf)
 	if err != nil {
 		return fail(env, "trace", exitUsage, err)
@@ -72,6 +75,18 @@ func cmdTrace(ctx context.Context, env *Env, args []string) int {
 		return fail(env, "trace", exitFail, err)
 	}
 	return exitOK
+}
+
+// storeExists reports an error when --data names no existing embedded
+// store, so that a mistyped directory is not silently created empty.
+func storeExists(sf storeFlags) error {
+	if sf.db != "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(sf.data, "custos.db")); err != nil {
+		return fmt.Errorf("no custos store in %s (give --data DIR or --db URL; custos import or serve creates one)", sf.data)
+	}
+	return nil
 }
 
 func writeReportJSON(w io.Writer, rep trace.Report) error {

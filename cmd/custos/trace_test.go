@@ -252,6 +252,16 @@ func TestTraceCommandUsage(t *testing.T) {
 	os.WriteFile(noCols, []byte("foo,bar\n1,2\n"), 0o600)
 	empty := filepath.Join(dir, "empty.csv")
 	os.WriteFile(empty, nil, 0o600)
+	good := filepath.Join(dir, "good.csv")
+	os.WriteFile(good, []byte("id\nc-1\n"), 0o600)
+	// An empty store: customers imported, no principals.
+	storeDir := filepath.Join(dir, "store")
+	os.MkdirAll(storeDir, 0o700)
+	cp := filepath.Join(dir, "c.csv")
+	os.WriteFile(cp, []byte("id,name,phone,account,region,site\nc-1,A B,+8613800000001,a@b.c,GD,s-1\n"), 0o600)
+	if code, _, errS := runCmd(t, "import", "--data", storeDir, "--customers", cp); code != 0 {
+		t.Fatal(errS)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -270,7 +280,10 @@ func TestTraceCommandUsage(t *testing.T) {
 		{"canary no sub", []string{"canary"}, 2, "", "Usage: custos canary"},
 		{"canary bad sub", []string{"canary", "grow"}, 2, "", `unknown subcommand "grow"`},
 		{"canary nothing", []string{"canary", "seed", "--data", dir, "--per-org", "0", "--per-site", "0"}, 2, "", "nothing to seed"},
-		{"canary no principals", []string{"canary", "seed", "--data", dir}, 2, "", "import principals first"},
+		{"no store", []string{"trace", "--data", filepath.Join(dir, "nostore"), "--leak", noCols + "x"}, 2, "", "cannot read leak file"},
+		{"no store, good leak", []string{"trace", "--data", filepath.Join(dir, "nostore"), "--leak", good}, 2, "", "no custos store in"},
+		{"canary no store", []string{"canary", "seed", "--data", filepath.Join(dir, "nostore")}, 2, "", "no custos store in"},
+		{"canary no principals", []string{"canary", "seed", "--data", storeDir}, 2, "", "import principals first"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -282,5 +295,8 @@ func TestTraceCommandUsage(t *testing.T) {
 				t.Errorf("more than one line on stderr: %q", errS)
 			}
 		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nostore")); err == nil {
+		t.Error("a mistyped --data dir was created")
 	}
 }
