@@ -64,7 +64,18 @@ type Runner struct {
 	kick    chan struct{}
 	started bool
 	leading bool
+	// held are alerts seen while following, kept (bounded) in case the
+	// leader died before raising them: on takeover those at or past the
+	// shared cursor are raised.
+	held []heldAlert
 }
+
+type heldAlert struct {
+	index uint64
+	alert detect.Alert
+}
+
+const maxHeld = 4096
 
 // Kick wakes the runner early (the gateway calls it after an append).
 func (r *Runner) Kick() {
@@ -188,13 +199,21 @@ func (r *Runner) WaitIdle(ctx context.Context) error {
 // step processes one batch and returns how many records it read.
 func (r *Runner) step(ctx context.Context) (int, error) {
 	leading := r.Lead == nil || r.Lead()
-	if leading && !r.leading {
-		// Taking over: alert only on what the last leader did not process.
+	if leading && !r.leading && r.started && r.Lead != nil {
+		// Taking over: raise what the last leader did not get to.
 		if b, err := r.Store.Meta(ctx, metaCursor); err == nil {
 			if n, perr := strconv.ParseUint(string(b), 10, 64); perr == nil && n > r.cursor {
 				r.cursor = n
 			}
 		}
+		for _, h := range r.held {
+			if h.index >= r.cursor {
+				if err := r.raise(ctx, h.alert); err != nil {
+					return 0, err
+				}
+			}
+		}
+		r.held = nil
 	}
 	r.leading = leading
 	recs, err := r.Store.AuditRange(ctx, r.next, r.next+uint64(r.Batch))
@@ -229,8 +248,17 @@ func (r *Runner) step(ctx context.Context) (int, error) {
 		r.mu.Lock()
 		alerts := r.Engine.Observe(ev)
 		r.mu.Unlock()
-		if rec.Index < r.cursor || !leading {
-			continue // replaying after a restart (already alerted on), or not the leader
+		if rec.Index < r.cursor {
+			continue // replaying after a restart: already alerted on
+		}
+		if !leading {
+			for _, a := range alerts {
+				if len(r.held) >= maxHeld {
+					r.held = r.held[1:]
+				}
+				r.held = append(r.held, heldAlert{rec.Index, a})
+			}
+			continue
 		}
 		for _, a := range alerts {
 			if err := r.raise(ctx, a); err != nil {
