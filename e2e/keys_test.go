@@ -15,6 +15,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -28,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	et "github.com/custos-dev/custos/internal/e2etest"
 )
@@ -177,6 +180,32 @@ func TestBackupRestore(t *testing.T) {
 	}
 	if !contains(tarNames(t, backup2), "master.key") {
 		t.Errorf("--include-master-key: master.key not in the backup")
+	}
+	noSecretsIn(t, f.Data, s.Stderr(), s2.Stderr(), out, errOut)
+}
+
+// noSecretsIn fails if any key of the data dir (the master key, the log
+// signing key's secret part) appears in any of outputs.
+func noSecretsIn(t *testing.T, data string, outputs ...string) {
+	t.Helper()
+	var secrets []string
+	if b, err := os.ReadFile(filepath.Join(data, "master.key")); err == nil {
+		secrets = append(secrets, strings.TrimSpace(string(b)))
+	}
+	if b, err := os.ReadFile(filepath.Join(data, "log-signing.key")); err == nil {
+		if parts := strings.SplitN(strings.TrimSpace(string(b)), "+", 5); len(parts) == 5 {
+			secrets = append(secrets, parts[4])
+		}
+	}
+	if len(secrets) == 0 {
+		t.Fatalf("no keys in %s", data)
+	}
+	for _, out := range outputs {
+		for _, sec := range secrets {
+			if strings.Contains(out, sec) {
+				t.Fatalf("a key of %s appears in output", data)
+			}
+		}
 	}
 }
 
@@ -513,4 +542,245 @@ func TestTLSServing(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkpointOf returns the auditor's view of the latest signed checkpoint.
+func checkpointOf(t *testing.T, s *et.Server) []byte {
+	t.Helper()
+	r := s.Do(t, et.Req{Path: "/v1/audit/checkpoint", Token: et.TokAuditor})
+	if r.Status != 200 {
+		t.Fatalf("checkpoint: %d %s", r.Status, r.Body)
+	}
+	return r.Body
+}
+
+// signedBy reports whether the signed note n carries a valid signature by
+// the verifier key vkey.
+func signedBy(t *testing.T, n []byte, vkey string) bool {
+	t.Helper()
+	v, err := note.NewVerifier(strings.TrimSpace(vkey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = note.Open(n, note.VerifierList(v))
+	return err == nil
+}
+
+// TestRotateLogKey: rotating the log's signing key keeps every old
+// checkpoint verifiable (the retired key is kept in log-keys with a
+// hand-over signed by both keys), new checkpoints are signed by the new
+// key only, an auditor who pinned the original key can still verify, and
+// the retired key cannot sign a checkpoint beyond its hand-over.
+func TestRotateLogKey(t *testing.T) {
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	tk := openTicket(t, s, et.TokClerk1, "c-0001")
+	read := func(s *et.Server) uint64 {
+		r := s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "ticket:" + tk})
+		if r.Status != 200 {
+			t.Fatalf("read: %d %s", r.Status, r.Body)
+		}
+		return auditIndex(t, r)
+	}
+	var idx uint64
+	for i := 0; i < 10; i++ {
+		idx = read(s)
+	}
+	// Wait until a checkpoint covers the reads.
+	if r := s.Do(t, et.Req{Path: fmt.Sprintf("/v1/audit/entries/%d", idx), Token: et.TokAuditor}); r.Status != 200 {
+		t.Fatalf("entry %d: %d", idx, r.Status)
+	}
+	oldKey, _, _ := et.Run(t, "", "audit", "key", "--data", f.Data)
+	oldPriv, err := os.ReadFile(filepath.Join(f.Data, "log-signing.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not while the server has the log open: it would go on signing with
+	// the retired key.
+	if _, errOut, code := et.Run(t, "", "keys", "rotate-log", "--data", f.Data); code != 2 || !strings.Contains(errOut, "serve running") {
+		t.Fatalf("rotate-log beside a running server: exit %d %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(f.Data, "log-keys")); err == nil {
+		t.Fatal("a refused rotation wrote log-keys")
+	}
+	s.Stop(t)
+
+	out, errOut, code := et.Run(t, "", "keys", "rotate-log", "--data", f.Data)
+	if code != 0 {
+		t.Fatalf("rotate-log: exit %d\n%s%s", code, out, errOut)
+	}
+	newKey, _, _ := et.Run(t, "", "audit", "key", "--data", f.Data)
+	if newKey == oldKey || !strings.Contains(out, strings.TrimSpace(newKey)) || !strings.Contains(out, strings.TrimSpace(oldKey)) {
+		t.Fatalf("rotate-log output %q; old key %q new key %q", out, oldKey, newKey)
+	}
+	if strings.SplitN(oldKey, "+", 2)[0] != strings.SplitN(newKey, "+", 2)[0] {
+		t.Errorf("the key name (log origin) changed: %q → %q", oldKey, newKey)
+	}
+	priv := strings.SplitN(strings.TrimSpace(string(oldPriv)), "+", 5)[4]
+	if strings.Contains(out+errOut, priv) {
+		t.Fatal("rotate-log printed the private key")
+	}
+	if st, err := os.Stat(filepath.Join(f.Data, "log-signing.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("new signing key file: %v %v", st.Mode(), err)
+	}
+	if out, errOut, code := et.Run(t, "", "audit", "verify", "--data", f.Data); code != 0 {
+		t.Fatalf("verify right after rotation: exit %d\n%s%s", code, out, errOut)
+	}
+
+	s2 := et.Start(t, f.Data)
+	for i := 0; i < 10; i++ {
+		idx = read(s2)
+	}
+	if r := s2.Do(t, et.Req{Path: fmt.Sprintf("/v1/audit/entries/%d", idx), Token: et.TokAuditor}); r.Status != 200 {
+		t.Fatalf("entry %d after rotation: %d %s", idx, r.Status, r.Body)
+	}
+	cp := checkpointOf(t, s2)
+	if !signedBy(t, cp, newKey) || signedBy(t, cp, oldKey) {
+		t.Errorf("new checkpoint not signed by the new key alone:\n%s", cp)
+	}
+	s2.Stop(t)
+	noSecretsIn(t, f.Data, s.Stderr(), s2.Stderr(), out, errOut)
+	if out, errOut, code := et.Run(t, "", "audit", "verify", "--data", f.Data); code != 0 {
+		t.Fatalf("verify after rotation and new entries: exit %d\n%s%s", code, out, errOut)
+	}
+	// An auditor who pinned the original key follows the hand-over.
+	if out, errOut, code := et.Run(t, "", "audit", "verify", "--data", f.Data, "--key", strings.TrimSpace(oldKey)); code != 0 {
+		t.Fatalf("verify with the pinned original key: exit %d\n%s%s", code, out, errOut)
+	}
+	// A stranger's key is refused.
+	_, strangerV, _ := note.GenerateKey(rand.Reader, strings.SplitN(oldKey, "+", 2)[0])
+	if _, _, code := et.Run(t, "", "audit", "verify", "--data", f.Data, "--key", strangerV); code == 0 {
+		t.Error("verify passed with a key outside the history")
+	}
+
+	// The retired key, if stolen, cannot vouch for the log beyond its
+	// hand-over: the current tree signed by it is rejected.
+	oldSigner, err := note.NewSigner(strings.TrimSpace(string(oldPriv)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(cp[:bytes.Index(cp, []byte("\n\n"))+1])
+	forged, err := note.Sign(&note.Note{Text: body}, oldSigner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := json.Marshal(map[string]any{"time": time.Now(), "size": 0, "checkpoint": string(forged)})
+	ext := et.WriteFile(t, f.Dir, "external.jsonl", string(line)+"\n")
+	_, errOut, code = et.Run(t, "", "audit", "verify", "--data", f.Data, "--checkpoints", ext)
+	if code == 0 || !strings.Contains(errOut, "retired key") {
+		t.Errorf("checkpoint beyond the hand-over signed by the retired key: exit %d %s", code, errOut)
+	}
+
+	// Tampering with the hand-over is caught.
+	hist := filepath.Join(f.Data, "log-keys")
+	orig, err := os.ReadFile(hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(orig), &h); err != nil {
+		t.Fatal(err)
+	}
+	h["size"] = h["size"].(float64) + 1000
+	bad, _ := json.Marshal(h)
+	os.WriteFile(hist, append(bad, '\n'), 0o644)
+	if _, errOut, code := et.Run(t, "", "audit", "verify", "--data", f.Data); code == 0 {
+		t.Errorf("verify passed with an edited hand-over")
+	} else if !strings.Contains(errOut, "log-keys") {
+		t.Errorf("edited hand-over: %s", errOut)
+	}
+	os.WriteFile(hist, orig, 0o644)
+	// And a removed history leaves the old checkpoints unverifiable.
+	os.Remove(hist)
+	if _, _, code := et.Run(t, "", "audit", "verify", "--data", f.Data); code == 0 {
+		t.Errorf("verify passed without the key history")
+	}
+	os.WriteFile(hist, orig, 0o644)
+	if out, errOut, code := et.Run(t, "", "audit", "verify", "--data", f.Data); code != 0 {
+		t.Fatalf("verify with the history restored: exit %d\n%s%s", code, out, errOut)
+	}
+	// A backup carries the history: the restored copy verifies too.
+	backup := filepath.Join(f.Dir, "rotated.tar.gz")
+	if out, errOut, code := et.Run(t, "", "backup", "--data", f.Data, "--out", backup); code != 0 {
+		t.Fatalf("backup: %d %s%s", code, out, errOut)
+	}
+	restored := filepath.Join(t.TempDir(), "r")
+	if out, errOut, code := et.Run(t, "", "restore", "--in", backup, "--data", restored); code != 0 {
+		t.Fatalf("restore of a rotated log: %d %s%s", code, out, errOut)
+	}
+	if out, errOut, code := et.Run(t, "", "audit", "verify", "--data", restored, "--key", strings.TrimSpace(oldKey)); code != 0 {
+		t.Fatalf("verify of the restored rotated log with the original key: %d %s%s", code, out, errOut)
+	}
+}
+
+// TestPartnerAdminLimits shows what docs/THREATS.md says of a partner's
+// administrator: the same purpose rules and masking as staff, break-glass
+// approval only for their own company's people and never their own, and
+// none of the security, privacy, audit or bulk endpoints.
+func TestPartnerAdminLimits(t *testing.T) {
+	f := et.NewFixture(t)
+	const tokAdmin = "tok-partneradmin-0123456789"
+	p := et.WriteFile(t, f.Dir, "admin.csv", "id,name,org,org_kind,role,site,region,token\n"+
+		"padm-1,Partner Admin,dist-1,distributor,partner_admin,store-1,GD,"+tokAdmin+"\n")
+	if out, errOut, code := et.Run(t, "", "import", "--data", f.Data, "--principals", p); code != 0 {
+		t.Fatalf("import: %d %s%s", code, out, errOut)
+	}
+	s := et.Start(t, f.Data)
+	refused := []et.Req{
+		{Path: "/v1/customers/c-0001", Token: tokAdmin},
+		{Path: "/v1/customers", Token: tokAdmin},
+		{Path: "/v1/customers/export", Token: tokAdmin, Body: "{}"},
+		{Path: "/v1/alerts", Token: tokAdmin},
+		{Path: "/v1/principals/emp-1/suspend", Token: tokAdmin, Body: "{}"},
+		{Path: "/v1/principals/emp-1/reinstate", Token: tokAdmin, Body: "{}"},
+		{Path: "/v1/subjects/c-0001/accesses", Token: tokAdmin},
+		{Path: "/v1/audit/checkpoint", Token: tokAdmin},
+		{Path: "/v1/audit/entries/0", Token: tokAdmin},
+		{Path: "/v1/trace", Token: tokAdmin, Body: "phone\n+8613800138000\n"},
+		{Path: "/scim/v2/Users", Token: tokAdmin},
+	}
+	for _, req := range refused {
+		if r := s.Do(t, req); r.Status != 403 && r.Status != 401 {
+			t.Errorf("partner admin %s %s: %d, want 403: %.200s", req.Method, req.Path, r.Status, r.Body)
+		}
+	}
+	// Reads under a ticket, masked like staff.
+	tk := openTicket(t, s, tokAdmin, "c-0001")
+	r := s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: tokAdmin, Purpose: "ticket:" + tk})
+	if r.Status != 200 || strings.Contains(string(r.Body), "13800138000") {
+		t.Fatalf("partner admin read under a ticket: %d %s", r.Status, r.Body)
+	}
+	bg := func(token string) string {
+		r := s.Do(t, et.Req{Path: "/v1/breakglass", Token: token, Body: map[string]string{"customer": "c-0001", "reason": "customer at the counter, phone lost"}})
+		if r.Status != 201 {
+			t.Fatalf("break-glass request: %d %s", r.Status, r.Body)
+		}
+		return r.JSON(t)["id"].(string)
+	}
+	approve := func(id string) int {
+		return s.Do(t, et.Req{Path: "/v1/breakglass/" + id + "/approve", Token: tokAdmin, Body: "{}"}).Status
+	}
+	if got := approve(bg(tokAdmin)); got != 403 {
+		t.Errorf("partner admin approving their own break-glass: %d, want 403", got)
+	}
+	if got := approve(bg(et.TokClerk2)); got != 403 {
+		t.Errorf("partner admin approving another company's clerk: %d, want 403", got)
+	}
+	own := bg(et.TokClerk1)
+	if got := approve(own); got != 200 {
+		t.Fatalf("partner admin approving their own company's clerk: %d, want 200", got)
+	}
+	if r := s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "breakglass:" + own}); r.Status != 200 {
+		t.Fatalf("approved break-glass read: %d %s", r.Status, r.Body)
+	}
+	// The security team is alerted, whoever approved.
+	found := false
+	for _, a := range s.Do(t, et.Req{Path: "/v1/alerts", Token: et.TokSecurity}).JSON(t)["alerts"].([]any) {
+		if m := a.(map[string]any); m["actor"] == "emp-1" && m["kind"] == "breakglass" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no break-glass alert after a partner admin's approval")
+	}
 }

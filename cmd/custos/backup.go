@@ -74,7 +74,7 @@ func cmdBackup(ctx context.Context, env *Env, args []string) int {
 	}
 	dbPath := filepath.Join(*data, backupDBName)
 	if _, err := os.Stat(dbPath); err != nil {
-		return fail(env, "backup", exitUsage, fmt.Errorf("no store in %s: %w", *data, err))
+		return fail(env, "backup", exitUsage, fmt.Errorf("no embedded store in %s (%w); on PostgreSQL back up the database with pg_dump, and the data dir's key files", *data, err))
 	}
 	if _, err := os.Stat(filepath.Join(*data, auditlog.KeyFile)); err != nil {
 		return fail(env, "backup", exitUsage, fmt.Errorf("no audit log signing key in %s (start the server once): %w", *data, err))

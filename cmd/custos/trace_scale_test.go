@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -115,20 +114,14 @@ func TestTraceScaleCLI(t *testing.T) {
 		t.Logf("snapshot %d MB", fi.Size()>>20)
 	}
 
-	// The same, warm, with batched lookups (the store method proposed as
-	// customerLookup), here done with plain SQL on the same file.
+	// The same in process (the store's batched LookupCustomers).
 	st, err = sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "custos.db")+"?_pragma=query_only(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	cpu0, t0 := cpuSeconds(), time.Now()
-	lt, err := newLeakTracer(ctx, sqlLookupStore{st, db}, v, filepath.Join(dir, accessSetsFile))
+	lt, err := newLeakTracer(ctx, st, v, filepath.Join(dir, accessSetsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,48 +136,6 @@ func TestTraceScaleCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("warm, batched lookups: %v wall, %.1fs CPU; matched %d never %d", time.Since(t0).Round(10*time.Millisecond), cpuSeconds()-cpu0, rep.Matched, rep.NeverAccessed)
-}
-
-// sqlLookupStore adds customerLookup to a store, in plain SQL on the same
-// SQLite file: a sketch of the proposed store method, for measurement.
-type sqlLookupStore struct {
-	store.Store
-	db *sql.DB
-}
-
-func (s sqlLookupStore) LookupCustomers(ctx context.Context, kind string, keys [][]byte) ([]string, []bool, error) {
-	col := map[string]string{"id": "id", "phone": "phone_idx", "account": "account_idx"}[kind]
-	ids, canary := make([]string, len(keys)), make([]bool, len(keys))
-	pos := map[string][]int{}
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		pos[string(k)] = append(pos[string(k)], i)
-		if kind == "id" {
-			args[i] = string(k)
-		} else {
-			args[i] = k
-		}
-	}
-	q := "SELECT " + col + ", id, canary FROM customers WHERE " + col + " IN (?" + strings.Repeat(",?", len(keys)-1) + ")"
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k []byte
-		var id string
-		var c bool
-		if err := rows.Scan(&k, &id, &c); err != nil {
-			return nil, nil, err
-		}
-		for _, i := range pos[string(k)] {
-			if ids[i] == "" || id < ids[i] {
-				ids[i], canary[i] = id, c
-			}
-		}
-	}
-	return ids, canary, rows.Err()
 }
 
 func firstLines(s string, n int) string {

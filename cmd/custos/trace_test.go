@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -26,6 +30,9 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 	code := run(context.Background(), args, env)
 	return code, out.String(), errb.String()
 }
+
+// traceSecToken is the security analyst's API token in traceDataDir.
+const traceSecToken = "sec-token-0123456789abcdef"
 
 func traceCustomer(i int) string { return fmt.Sprintf("c-%07d", i) }
 func tracePhone(i int) string    { return fmt.Sprintf("+86138%08d", i) }
@@ -47,7 +54,7 @@ func traceDataDir(t *testing.T) string {
 		"emp-a,A,dist-1,distributor,store_clerk,store-1,GD,\n" +
 		"emp-b,B,dist-2,distributor,store_clerk,store-2,GD,\n" +
 		"emp-c,C,dist-2,distributor,store_clerk,store-2,GD,\n" +
-		"sec,S,hq,company,security_analyst,,SH,\n"
+		"sec,S,hq,company,security_analyst,,SH," + traceSecToken + "\n"
 	write := func(name, s string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
@@ -298,5 +305,47 @@ func TestTraceCommandUsage(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "nostore")); err == nil {
 		t.Error("a mistyped --data dir was created")
+	}
+}
+
+// TestTraceAPIAgrees checks that POST /v1/trace on the running gateway
+// answers exactly what "custos trace --json" prints, on the same store.
+func TestTraceAPIAgrees(t *testing.T) {
+	dir := traceDataDir(t)
+	leak := traceLeak(t, dir, []string{"c-nobody"}, [2]int{1, 100}, [2]int{201, 220})
+	code, out, errS := runCmd(t, "trace", "--data", dir, "--leak", leak, "--json")
+	if code != 0 {
+		t.Fatalf("trace: %s", errS)
+	}
+	var cli trace.Report
+	if err := json.Unmarshal([]byte(out), &cli); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	env := &Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	a, err := startApp(ctx, env, serveFlags{storeFlags: storeFlags{data: dir}, addr: "127.0.0.1:0", logLevel: "error"}, appOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	body, _ := os.ReadFile(leak)
+	req := httptest.NewRequest(http.MethodPost, "/v1/trace", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+traceSecToken)
+	req.Header.Set("Content-Type", "text/csv")
+	rec := httptest.NewRecorder()
+	a.api.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("POST /v1/trace: %d %s", rec.Code, rec.Body.String())
+	}
+	var api trace.Report
+	if err := json.Unmarshal(rec.Body.Bytes(), &api); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(api, cli) {
+		t.Errorf("API and CLI disagree:\nAPI %+v\nCLI %+v", api, cli)
+	}
+	if api.Suspects[0].Actor != "emp-a" || api.NeverAccessed != 20 {
+		t.Errorf("API report: %+v", api)
 	}
 }

@@ -73,6 +73,9 @@ var (
 	ErrInconsistent = errors.New("audit log inconsistent with store")
 	// ErrTampered is wrapped by the error Verify returns when a check fails.
 	ErrTampered = errors.New("audit log verification failed")
+	// ErrLocked means another process has the log open (Open and
+	// RotateKey take an exclusive lock on the data directory).
+	ErrLocked = errors.New("audit log in use by another process")
 )
 
 // Defaults for Options.
@@ -210,6 +213,7 @@ func (o *Options) setDefaults() error {
 
 // Log is an open audit log. Its methods are safe for concurrent use.
 type Log struct {
+	unlock   func() // releases the data directory's lock
 	opts     Options
 	st       store.Store
 	logDir   string
@@ -273,10 +277,19 @@ type result struct {
 // Open fails with ErrInconsistent if the tiled log holds more entries than
 // the store (the store was rolled back or records were deleted), or if the
 // signing key differs from the one recorded in the store.
-func Open(ctx context.Context, opts Options) (*Log, error) {
+func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
+	unlock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
 	// A log that already exists must not get a fresh key because its key
 	// file went missing.
 	recorded, err := opts.Store.Meta(ctx, metaVerifierKey)
@@ -312,6 +325,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	}
 
 	l := &Log{
+		unlock:        unlock,
 		opts:          opts,
 		st:            opts.Store,
 		logDir:        filepath.Join(opts.Dir, LogDir),
@@ -573,6 +587,7 @@ func (l *Log) Close(ctx context.Context) error {
 			<-l.exportDone
 		}
 		l.m.unregister()
+		l.unlock()
 	})
 	return l.closeErr
 }

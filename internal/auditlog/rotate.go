@@ -104,11 +104,11 @@ func ReadKeyHistory(dir string) ([]Handover, error) {
 	return hs, sc.Err()
 }
 
-// keyEra is a verifier key and the checkpoint sizes it may sign.
+// keyEra is a verifier key and the largest checkpoint size it may sign.
 type keyEra struct {
-	vkey     string
-	v        note.Verifier
-	from, to uint64 // inclusive
+	vkey string
+	v    note.Verifier
+	to   uint64 // the largest size it may sign
 }
 
 // keyEras returns the keys that may have signed this log's checkpoints,
@@ -147,10 +147,12 @@ func keyEras(dir, origin, trusted string) ([]keyEra, error) {
 		if err != nil {
 			return nil, fmt.Errorf("verifier key: %w", err)
 		}
+		// A key may sign any size up to its hand-over (a log rebuilt from
+		// the store re-signs small trees with the current key); every
+		// root is checked against the records anyway. The bound that
+		// matters is the upper one: a retired key, even if stolen later,
+		// cannot vouch for a tree beyond the hand-over.
 		eras[i] = keyEra{vkey: k, v: v, to: math.MaxUint64}
-		if i > 0 {
-			eras[i].from = hs[i-1].Size
-		}
 		if i < len(hs) {
 			eras[i].to = hs[i].Size
 		}
@@ -171,9 +173,9 @@ func parseByEra(raw []byte, origin string, eras []keyEra) (*f_log.Checkpoint, er
 			}
 			continue
 		}
-		if cp.Size < e.from || cp.Size > e.to {
-			return nil, fmt.Errorf("signed by key %s, which signs only sizes %d to %d, at size %d (a retired key used after its hand-over?)",
-				e.vkey, e.from, e.to, cp.Size)
+		if cp.Size > e.to {
+			return nil, fmt.Errorf("signed by the retired key %s, which signs only sizes up to its hand-over at %d, at size %d",
+				e.vkey, e.to, cp.Size)
 		}
 		return cp, nil
 	}
@@ -181,21 +183,27 @@ func parseByEra(raw []byte, origin string, eras []keyEra) (*f_log.Checkpoint, er
 }
 
 // RotateKey replaces the log's signing key in dir with a new Ed25519 key
-// of the same name (the log's origin stays). The log MUST NOT be open in
-// any process: stop the server first.
+// of the same name (the log's origin stays). The log must not be open in
+// any process (stop the server first); RotateKey takes the directory's
+// lock and fails with ErrLocked otherwise.
 //
 // The retired key signs a hand-over, with the new key, at the size of the
 // largest checkpoint issued so far (appended to dir/KeyHistoryFile); the
 // latest checkpoint is re-signed with the new key, recorded in the store
 // and published, so the first checkpoint under the new key commits to the
-// same tree as the last one under the old. Verify accepts each key only
-// for its sizes. Order, for crash safety: the new key goes to a temporary
+// same tree as the last one under the old. Verify accepts a retired key
+// only for checkpoints up to its hand-over size. Order, for crash safety: the new key goes to a temporary
 // file, then the history line, then the store's record of the key and the
 // re-signed checkpoint, then the key file is renamed into place. If a
 // rotation stops half-way, calling RotateKey again finishes it.
 //
 // It returns the new verifier key.
 func RotateKey(ctx context.Context, st store.Store, dir string) (string, error) {
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrRotation, err)
+	}
+	defer unlock()
 	keyPath := filepath.Join(dir, KeyFile)
 	newPath := keyPath + ".new"
 	oldKey, err := readKeyFile(keyPath)

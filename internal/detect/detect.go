@@ -217,6 +217,14 @@ func (e *Engine) Observe(ev0 event.Event) []Alert {
 	case event.ActionReinstate:
 		e.reinstate(&ev0)
 		return nil
+	case event.ActionStepUp, event.ActionSuspend:
+		// Containment (by the detectors or an analyst): the target's reads
+		// are now denied or need consents because of it, which is no new
+		// evidence against them.
+		if t := e.people[ev0.Target]; t != nil && ev0.Decision != event.Deny {
+			t.contained = true
+		}
+		return nil
 	default:
 		// Other actions (customers signing in, auditors, the detectors'
 		// own containment, ...) carry no evidence and must not grow
@@ -233,6 +241,10 @@ func (e *Engine) Observe(ev0 event.Event) []Alert {
 	}
 	switch ev.Action {
 	case event.ActionRead, event.ActionExport:
+		if ev.Decision == event.Deny && (p.contained || containmentReason(ev.Reason)) {
+			// Refused because we contained them: already alerted on.
+			return e.evaluate(p, ev, u, ev.Canary)
+		}
 		if ev.Customer == "" {
 			if isMiss(ev) {
 				p.miss(e)
@@ -251,9 +263,9 @@ func (e *Engine) Observe(ev0 event.Event) []Alert {
 			p.miss(e)
 			changed = true
 		} else if ev.Customer != "" {
-			if ev.Decision != event.Deny {
-				p.trace.add(hashString(ev.Customer))
-			}
+			// A hit, allowed or not, shows the person had the customer's
+			// phone or account: the trace of a contact.
+			p.trace.add(hashString(ev.Customer))
 			changed = p.sequential(e, ev.Customer) || changed
 		}
 		return e.evaluate(p, ev, u, changed)
@@ -285,11 +297,22 @@ func (e *Engine) reinstate(ev *event.Event) {
 		id = ev.Actor
 	}
 	if t := e.people[id]; t != nil && ev.Decision != event.Deny {
+		t.contained = false
 		// alertLevel stays: only a stronger finding (or a canary) alerts
 		// again today; tomorrow starts afresh.
 		t.findings = [numKinds]finding{}
 		t.risk0 = 0
 	}
+}
+
+// containmentReason reports a refusal caused by containment (the person is
+// suspended or stepped up), not by what they asked for.
+func containmentReason(r string) bool {
+	switch r {
+	case "principal_suspended", "principal_stepup", "stepup_required", "consent_required":
+		return true
+	}
+	return false
 }
 
 // isMiss reports a lookup of a record that does not exist.

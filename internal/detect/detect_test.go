@@ -538,3 +538,40 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// TestContainmentIsNotEvidence checks the detectors do not feed on their own
+// containment: once a person is stepped up, the refusals that follow
+// (reads under tickets now need a consent) do not escalate them; and quota
+// refusals on a busy day are judged on their purpose like allowed reads.
+func TestContainmentIsNotEvidence(t *testing.T) {
+	s, people := world(t, 8)
+	p := people[4]
+	det := staff{"custos:detect", "", "", "", ""}
+	su := s.ev(det, t0.AddDate(0, 0, 8).Add(9*time.Hour), event.ActionStepUp, "", "", "")
+	su.Target = p.id
+	s.evs = append(s.evs, su)
+	at := t0.AddDate(0, 0, 8).Add(10 * time.Hour)
+	for i := range 120 {
+		c := s.cust()
+		r := s.ev(p, at.Add(time.Duration(i)*time.Minute), event.ActionRead, c, "GD", p.site)
+		r.Purpose, r.Decision, r.Reason = "ticket:T-"+c, event.Deny, "purpose_invalid"
+		s.evs = append(s.evs, r)
+	}
+	// Everyone else has a busy day and hits quota on explained reads.
+	for _, q := range people[10:20] {
+		for i := range 60 {
+			c := s.visit(q, at.Add(time.Duration(i)*3*time.Minute), "GD", q.site, true)
+			_ = c
+		}
+	}
+	for i := range s.evs {
+		if s.evs[i].Action == event.ActionRead && s.evs[i].Actor != p.id && i%3 == 0 {
+			s.evs[i].Decision, s.evs[i].Reason, s.evs[i].PurposeValid = event.Deny, "quota_exceeded", false
+		}
+	}
+	s.normal(8, people, 25, 9, 18)
+	s.flush()
+	for _, a := range s.alerts {
+		t.Errorf("alert: %s %s %v", a.Actor, a.Kind, a.Reasons)
+	}
+}

@@ -172,6 +172,8 @@ type person struct {
 	noticeDay int32
 
 	noticeGiven bool
+	// contained is set while the person is stepped up or suspended.
+	contained bool
 
 	findings   [numKinds]finding
 	alertLevel int8
@@ -449,7 +451,9 @@ func quantile(xs []float64, q float64) float64 {
 // explained reports whether a read of customer h under ev's purpose carries
 // the trace of a real visit.
 func (p *person) explained(ev *event.Event, h uint64) bool {
-	if ev.Decision == event.Deny {
+	// A refusal for want of a purpose is unexplained; one for quota (a
+	// busy day) is judged on its purpose like an allowed read.
+	if ev.Decision == event.Deny && ev.Reason != "quota_exceeded" {
 		return false
 	}
 	if p.trace.has(h) {
@@ -457,9 +461,9 @@ func (p *person) explained(ev *event.Event, h uint64) bool {
 	}
 	switch {
 	case strings.HasPrefix(ev.Purpose, "consent:"):
-		return ev.PurposeValid
+		return ev.PurposeValid || ev.Decision == event.Deny // quota: validity not checked
 	case strings.HasPrefix(ev.Purpose, "ticket:"):
-		return ev.PurposeValid && !p.selfTickets.has(h)
+		return (ev.PurposeValid || ev.Decision == event.Deny) && !p.selfTickets.has(h)
 	}
 	return false
 }

@@ -562,7 +562,7 @@ func (g *gen) visit(e *emp, t time.Time, c int, o visitOpts) {
 		g.consentN++
 		purpose = fmt.Sprintf("consent:K-%06d", g.consentN)
 		ev := g.base(e, t, event.ActionConsentConfirm)
-		ev.Customer, ev.CustomerRegion, ev.CustomerSite = cu.id, cu.region, cu.site
+		ev.Customer, ev.CustomerRegion, ev.CustomerSite, ev.Canary = cu.id, cu.region, cu.site, cu.canary
 		ev.Purpose = purpose
 		g.push(ev, false)
 	case o.crmTicket:
@@ -570,13 +570,13 @@ func (g *gen) visit(e *emp, t time.Time, c int, o visitOpts) {
 		purpose = fmt.Sprintf("ticket:T-%07d", g.ticketN)
 		ev := event.Event{Time: t.Add(-time.Duration(1+g.r.IntN(120)) * time.Minute), Actor: g.crm.ID, Org: g.crm.Org,
 			Role: g.crm.Role, Site: e.Site, Region: e.Region, Action: event.ActionTicketCreate,
-			Customer: cu.id, CustomerRegion: cu.region, CustomerSite: cu.site, Decision: event.Allow}
+			Customer: cu.id, CustomerRegion: cu.region, CustomerSite: cu.site, Canary: cu.canary, Decision: event.Allow}
 		g.push(ev, false)
 	default:
 		g.ticketN++
 		purpose = fmt.Sprintf("ticket:T-%07d", g.ticketN)
 		ev := g.base(e, t, event.ActionTicketCreate)
-		ev.Customer, ev.CustomerRegion, ev.CustomerSite = cu.id, cu.region, cu.site
+		ev.Customer, ev.CustomerRegion, ev.CustomerSite, ev.Canary = cu.id, cu.region, cu.site, cu.canary
 		ev.Purpose = purpose
 		g.push(ev, o.illicit)
 	}

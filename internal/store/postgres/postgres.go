@@ -915,3 +915,51 @@ func (s *Store) SetMeta(ctx context.Context, key string, value []byte) error {
 	}
 	return nil
 }
+
+// LookupCustomers resolves many keys in one query: kind is "id", "phone" or
+// "account", keys are ids or blind indexes. ids[i] is the customer for
+// keys[i] ("" if none; the smallest id when several share a key) and
+// canary[i] whether it is a canary. Leak tracing uses it.
+func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte) (ids []string, canary []bool, err error) {
+	ids, canary = make([]string, len(keys)), make([]bool, len(keys))
+	pos := map[string][]int{}
+	for i, k := range keys {
+		pos[string(k)] = append(pos[string(k)], i)
+	}
+	var q string
+	var arg any
+	switch kind {
+	case "id":
+		q = `SELECT convert_to(id, 'UTF8'), id, canary FROM customers WHERE id = ANY($1)`
+		strs := make([]string, len(keys))
+		for i, k := range keys {
+			strs[i] = string(k)
+		}
+		arg = strs
+	case "phone":
+		q, arg = `SELECT phone_idx, id, canary FROM customers WHERE phone_idx = ANY($1)`, keys
+	case "account":
+		q, arg = `SELECT account_idx, id, canary FROM customers WHERE account_idx = ANY($1)`, keys
+	default:
+		return nil, nil, fmt.Errorf("lookup customers: unknown kind %q", kind)
+	}
+	rows, err := s.pool.Query(ctx, q, arg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lookup customers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k []byte
+		var id string
+		var c bool
+		if err := rows.Scan(&k, &id, &c); err != nil {
+			return nil, nil, fmt.Errorf("lookup customers: %w", err)
+		}
+		for _, i := range pos[string(k)] {
+			if ids[i] == "" || id < ids[i] {
+				ids[i], canary[i] = id, c
+			}
+		}
+	}
+	return ids, canary, rows.Err()
+}

@@ -909,3 +909,53 @@ func (s *Store) SetMeta(ctx context.Context, key string, value []byte) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 	return err
 }
+
+// LookupCustomers resolves many keys in one query: kind is "id", "phone" or
+// "account", keys are ids or blind indexes. ids[i] is the customer for
+// keys[i] ("" if none; the smallest id when several share a key) and
+// canary[i] whether it is a canary. Leak tracing uses it.
+func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte) (ids []string, canary []bool, err error) {
+	col, ok := map[string]string{"id": "id", "phone": "phone_idx", "account": "account_idx"}[kind]
+	if !ok {
+		return nil, nil, fmt.Errorf("lookup customers: unknown kind %q", kind)
+	}
+	ids, canary = make([]string, len(keys)), make([]bool, len(keys))
+	pos := map[string][]int{}
+	const chunk = 500 // well under SQLite's bound on host parameters
+	for start := 0; start < len(keys); start += chunk {
+		part := keys[start:min(start+chunk, len(keys))]
+		args := make([]any, len(part))
+		for j, k := range part {
+			pos[string(k)] = append(pos[string(k)], start+j)
+			if kind == "id" {
+				args[j] = string(k)
+			} else {
+				args[j] = k
+			}
+		}
+		q := "SELECT " + col + ", id, canary FROM customers WHERE " + col + " IN (?" + strings.Repeat(",?", len(part)-1) + ")"
+		rows, err := s.r.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("lookup customers: %w", err)
+		}
+		for rows.Next() {
+			var k []byte
+			var id string
+			var c bool
+			if err := rows.Scan(&k, &id, &c); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("lookup customers: %w", err)
+			}
+			for _, i := range pos[string(k)] {
+				if ids[i] == "" || id < ids[i] {
+					ids[i], canary[i] = id, c
+				}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("lookup customers: %w", err)
+		}
+	}
+	return ids, canary, nil
+}

@@ -28,6 +28,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -53,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ImportAllOrNothing", testImportAllOrNothing},
 		{"CustomerLookups", testCustomerLookups},
 		{"CustomerNotFound", testCustomerNotFound},
+		{"LookupCustomers", testLookupCustomers},
 		{"PrincipalPutAndGet", testPrincipalPutAndGet},
 		{"PrincipalTokenUnique", testPrincipalTokenUnique},
 		{"PrincipalKeepsToken", testPrincipalKeepsToken},
@@ -1102,5 +1104,39 @@ func testMetaOnceConcurrent(t *testing.T, s store.Store) {
 	}
 	if v, err := s.Meta(ctx, "k"); err != nil || !bytes.Equal(v, got[0]) {
 		t.Errorf("Meta = %q, %v; want %q", v, err, got[0])
+	}
+}
+
+// testLookupCustomers checks the optional batched lookup leak tracing uses.
+func testLookupCustomers(t *testing.T, s store.Store) {
+	lk, ok := s.(interface {
+		LookupCustomers(ctx context.Context, kind string, keys [][]byte) ([]string, []bool, error)
+	})
+	if !ok {
+		t.Skip("store has no batched lookup")
+	}
+	var cs []store.Customer
+	for i := range 4 {
+		cs = append(cs, customer(i))
+	}
+	cs[2].Canary = true
+	mustImport(t, s, store.Batch{Customers: cs})
+	for _, tc := range []struct {
+		kind       string
+		keys       [][]byte
+		wantIDs    []string
+		wantCanary []bool
+	}{
+		{"phone", [][]byte{[]byte("pidx-2"), []byte("nobody"), []byte("pidx-0"), []byte("pidx-2")}, []string{cs[2].ID, "", cs[0].ID, cs[2].ID}, []bool{true, false, false, true}},
+		{"account", [][]byte{[]byte("aidx-3")}, []string{cs[3].ID}, []bool{false}},
+		{"id", [][]byte{[]byte(cs[1].ID), []byte("c-none")}, []string{cs[1].ID, ""}, []bool{false, false}},
+	} {
+		ids, canary, err := lk.LookupCustomers(t.Context(), tc.kind, tc.keys)
+		if err != nil || !slices.Equal(ids, tc.wantIDs) || !slices.Equal(canary, tc.wantCanary) {
+			t.Errorf("LookupCustomers(%s) = %v %v %v; want %v %v", tc.kind, ids, canary, err, tc.wantIDs, tc.wantCanary)
+		}
+	}
+	if _, _, err := lk.LookupCustomers(t.Context(), "name", nil); err == nil {
+		t.Error("unknown kind accepted")
 	}
 }
