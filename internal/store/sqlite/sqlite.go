@@ -36,7 +36,10 @@ type Store struct {
 	// queries are parsed once, not per call.
 	stmts     sync.Map // stmtKey -> *sql.Stmt
 	quota     *quotaCache
+	cache     *rowCache
 	closeOnce sync.Once
+	watchStop chan struct{}
+	watchDone chan struct{}
 }
 
 type stmtKey struct {
@@ -139,13 +142,15 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &Store{w: w, r: r, quota: newQuotaCache()}
+	s := &Store{w: w, r: r, quota: newQuotaCache(), cache: newRowCache(),
+		watchStop: make(chan struct{}), watchDone: make(chan struct{})}
 	if err := s.recountQuota(ctx, time.Now()); err != nil {
 		w.Close()
 		r.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	go s.flushLoop()
+	go s.watchDataVersion(s.watchStop, s.watchDone)
 	return s, nil
 }
 
@@ -171,8 +176,9 @@ func restrictFiles(path string) error {
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { close(s.quota.stop) })
+	s.closeOnce.Do(func() { close(s.quota.stop); close(s.watchStop) })
 	<-s.quota.done
+	<-s.watchDone
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	return errors.Join(s.r.Close(), s.w.Close())
 }
@@ -212,6 +218,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // Import stores the batch in one transaction.
 func (s *Store) Import(ctx context.Context, b store.Batch) error {
+	defer s.cache.drop()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if len(b.Customers) > 0 {
 			st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO customers
@@ -259,7 +266,15 @@ func scanCustomer(row interface{ Scan(...any) error }) (store.Customer, error) {
 }
 
 func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
-	return scanCustomer(s.rowR(ctx, `SELECT `+customerCols+` FROM customers WHERE id = ?`, id))
+	c, ok, gen := s.cache.customer(id)
+	if ok {
+		return c, nil
+	}
+	c, err := scanCustomer(s.rowR(ctx, `SELECT `+customerCols+` FROM customers WHERE id = ?`, id))
+	if err == nil {
+		s.cache.putCustomer(c, gen)
+	}
+	return c, err
 }
 
 func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
@@ -405,7 +420,15 @@ func scanTicket(row interface{ Scan(...any) error }) (store.Ticket, error) {
 }
 
 func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
-	return scanTicket(s.rowR(ctx, `SELECT id, customer, site, opened_by, opened_at, closed_at FROM tickets WHERE id = ?`, id))
+	t, ok, gen := s.cache.ticket(id)
+	if ok {
+		return t, nil
+	}
+	t, err := scanTicket(s.rowR(ctx, `SELECT id, customer, site, opened_by, opened_at, closed_at FROM tickets WHERE id = ?`, id))
+	if err == nil {
+		s.cache.putTicket(t, gen)
+	}
+	return t, err
 }
 
 func (s *Store) TicketsByCustomer(ctx context.Context, customer string) ([]store.Ticket, error) {
@@ -545,10 +568,6 @@ func (s *Store) ChargeQuota(ctx context.Context, principal, customer string, at 
 		q.pending = append(q.pending, quotaRow{principal, dw, customer})
 		res.DayCount++
 	}
-	select {
-	case q.kick <- struct{}{}:
-	default:
-	}
 	return res, nil
 }
 
@@ -579,13 +598,12 @@ type quotaCache struct {
 	mu      sync.Mutex
 	wins    map[[2]string]map[string]struct{} // (principal, window) → customers
 	pending []quotaRow
-	kick    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
 }
 
 func newQuotaCache() *quotaCache {
-	return &quotaCache{wins: map[[2]string]map[string]struct{}{}, kick: make(chan struct{}, 1),
+	return &quotaCache{wins: map[[2]string]map[string]struct{}{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -625,11 +643,16 @@ func (q *quotaCache) window(ctx context.Context, s *Store, principal, win string
 	return set, nil
 }
 
+// quotaFlushEvery is how often counted customers are written to the table.
+const quotaFlushEvery = 100 * time.Millisecond
+
 // flushLoop writes pending quota rows until stop, then flushes once more.
 func (s *Store) flushLoop() {
 	q := s.quota
 	defer close(q.done)
-	t := time.NewTicker(20 * time.Millisecond)
+	// One transaction every quotaFlushEvery carries every charge since the
+	// last: rows lost in a crash are recounted from the audit log on open.
+	t := time.NewTicker(quotaFlushEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -637,8 +660,6 @@ func (s *Store) flushLoop() {
 			s.flushQuota()
 			return
 		case <-t.C:
-		case <-q.kick:
-			time.Sleep(2 * time.Millisecond) // let a burst gather
 		}
 		s.flushQuota()
 	}

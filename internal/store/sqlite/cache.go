@@ -1,0 +1,101 @@
+package sqlite
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/custos-dev/custos/internal/store"
+)
+
+// rowCache keeps customer and ticket rows (as stored: sealed) in memory, so
+// the guarded read does not pay an SQLite read transaction for each. It is
+// dropped whole when this process imports, and when another process commits
+// to the database (PRAGMA data_version on the writer connection changes
+// only for commits by other connections), checked every cacheCheckEvery.
+type rowCache struct {
+	mu        sync.RWMutex
+	gen       uint64
+	customers map[string]store.Customer
+	tickets   map[string]store.Ticket
+}
+
+const (
+	cacheMaxRows    = 200_000
+	cacheCheckEvery = 200 * time.Millisecond
+)
+
+func newRowCache() *rowCache {
+	return &rowCache{customers: map[string]store.Customer{}, tickets: map[string]store.Ticket{}}
+}
+
+func (c *rowCache) drop() {
+	c.mu.Lock()
+	c.gen++
+	c.customers = map[string]store.Customer{}
+	c.tickets = map[string]store.Ticket{}
+	c.mu.Unlock()
+}
+
+func (c *rowCache) customer(id string) (store.Customer, bool, uint64) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.customers[id]
+	return v, ok, c.gen
+}
+
+func (c *rowCache) putCustomer(v store.Customer, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return // dropped meanwhile: the row read may be stale
+	}
+	if len(c.customers) >= cacheMaxRows {
+		c.customers = map[string]store.Customer{}
+	}
+	c.customers[v.ID] = v
+}
+
+func (c *rowCache) ticket(id string) (store.Ticket, bool, uint64) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.tickets[id]
+	return v, ok, c.gen
+}
+
+func (c *rowCache) putTicket(v store.Ticket, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if len(c.tickets) >= cacheMaxRows {
+		c.tickets = map[string]store.Ticket{}
+	}
+	c.tickets[v.ID] = v
+}
+
+// watchDataVersion drops the cache when another process commits.
+func (s *Store) watchDataVersion(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(cacheCheckEvery)
+	defer t.Stop()
+	last := int64(-1)
+	for {
+		var v int64
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := s.w.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
+		cancel()
+		if err != nil || v != last {
+			if last != -1 || err != nil {
+				s.cache.drop()
+			}
+			last = v
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
