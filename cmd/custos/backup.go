@@ -72,6 +72,9 @@ func cmdBackup(ctx context.Context, env *Env, args []string) int {
 	if _, err := os.Stat(*out); err == nil {
 		return fail(env, "backup", exitUsage, fmt.Errorf("%s exists; choose a new file", *out))
 	}
+	if st, err := os.Stat(filepath.Dir(*out)); err != nil || !st.IsDir() {
+		return fail(env, "backup", exitUsage, fmt.Errorf("--out %s: its directory does not exist", *out))
+	}
 	dbPath := filepath.Join(*data, backupDBName)
 	if _, err := os.Stat(dbPath); err != nil {
 		return fail(env, "backup", exitUsage, fmt.Errorf("no embedded store in %s (%w); on PostgreSQL back up the database with pg_dump, and the data dir's key files", *data, err))

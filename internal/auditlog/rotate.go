@@ -88,6 +88,11 @@ func ReadKeyHistory(dir string) ([]Handover, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read key history: %w", err)
 	}
+	return parseKeyHistory(b)
+}
+
+// parseKeyHistory parses the key history file's JSON lines.
+func parseKeyHistory(b []byte) ([]Handover, error) {
 	var hs []Handover
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 1<<20)
@@ -122,6 +127,11 @@ func keyEras(dir, origin, trusted string) ([]keyEra, error) {
 	if err != nil {
 		return nil, err
 	}
+	return chainEras(hs, origin, trusted)
+}
+
+// chainEras checks the chain of hand-overs hs (see keyEras).
+func chainEras(hs []Handover, origin, trusted string) ([]keyEra, error) {
 	keys := []string{trusted}
 	if len(hs) > 0 {
 		keys = []string{hs[0].Old}

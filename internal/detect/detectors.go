@@ -3,7 +3,6 @@ package detect
 import (
 	"fmt"
 	"math"
-	"sort"
 	"time"
 
 	"github.com/custos-dev/custos/internal/event"
@@ -324,15 +323,19 @@ func (slowDet) check(c *check) (float64, string) {
 		}
 	}
 	// Volume against own history is noisy (days off, busy days at the
-	// store); use it only where peers' traces cannot tell visits from
-	// harvest, i.e. most of their reads are unexplained anyway.
+	// store): the bar is higher where peers' traces can tell visits from
+	// harvest, lower where most reads are unexplained anyway.
 	share, _, _ := c.unexplShare()
-	if recentDays >= 2 && share >= 0.5 && !p.spansMidnight() {
+	minE, minZ := 40.0, 6.0
+	if share >= 0.5 {
+		minE, minZ = 30, 4.5
+	}
+	if recentDays >= 2 && !p.spansMidnight() {
 		med := quantile(oldReads[:no], 0.75) // upper quartile: night shifts split over two dates
 		exp := med * float64(recentDays)
 		e := recentReads - exp
 		z := e / math.Sqrt(exp+0.04*med*med*float64(recentDays)+1)
-		if sc := math.Min(scoreAt(e, 30*c.s), scoreAt(z, 4.5*c.s)); sc > best {
+		if sc := math.Min(scoreAt(e, minE*c.s), scoreAt(z, minZ*c.s)); sc > best {
 			best = sc
 			if c.why {
 				reason = fmt.Sprintf("%.0f customers over the last %d days, %.1fx own usual", recentReads, recentDays, recentReads/math.Max(exp, 1))
@@ -577,13 +580,3 @@ func (e *Engine) evaluate(p *person, ev *event.Event, u instant, changed bool) [
 }
 
 func unixTime(i instInfo) time.Time { return time.Unix(i.unix, int64(i.nsec)).UTC() }
-
-// sortAlerts orders alerts by time then actor (for deterministic output).
-func sortAlerts(as []Alert) {
-	sort.SliceStable(as, func(i, j int) bool {
-		if !as[i].Time.Equal(as[j].Time) {
-			return as[i].Time.Before(as[j].Time)
-		}
-		return as[i].Actor < as[j].Actor
-	})
-}

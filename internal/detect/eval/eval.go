@@ -97,22 +97,31 @@ func (s *siem) observe(ev *event.Event) bool {
 	return len(w) > 60 || s.day[ev.Actor] > 300
 }
 
-// tracker turns alerts into scores against the ground truth.
+// tracker turns alerts into scores against the ground truth, online: an
+// alert is judged when it fires, against the insiders whose harvest has
+// begun by then (an alert on anyone else is false).
 type tracker struct {
-	w        *scenario.World
-	insider  map[string]scenario.Insider
-	illicit  map[string]map[string]bool // actor → illicit customers so far
-	first    map[string]bool
-	seen     map[string]bool // actor|day already counted as false
-	s        *Scores
-	kinds    map[string]*KindScores
-	onFalse  func(a detect.Alert)
-	offset   int64
-	countAll bool
+	w       *scenario.World
+	illicit map[string]map[string]bool // actor → illicit customers so far
+	first   map[string]bool
+	seen    map[string]bool // actor|day already counted as false
+	s       *Scores
+	kinds   map[string]*KindScores
+	onFalse func(a detect.Alert)
+	offset  int64
+}
+
+func (t *tracker) insider(actor string) (scenario.Insider, bool) {
+	for _, in := range t.w.Insiders {
+		if in.Actor == actor {
+			return in, true
+		}
+	}
+	return scenario.Insider{}, false
 }
 
 func (t *tracker) alert(actor string, at time.Time, a *detect.Alert) {
-	in, ok := t.insider[actor]
+	in, ok := t.insider(actor)
 	if ok && !at.Before(in.From) {
 		if t.first[actor] {
 			return
@@ -125,6 +134,10 @@ func (t *tracker) alert(actor string, at time.Time, a *detect.Alert) {
 		t.s.hours = append(t.s.hours, h)
 		if t.kinds != nil {
 			k := t.kinds[in.Kind]
+			if k == nil {
+				k = &KindScores{}
+				t.kinds[in.Kind] = k
+			}
 			k.Detected++
 			k.records = append(k.records, rec)
 			k.hours = append(k.hours, h)
@@ -142,11 +155,8 @@ func (t *tracker) alert(actor string, at time.Time, a *detect.Alert) {
 	}
 }
 
-func (t *tracker) event(ev *event.Event) {
-	if _, ok := t.insider[ev.Actor]; !ok || ev.Customer == "" || ev.Action != event.ActionRead {
-		return
-	}
-	if !t.w.IsIllicit(ev) {
+func (t *tracker) event(ev *event.Event, illicit bool) {
+	if !illicit || ev.Customer == "" || ev.Action != event.ActionRead {
 		return
 	}
 	m := t.illicit[ev.Actor]
@@ -157,8 +167,9 @@ func (t *tracker) event(ev *event.Event) {
 	m[ev.Customer] = true
 }
 
-// Run generates the scenarios for seeds (people and days from p) and
-// evaluates cfg on them. sink, when not nil, receives every event.
+// Run generates the scenarios for seeds (people, days and variant from p)
+// and evaluates cfg on them, streaming: memory is the engine's plus the
+// ground truth, not the events. sink, when not nil, receives every event.
 func Run(p scenario.Params, seeds []uint64, cfg detect.Config, sink func(event.Event)) Result {
 	res := Result{
 		Seeds:        seeds,
@@ -171,62 +182,57 @@ func Run(p scenario.Params, seeds []uint64, cfg detect.Config, sink func(event.E
 		p.Seed = seed
 		eng := detect.New(cfg)
 		base := newSIEM()
-		var det, bl tracker
-		var world *scenario.World
-		var pend []event.Event
-		// The world's ground truth (insiders) is known only after
-		// generation, so events are buffered; worlds are small.
-		world = scenario.Generate(p, func(ev event.Event) { pend = append(pend, ev) })
-		ins := map[string]scenario.Insider{}
-		for _, in := range world.Insiders {
-			ins[in.Actor] = in
-			if res.Kinds[in.Kind] == nil {
-				res.Kinds[in.Kind] = &KindScores{}
-			}
-			res.Kinds[in.Kind].Insiders++
-		}
-		mk := func(s *Scores, kinds map[string]*KindScores) tracker {
-			return tracker{w: world, insider: ins, illicit: map[string]map[string]bool{},
-				first: map[string]bool{}, seen: map[string]bool{}, s: s, kinds: kinds,
-				offset: int64(world.UTCOffset / time.Second)}
-		}
-		det = mk(&res.Detectors, res.Kinds)
-		bl = mk(&res.Baseline, nil)
-		det.onFalse = func(a detect.Alert) {
-			res.FalseByKind[a.Kind]++
-			trap := world.Traps[a.Actor]
-			if trap == "" {
-				trap = "other"
-				if _, ok := ins[a.Actor]; ok {
-					trap = "insider-before-start"
+		var det, bl *tracker
+		n := 0
+		world := scenario.Stream(p, func(w *scenario.World, ev event.Event, illicit bool) {
+			if det == nil {
+				mk := func(s *Scores, kinds map[string]*KindScores) *tracker {
+					return &tracker{w: w, illicit: map[string]map[string]bool{},
+						first: map[string]bool{}, seen: map[string]bool{}, s: s, kinds: kinds,
+						offset: int64(w.UTCOffset / time.Second)}
+				}
+				det, bl = mk(&res.Detectors, res.Kinds), mk(&res.Baseline, nil)
+				det.onFalse = func(a detect.Alert) {
+					res.FalseByKind[a.Kind]++
+					trap := w.Traps[a.Actor]
+					if trap == "" {
+						trap = "other"
+						for _, in := range w.Insiders {
+							if in.Actor == a.Actor {
+								trap = "insider-before-start"
+							}
+						}
+					}
+					res.FalseByTrap[trap]++
+					if len(res.FalseSamples) < 20 {
+						res.FalseSamples = append(res.FalseSamples, a)
+					}
 				}
 			}
-			res.FalseByTrap[trap]++
-			if len(res.FalseSamples) < 20 {
-				res.FalseSamples = append(res.FalseSamples, a)
-			}
-		}
-		for i := range pend {
-			ev := &pend[i]
+			n++
 			if sink != nil {
-				sink(*ev)
+				sink(ev)
 			}
-			det.event(ev)
-			bl.event(ev)
-			for _, a := range eng.Observe(*ev) {
+			det.event(&ev, illicit)
+			bl.event(&ev, illicit)
+			for _, a := range eng.Observe(ev) {
 				det.alert(a.Actor, a.Time, &a)
 			}
-			if base.observe(ev) {
+			if base.observe(&ev) {
 				bl.alert(ev.Actor, ev.Time, nil)
 			}
-		}
-		res.Events += len(pend)
+		})
+		res.Events += n
 		res.People += len(world.People)
 		res.EmployeeDays += world.EmployeeDays()
 		res.Detectors.Insiders += len(world.Insiders)
 		res.Baseline.Insiders += len(world.Insiders)
 		for _, in := range world.Insiders {
-			if !det.first[in.Actor] {
+			if res.Kinds[in.Kind] == nil {
+				res.Kinds[in.Kind] = &KindScores{}
+			}
+			res.Kinds[in.Kind].Insiders++
+			if det == nil || !det.first[in.Actor] {
 				res.Missed = append(res.Missed, in)
 			}
 		}

@@ -140,22 +140,21 @@ type store struct {
 
 type emp struct {
 	Person
-	store        *store
-	prod         float64 // productivity multiplier
-	habit        float64 // shift of this person's search habit
-	shiftStart   float64 // local hour
-	shiftLen     float64
-	offDays      [2]int // weekdays off
-	insider      string
-	from         int // day index the insider starts
-	fromHour     float64
-	intensity    float64
-	noticeDay    int // -1 none
-	hiredDay     int
-	ringStore    bool
-	canaryDay    int
-	bulkDone     bool
-	lastEnumBase int
+	store      *store
+	prod       float64 // productivity multiplier
+	habit      float64 // shift of this person's search habit
+	shiftStart float64 // local hour
+	shiftLen   float64
+	offDays    [2]int // weekdays off
+	insider    string
+	from       int // day index the insider starts
+	fromHour   float64
+	intensity  float64
+	noticeDay  int // -1 none
+	hiredDay   int
+	ringStore  bool
+	bulkDone   bool
+	quiet      bool // a slow insider who looks customers up like visitors
 }
 
 type customer struct {
@@ -177,7 +176,7 @@ type gen struct {
 	ticketN  int
 	consentN int
 	pending  []event.Event
-	emit     func(event.Event)
+	emit     func(w *World, ev event.Event, illicit bool)
 	launch   map[int]bool
 	monthEnd map[int]bool
 	crm      Person
@@ -185,6 +184,13 @@ type gen struct {
 
 // Generate builds a world and passes its events, in time order, to emit.
 func Generate(p Params, emit func(event.Event)) *World {
+	return Stream(p, func(_ *World, ev event.Event, _ bool) { emit(ev) })
+}
+
+// Stream is Generate for evaluations: emit also gets the world being built
+// (its Insiders already list everyone whose harvest has begun by ev's time)
+// and whether ev is part of an insider's harvest.
+func Stream(p Params, emit func(w *World, ev event.Event, illicit bool)) *World {
 	if p.People <= 0 {
 		p.People = 300
 	}
@@ -252,7 +258,8 @@ func (g *gen) flush(before time.Time) {
 	sort.SliceStable(g.pending, func(i, j int) bool { return g.pending[i].Time.Before(g.pending[j].Time) })
 	i := 0
 	for ; i < len(g.pending) && g.pending[i].Time.Before(before); i++ {
-		g.emit(g.pending[i])
+		ev := g.pending[i]
+		g.emit(g.w, ev, g.w.illicit[illicitKey{ev.Actor, ev.Customer, ev.Time.UnixNano()}])
 	}
 	g.pending = append(g.pending[:0], g.pending[i:]...)
 }
@@ -289,7 +296,6 @@ func (g *gen) build(people int) {
 			prod:      math.Exp(0.25 * r.NormFloat64()),
 			habit:     0.08 * r.NormFloat64(),
 			noticeDay: -1,
-			canaryDay: -1,
 		}
 		if st != nil {
 			e.Site = st.site
@@ -439,6 +445,9 @@ func (g *gen) plan() {
 			e.from = r.IntN(max(1, g.days-10))
 		}
 		e.fromHour = e.shiftStart + 1 + r.Float64()*(e.shiftLen-2)
+		if k == Slow && r.IntN(2) == 0 {
+			e.quiet = true
+		}
 		if k == Notice {
 			e.noticeDay = e.from
 			e.from++ // surge starts the next day
@@ -762,10 +771,16 @@ func (g *gen) harvest(e *emp, d int) {
 		n := g.poisson((12 + 25*r.Float64()) * k)
 		for range n {
 			c := homeCust()
-			if r.IntN(2) == 0 {
+			o := made
+			switch {
+			case e.quiet:
+				// Phones from the store's own list: looked up like a
+				// visitor, home customers only. Only volume shows.
+				o.search = true
+			case r.IntN(2) == 0:
 				c = randomCust()
 			}
-			add(during(), c, made)
+			add(during(), c, o)
 		}
 	case Ring:
 		n := g.poisson((10 + 20*r.Float64()) * k)
