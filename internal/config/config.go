@@ -83,7 +83,7 @@ type Audit struct {
 
 // Detect configures the online detectors' containment.
 type Detect struct {
-	// StepUpScore: at or above it, the person's reads need a consent (default 0.8).
+	// StepUpScore: at or above it, the person's reads need a consent (default 0.85).
 	StepUpScore float64 `toml:"stepup_score"`
 	// SuspendScore: at or above it, the person is suspended (default 0.95).
 	SuspendScore float64 `toml:"suspend_score"`
@@ -128,7 +128,7 @@ func Default() Config {
 		ConsentMaxAttempts:   5,
 		BreakGlassGrant:      Duration{time.Hour},
 		LegalDisclosureDelay: Duration{90 * 24 * time.Hour},
-		Detect:               Detect{StepUpScore: 0.8, SuspendScore: 0.95},
+		Detect:               Detect{StepUpScore: 0.85, SuspendScore: 0.95},
 		Durability:           "full",
 	}
 }

@@ -258,6 +258,7 @@ func (e *Engine) Observe(ev0 event.Event) []Alert {
 		p.read(e, ev, u)
 		return e.evaluate(p, ev, u, true)
 	case event.ActionSearch:
+		p.today.searches++
 		changed := ev.Canary
 		if isMiss(ev) {
 			p.miss(e)

@@ -351,7 +351,9 @@ type enumDet struct{}
 func (enumDet) index() int { return detEnum }
 func (enumDet) check(c *check) (float64, string) {
 	x := float64(c.p.today.miss + c.p.today.seq)
-	t := 10.0
+	// Misses must be a good part of today's lookups: a busy agent's few
+	// mistyped numbers are not a walk.
+	t := math.Max(10, 0.25*float64(c.p.today.searches+c.p.today.reads))
 	if c.ownOK() {
 		t = math.Max(t, 4*c.p.base.missP90+3)
 	}

@@ -87,6 +87,7 @@ const minPeers = 10
 // unexplained and 1 when explained, so w5/5 is the "weighted reads".
 type dayCounts struct {
 	reads, unexpl, w5, foreignR, foreignS, offW5, miss, seq, hourMaxW5 int32
+	searches                                                           int32
 }
 
 // dayStat is a finished day in a person's history.

@@ -235,14 +235,17 @@ func (r *Runner) step(ctx context.Context) (int, error) {
 		r.mu.Lock()
 		r.next++
 		r.mu.Unlock()
-		if ev.Action == event.ActionReinstate && ev.Target != "" {
-			// An analyst cleared the person: tell the engine, about them.
+		if strings.HasPrefix(ev.Action, "principal.") {
+			// Containment and its reversal (by an analyst or the detectors
+			// themselves) and HR notices: the engine reads Target, so that a
+			// step-up's refusals are not taken as new evidence and a
+			// reinstatement clears the person.
 			r.mu.Lock()
-			r.Engine.Observe(event.Event{Time: ev.Time, Actor: ev.Target, Action: event.ActionReinstate, Decision: event.Allow})
+			r.Engine.Observe(ev)
 			r.mu.Unlock()
 			continue
 		}
-		if !person(ev.Actor) || strings.HasPrefix(ev.Action, "principal.") && ev.Action != event.ActionNotice {
+		if !person(ev.Actor) {
 			continue
 		}
 		r.mu.Lock()
