@@ -40,6 +40,8 @@ type Store struct {
 	closeOnce sync.Once
 	watchStop chan struct{}
 	watchDone chan struct{}
+	ck        *sql.DB // checkpoints the WAL in the background
+	ckDone    chan struct{}
 }
 
 type stmtKey struct {
@@ -110,7 +112,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	if err := restrictFiles(path); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	dsn := func(ro bool) string {
+	dsn := func(ro bool, extra ...string) string {
 		q := url.Values{}
 		q.Add("_pragma", "busy_timeout(10000)")
 		q.Add("_pragma", "journal_mode(WAL)")
@@ -121,10 +123,16 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 		if ro {
 			q.Add("_pragma", "query_only(1)")
 		}
+		for _, e := range extra {
+			q.Add("_pragma", e)
+		}
 		q.Set("_txlock", "immediate")
 		return "file:" + path + "?" + q.Encode()
 	}
-	w, err := sql.Open("sqlite", dsn(false))
+	// The writer never checkpoints the WAL itself (a checkpoint inside a
+	// group commit would stall every request waiting on it); a background
+	// connection does, passively, without blocking writers.
+	w, err := sql.Open("sqlite", dsn(false, "wal_autocheckpoint(0)"))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -149,8 +157,18 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	ck, err := sql.Open("sqlite", dsn(false))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	ck.SetMaxOpenConns(1)
+	s.ck = ck
+	s.ckDone = make(chan struct{})
 	go s.flushLoop()
 	go s.watchDataVersion(s.watchStop, s.watchDone)
+	go s.checkpointLoop()
 	return s, nil
 }
 
@@ -179,6 +197,8 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() { close(s.quota.stop); close(s.watchStop) })
 	<-s.quota.done
 	<-s.watchDone
+	<-s.ckDone
+	s.ck.Close()
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	return errors.Join(s.r.Close(), s.w.Close())
 }
@@ -980,3 +1000,29 @@ func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte)
 	}
 	return ids, canary, nil
 }
+
+// checkpointLoop copies the WAL into the database every checkpointEvery
+// (PASSIVE: it never waits for, or blocks, readers and the writer), and
+// truncates it when it has grown large and nobody is reading.
+func (s *Store) checkpointLoop() {
+	defer close(s.ckDone)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.watchStop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var busy, logFrames, done int
+		if err := s.ck.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &done); err == nil &&
+			busy == 0 && logFrames > 0 && done == logFrames && logFrames > 64<<10/4 {
+			s.ck.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+		}
+		cancel()
+	}
+}
+
+// checkpointEvery is how often the WAL is checkpointed in the background.
+const checkpointEvery = 500 * time.Millisecond
