@@ -95,7 +95,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 // allowed read or search since the start of the current UTC day, from the
 // audit log (idempotent: several gateways may do it at once).
 func (s *Store) recountQuota(ctx context.Context, now time.Time) error {
-	_, _, _, dEnd := quotaWindows(now)
+	_, _, _, dEnd := store.QuotaWindows(now)
 	rows, err := s.pool.Query(ctx, `SELECT event FROM audit WHERE time >= $1`, dEnd.AddDate(0, 0, -1).UnixNano())
 	if err != nil {
 		return fmt.Errorf("recount quota: %w", err)
@@ -108,11 +108,10 @@ func (s *Store) recountQuota(ctx context.Context, now time.Time) error {
 			return fmt.Errorf("recount quota: %w", err)
 		}
 		ev, err := event.Parse(b)
-		if err != nil || ev.Decision != event.Allow || ev.Customer == "" ||
-			(ev.Action != event.ActionRead && ev.Action != event.ActionSearch) {
+		if err != nil || !store.QuotaCharged(ev) {
 			continue
 		}
-		hw, dw, _, _ := quotaWindows(ev.Time)
+		hw, dw, _, _ := store.QuotaWindows(ev.Time)
 		ps, ws, cs = append(ps, ev.Actor, ev.Actor), append(ws, hw, dw), append(cs, ev.Customer, ev.Customer)
 	}
 	rows.Close()
@@ -574,15 +573,6 @@ func (s *Store) ApproveBreakGlass(ctx context.Context, id, approver string, at, 
 	return nil
 }
 
-// quotaWindows returns the hour and day window keys for t and when each
-// ends. The keys are the same as the sqlite store's.
-func quotaWindows(t time.Time) (hour, day string, hourEnd, dayEnd time.Time) {
-	t = t.UTC()
-	h := t.Truncate(time.Hour)
-	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	return "h:" + h.Format("2006010215"), "d:" + d.Format("20060102"), h.Add(time.Hour), d.AddDate(0, 0, 1)
-}
-
 // QuotaRetention is how long quota windows are kept after they end: a
 // principal's first charge in an hour deletes its hour windows that ended
 // at least this long before and its day windows older than the day before
@@ -591,9 +581,9 @@ const QuotaRetention = 2 * time.Hour
 
 // pruneBefore returns the window keys below which ChargeQuota deletes.
 func pruneBefore(at time.Time) (hour, day string) {
-	_, _, hEnd, dEnd := quotaWindows(at)
-	h, _, _, _ := quotaWindows(hEnd.Add(-time.Hour - QuotaRetention))
-	_, d, _, _ := quotaWindows(dEnd.AddDate(0, 0, -3))
+	_, _, hEnd, dEnd := store.QuotaWindows(at)
+	h, _, _, _ := store.QuotaWindows(hEnd.Add(-time.Hour - QuotaRetention))
+	_, d, _, _ := store.QuotaWindows(dEnd.AddDate(0, 0, -3))
 	return h, d
 }
 
@@ -617,7 +607,7 @@ func (s *Store) ChargeQuota(ctx context.Context, principal, customer string, at 
 }
 
 func (s *Store) chargeQuota(ctx context.Context, principal, customer string, at time.Time, l store.QuotaLimits) (res store.QuotaResult, err error) {
-	hw, dw, hEnd, dEnd := quotaWindows(at)
+	hw, dw, hEnd, dEnd := store.QuotaWindows(at)
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return res, err
@@ -690,7 +680,7 @@ func (s *Store) chargeQuota(ctx context.Context, principal, customer string, at 
 
 // QuotaUsage returns the distinct customers counted in at's hour and day.
 func (s *Store) QuotaUsage(ctx context.Context, principal string, at time.Time) (hour, day int, err error) {
-	hw, dw, _, _ := quotaWindows(at)
+	hw, dw, _, _ := store.QuotaWindows(at)
 	err = s.pool.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM quota WHERE principal = $1 AND win = $2),
 		(SELECT count(*) FROM quota WHERE principal = $1 AND win = $3)`, principal, hw, dw).Scan(&hour, &day)
@@ -921,11 +911,7 @@ func (s *Store) SetMeta(ctx context.Context, key string, value []byte) error {
 // keys[i] ("" if none; the smallest id when several share a key) and
 // canary[i] whether it is a canary. Leak tracing uses it.
 func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte) (ids []string, canary []bool, err error) {
-	ids, canary = make([]string, len(keys)), make([]bool, len(keys))
-	pos := map[string][]int{}
-	for i, k := range keys {
-		pos[string(k)] = append(pos[string(k)], i)
-	}
+	res := store.NewLookup(keys)
 	var q string
 	var arg any
 	switch kind {
@@ -955,11 +941,7 @@ func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte)
 		if err := rows.Scan(&k, &id, &c); err != nil {
 			return nil, nil, fmt.Errorf("lookup customers: %w", err)
 		}
-		for _, i := range pos[string(k)] {
-			if ids[i] == "" || id < ids[i] {
-				ids[i], canary[i] = id, c
-			}
-		}
+		res.Found(k, id, c)
 	}
-	return ids, canary, rows.Err()
+	return res.IDs, res.Canary, rows.Err()
 }

@@ -541,20 +541,12 @@ func (s *Store) ApproveBreakGlass(ctx context.Context, id, approver string, at, 
 	return nil
 }
 
-// QuotaWindows returns the hour and day window keys for t and when each ends.
-func QuotaWindows(t time.Time) (hour, day string, hourEnd, dayEnd time.Time) {
-	t = t.UTC()
-	h := t.Truncate(time.Hour)
-	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	return "h:" + h.Format("2006010215"), "d:" + d.Format("20060102"), h.Add(time.Hour), d.AddDate(0, 0, 1)
-}
-
 // ChargeQuota decides in memory and persists the counted customers in the
 // background (flushed every few milliseconds and on Close). A crash can lose
 // the last few rows, but never a read that was answered: every answered read
 // is in the audit log, and Open re-counts the current day from it.
 func (s *Store) ChargeQuota(ctx context.Context, principal, customer string, at time.Time, l store.QuotaLimits) (store.QuotaResult, error) {
-	hw, dw, hEnd, dEnd := QuotaWindows(at)
+	hw, dw, hEnd, dEnd := store.QuotaWindows(at)
 	q := s.quota
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -592,7 +584,7 @@ func (s *Store) ChargeQuota(ctx context.Context, principal, customer string, at 
 }
 
 func (s *Store) QuotaUsage(ctx context.Context, principal string, at time.Time) (int, int, error) {
-	hw, dw, _, _ := QuotaWindows(at)
+	hw, dw, _, _ := store.QuotaWindows(at)
 	q := s.quota
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -720,7 +712,7 @@ func (s *Store) flushQuota() {
 // read or search since the start of the current UTC day, from the audit
 // log: counts hold even if the last quota rows were lost in a crash.
 func (s *Store) recountQuota(ctx context.Context, now time.Time) error {
-	_, _, _, dEnd := QuotaWindows(now)
+	_, _, _, dEnd := store.QuotaWindows(now)
 	from := dEnd.AddDate(0, 0, -1)
 	// Records are appended in time order, give or take the moments
 	// between stamping and committing: walk back from the end until an hour
@@ -746,11 +738,10 @@ func (s *Store) recountQuota(ctx context.Context, now time.Time) error {
 				done = true
 			}
 			ev, err := event.Parse(b)
-			if err != nil || ev.Time.Before(from) || ev.Decision != event.Allow || ev.Customer == "" ||
-				(ev.Action != event.ActionRead && ev.Action != event.ActionSearch) {
+			if err != nil || ev.Time.Before(from) || !store.QuotaCharged(ev) {
 				continue
 			}
-			hw, dw, _, _ := QuotaWindows(ev.Time)
+			hw, dw, _, _ := store.QuotaWindows(ev.Time)
 			found = append(found, quotaRow{ev.Actor, hw, ev.Customer}, quotaRow{ev.Actor, dw, ev.Customer})
 		}
 		rows.Close()
@@ -960,14 +951,12 @@ func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte)
 	if !ok {
 		return nil, nil, fmt.Errorf("lookup customers: unknown kind %q", kind)
 	}
-	ids, canary = make([]string, len(keys)), make([]bool, len(keys))
-	pos := map[string][]int{}
+	res := store.NewLookup(keys)
 	const chunk = 500 // well under SQLite's bound on host parameters
 	for start := 0; start < len(keys); start += chunk {
 		part := keys[start:min(start+chunk, len(keys))]
 		args := make([]any, len(part))
 		for j, k := range part {
-			pos[string(k)] = append(pos[string(k)], start+j)
 			if kind == "id" {
 				args[j] = string(k)
 			} else {
@@ -987,18 +976,14 @@ func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte)
 				rows.Close()
 				return nil, nil, fmt.Errorf("lookup customers: %w", err)
 			}
-			for _, i := range pos[string(k)] {
-				if ids[i] == "" || id < ids[i] {
-					ids[i], canary[i] = id, c
-				}
-			}
+			res.Found(k, id, c)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, nil, fmt.Errorf("lookup customers: %w", err)
 		}
 	}
-	return ids, canary, nil
+	return res.IDs, res.Canary, nil
 }
 
 // checkpointLoop copies the WAL into the database every checkpointEvery

@@ -1,0 +1,52 @@
+package store
+
+import (
+	"time"
+
+	"github.com/custos-dev/custos/internal/event"
+)
+
+// QuotaWindows returns the hour and day window keys for t ("h:2026030209",
+// "d:20260302", UTC) and when each ends. Every Store counts quotas in these
+// windows, so gateways on different stores agree.
+func QuotaWindows(t time.Time) (hour, day string, hourEnd, dayEnd time.Time) {
+	t = t.UTC()
+	h := t.Truncate(time.Hour)
+	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	return "h:" + h.Format("2006010215"), "d:" + d.Format("20060102"), h.Add(time.Hour), d.AddDate(0, 0, 1)
+}
+
+// QuotaCharged reports whether an audited event was charged against its
+// actor's quota (an allowed read or search that returned a customer): the
+// stores recount a day's quotas from the audit log with it.
+func QuotaCharged(ev event.Event) bool {
+	return ev.Decision == event.Allow && ev.Customer != "" &&
+		(ev.Action == event.ActionRead || ev.Action == event.ActionSearch)
+}
+
+// Lookup collects the answers of a batched customer lookup: for each key
+// asked, the customer found (the smallest id when several share a key) and
+// whether it is a canary.
+type Lookup struct {
+	IDs    []string
+	Canary []bool
+	pos    map[string][]int
+}
+
+// NewLookup prepares answers for keys.
+func NewLookup(keys [][]byte) *Lookup {
+	l := &Lookup{IDs: make([]string, len(keys)), Canary: make([]bool, len(keys)), pos: make(map[string][]int, len(keys))}
+	for i, k := range keys {
+		l.pos[string(k)] = append(l.pos[string(k)], i)
+	}
+	return l
+}
+
+// Found records that key belongs to customer id.
+func (l *Lookup) Found(key []byte, id string, canary bool) {
+	for _, i := range l.pos[string(key)] {
+		if l.IDs[i] == "" || id < l.IDs[i] {
+			l.IDs[i], l.Canary[i] = id, canary
+		}
+	}
+}
