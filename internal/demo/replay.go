@@ -1,17 +1,16 @@
 package demo
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/custos-dev/custos/client"
 	"github.com/custos-dev/custos/internal/event"
 )
 
@@ -83,7 +82,7 @@ type Replayer struct {
 	Window   time.Duration
 	Progress func(done, total int)
 
-	tokens   map[string]string
+	clients  map[string]*client.Client // actor → a client with their token
 	mu       sync.Mutex
 	tickets  map[string]bool   // ticket ids created
 	consents map[string]string // scenario consent id → real consent id
@@ -100,9 +99,16 @@ func (rp *Replayer) Run(ctx context.Context) (Stats, error) {
 	if rp.Window <= 0 {
 		rp.Window = 5 * time.Minute
 	}
-	rp.tokens = map[string]string{}
+	// Every call goes through the Go client, served in process by the
+	// gateway's handler.
+	base, err := client.New("http://custos.demo", "", &client.Options{
+		HTTPClient: &http.Client{Transport: client.InProcess(rp.Handler)}, UserAgent: "custos-demo"})
+	if err != nil {
+		return Stats{}, err
+	}
+	rp.clients = map[string]*client.Client{}
 	for _, p := range rp.World.Principals {
-		rp.tokens[p.ID] = p.Token
+		rp.clients[p.ID] = base.WithToken(p.Token)
 	}
 	rp.tickets, rp.consents = map[string]bool{}, map[string]string{}
 	// For each (actor, customer), the purposes of the reads to come, so a
@@ -165,28 +171,20 @@ func (rp *Replayer) window(ctx context.Context, evs []event.Event) {
 	wg.Wait()
 }
 
-func (rp *Replayer) do(ctx context.Context, actor, method, path, purpose string, body any) (int, map[string]any) {
-	var rd *bytes.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
+// count records the status of one call: okStatus on success, the error's
+// status otherwise.
+func (rp *Replayer) count(okStatus int, err error) {
+	status := okStatus
+	var ce *client.Error
+	switch {
+	case errors.As(err, &ce):
+		status = ce.Status
+	case err != nil:
+		status = 0 // transport failure
 	}
-	req := httptest.NewRequestWithContext(ctx, method, path, rd)
-	req.RemoteAddr = "10.0.0.1:1234"
-	req.Header.Set("Authorization", "Bearer "+rp.tokens[actor])
-	if purpose != "" {
-		req.Header.Set("Custos-Purpose", purpose)
-	}
-	rec := httptest.NewRecorder()
-	rp.Handler.ServeHTTP(rec, req)
 	rp.requests.Add(1)
-	c, _ := rp.status.LoadOrStore(rec.Code, new(atomic.Int64))
+	c, _ := rp.status.LoadOrStore(status, new(atomic.Int64))
 	c.(*atomic.Int64).Add(1)
-	var m map[string]any
-	json.Unmarshal(rec.Body.Bytes(), &m)
-	return rec.Code, m
 }
 
 // ensureTicket opens ticket id for customer at site (as the CRM, unless
@@ -202,7 +200,8 @@ func (rp *Replayer) ensureTicket(ctx context.Context, opener, id, customer, site
 	if opener == "" {
 		opener = "svc-crm"
 	}
-	rp.do(ctx, opener, http.MethodPost, "/v1/tickets", "", map[string]string{"id": id, "customer": customer, "site": site})
+	_, err := rp.clients[opener].OpenTicket(ctx, client.TicketRequest{ID: id, Customer: customer, Site: site})
+	rp.count(http.StatusCreated, err)
 }
 
 // ensureConsent runs the customer-present proof for a scenario consent id.
@@ -213,16 +212,19 @@ func (rp *Replayer) ensureConsent(ctx context.Context, actor, scenarioID, custom
 	if ok {
 		return real
 	}
-	code, m := rp.do(ctx, actor, http.MethodPost, "/v1/consents", "", map[string]string{"customer": customer})
-	if code != http.StatusCreated {
+	cl := rp.clients[actor]
+	pending, err := cl.StartConsent(ctx, customer)
+	rp.count(http.StatusCreated, err)
+	if err != nil {
 		return ""
 	}
-	id, _ := m["id"].(string)
+	id := pending.ID
 	c, ok := rp.World.Customer(customer)
 	if !ok {
 		return id
 	}
-	rp.do(ctx, actor, http.MethodPost, "/v1/consents/"+id+"/confirm", "", map[string]string{"code": rp.Codes.code(c.Phone)})
+	_, err = cl.ConfirmConsent(ctx, id, rp.Codes.code(c.Phone))
+	rp.count(http.StatusOK, err)
 	rp.mu.Lock()
 	rp.consents[scenarioID] = id
 	rp.mu.Unlock()
@@ -268,11 +270,13 @@ func (rp *Replayer) one(ctx context.Context, ev event.Event) {
 			rp.mu.Unlock()
 			p = rp.purpose(ctx, ev, ev.Purpose)
 		}
-		rp.do(ctx, ev.Actor, http.MethodGet, "/v1/customers/"+ev.Customer, p, nil)
+		_, err := rp.clients[ev.Actor].Customer(ctx, ev.Customer, purposeOf(p))
+		rp.count(http.StatusOK, err)
 	case event.ActionSearch:
 		if ev.Found != nil && !*ev.Found || ev.Customer == "" {
 			// A number that is nobody's.
-			rp.do(ctx, ev.Actor, http.MethodPost, "/v1/customers/search", "", map[string]string{"phone": fmt.Sprintf("+861709%07d", ev.Time.UnixNano()%10_000_000)})
+			_, err := rp.clients[ev.Actor].Search(ctx, client.Phone(fmt.Sprintf("+861709%07d", ev.Time.UnixNano()%10_000_000)), client.Purpose{})
+			rp.count(http.StatusOK, err)
 			return
 		}
 		c, ok := rp.World.Customer(ev.Customer)
@@ -291,12 +295,27 @@ func (rp *Replayer) one(ctx context.Context, ev event.Event) {
 		} else if p != "" {
 			p = rp.purpose(ctx, ev, p)
 		}
-		rp.do(ctx, ev.Actor, http.MethodPost, "/v1/customers/search", p, map[string]string{"phone": c.Phone})
+		_, err := rp.clients[ev.Actor].Search(ctx, client.Phone(c.Phone), purposeOf(p))
+		rp.count(http.StatusOK, err)
 	case event.ActionNotice:
-		day := ev.Reason
-		if _, err := time.Parse("2006-01-02", day); err != nil {
-			day = ev.Time.AddDate(0, 0, 30).Format("2006-01-02")
+		day, err := time.Parse("2006-01-02", ev.Reason)
+		if err != nil {
+			day = ev.Time.AddDate(0, 0, 30)
 		}
-		rp.do(ctx, "sec-analyst", http.MethodPost, "/v1/principals/"+ev.Actor+"/notice", "", map[string]string{"last_day": day})
+		rp.count(http.StatusOK, rp.clients["sec-analyst"].Notice(ctx, ev.Actor, day))
 	}
+}
+
+// purposeOf turns "kind:id" into the client's purpose.
+func purposeOf(p string) client.Purpose {
+	kind, id, _ := strings.Cut(p, ":")
+	switch kind {
+	case "ticket":
+		return client.Ticket(id)
+	case "consent":
+		return client.Consent(id)
+	case "breakglass":
+		return client.BreakGlass(id)
+	}
+	return client.Purpose{}
 }
