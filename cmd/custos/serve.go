@@ -290,14 +290,14 @@ func (r auditReader) Entry(ctx context.Context, i uint64) (any, error) {
 	return e, err
 }
 
-func (r auditReader) ByCustomer(ctx context.Context, customer string) ([]any, error) {
+func (r auditReader) ByCustomer(ctx context.Context, customer string) ([]httpapi.CustomerEntry, error) {
 	es, err := r.l.ByCustomer(ctx, customer)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]any, len(es))
-	for i := range es {
-		out[i] = es[i]
+	out := make([]httpapi.CustomerEntry, len(es))
+	for i, e := range es {
+		out[i] = httpapi.CustomerEntry{Index: e.Index, Event: e.EventBytes, Proof: e}
 	}
 	return out, nil
 }

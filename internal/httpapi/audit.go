@@ -284,25 +284,27 @@ func (s *Server) subjectAccesses(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	recs, err := s.Store.AuditByCustomer(ctx, customer)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	var proofs map[uint64]any
+	// One read of the customer's entries: with proofs from the log, or
+	// (no log attached) the bare records.
+	var recs []CustomerEntry
 	if s.AuditReader != nil {
-		ps, err := s.AuditReader.ByCustomer(ctx, customer)
-		if err == nil {
-			proofs = make(map[uint64]any, len(ps))
-			for i, p := range ps {
-				if i < len(recs) {
-					proofs[recs[i].Index] = p
-				}
-			}
+		es, err := s.AuditReader.ByCustomer(ctx, customer)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		recs = es
+	} else {
+		rs, err := s.Store.AuditByCustomer(ctx, customer)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, rec := range rs {
+			recs = append(recs, CustomerEntry{Index: rec.Index, Event: rec.Event})
 		}
 	}
 	out := make([]accessView, 0, len(recs))
-	hidden := 0
 	for _, rec := range recs {
 		ev, err := event.Parse(rec.Event)
 		if err != nil {
@@ -315,14 +317,12 @@ func (s *Server) subjectAccesses(w http.ResponseWriter, r *http.Request) {
 			continue // sign-ins, history views and tickets are not accesses to the data
 		}
 		if strings.HasPrefix(ev.Purpose, policy.PurposeLegal+":") && s.Now().Before(ev.Time.Add(s.Config.LegalDisclosureDelay.Duration)) {
-			hidden++
-			continue // disclosed to the customer only after the legal delay
+			continue // disclosed to the customer only after the legal delay; not even counted
 		}
 		out = append(out, accessView{Index: rec.Index, Time: ev.Time, Org: ev.Org, Role: ev.Role, Site: ev.Site,
 			Action: ev.Action, Purpose: purposeKind(ev.Purpose), Decision: ev.Decision, Reason: ev.Reason, Fields: ev.Fields,
-			Proof: proofs[rec.Index]})
+			Proof: rec.Proof})
 	}
-	_ = hidden // the count itself would disclose a pending case
 	writeJSON(w, http.StatusOK, map[string]any{"customer": customer, "accesses": out})
 }
 

@@ -46,8 +46,18 @@ type AuditReader interface {
 	Checkpoint(ctx context.Context) ([]byte, error)
 	// Entry returns one entry with its inclusion proof.
 	Entry(ctx context.Context, index uint64) (any, error)
-	// ByCustomer returns the customer's entries, each with its proof.
-	ByCustomer(ctx context.Context, customer string) ([]any, error)
+	// ByCustomer returns the customer's entries in log order, each with
+	// its proof.
+	ByCustomer(ctx context.Context, customer string) ([]CustomerEntry, error)
+}
+
+// CustomerEntry is one audit entry about a customer: its index, the
+// event's canonical bytes, and the entry with its inclusion proof (encoded
+// as JSON as it is).
+type CustomerEntry struct {
+	Index uint64
+	Event []byte
+	Proof any
 }
 
 // ErrPending is returned by an AuditReader for an entry that is durable but
