@@ -266,7 +266,14 @@ func printDemoSummary(out io.Writer, w *demo.World, s demo.Stats, alerts int, co
 	}
 	fmt.Fprintf(out, "\n  detectors  %d alerts, %d people contained (hidden insiders: %d)\n\n", alerts, len(contained), len(w.Insiders))
 	fmt.Fprintf(out, "Dashboard:  http://%s/      (sign in with a token below)\n", addr)
-	fmt.Fprintf(out, "Customers:  http://%s/my    (phone + one-time code from %s)\n\n", addr, "outbox.jsonl in the data dir")
+	sample := ""
+	for _, ev := range w.Events {
+		if c, ok := w.Customer(ev.Customer); ok && ev.Action == event.ActionRead && !c.Canary {
+			sample = c.Phone
+			break
+		}
+	}
+	fmt.Fprintf(out, "Customers:  http://%s/my    (sign in with a customer's phone, e.g. %s; the code lands in outbox.jsonl in the data dir)\n\n", addr, sample)
 	fmt.Fprintf(out, "Tokens, one per role:\n")
 	seen := map[string]bool{}
 	for _, p := range w.Principals {
