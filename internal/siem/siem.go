@@ -269,7 +269,9 @@ func (e *Exporter) step(ctx context.Context, s Sink) (int, error) {
 			}
 		}
 		last := int64(recs[len(recs)-1].Index) + 1
-		if err := e.Store.SetMeta(ctx, auditKey(s), []byte(strconv.FormatInt(last, 10))); err != nil {
+		// What was delivered is recorded even if shutdown began meanwhile:
+		// else a restart would send it again.
+		if err := e.Store.SetMeta(context.WithoutCancel(ctx), auditKey(s), []byte(strconv.FormatInt(last, 10))); err != nil {
 			return 0, fmt.Errorf("siem: save cursor: %w", err)
 		}
 		sent += len(out)
@@ -309,7 +311,7 @@ func (e *Exporter) step(ctx context.Context, s Sink) (int, error) {
 		if err := s.Send(ctx, out); err != nil {
 			return sent, err
 		}
-		if err := e.Store.SetMeta(ctx, alertKey(s), []byte(strconv.FormatInt(newer[len(newer)-1].ID, 10))); err != nil {
+		if err := e.Store.SetMeta(context.WithoutCancel(ctx), alertKey(s), []byte(strconv.FormatInt(newer[len(newer)-1].ID, 10))); err != nil {
 			return sent, fmt.Errorf("siem: save cursor: %w", err)
 		}
 		sent += len(out)
