@@ -259,6 +259,9 @@ func (a *app) serve(ctx context.Context, env *Env) int {
 		go func() { errc <- srv.Serve(a.ln) }()
 	}
 	fmt.Fprintf(env.Stderr, "custos: serving on %s://%s (data %s)\n", scheme, a.ln.Addr(), a.flags.data)
+	if ps, err := a.store.Principals(ctx); err == nil && len(ps) == 0 {
+		fmt.Fprintf(env.Stderr, "custos: no principals yet, so nobody can sign in: load them with \"custos import --data %s --principals principals.csv\" (or try \"custos demo\")\n", a.flags.data)
+	}
 	a.logger.Info("serving", "addr", a.ln.Addr().String())
 	code := exitOK
 	select {
