@@ -118,7 +118,6 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+o.sync+")")
 		q.Add("_pragma", "foreign_keys(1)")
-		q.Add("_pragma", "mmap_size(268435456)")
 		q.Add("_pragma", "cache_size(-16384)")
 		if ro {
 			q.Add("_pragma", "query_only(1)")
