@@ -381,3 +381,33 @@ when { principal.role == "store_manager" && context.purpose_kind == "legal" && c
 		s.Stop(t)
 	}
 }
+
+// TestSubjectSignInCannotFloodAPhone: the unauthenticated customer sign-in
+// sends at most five codes to one number per quarter hour, and answers the
+// same for a customer's number and anyone else's.
+func TestSubjectSignInCannotFloodAPhone(t *testing.T) {
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	for _, phone := range []string{"+8613800138000", "+8613500135000"} { // a customer's, nobody's
+		for i := 1; i <= 6; i++ {
+			r := s.Do(t, et.Req{Path: "/v1/subjects/login", Body: map[string]string{"phone": phone}})
+			want := 201
+			if i == 6 {
+				want = 429
+			}
+			if r.Status != want {
+				t.Fatalf("%s, request %d: %d %s, want %d", phone, i, r.Status, r.Body, want)
+			}
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(f.Data, "outbox.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "+8613800138000"); n != 5 {
+		t.Errorf("%d codes sent to the customer's phone, want 5", n)
+	}
+	if strings.Contains(string(b), "+8613500135000") {
+		t.Error("a code was sent to a number that is nobody's")
+	}
+}

@@ -100,6 +100,14 @@ func (s *Server) subjectLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	now := s.Now().UTC()
+	// Per phone, whether or not it is a customer's (the same answer either
+	// way): a few codes per quarter hour, so nobody can flood a phone.
+	phoneKey := string(s.Vault.BlindIndex(vault.IndexPhone, phone))
+	if s.codes.blocked(phoneKey, now) {
+		s.fail(w, r, &apiError{http.StatusTooManyRequests, "rate_limited", "too many codes requested for this number; try again later", codesWindow})
+		return
+	}
+	s.codes.fail(phoneKey, now)
 	id := newID("L-")
 	code := sixDigits()
 	cust, err := s.Store.CustomerByPhone(ctx, s.Vault.BlindIndex(vault.IndexPhone, phone))

@@ -94,27 +94,43 @@ func (s *Server) RefreshPrincipals(ctx context.Context, every time.Duration) {
 	}
 }
 
-// failLimiter counts failed sign-ins per source; over the limit a source is
-// refused (429) until its window passes.
+// failLimiter counts events per key (failed sign-ins per source, codes
+// sent per phone) in a sliding window; at max a key is refused (429) until
+// its oldest event leaves the window. Zero window and max mean failWindow
+// and failMax.
 type failLimiter struct {
-	mu    sync.Mutex
-	fails map[string][]time.Time
+	mu     sync.Mutex
+	fails  map[string][]time.Time
+	window time.Duration
+	max    int
 }
 
 const (
 	failWindow = time.Minute
 	failMax    = 20
+	// At most codesMax one-time codes go to one phone per codesWindow, so
+	// the unauthenticated sign-in cannot be used to flood a phone.
+	codesWindow = 15 * time.Minute
+	codesMax    = 5
 )
+
+func (l *failLimiter) limits() (time.Duration, int) {
+	if l.window == 0 {
+		return failWindow, failMax
+	}
+	return l.window, l.max
+}
 
 func (l *failLimiter) blocked(src string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ts := prune(l.fails[src], now)
+	window, max := l.limits()
+	ts := prune(l.fails[src], now, window)
 	l.fails[src] = ts
 	if len(ts) == 0 {
 		delete(l.fails, src)
 	}
-	return len(ts) >= failMax
+	return len(ts) >= max
 }
 
 func (l *failLimiter) fail(src string, now time.Time) {
@@ -129,12 +145,13 @@ func (l *failLimiter) fail(src string, now time.Time) {
 			break
 		}
 	}
-	l.fails[src] = append(prune(l.fails[src], now), now)
+	window, _ := l.limits()
+	l.fails[src] = append(prune(l.fails[src], now, window), now)
 }
 
-func prune(ts []time.Time, now time.Time) []time.Time {
+func prune(ts []time.Time, now time.Time, window time.Duration) []time.Time {
 	i := 0
-	for i < len(ts) && now.Sub(ts[i]) > failWindow {
+	for i < len(ts) && now.Sub(ts[i]) > window {
 		i++
 	}
 	return ts[i:]

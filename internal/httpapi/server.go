@@ -136,6 +136,7 @@ type Server struct {
 	metrics *metrics
 	cache   *principalCache
 	fails   *failLimiter
+	codes   *failLimiter // one-time codes sent per phone (customer sign-in)
 }
 
 type metrics struct {
@@ -172,6 +173,7 @@ func (s *Server) init() {
 		}
 		s.cache = newPrincipalCache(s.Store)
 		s.fails = &failLimiter{fails: map[string][]time.Time{}}
+		s.codes = &failLimiter{fails: map[string][]time.Time{}, window: codesWindow, max: codesMax}
 	})
 }
 
