@@ -152,6 +152,15 @@ func (s *Server) startConsent(w http.ResponseWriter, r *http.Request, p store.Pr
 		return
 	}
 	now := s.Now().UTC()
+	// A few codes per customer per quarter hour, however many staff ask:
+	// nobody can flood a customer's phone (the same answer whether or not
+	// the customer exists).
+	key := "customer:" + req.Customer
+	if s.codes.blocked(key, now) {
+		s.fail(w, r, &apiError{http.StatusTooManyRequests, "rate_limited", "too many codes sent to this customer; try again later", codesWindow})
+		return
+	}
+	s.codes.fail(key, now)
 	id := newID("K-")
 	code := sixDigits()
 	c := store.Consent{ID: id, Customer: req.Customer, Principal: p.ID, CodeHash: s.Vault.SecretHash(id, code),
