@@ -72,14 +72,14 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request, p store.Pr
 		s.fail(w, r, err)
 		return
 	}
-	if !validID(req.Customer) {
+	if !store.ValidID(req.Customer) {
 		s.fail(w, r, errBadRequest(`"customer" must be a customer id`))
 		return
 	}
 	if req.Site == "" {
 		req.Site = p.Site
 	}
-	if !validID(req.Site) || (req.ID != "" && !validID(req.ID)) {
+	if !store.ValidID(req.Site) || (req.ID != "" && !store.ValidID(req.ID)) {
 		s.fail(w, r, errBadRequest(`"site" and "id" must be plain ids`))
 		return
 	}
@@ -142,7 +142,7 @@ func (s *Server) startConsent(w http.ResponseWriter, r *http.Request, p store.Pr
 		s.fail(w, r, err)
 		return
 	}
-	if !validID(req.Customer) {
+	if !store.ValidID(req.Customer) {
 		s.fail(w, r, errBadRequest(`"customer" must be a customer id`))
 		return
 	}
@@ -283,7 +283,7 @@ func (s *Server) requestBreakGlass(w http.ResponseWriter, r *http.Request, p sto
 		return
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
-	if !validID(req.Customer) || req.Reason == "" || len(req.Reason) > 500 {
+	if !store.ValidID(req.Customer) || req.Reason == "" || len(req.Reason) > 500 {
 		s.fail(w, r, errBadRequest(`give "customer" (an id) and "reason" (free text, at most 500 bytes)`))
 		return
 	}

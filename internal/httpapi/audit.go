@@ -260,7 +260,7 @@ type accessView struct {
 func (s *Server) subjectAccesses(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	customer := r.PathValue("customer")
-	if !validID(customer) {
+	if !store.ValidID(customer) {
 		s.fail(w, r, errBadRequest("customer must be an id"))
 		return
 	}

@@ -256,23 +256,9 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// validID accepts the ids custos issues and imports: printable ASCII without
-// spaces or wildcard characters, at most 128 bytes.
-func validID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if ch := id[i]; ch <= ' ' || ch >= 0x7f || strings.IndexByte("*%?/\\\"'", ch) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
 func (s *Server) readCustomer(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	id := r.PathValue("id")
-	if !validID(id) {
+	if !store.ValidID(id) {
 		s.fail(w, r, errBadRequest("customer id must be an exact id: no wildcards, spaces or slashes"))
 		return
 	}

@@ -119,7 +119,7 @@ func (s *Server) people(w http.ResponseWriter, r *http.Request, p store.Principa
 
 func (s *Server) person(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	id := r.PathValue("id")
-	if !validID(id) {
+	if !store.ValidID(id) {
 		s.fail(w, r, errBadRequest("person id must be an exact id"))
 		return
 	}

@@ -116,19 +116,8 @@ func (r *reader) bad(line int, format string, args ...any) error {
 	return &LineError{r.name, line, fmt.Errorf("%w: "+format, append([]any{ErrBadRow}, args...)...)}
 }
 
-// ValidID reports whether s is a usable id: 1..128 printable ASCII bytes,
-// no spaces, slashes, quotes or wildcard characters.
-func ValidID(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte("*%?/\\\"'", c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
+// ValidID reports whether s is a usable id (store.ValidID).
+func ValidID(s string) bool { return store.ValidID(s) }
 
 // Customers reads customers.csv and seals each record with v.
 func Customers(r io.Reader, v *vault.Vault) ([]store.Customer, error) {

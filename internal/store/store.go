@@ -12,6 +12,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,22 @@ const (
 	StatusStepUp    = "stepup"    // reads need a confirmed consent
 	StatusSuspended = "suspended" // every call gets 423
 )
+
+// ValidID reports whether s is an id custos accepts for customers,
+// principals, tickets and sites: 1 to 128 printable ASCII bytes, no spaces,
+// slashes, quotes or wildcard characters. Imports and the API both hold ids
+// to it, so no id can reach the store that a lookup would treat as a pattern.
+func ValidID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte("*%?/\\\"'", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
 
 // Customer is one customer record as stored: personal fields sealed by the
 // vault, lookups by blind index. Region and Site are not secret: policy
