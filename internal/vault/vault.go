@@ -78,32 +78,17 @@ func LoadOrCreateMasterKey(dir string, getenv func(string) string) (Key, error) 
 		}
 	}
 	path := filepath.Join(dir, MasterKeyFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		k := NewKey()
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return Key{}, fmt.Errorf("create data dir: %w", err)
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return Key{}, fmt.Errorf("create master key: %w", err)
-		}
-		_, werr := f.WriteString(base64.StdEncoding.EncodeToString(k[:]) + "\n")
-		serr := f.Sync()
-		cerr := f.Close()
-		if err := errors.Join(werr, serr, cerr); err != nil {
-			os.Remove(path)
-			return Key{}, fmt.Errorf("write master key: %w", err)
+		k := NewKey()
+		if err := WriteKeyFile(path, k); err != nil {
+			return Key{}, err
 		}
 		return k, nil
 	}
-	if err != nil {
-		return Key{}, fmt.Errorf("read master key: %w", err)
-	}
-	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
-		return Key{}, fmt.Errorf("master key %s is readable by others (mode %o): chmod 600 it", path, st.Mode().Perm())
-	}
-	return parseKey(string(b), path)
+	return ReadKeyFile(path)
 }
 
 func parseKey(s, where string) (Key, error) {
