@@ -178,36 +178,31 @@ func importDemo(ctx context.Context, env *Env, sf storeFlags, w *demo.World) err
 // worst insider pulled through custos, a canary from their store, and rows
 // that never left through custos at all — messy, as such lists are.
 func writeDemoLeak(ctx context.Context, st store.Store, w *demo.World, dir string) (string, error) {
-	var actor string
+	// The insider with the most allowed reads; their distinct customers,
+	// in the order first read, are the leak. One read of each log.
 	best := 0
+	seen := map[string]bool{}
+	var rows []demo.Customer
 	for _, in := range w.Insiders {
 		recs, err := st.AuditByActor(ctx, in.Actor, 0)
 		if err != nil {
 			return "", err
 		}
 		n := 0
+		mine, mineSeen := []demo.Customer(nil), map[string]bool{}
 		for _, r := range recs {
-			if bytes.Contains(r.Event, []byte(`"decision":"allow"`)) && bytes.Contains(r.Event, []byte(`"customer.read"`)) {
-				n++
+			ev, err := event.Parse(r.Event)
+			if err != nil || ev.Decision != event.Allow || ev.Action != event.ActionRead {
+				continue
+			}
+			n++
+			if c, ok := w.Customer(ev.Customer); ok && !mineSeen[c.ID] {
+				mineSeen[c.ID] = true
+				mine = append(mine, c)
 			}
 		}
 		if n > best {
-			best, actor = n, in.Actor
-		}
-	}
-	seen := map[string]bool{}
-	var rows []demo.Customer
-	if actor != "" {
-		recs, _ := st.AuditByActor(ctx, actor, 0)
-		for _, r := range recs {
-			ev, err := event.Parse(r.Event)
-			if err != nil || ev.Decision != event.Allow || ev.Action != event.ActionRead || seen[ev.Customer] {
-				continue
-			}
-			if c, ok := w.Customer(ev.Customer); ok {
-				seen[c.ID] = true
-				rows = append(rows, c)
-			}
+			best, rows, seen = n, mine, mineSeen
 		}
 	}
 	// Records from elsewhere: customers nobody read through custos.
