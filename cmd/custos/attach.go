@@ -39,7 +39,7 @@ func (a *app) attachDetectors(ctx context.Context, reg *prometheus.Registry) err
 	}
 	r := &watch.Runner{Store: a.store, Engine: detect.New(dc), Logger: a.logger, Registerer: reg}
 	if !a.cfg.Detect.Disabled {
-		r.Contain = a.api.Contain
+		r.Contain = a.gw.Contain
 	}
 	if ld, ok := a.store.(store.Leader); ok {
 		var leading atomic.Bool

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos/internal/event"
-	"github.com/custos-dev/custos/internal/httpapi"
+	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/oidc"
 	"github.com/custos-dev/custos/internal/scim"
 	"github.com/custos-dev/custos/internal/siem"
@@ -18,13 +18,16 @@ import (
 // with OIDC tokens.
 func (a *app) attachEnterprise(ctx context.Context) error {
 	if a.cfg.OIDC.Issuer != "" {
-		auth, err := oidc.New(ctx, a.cfg.OIDC, a.store, oidc.Options{Logger: a.logger})
+		auth, err := oidc.New(ctx, a.cfg.OIDC, a.store, oidc.Options{Logger: a.logger,
+			Audit: func(ctx context.Context, action, target string) error {
+				return a.gw.RecordSystem(ctx, gateway.SourceOIDC, action, target)
+			}})
 		if err != nil {
 			return err
 		}
-		a.api.External = auth
+		a.gw.External = auth
 		if auth.LoginEnabled() {
-			h, err := auth.LoginHandler(httpapi.SessionCookie)
+			h, err := auth.LoginHandler(a.api.StartSession)
 			if err != nil {
 				return err
 			}
@@ -43,7 +46,11 @@ func (a *app) attachEnterprise(ctx context.Context) error {
 			_, err := a.log.Append(ctx, ev)
 			return err
 		},
-		Logger: a.logger,
+		SetStatus: func(ctx context.Context, target, status, reason string) error {
+			return a.gw.SystemStatus(ctx, gateway.SourceSCIM, target, status, reason)
+		},
+		AllowedRoles: a.cfg.SCIMAllowedRoles,
+		Logger:       a.logger,
 	})
 	if err != nil {
 		return fmt.Errorf("scim: %w", err)

@@ -15,9 +15,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/config"
+	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/httpapi"
 	"github.com/custos-dev/custos/internal/notify"
 	"github.com/custos-dev/custos/internal/policy"
@@ -80,6 +82,7 @@ type app struct {
 	cfg     config.Config
 	store   store.Store
 	log     *auditlog.Log
+	gw      *gateway.Gateway
 	api     *httpapi.Server
 	watch   *watch.Runner
 	ln      net.Listener
@@ -206,16 +209,27 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 		n = teeNotifier{n, opts.Notifier}
 	}
 	alerts := &alertSink{store: st, logger: logger}
+	if cfg.MetricsToken == "" {
+		cfg.MetricsToken = env.Getenv("CUSTOS_METRICS_TOKEN")
+	}
+	a.gw = &gateway.Gateway{Store: st, Vault: v, Policy: pol, Audit: lg, Notifier: n, Config: cfg, Logger: logger,
+		Alerts: alerts, Now: opts.Now}
+	a.closers = append(a.closers, a.gw.Close)
 	a.api = &httpapi.Server{
-		Store: st, Vault: v, Policy: pol, Audit: lg, Notifier: n, Config: cfg, Logger: logger,
+		Gateway: a.gw, Store: st, Vault: v, Policy: pol, Config: cfg, Logger: logger,
 		Registerer: reg, Gatherer: reg,
 		AuditReader: auditReader{lg}, LogHandler: http.StripPrefix("/log", lg.Handler()),
 		Alerts: alerts, Now: opts.Now,
 	}
+	if cfg.MetricsAddr != "" {
+		if err := a.serveMetrics(runCtx, cfg.MetricsAddr, reg); err != nil {
+			return nil, err
+		}
+	}
 	if err := a.attach(runCtx, env, reg, v, alerts); err != nil {
 		return nil, err
 	}
-	go a.api.RefreshPrincipals(runCtx, 500*time.Millisecond)
+	go a.gw.RefreshPrincipals(runCtx, 500*time.Millisecond)
 
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
@@ -288,7 +302,7 @@ func (r auditReader) Checkpoint(ctx context.Context) ([]byte, error) { return r.
 func (r auditReader) Entry(ctx context.Context, i uint64) (any, error) {
 	e, err := r.l.Entry(ctx, i)
 	if errors.Is(err, auditlog.ErrPending) {
-		return nil, httpapi.ErrPending
+		return nil, gateway.ErrPending
 	}
 	return e, err
 }
@@ -317,6 +331,21 @@ func (s *alertSink) Raise(ctx context.Context, a store.Alert) error {
 		return err
 	}
 	s.logger.Warn("alert", "kind", a.Kind, "actor", a.Actor, "score", a.Score)
+	return nil
+}
+
+// serveMetrics serves /metrics on its own address (the operator's), until
+// ctx ends.
+func (a *app) serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics_addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	a.closers = append(a.closers, func() { srv.Close() })
 	return nil
 }
 

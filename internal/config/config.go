@@ -39,6 +39,24 @@ type Config struct {
 	LegalDisclosureDelay Duration `toml:"legal_disclosure_delay"`
 	// BreakGlassGrant is how long an approved break-glass lasts (default 1h).
 	BreakGlassGrant Duration `toml:"breakglass_grant"`
+	// TicketTTL is how long a ticket serves after it is opened (default
+	// 72h); nothing reads under an expired ticket.
+	TicketTTL Duration `toml:"ticket_ttl"`
+	// MetricsToken, when set, is the bearer token an operator sends to read
+	// /metrics; without it (and without MetricsAddr) /metrics is not served
+	// on the API address. Keep it out of the file with CUSTOS_METRICS_TOKEN.
+	MetricsToken string `toml:"metrics_token"`
+	// MetricsAddr, when set, serves /metrics on this separate listen
+	// address (e.g. 127.0.0.1:9470, reachable by the operator only).
+	MetricsAddr string `toml:"metrics_addr"`
+	// SCIMAllowedRoles are the roles SCIM provisioning may grant; empty
+	// means the partner-staff roles only. Name company roles here only if
+	// your identity provider is trusted to grant them.
+	SCIMAllowedRoles []string `toml:"scim_allowed_roles"`
+	// SecureCookies marks the dashboard's session cookie Secure even when
+	// custos itself serves plain HTTP, for deployments behind a
+	// TLS-terminating proxy.
+	SecureCookies bool `toml:"secure_cookies"`
 	// Policies is a directory of .cedar files; empty means <data>/policies.
 	Policies string `toml:"policies"`
 	// NotifyWebhook, when set, sends one-time codes by POSTing to this URL
@@ -127,6 +145,7 @@ func Default() Config {
 		ConsentGrant:         Duration{30 * time.Minute},
 		ConsentMaxAttempts:   5,
 		BreakGlassGrant:      Duration{time.Hour},
+		TicketTTL:            Duration{72 * time.Hour},
 		LegalDisclosureDelay: Duration{90 * 24 * time.Hour},
 		Detect:               Detect{StepUpScore: 0.85, SuspendScore: 0.95},
 		Durability:           "full",
@@ -184,6 +203,21 @@ func Parse(b []byte) (Config, error) {
 	}
 	if md.IsDefined("legal_disclosure_delay") {
 		c.LegalDisclosureDelay = fromFile.LegalDisclosureDelay
+	}
+	if md.IsDefined("ticket_ttl") {
+		c.TicketTTL = fromFile.TicketTTL
+	}
+	if md.IsDefined("metrics_token") {
+		c.MetricsToken = fromFile.MetricsToken
+	}
+	if md.IsDefined("metrics_addr") {
+		c.MetricsAddr = fromFile.MetricsAddr
+	}
+	if md.IsDefined("scim_allowed_roles") {
+		c.SCIMAllowedRoles = fromFile.SCIMAllowedRoles
+	}
+	if md.IsDefined("secure_cookies") {
+		c.SecureCookies = fromFile.SecureCookies
 	}
 	if md.IsDefined("policies") {
 		c.Policies = fromFile.Policies
@@ -243,6 +277,9 @@ func (c Config) Validate() error {
 	}
 	if c.LegalDisclosureDelay.Duration < 0 {
 		return &ValidationError{Field: "legal_disclosure_delay", Problem: "must not be negative"}
+	}
+	if c.TicketTTL.Duration <= 0 {
+		return &ValidationError{Field: "ticket_ttl", Problem: "must be positive"}
 	}
 	if c.BreakGlassGrant.Duration <= 0 {
 		return &ValidationError{Field: "breakglass_grant", Problem: "must be positive"}

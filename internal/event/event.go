@@ -19,6 +19,8 @@ const (
 	ActionSearch         = "customer.search"
 	ActionExport         = "customer.export"
 	ActionTicketCreate   = "ticket.create"
+	ActionTicketAssign   = "ticket.assign"
+	ActionTicketClose    = "ticket.close"
 	ActionConsentStart   = "consent.start"
 	ActionConsentConfirm = "consent.confirm"
 	ActionNotice         = "principal.notice"
@@ -26,13 +28,16 @@ const (
 	ActionReinstate      = "principal.reinstate"
 	ActionStepUp         = "principal.stepup"
 	ActionBreakGlassReq  = "breakglass.request"
-	ActionBreakGlassOK   = "breakglass.approve"
-	ActionAuthFail       = "auth.fail"
-	ActionTrace          = "trace.run"
-	ActionSubjectLogin   = "subject.login"
-	ActionSubjectView    = "subject.accesses"
-	ActionAlertsRead     = "alerts.read"
-	ActionAuditRead      = "audit.read"
+	// ActionApprovalRequest is a first analyst's request for a change that
+	// takes two (Purpose names the action asked for, Target the person).
+	ActionApprovalRequest = "approval.request"
+	ActionBreakGlassOK    = "breakglass.approve"
+	ActionAuthFail        = "auth.fail"
+	ActionTrace           = "trace.run"
+	ActionSubjectLogin    = "subject.login"
+	ActionSubjectView     = "subject.accesses"
+	ActionAlertsRead      = "alerts.read"
+	ActionAuditRead       = "audit.read"
 )
 
 // Decisions.
@@ -69,7 +74,24 @@ type Event struct {
 	Target string `json:"target,omitempty"`
 	// Source is the caller's network address class for auth failures.
 	Source string `json:"source,omitempty"`
+	// Basis says how the purpose of a read was established: BasisOwnTicket,
+	// BasisAssignedTicket, BasisCRMTicket, BasisConsent, BasisBreakGlass or
+	// BasisLegal; empty when no purpose held.
+	Basis string `json:"basis,omitempty"`
+	// TicketAge is the age in seconds of the ticket a read was made under.
+	TicketAge int64 `json:"ticket_age,omitempty"`
 }
+
+// How a purpose was established (Event.Basis). Only a CRM ticket, a
+// consent and an allowed search are traces of a real visit.
+const (
+	BasisOwnTicket      = "own_ticket"
+	BasisAssignedTicket = "assigned_ticket"
+	BasisCRMTicket      = "crm_ticket"
+	BasisConsent        = "consent"
+	BasisBreakGlass     = "breakglass"
+	BasisLegal          = "legal"
+)
 
 // Canonical returns the event's canonical bytes: compact JSON in field order,
 // with time in UTC at nanosecond precision (RFC 3339), Fields never null.

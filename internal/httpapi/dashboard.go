@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/custos-dev/custos/internal/event"
+	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/policy"
 	"github.com/custos-dev/custos/internal/store"
 )
@@ -64,18 +66,16 @@ type (
 // the contract's (people at risk, timelines, audit listing, policies), and
 // the dashboard's session sign-in.
 func (s *Server) dashboardRoutes(handle func(pattern string, h http.HandlerFunc)) {
-	handle("GET /v1/people", s.authed(s.people))
-	handle("GET /v1/people/{id}", s.authed(s.person))
-	handle("GET /v1/audit/entries", s.authed(s.auditEntries))
-	handle("GET /v1/policies", s.authed(s.policies))
+	handle("GET /v1/people", s.gated(policy.ActionAlertsRead, event.ActionAlertsRead, s.people))
+	handle("GET /v1/people/{id}", s.gated(policy.ActionAlertsRead, event.ActionAlertsRead, s.person))
+	handle("GET /v1/audit/entries", s.gated(policy.ActionAuditRead, event.ActionAuditRead, s.auditEntries))
+	handle("GET /v1/policies", s.gated(policy.ActionPoliciesRead, evPoliciesRead, s.policies))
 	handle("GET /session", s.sessionState)
 	handle("POST /session", s.sessionLogin)
 	handle("POST /session/logout", s.sessionLogout)
 }
 
-func errUnavailable(msg string) *apiError {
-	return &apiError{http.StatusServiceUnavailable, "unavailable", msg, 0}
-}
+func errUnavailable(msg string) error { return gateway.Unavailable(msg) }
 
 // queryInt reads an integer query parameter in [lo, hi], def when absent.
 func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
@@ -85,7 +85,7 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, errBadRequest(name + " must be an integer " + strconv.Itoa(lo) + ".." + strconv.Itoa(hi))
+		return 0, gateway.BadRequest(name + " must be an integer " + strconv.Itoa(lo) + ".." + strconv.Itoa(hi))
 	}
 	return n, nil
 }
@@ -93,10 +93,6 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 func (s *Server) people(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	limit, err := queryInt(r, "limit", 100, 1, 10000)
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if _, err := s.gate(r, p, policy.ActionAlertsRead, event.ActionAlertsRead, policy.Request{}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -120,11 +116,7 @@ func (s *Server) people(w http.ResponseWriter, r *http.Request, p store.Principa
 func (s *Server) person(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	id := r.PathValue("id")
 	if !store.ValidID(id) {
-		s.fail(w, r, errBadRequest("person id must be an exact id"))
-		return
-	}
-	if _, err := s.gate(r, p, policy.ActionAlertsRead, event.ActionAlertsRead, policy.Request{}); err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, gateway.BadRequest("person id must be an exact id"))
 		return
 	}
 	if s.Risk == nil {
@@ -133,7 +125,7 @@ func (s *Server) person(w http.ResponseWriter, r *http.Request, p store.Principa
 	}
 	v, err := s.Risk.Person(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		s.fail(w, r, &apiError{http.StatusNotFound, "not_found", "no such person", 0})
+		s.fail(w, r, gateway.NotFound("no such person"))
 		return
 	}
 	if err != nil {
@@ -175,14 +167,10 @@ func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request, p store.Pr
 	if hasFrom {
 		n, err := strconv.ParseUint(r.URL.Query().Get("from"), 10, 63)
 		if err != nil {
-			s.fail(w, r, errBadRequest("from must be a non-negative integer (list entries below it)"))
+			s.fail(w, r, gateway.BadRequest("from must be a non-negative integer (list entries below it)"))
 			return
 		}
 		before = n
-	}
-	if _, err := s.gate(r, p, policy.ActionAuditRead, event.ActionAuditRead, policy.Request{}); err != nil {
-		s.fail(w, r, err)
-		return
 	}
 	if s.AuditReader == nil {
 		s.fail(w, r, errUnavailable("audit log not served"))
@@ -218,7 +206,7 @@ func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request, p store.Pr
 			continue
 		}
 		e, err := s.AuditReader.Entry(ctx, rec.Index)
-		if errors.Is(err, ErrPending) {
+		if errors.Is(err, gateway.ErrPending) {
 			out.Entries = append(out.Entries, pendingEntry{Index: rec.Index, Event: rawJSON(rec.Event), Pending: true})
 			continue
 		}
@@ -283,10 +271,6 @@ type quotaInForce struct {
 }
 
 func (s *Server) policies(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	if _, err := s.gate(r, p, policy.ActionPoliciesRead, evPoliciesRead, policy.Request{}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	if s.Policies != nil {
 		v, err := s.Policies.Describe(r.Context())
 		if err != nil {
@@ -319,4 +303,43 @@ func (s *Server) describePolicies() policiesView {
 	}
 	sort.Slice(v.Quotas, func(i, j int) bool { return v.Quotas[i].Role < v.Quotas[j].Role })
 	return v
+}
+
+type alertView struct {
+	ID      int64     `json:"id"`
+	Actor   string    `json:"actor"`
+	Time    time.Time `json:"time"`
+	Score   float64   `json:"score"`
+	Reasons []string  `json:"reasons"`
+	Records int       `json:"records"`
+	Kind    string    `json:"kind"`
+	Action  string    `json:"action"`
+	Status  string    `json:"actor_status,omitempty"`
+}
+
+func (s *Server) alerts(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	limit, err := queryInt(r, "limit", 200, 1, 10000)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	as, err := s.Store.Alerts(r.Context(), limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]alertView, 0, len(as))
+	status := map[string]string{}
+	for _, a := range as {
+		st, ok := status[a.Actor]
+		if !ok {
+			if pr, err := s.Store.Principal(r.Context(), a.Actor); err == nil {
+				st = pr.Status
+			}
+			status[a.Actor] = st
+		}
+		out = append(out, alertView{ID: a.ID, Actor: a.Actor, Time: a.Time, Score: a.Score, Reasons: a.Reasons,
+			Records: a.Records, Kind: a.Kind, Action: a.Action, Status: st})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alerts": out})
 }

@@ -10,8 +10,7 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,27 +23,23 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/custos-dev/custos/internal/config"
 	"github.com/custos-dev/custos/internal/event"
-	"github.com/custos-dev/custos/internal/notify"
+	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/policy"
 	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/vault"
 )
-
-// Auditor appends decisions to the audit log. Append MUST return only once
-// the event is durable, and return its index.
-type Auditor interface {
-	Append(ctx context.Context, ev event.Event) (uint64, error)
-}
 
 // AuditReader serves the auditor-facing endpoints. Its results are encoded
 // as JSON as they are.
 type AuditReader interface {
 	// Checkpoint returns the latest signed checkpoint (signed-note text).
 	Checkpoint(ctx context.Context) ([]byte, error)
-	// Entry returns one entry with its inclusion proof.
+	// Entry returns one entry with its inclusion proof; gateway.ErrPending
+	// while no published checkpoint covers it.
 	Entry(ctx context.Context, index uint64) (any, error)
 	// ByCustomer returns the customer's entries in log order, each with
 	// its proof.
@@ -60,25 +55,23 @@ type CustomerEntry struct {
 	Proof any
 }
 
-// ErrPending is returned by an AuditReader for an entry that is durable but
-// not yet in the published tree; the API answers 503 with Retry-After.
-var ErrPending = errors.New("entry not yet integrated")
-
 // Tracer runs leak attribution for POST /v1/trace.
 type Tracer interface {
 	TraceCSV(ctx context.Context, csv []byte) (any, error)
 }
 
-// Alerter receives alerts raised by the gateway itself (break-glass reads,
-// customers' objections).
-type Alerter interface {
-	Raise(ctx context.Context, a store.Alert) error
-}
-
-// TokenAuthenticator resolves a bearer token that custos did not issue.
-// It returns ok=false when the token is not one of its kind.
-type TokenAuthenticator interface {
-	Authenticate(ctx context.Context, token string) (p store.Principal, ok bool, err error)
+// Store is what the API reads directly, beside the gateway: quota usage,
+// alerts, the audit records for listings, dashboard sessions.
+type Store interface {
+	QuotaUsage(ctx context.Context, principal string, at time.Time) (hour, day int, err error)
+	Principal(ctx context.Context, id string) (store.Principal, error)
+	Alerts(ctx context.Context, limit int) ([]store.Alert, error)
+	AuditSize(ctx context.Context) (uint64, error)
+	AuditRange(ctx context.Context, from, to uint64) ([]store.AuditRecord, error)
+	AuditByCustomer(ctx context.Context, customer string) ([]store.AuditRecord, error)
+	PutSession(ctx context.Context, idHash []byte, principal string, expires time.Time) error
+	Session(ctx context.Context, idHash []byte) (principal string, expires time.Time, err error)
+	DeleteSession(ctx context.Context, idHash []byte) error
 }
 
 // RiskSource is the detectors' view of people: risk ranking and timelines.
@@ -99,16 +92,17 @@ type PolicyInfo interface {
 // Server is the HTTP API. Set the fields, then call Handler. Fields must not
 // change after that.
 type Server struct {
-	Store    store.Store
-	Vault    *vault.Vault
-	Policy   policy.Authorizer
-	Audit    Auditor
-	Notifier notify.Notifier
-	Config   config.Config
-	Logger   *slog.Logger
+	// Gateway is the security core every decision goes through. Required.
+	Gateway *gateway.Gateway
+	Store   Store
+	Vault   *vault.Vault
+	Policy  policy.Authorizer
+	Config  config.Config
+	Logger  *slog.Logger
 	// Registerer receives the API's metrics; nil means none.
 	Registerer prometheus.Registerer
-	// Gatherer serves /metrics; nil means no /metrics.
+	// Gatherer serves /metrics to an operator (Config.MetricsToken); nil
+	// means no /metrics on the API's address.
 	Gatherer prometheus.Gatherer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -118,11 +112,8 @@ type Server struct {
 	LogHandler  http.Handler // served under /log/
 	Web         http.Handler // served at / (the dashboard)
 	Tracer      Tracer
-	Alerts      Alerter
+	Alerts      gateway.Alerter
 	OpenAPI     []byte
-	// External resolves bearer tokens that are not custos API tokens (for
-	// example OIDC ID or access tokens); nil means none.
-	External TokenAuthenticator
 	// Risk serves the detectors' view of people for the dashboard.
 	Risk RiskSource
 	// Policies describes the policies and quotas in force (dashboard).
@@ -134,9 +125,6 @@ type Server struct {
 
 	once    sync.Once
 	metrics *metrics
-	cache   *principalCache
-	fails   *failLimiter
-	codes   *failLimiter // one-time codes sent per phone (customer sign-in)
 }
 
 type metrics struct {
@@ -171,9 +159,13 @@ func (s *Server) init() {
 		if s.Registerer != nil {
 			s.Registerer.MustRegister(s.metrics.requests, s.metrics.decisions, s.metrics.latency)
 		}
-		s.cache = newPrincipalCache(s.Store)
-		s.fails = &failLimiter{fails: map[string][]time.Time{}}
-		s.codes = &failLimiter{fails: map[string][]time.Time{}, window: codesWindow, max: codesMax}
+		prev := s.Gateway.OnDecision
+		s.Gateway.OnDecision = func(ev *event.Event) {
+			s.metrics.decisions.WithLabelValues(ev.Action, ev.Decision, ev.Reason).Inc()
+			if prev != nil {
+				prev(ev)
+			}
+		}
 	})
 }
 
@@ -185,30 +177,18 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(pattern, s.instrument(pattern, h))
 	}
 	handle("GET /healthz", s.healthz)
-	handle("GET /v1/me", s.authed(s.me))
-	handle("GET /v1/customers/{id}", s.authed(s.readCustomer))
-	handle("POST /v1/customers/search", s.authed(s.searchCustomer))
-	handle("GET /v1/customers", s.authed(s.listCustomers))
-	handle("POST /v1/customers/export", s.authed(s.exportCustomers))
-	handle("POST /v1/tickets", s.authed(s.createTicket))
-	handle("POST /v1/consents", s.authed(s.startConsent))
-	handle("POST /v1/consents/{id}/confirm", s.authed(s.confirmConsent))
-	handle("POST /v1/breakglass", s.authed(s.requestBreakGlass))
-	handle("POST /v1/breakglass/{id}/approve", s.authed(s.approveBreakGlass))
-	handle("POST /v1/principals/{id}/suspend", s.authed(s.suspend))
-	handle("POST /v1/principals/{id}/reinstate", s.authed(s.reinstate))
-	handle("POST /v1/principals/{id}/notice", s.authed(s.notice))
-	handle("GET /v1/alerts", s.authed(s.alerts))
-	handle("GET /v1/audit/checkpoint", s.authed(s.auditCheckpoint))
+	s.coreRoutes(handle)
+	handle("GET /v1/alerts", s.gated(policy.ActionAlertsRead, event.ActionAlertsRead, s.alerts))
+	handle("GET /v1/audit/checkpoint", s.gated(policy.ActionAuditRead, event.ActionAuditRead, s.auditCheckpoint))
 	handle("GET /v1/audit/entries/{index}", s.authed(s.auditEntry))
 	handle("POST /v1/subjects/login", s.subjectLogin)
 	handle("POST /v1/subjects/login/{id}/confirm", s.subjectConfirm)
 	handle("GET /v1/subjects/{customer}/accesses", s.subjectAccesses)
 	handle("POST /v1/subjects/{customer}/objections", s.subjectObject)
-	handle("POST /v1/trace", s.authed(s.trace))
+	handle("POST /v1/trace", s.gated(policy.ActionTrace, event.ActionTrace, s.trace))
 	s.dashboardRoutes(handle)
-	if s.Gatherer != nil {
-		mux.Handle("GET /metrics", s.metricsHandler())
+	if s.Gatherer != nil && s.Config.MetricsToken != "" {
+		mux.Handle("GET /metrics", s.operatorOnly(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})))
 	}
 	if s.OpenAPI != nil {
 		handle("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
@@ -255,6 +235,18 @@ func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 		}
 	}
 	return allow
+}
+
+// operatorOnly serves h to callers with the operator's metrics token.
+func (s *Server) operatorOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := bearer(r)
+		if tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.Config.MetricsToken)) != 1 {
+			writeError(w, http.StatusUnauthorized, "unauthenticated", "metrics are for the operator: send Authorization: Bearer <metrics token>")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -322,27 +314,16 @@ const AuditIndexHeader = "Custos-Audit-Index"
 
 type statusRecorder struct {
 	http.ResponseWriter
-	code  int
-	audit *auditNote
+	code int
+	note *gateway.Note
 }
-
-// auditNote carries the request's audit index from record to the response.
-type auditNote struct {
-	mu    sync.Mutex
-	index uint64
-	set   bool
-}
-
-type auditNoteKey struct{}
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.code == 0 {
 		s.code = code
-		s.audit.mu.Lock()
-		if s.audit.set {
-			s.Header().Set(AuditIndexHeader, strconv.FormatUint(s.audit.index, 10))
+		if idx, ok := s.note.Index(); ok {
+			s.Header().Set(AuditIndexHeader, strconv.FormatUint(idx, 10))
 		}
-		s.audit.mu.Unlock()
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
@@ -359,9 +340,9 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		note := &auditNote{}
-		rec := &statusRecorder{ResponseWriter: w, audit: note}
-		r = r.WithContext(context.WithValue(r.Context(), auditNoteKey{}, note))
+		ctx, note := gateway.WithNote(r.Context())
+		rec := &statusRecorder{ResponseWriter: w, note: note}
+		r = r.WithContext(ctx)
 		limit := s.MaxBody
 		if strings.HasSuffix(route, " /v1/trace") {
 			limit = 64 << 20
@@ -399,21 +380,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, errorBody{errorDetail{code, msg}})
 }
 
-// apiError is an error with its HTTP status and contract code.
-type apiError struct {
-	status     int
-	code       string
-	msg        string
-	retryAfter time.Duration
-}
-
-func (e *apiError) Error() string { return e.code + ": " + e.msg }
-
-func errBadRequest(msg string) *apiError {
-	return &apiError{http.StatusBadRequest, "invalid_request", msg, 0}
-}
-
-// statusFor maps a reason code to its HTTP status.
+// statusFor maps a contract error code to its HTTP status.
 func statusFor(code string) int {
 	switch code {
 	case "invalid_request":
@@ -422,13 +389,15 @@ func statusFor(code string) int {
 		return http.StatusUnauthorized
 	case "not_found":
 		return http.StatusNotFound
+	case "method_not_allowed":
+		return http.StatusMethodNotAllowed
 	case "too_large":
 		return http.StatusRequestEntityTooLarge
 	case "principal_suspended":
 		return http.StatusLocked
 	case "quota_exceeded", "rate_limited":
 		return http.StatusTooManyRequests
-	case "unavailable":
+	case "unavailable", "pending":
 		return http.StatusServiceUnavailable
 	case "conflict":
 		return http.StatusConflict
@@ -437,16 +406,16 @@ func statusFor(code string) int {
 	}
 }
 
-// fail writes err as the contract's JSON error; anything not an apiError is
-// logged and becomes a 500 without details.
+// fail writes err as the contract's JSON error; anything not a
+// *gateway.Error is logged and becomes a 500 without details.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		if ae.retryAfter > 0 {
-			secs := int((ae.retryAfter + time.Second - 1) / time.Second)
+	var ge *gateway.Error
+	if errors.As(err, &ge) {
+		if ge.RetryAfter > 0 {
+			secs := int((ge.RetryAfter + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 		}
-		writeError(w, ae.status, ae.code, ae.msg)
+		writeError(w, statusFor(ge.Code), ge.Code, ge.Msg)
 		return
 	}
 	var mbe *http.MaxBytesError
@@ -471,10 +440,10 @@ func decode(r *http.Request, v any) error {
 		if errors.As(err, &mbe) {
 			return err
 		}
-		return errBadRequest("body must be a JSON object with the documented fields: " + sanitize(err.Error()))
+		return gateway.BadRequest("body must be a JSON object with the documented fields: " + sanitize(err.Error()))
 	}
 	if dec.More() {
-		return errBadRequest("body must hold exactly one JSON object")
+		return gateway.BadRequest("body must hold exactly one JSON object")
 	}
 	return nil
 }
@@ -488,15 +457,6 @@ func sanitize(msg string) string {
 		msg = msg[:120]
 	}
 	return msg
-}
-
-// newID returns prefix followed by 16 random hex digits.
-func newID(prefix string) string {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("httpapi: internal error: crypto/rand: " + err.Error())
-	}
-	return prefix + hex.EncodeToString(b[:])
 }
 
 // sourceOf returns the caller's IP address (no port).

@@ -1,18 +1,26 @@
 package httpapi
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/custos-dev/custos/internal/gateway"
+	"github.com/custos-dev/custos/internal/store"
 )
 
 // The dashboard's sign-in. POST /session with the form field "token" (an
 // API token) checks it like any bearer token (failures are audited and
-// rate-limited) and sets it as the session cookie: HttpOnly, SameSite=Strict,
-// Path=/, Secure on TLS. The token never appears in a URL. POST
-// /session/logout clears the cookie.
+// rate-limited), opens a server-side session in the store (so every gateway
+// knows it) and sets its random id as the session cookie: HttpOnly,
+// SameSite=Strict, Path=/, Secure on TLS or when Config.SecureCookies says
+// a proxy terminates TLS. Neither the token nor the session id appears in a
+// URL, and the cookie never holds the token. POST /session/logout ends the
+// session.
 //
 // Cookies ride along on cross-site requests a browser is tricked into
 // sending, so every state-changing request authenticated by the cookie must
@@ -37,36 +45,32 @@ type sessionView struct {
 
 func (s *Server) sessionLogin(w http.ResponseWriter, r *http.Request) {
 	if !sameOrigin(r) {
-		s.fail(w, r, &apiError{http.StatusForbidden, "forbidden", "sign-in must come from this site's own page", 0})
+		s.fail(w, r, gateway.Forbidden("sign-in must come from this site's own page"))
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		s.fail(w, r, errBadRequest("send the form field token (application/x-www-form-urlencoded)"))
+		s.fail(w, r, gateway.BadRequest("send the form field token (application/x-www-form-urlencoded)"))
 		return
 	}
 	if r.URL.Query().Has("token") {
-		s.fail(w, r, errBadRequest("never put a token in a URL; send it in the form body"))
+		s.fail(w, r, gateway.BadRequest("never put a token in a URL; send it in the form body"))
 		return
 	}
 	tok := strings.TrimSpace(r.PostForm.Get("token"))
 	if tok == "" {
-		s.fail(w, r, errBadRequest("send the form field token"))
+		s.fail(w, r, gateway.BadRequest("send the form field token"))
 		return
 	}
 	// Authenticate exactly as a bearer token would be.
-	ar := r.Clone(r.Context())
-	ar.Header = r.Header.Clone()
-	ar.Header.Set("Authorization", "Bearer "+tok)
-	p, err := s.authenticate(ar)
+	p, err := s.Gateway.Authenticate(r.Context(), tok, sourceOf(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: tok, Path: "/",
-		MaxAge: int(sessionTTL / time.Second), HttpOnly: true, Secure: r.TLS != nil,
-		SameSite: http.SameSiteStrictMode,
-	})
+	if err := s.StartSession(w, r, p); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if r.Header.Get(CSRFHeader) == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
 		// A plain form post (no script): back to the dashboard.
 		http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -83,14 +87,11 @@ func (s *Server) sessionState(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, sessionView{})
 		return
 	}
-	ar := r.Clone(r.Context())
-	ar.Header = r.Header.Clone()
-	ar.Header.Del("Authorization")
-	p, err := s.authenticate(ar)
+	c, _ := r.Cookie(SessionCookie)
+	p, err := s.sessionPrincipal(r, c.Value)
 	if err != nil {
-		var ae *apiError
-		if errors.As(err, &ae) && ae.status == http.StatusUnauthorized {
-			clearSession(w, r)
+		if isUnauthenticated(err) {
+			s.clearSession(w, r)
 			writeJSON(w, http.StatusOK, sessionView{})
 			return
 		}
@@ -100,19 +101,57 @@ func (s *Server) sessionState(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sessionView{SignedIn: true, ID: p.ID, Name: p.Name, Role: p.Role, Org: p.Org, Status: p.Status})
 }
 
-func clearSession(w http.ResponseWriter, r *http.Request) {
+// StartSession opens a dashboard session for p and sets its cookie (the
+// dashboard's sign-in, and OIDC's after the provider's redirect).
+func (s *Server) StartSession(w http.ResponseWriter, r *http.Request, p store.Principal) error {
+	s.init()
+	var raw [32]byte
+	rand.Read(raw[:])
+	sid := base64.RawURLEncoding.EncodeToString(raw[:])
+	if err := s.Store.PutSession(r.Context(), s.sessionHash(sid), p.ID, s.Now().Add(sessionTTL)); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: sid, Path: "/",
+		MaxAge: int(sessionTTL / time.Second), HttpOnly: true, Secure: s.secure(r),
+		SameSite: http.SameSiteStrictMode,
+	})
+	return nil
+}
+
+// sessionHash is the key a session is stored under: a keyed hash, so a
+// copy of the database holds no usable session id.
+func (s *Server) sessionHash(sid string) []byte { return s.Vault.SecretHash("dashboard-session", sid) }
+
+// sessionPrincipal resolves a session cookie's principal.
+func (s *Server) sessionPrincipal(r *http.Request, sid string) (store.Principal, error) {
+	id, _, err := s.Store.Session(r.Context(), s.sessionHash(sid))
+	if errors.Is(err, store.ErrNotFound) {
+		id = "-" // no such session: fails, audited, like a bad token
+	} else if err != nil {
+		return store.Principal{}, err
+	}
+	return s.Gateway.SessionPrincipal(r.Context(), id, sourceOf(r))
+}
+
+func (s *Server) secure(r *http.Request) bool { return r.TLS != nil || s.Config.SecureCookies }
+
+func (s *Server) clearSession(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		s.Store.DeleteSession(r.Context(), s.sessionHash(c.Value))
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode,
 	})
 }
 
 func (s *Server) sessionLogout(w http.ResponseWriter, r *http.Request) {
 	if !sameOrigin(r) && r.Header.Get(CSRFHeader) == "" {
-		s.fail(w, r, &apiError{http.StatusForbidden, "forbidden", "sign-out must come from this site's own page", 0})
+		s.fail(w, r, gateway.Forbidden("sign-out must come from this site's own page"))
 		return
 	}
-	clearSession(w, r)
+	s.clearSession(w, r)
 	if r.Header.Get(CSRFHeader) == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return

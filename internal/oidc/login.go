@@ -15,6 +15,8 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/custos-dev/custos/internal/store"
 )
 
 // Paths of the dashboard's sign-in with the provider.
@@ -35,11 +37,9 @@ func (a *Authenticator) LoginEnabled() bool { return a.cfg.RedirectURL != "" }
 
 // LoginHandler returns the handler for GET LoginPath and GET CallbackPath:
 // the authorization-code flow with PKCE, state and nonce. On success it
-// sets sessionCookie (the dashboard's session cookie: HttpOnly,
-// SameSite=Strict) to the verified ID token, valid until the token
-// expires, and sends the browser to "/". The person's calls then go
-// through Authenticate like any bearer token.
-func (a *Authenticator) LoginHandler(sessionCookie string) (http.Handler, error) {
+// calls startSession with the signed-in principal (the dashboard opens its
+// server-side session and sets its cookie) and sends the browser to "/".
+func (a *Authenticator) LoginHandler(startSession func(w http.ResponseWriter, r *http.Request, p store.Principal) error) (http.Handler, error) {
 	if !a.LoginEnabled() {
 		return nil, errors.New("oidc: redirect_url is not set")
 	}
@@ -121,13 +121,17 @@ func (a *Authenticator) LoginHandler(sessionCookie string) (http.Handler, error)
 			fail(w, http.StatusUnauthorized, "unauthenticated", "the identity provider's token was not valid for custos")
 			return
 		}
-		if _, ok, err := a.Authenticate(r.Context(), raw); !ok {
+		p, ok, err := a.Authenticate(r.Context(), raw)
+		if !ok {
 			a.logger.Info("oidc: signed-in person has no custos access", "err", err)
 			fail(w, http.StatusForbidden, "forbidden", "you have no custos role; ask your administrator")
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: raw, Path: "/", Expires: idt.Expiry,
-			MaxAge: max(int(time.Until(idt.Expiry)/time.Second), 1), HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
+		if err := startSession(w, r, p); err != nil {
+			a.logger.Error("oidc: could not open a session", "err", err)
+			fail(w, http.StatusServiceUnavailable, "unavailable", "the sign-in could not be completed; try again")
+			return
+		}
 		// A SameSite=Strict cookie is not sent on a navigation that started
 		// at the provider; a same-site hop makes the first page load carry it.
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

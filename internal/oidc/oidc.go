@@ -86,8 +86,11 @@ type Config struct {
 	// RoleMap maps the provider's role or group values to custos roles.
 	// Optional; without it the claim's value is the role.
 	RoleMap map[string]string `toml:"role_map"`
-	// AllowedRoles, when set, are the only custos roles a token may carry;
-	// others are refused. Optional.
+	// AllowedRoles are the only custos roles a token may carry; others are
+	// refused. Default: the partner-staff roles (store_clerk,
+	// store_manager, repair_tech, callcenter_agent, partner_admin); a
+	// deployment that signs company staff in with OIDC names their roles
+	// here explicitly.
 	AllowedRoles []string `toml:"allowed_roles"`
 	// AutoCreate creates unknown principals on first sign-in (default
 	// true). Off: only principals that already exist may sign in.
@@ -138,6 +141,7 @@ var (
 type Authenticator struct {
 	cfg    Config
 	st     store.Store
+	audit  func(ctx context.Context, action, target string) error
 	logger *slog.Logger
 	hc     *http.Client
 	now    func() time.Time
@@ -151,6 +155,11 @@ type Authenticator struct {
 
 // Options are New's optional settings.
 type Options struct {
+	// Audit records a change to a principal made from a token's claims
+	// ("identity.create" or "identity.update", target the principal id)
+	// before it is stored; it MUST return only once the record is durable.
+	// Required.
+	Audit      func(ctx context.Context, action, target string) error
 	Logger     *slog.Logger
 	HTTPClient *http.Client     // for discovery and keys (default: 10 s timeout)
 	Now        func() time.Time // clock for expiry checks
@@ -173,7 +182,13 @@ func New(ctx context.Context, cfg Config, st store.Store, opts Options) (*Authen
 	if cfg.Claims == (ClaimMap{}) {
 		cfg.Claims = DefaultClaims()
 	}
-	a := &Authenticator{cfg: cfg, st: st, logger: opts.Logger, hc: opts.HTTPClient, now: opts.Now}
+	if opts.Audit == nil {
+		return nil, errors.New("oidc: Options.Audit is required")
+	}
+	if cfg.AllowedRoles == nil {
+		cfg.AllowedRoles = PartnerRoles()
+	}
+	a := &Authenticator{cfg: cfg, st: st, logger: opts.Logger, hc: opts.HTTPClient, now: opts.Now, audit: opts.Audit}
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
 	}
@@ -288,6 +303,9 @@ func (a *Authenticator) principal(ctx context.Context, claims map[string]any) (s
 		return store.Principal{}, ErrNoIdentity
 	}
 	id := a.cfg.IDPrefix + sub
+	if l := strings.ToLower(id); strings.HasPrefix(l, "custos") || strings.HasPrefix(l, "subject") {
+		return store.Principal{}, fmt.Errorf("oidc: principal id %q is reserved for custos itself", id)
+	}
 	if len(id) > 128 || strings.ContainsAny(id, " /\\\"'*%?") {
 		return store.Principal{}, fmt.Errorf("oidc: identity claim %q is not usable as a principal id", a.cfg.IDClaim)
 	}
@@ -332,12 +350,19 @@ func (a *Authenticator) principal(ctx context.Context, claims map[string]any) (s
 	if next.Role == "" {
 		return store.Principal{}, ErrNoRole
 	}
-	if len(a.cfg.AllowedRoles) > 0 && !slices.Contains(a.cfg.AllowedRoles, next.Role) {
+	if !slices.Contains(a.cfg.AllowedRoles, next.Role) {
 		return store.Principal{}, fmt.Errorf("%w: role %q is not allowed for OIDC sign-in", ErrNoRole, next.Role)
 	}
 	if !exists || !samePrincipal(cur, next) {
 		// Write only on change: every write moves the principals version,
-		// which empties the gateways' caches.
+		// which empties the gateways' caches. Audited first.
+		action := "identity.update"
+		if !exists {
+			action = "identity.create"
+		}
+		if err := a.audit(ctx, action, id); err != nil {
+			return store.Principal{}, fmt.Errorf("oidc: audit: %w", err)
+		}
 		if err := a.st.PutPrincipal(ctx, next); err != nil {
 			return store.Principal{}, fmt.Errorf("oidc: store principal: %w", err)
 		}
@@ -348,4 +373,10 @@ func (a *Authenticator) principal(ctx context.Context, claims map[string]any) (s
 
 func samePrincipal(a, b store.Principal) bool {
 	return a.Name == b.Name && a.Org == b.Org && a.OrgKind == b.OrgKind && a.Role == b.Role && a.Site == b.Site && a.Region == b.Region
+}
+
+// PartnerRoles are the roles OIDC grants unless Config.AllowedRoles says
+// otherwise.
+func PartnerRoles() []string {
+	return []string{"store_clerk", "store_manager", "repair_tech", "callcenter_agent", "partner_admin"}
 }

@@ -50,6 +50,7 @@ import (
 	"github.com/elimity-com/scim/schema"
 
 	"github.com/custos-dev/custos/internal/event"
+	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/store"
 )
 
@@ -85,6 +86,15 @@ type Deps struct {
 	// Audit appends an event to the audit log; it MUST return only once the
 	// event is durable. A change whose audit fails is answered with an error.
 	Audit func(ctx context.Context, ev event.Event) error
+	// SetStatus changes a principal's status on SCIM's behalf, audited
+	// before it takes effect (gateway.Gateway.SystemStatus with source
+	// "scim"); it refuses to lift a suspension SCIM did not make. Required.
+	SetStatus func(ctx context.Context, target, status, reason string) error
+	// AllowedRoles are the roles SCIM may grant; nil means the partner-staff
+	// roles only (store_clerk, store_manager, repair_tech, callcenter_agent,
+	// partner_admin). Company roles come from the import, or from a config
+	// that names them here explicitly.
+	AllowedRoles []string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives operational messages, never personal data (default: none).
@@ -105,8 +115,8 @@ func caller(r *http.Request) store.Principal {
 // Handler returns the SCIM service. Mount it at "/scim/v2/" (it expects
 // the full path, /scim/v2/Users…).
 func Handler(d Deps) (http.Handler, error) {
-	if d.Authenticate == nil || d.Store == nil || d.Audit == nil {
-		return nil, errors.New("scim: Authenticate, Store and Audit are required")
+	if d.Authenticate == nil || d.Store == nil || d.Audit == nil || d.SetStatus == nil {
+		return nil, errors.New("scim: Authenticate, Store, Audit and SetStatus are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -302,8 +312,7 @@ func (p *provisioner) audit(r *http.Request, action, target, reason string) erro
 }
 
 // Meta keys: SCIM's own markers per principal.
-func deactivatedKey(id string) string { return "scim/deactivated/" + id }
-func deletedKey(id string) string     { return "scim/deleted/" + id }
+func deletedKey(id string) string { return "scim/deleted/" + id }
 
 func (p *provisioner) flag(ctx context.Context, key string) (bool, error) {
 	v, err := p.d.Store.Meta(ctx, key)
@@ -324,49 +333,34 @@ func (p *provisioner) setFlag(ctx context.Context, key string, on bool) error {
 	return p.d.Store.SetMeta(ctx, key, []byte(v))
 }
 
-// setActive applies SCIM's active to principal id (already stored) and
-// audits it. It never lifts a suspension SCIM did not make.
+// setActive applies SCIM's active to principal pr (already stored),
+// audited. It never lifts a suspension SCIM did not make: SetStatus knows
+// who made each one.
 func (p *provisioner) setActive(r *http.Request, pr *store.Principal, active bool) error {
-	ctx := r.Context()
-	if !active {
-		if pr.Status != store.StatusSuspended {
-			if err := p.d.Store.SetPrincipalStatus(ctx, pr.ID, store.StatusSuspended); err != nil {
-				return err
-			}
-			pr.Status = store.StatusSuspended
-			if err := p.setFlag(ctx, deactivatedKey(pr.ID), true); err != nil {
-				return err
-			}
-			return p.audit(r, event.ActionSuspend, pr.ID, "scim: deactivated by the identity provider")
-		}
+	status, reason := store.StatusSuspended, "scim: deactivated by the identity provider"
+	if active {
+		status, reason = store.StatusActive, "scim: reactivated by the identity provider"
+	}
+	if (pr.Status == store.StatusSuspended) == !active {
 		return nil
 	}
-	if pr.Status != store.StatusSuspended {
-		return nil
-	}
-	mine, err := p.flag(ctx, deactivatedKey(pr.ID))
-	if err != nil {
-		return err
-	}
-	if !mine {
-		// Suspended by the security team or the detectors: SCIM must not
-		// undo containment.
+	err := p.d.SetStatus(r.Context(), pr.ID, status, reason)
+	if errors.Is(err, gateway.ErrNotLifted) {
 		p.d.Logger.Warn("scim: active true ignored for a principal suspended outside SCIM", "principal", pr.ID)
 		return nil
 	}
-	if err := p.d.Store.SetPrincipalStatus(ctx, pr.ID, store.StatusActive); err != nil {
+	if err != nil {
 		return err
 	}
-	pr.Status = store.StatusActive
-	if err := p.setFlag(ctx, deactivatedKey(pr.ID), false); err != nil {
-		return err
-	}
-	return p.audit(r, event.ActionReinstate, pr.ID, "scim: reactivated by the identity provider")
+	pr.Status = status
+	return nil
 }
 
 // storeErr turns a store error into a SCIM error.
 func storeErr(id string, err error) error {
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, store.ErrNotFound):
 		return scimerr.ScimErrorResourceNotFound(id)
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrConflict):

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -142,9 +143,9 @@ func (u users) load(r *http.Request, id string) (store.Principal, error) {
 func (u users) Create(r *http.Request, attrs escim.ResourceAttributes) (escim.Resource, error) {
 	ctx := r.Context()
 	id, _ := attrs["userName"].(string)
-	if !validID(id) {
+	if !validID(id) || reservedID(id) {
 		return escim.Resource{}, scimerr.ScimError{Status: http.StatusBadRequest, ScimType: scimerr.ScimTypeInvalidValue,
-			Detail: "userName becomes the principal id: printable, no spaces, slashes, quotes or wildcards, at most 128 bytes"}
+			Detail: "userName becomes the principal id: printable, no spaces, slashes, quotes or wildcards, at most 128 bytes, not starting with custos or subject (reserved)"}
 	}
 	old, err := u.p.d.Store.Principal(ctx, id)
 	recreate := false
@@ -167,6 +168,9 @@ func (u users) Create(r *http.Request, attrs escim.ResourceAttributes) (escim.Re
 	}
 	active, err := apply(&pr, attrs, true)
 	if err != nil {
+		return escim.Resource{}, err
+	}
+	if err := u.p.roleAllowed(pr.Role); err != nil {
 		return escim.Resource{}, err
 	}
 	if err := u.p.d.Store.PutPrincipal(ctx, pr); err != nil {
@@ -250,11 +254,14 @@ func (u users) Replace(r *http.Request, id string, attrs escim.ResourceAttribute
 // store writes pr back (keeping its token and status), audits the update,
 // then applies active.
 func (u users) store(r *http.Request, pr store.Principal, active *bool, reason string) (escim.Resource, error) {
-	if err := u.p.d.Store.PutPrincipal(r.Context(), pr); err != nil {
-		return escim.Resource{}, storeErr(pr.ID, err)
+	if err := u.p.roleAllowed(pr.Role); err != nil {
+		return escim.Resource{}, err
 	}
 	if err := u.p.audit(r, ActionProvision, pr.ID, reason); err != nil {
 		return escim.Resource{}, err
+	}
+	if err := u.p.d.Store.PutPrincipal(r.Context(), pr); err != nil {
+		return escim.Resource{}, storeErr(pr.ID, err)
 	}
 	if active != nil {
 		if err := u.p.setActive(r, &pr, *active); err != nil {
@@ -418,11 +425,14 @@ func (g groups) setRole(r *http.Request, id, role, group string) error {
 	if pr.Role == role || (role == "" && pr.Role != group) {
 		return nil
 	}
-	pr.Role = role
-	if err := g.p.d.Store.PutPrincipal(r.Context(), pr); err != nil {
-		return storeErr(id, err)
+	if err := g.p.roleAllowed(role); err != nil {
+		return err
 	}
-	return g.p.audit(r, ActionProvision, id, "scim: role set to "+role)
+	pr.Role = role
+	if err := g.p.audit(r, ActionProvision, id, "scim: role set to "+role); err != nil {
+		return err
+	}
+	return storeErr(id, g.p.d.Store.PutPrincipal(r.Context(), pr))
 }
 
 func memberIDs(v any) []string {
@@ -568,4 +578,28 @@ func (g groups) Patch(r *http.Request, id string, ops []escim.PatchOperation) (e
 		}
 	}
 	return g.resource(r, id)
+}
+
+// partnerRoles are the roles SCIM grants unless Deps.AllowedRoles says
+// otherwise.
+var partnerRoles = []string{"store_clerk", "store_manager", "repair_tech", "callcenter_agent", "partner_admin"}
+
+// roleAllowed refuses a role SCIM may not grant (company roles, unless the
+// configuration names them).
+func (p *provisioner) roleAllowed(role string) error {
+	allowed := p.d.AllowedRoles
+	if allowed == nil {
+		allowed = partnerRoles
+	}
+	if role == "" || slices.Contains(allowed, role) {
+		return nil
+	}
+	return scimerr.ScimError{Status: http.StatusForbidden, ScimType: scimerr.ScimTypeInvalidValue,
+		Detail: "SCIM may not grant the role " + role + "; company roles come from the import or the configuration"}
+}
+
+// reservedID reports whether id is reserved for custos itself.
+func reservedID(id string) bool {
+	l := strings.ToLower(id)
+	return strings.HasPrefix(l, "custos") || strings.HasPrefix(l, "subject")
 }

@@ -88,6 +88,12 @@ type Ticket struct {
 	OpenedBy string
 	OpenedAt time.Time
 	ClosedAt time.Time // zero while open
+	// Assignee holds the ticket now; empty means the opener holds it.
+	Assignee string
+	// ExpiresAt ends the ticket (zero: no expiry, for legacy rows).
+	ExpiresAt time.Time
+	// CRM is set for tickets opened by the CRM integration.
+	CRM bool
 }
 
 // Consent is a customer-present proof in progress or confirmed.

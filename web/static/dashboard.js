@@ -234,9 +234,11 @@ async function onContain(ev) {
   b.disabled = true;
   const msg = $("alerts-msg");
   try {
-    const r = await api("/v1/principals/" + encodeURIComponent(actor) + "/" + op, { method: "POST" });
+    const reason = (op === "suspend" ? "contained" : "reinstated") + " from the dashboard after reviewing alert " + (b.closest("[data-alert]")?.dataset.alert || "");
+    const r = await api("/v1/principals/" + encodeURIComponent(actor) + "/" + op, { method: "POST", body: { reason } });
     msg.dataset.keep = "1";
     fill(msg, el("div", { class: "msg msg-ok", role: "status" },
+      r.status === "pending_approval" ? "Recorded. A second analyst must make the same call to " + op + " " + actor + "." :
       op === "suspend" ? actor + " is contained: suspended, every read refused until reinstated." : actor + " is reinstated (status " + r.status + ")."));
     setTimeout(() => { delete msg.dataset.keep; }, 8000);
     state.alertsKey = "";
