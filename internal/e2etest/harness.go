@@ -307,6 +307,8 @@ const (
 	TokPrivacy    = "tok-privacy-0123456789abcde" // privacy_officer, company
 	TokAuditor    = "tok-auditor-0123456789abcde" // auditor, company
 	TokIntegrator = "tok-integration-0123456789a" // integration (CRM)
+	TokSecurity2  = "tok-security2-0123456789ab" // a second security_analyst
+	TokProvision  = "tok-provisioner-0123456789" // provisioner (SCIM)
 )
 
 // CustomersCSV is the fixture's customers.
@@ -326,6 +328,8 @@ sec-1,Analyst,custos-co,company,security_analyst,,,` + TokSecurity + `
 priv-1,Privacy Officer,custos-co,company,privacy_officer,,,` + TokPrivacy + `
 aud-1,Auditor,custos-co,company,auditor,,,` + TokAuditor + `
 crm-1,CRM,custos-co,company,integration,,,` + TokIntegrator + `
+sec-2,Second Analyst,custos-co,company,security_analyst,,,` + TokSecurity2 + `
+prov-1,Identity Provider,custos-co,company,provisioner,,,` + TokProvision + `
 `
 
 // NewFixture imports the fixture into a fresh data dir.

@@ -144,7 +144,7 @@ func (g *Gateway) ConfirmConsent(ctx context.Context, p store.Principal, id, cod
 		if left := max - cur.Attempts; left > 0 {
 			return ConsentView{}, g.refuse(ctx, ev, "wrong_code", "wrong code; "+strconv.Itoa(left)+" attempts left")
 		}
-		return ConsentView{}, g.refuse(ctx, ev, "consent_locked", "wrong code; the consent is now locked")
+		return ConsentView{}, g.refuse(ctx, ev, "wrong_code", "wrong code; the consent is now locked")
 	}
 	grant := now.Add(g.Config.ConsentGrant.Duration)
 	ev.PurposeValid, ev.Basis = true, event.BasisConsent

@@ -13,6 +13,7 @@ import (
 
 	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/config"
+	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/httpapi"
 	"github.com/custos-dev/custos/internal/notify"
 	"github.com/custos-dev/custos/internal/policy"
@@ -50,7 +51,7 @@ func newWorld(tb testing.TB, customers int) *world {
 			Name: v.Seal(id, "name", "Customer "+id), Phone: v.Seal(id, "phone", phone), Account: v.Seal(id, "account", id+"@example.com"),
 			PhoneIndex: v.BlindIndex(vault.IndexPhone, phone)})
 		tid := fmt.Sprintf("T-%07d", i)
-		b.Tickets = append(b.Tickets, store.Ticket{ID: tid, Customer: id, Site: "store-1", OpenedBy: "crm", OpenedAt: time.Now()})
+		b.Tickets = append(b.Tickets, store.Ticket{ID: tid, Customer: id, Site: "store-1", OpenedBy: "crm", OpenedAt: time.Now(), CRM: true})
 		w.tickets = append(w.tickets, tid)
 	}
 	b.Principals = []store.Principal{{ID: "emp-1", Name: "Bench", Org: "dist-1", OrgKind: "distributor", Role: "store_clerk",
@@ -65,8 +66,10 @@ func newWorld(tb testing.TB, customers int) *world {
 	tb.Cleanup(func() { lg.Close(context.Background()) })
 	cfg := config.Default()
 	cfg.Quotas = map[string]config.Quota{"store_clerk": {CustomersPerHour: 1 << 30, CustomersPerDay: 1 << 30}} // charged, never refused
-	s := &httpapi.Server{Store: st, Vault: v, Policy: policy.Default(), Audit: lg, Config: cfg,
+	gw := &gateway.Gateway{Store: st, Vault: v, Policy: policy.Default(), Audit: lg, Config: cfg,
 		Notifier: &notify.Outbox{Path: filepath.Join(dir, "outbox.jsonl")}}
+	tb.Cleanup(gw.Close)
+	s := &httpapi.Server{Gateway: gw, Store: st, Vault: v, Policy: policy.Default(), Config: cfg}
 	w.h = s.Handler()
 	return w
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/config"
+	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/httpapi"
 	"github.com/custos-dev/custos/internal/notify"
 	"github.com/custos-dev/custos/internal/policy"
@@ -46,7 +47,7 @@ func fuzzHandler(tb testing.TB) http.Handler {
 		Customers: []store.Customer{{ID: id, Region: "GD", Site: "store-1",
 			Name: v.Seal(id, "name", "Li Wei"), Phone: v.Seal(id, "phone", phone), Account: v.Seal(id, "account", "c1@example.com"),
 			PhoneIndex: v.BlindIndex(vault.IndexPhone, phone), AccountIndex: v.BlindIndex(vault.IndexAccount, "c1@example.com")}},
-		Tickets: []store.Ticket{{ID: "T-1", Customer: id, Site: "store-1", OpenedBy: "crm", OpenedAt: time.Now()}},
+		Tickets: []store.Ticket{{ID: "T-1", Customer: id, Site: "store-1", OpenedBy: "crm", OpenedAt: time.Now(), CRM: true}},
 		Principals: []store.Principal{
 			{ID: "emp-1", Name: "Clerk", Org: "dist-1", OrgKind: "distributor", Role: "store_clerk", Site: "store-1", Region: "GD",
 				TokenHash: v.TokenHash(fuzzClerk), Status: store.StatusActive},
@@ -64,8 +65,10 @@ func fuzzHandler(tb testing.TB) http.Handler {
 	tb.Cleanup(func() { lg.Close(context.Background()) })
 	cfg := config.Default()
 	cfg.Quotas = map[string]config.Quota{"store_clerk": {CustomersPerHour: 1 << 30, CustomersPerDay: 1 << 30}}
-	s := &httpapi.Server{Store: st, Vault: v, Policy: policy.Default(), Audit: lg, Config: cfg, MaxBody: 64 << 10,
+	gw := &gateway.Gateway{Store: st, Vault: v, Policy: policy.Default(), Audit: lg, Config: cfg,
 		Notifier: &notify.Outbox{Path: filepath.Join(dir, "outbox.jsonl")}}
+	tb.Cleanup(gw.Close)
+	s := &httpapi.Server{Gateway: gw, Store: st, Vault: v, Policy: policy.Default(), Config: cfg, MaxBody: 64 << 10}
 	return s.Handler()
 }
 

@@ -1,8 +1,7 @@
-package httpapi
+package gateway
 
 import (
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -21,14 +20,14 @@ func FuzzParsePurpose(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
-		pu, err := parsePurpose(h)
+		pu, err := ParsePurpose(h)
 		if err != nil {
-			var ae *apiError
-			if !errors.As(err, &ae) || ae.status != http.StatusForbidden || ae.code != "purpose_invalid" {
-				t.Fatalf("parsePurpose(%q): error %v is not a 403 purpose_invalid", h, err)
+			var ae *Error
+			if !errors.As(err, &ae) || ae.Code != "purpose_invalid" {
+				t.Fatalf("ParsePurpose(%q): error %v is not purpose_invalid", h, err)
 			}
-			if ae.msg == "" || !utf8.ValidString(ae.msg) {
-				t.Fatalf("error message %q", ae.msg)
+			if ae.Msg == "" || !utf8.ValidString(ae.Msg) {
+				t.Fatalf("error message %q", ae.Msg)
 			}
 			return
 		}
@@ -39,17 +38,17 @@ func FuzzParsePurpose(f *testing.F) {
 			return
 		}
 		switch pu.Kind {
-		case policy.PurposeTicket, policy.PurposeConsent, policy.PurposeBreakGlass:
+		case policy.PurposeTicket, policy.PurposeConsent, policy.PurposeBreakGlass, policy.PurposeLegal:
 		default:
-			t.Fatalf("parsePurpose(%q): kind %q", h, pu.Kind)
+			t.Fatalf("ParsePurpose(%q): kind %q", h, pu.Kind)
 		}
 		if pu.ID == "" || len(pu.ID) > 200 || pu.ID != strings.TrimSpace(pu.ID) {
-			t.Fatalf("parsePurpose(%q): id %q", h, pu.ID)
+			t.Fatalf("ParsePurpose(%q): id %q", h, pu.ID)
 		}
 		if pu.Valid {
-			t.Fatalf("parsePurpose(%q) claims validity before any check", h)
+			t.Fatalf("ParsePurpose(%q) claims validity before any check", h)
 		}
-		again, err := parsePurpose(pu.Kind + ":" + pu.ID)
+		again, err := ParsePurpose(pu.Kind + ":" + pu.ID)
 		if err != nil || again != pu {
 			t.Fatalf("round trip of %+v: %+v, %v", pu, again, err)
 		}

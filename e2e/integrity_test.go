@@ -1,0 +1,220 @@
+// End-to-end tests of purpose integrity (issue 15): each insider attack
+// found from outside is replayed against the built binary and must fail.
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	et "github.com/custos-dev/custos/internal/e2etest"
+)
+
+// TestTicketBelongsToItsHolder: a colleague at the same store cannot read
+// under someone else's ticket; a hand-over moves access, a close ends it.
+func TestTicketBelongsToItsHolder(t *testing.T) {
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	defer s.Stop(t)
+	tid := openTicket(t, s, et.TokClerk1, "c-0001")
+	read := func(tok string) et.Response {
+		return s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: tok, Purpose: "ticket:" + tid})
+	}
+	if r := read(et.TokManager1); r.Status != 403 || r.ErrorCode() != "purpose_invalid" {
+		t.Fatalf("colleague read under a ticket that is not theirs: %d %s", r.Status, r.Body)
+	}
+	if r := read(et.TokClerk1); r.Status != 200 {
+		t.Fatalf("opener: %d %s", r.Status, r.Body)
+	}
+	if ev := auditEvent(t, f.Data, auditIndex(t, read(et.TokClerk1))); ev["basis"] != "own_ticket" {
+		t.Fatalf("read event basis %v", ev["basis"])
+	}
+	// Staff cannot choose ticket ids.
+	if r := s.Do(t, et.Req{Path: "/v1/tickets", Token: et.TokClerk1, Body: map[string]string{"customer": "c-0001", "id": "T-mine"}}); r.Status != 403 {
+		t.Fatalf("staff chose a ticket id: %d %s", r.Status, r.Body)
+	}
+	// Hand-over: a colleague from another store is refused; one at the same store gets it.
+	if r := s.Do(t, et.Req{Path: "/v1/tickets/" + tid + "/assign", Token: et.TokClerk1, Body: map[string]string{"to": "emp-2"}}); r.Status != 400 {
+		t.Fatalf("handed to another store: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, et.Req{Path: "/v1/tickets/" + tid + "/assign", Token: et.TokClerk1, Body: map[string]string{"to": "mgr-1"}}); r.Status != 200 {
+		t.Fatalf("assign: %d %s", r.Status, r.Body)
+	}
+	if r := read(et.TokClerk1); r.Status != 403 {
+		t.Fatalf("the previous holder still reads: %d %s", r.Status, r.Body)
+	}
+	r := read(et.TokManager1)
+	if r.Status != 200 {
+		t.Fatalf("assignee: %d %s", r.Status, r.Body)
+	}
+	if ev := auditEvent(t, f.Data, auditIndex(t, r)); ev["basis"] != "assigned_ticket" {
+		t.Fatalf("basis %v", ev["basis"])
+	}
+	if r := s.Do(t, et.Req{Path: "/v1/tickets/" + tid + "/close", Token: et.TokManager1, Method: "POST"}); r.Status != 200 {
+		t.Fatalf("close: %d %s", r.Status, r.Body)
+	}
+	if r := read(et.TokManager1); r.Status != 403 {
+		t.Fatalf("read under a closed ticket: %d %s", r.Status, r.Body)
+	}
+	// Bad input on the new endpoints: the contract's JSON error.
+	for _, req := range []et.Req{
+		{Path: "/v1/tickets/" + tid + "/assign", Token: et.TokClerk1, Body: "{"},
+		{Path: "/v1/tickets/" + tid + "/assign", Token: et.TokClerk1, Body: map[string]string{"to": "a b"}},
+		{Path: "/v1/tickets/T-nope/close", Token: et.TokClerk1, Method: "POST"},
+	} {
+		if r := s.Do(t, req); r.Status < 400 || r.Status >= 500 || r.ErrorCode() == "" {
+			t.Fatalf("%s: %d %s", req.Path, r.Status, r.Body)
+		}
+	}
+}
+
+// TestTicketStuffingSpendsQuota: opening tickets spends the opener's
+// distinct-customer quota, so 300 tickets in a burst are refused long
+// before the end.
+func TestTicketStuffingSpendsQuota(t *testing.T) {
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	defer s.Stop(t)
+	refused := 0
+	for i := 0; i < 60; i++ {
+		r := s.Do(t, et.Req{Path: "/v1/tickets", Token: et.TokClerk1, Body: map[string]string{"customer": fmt.Sprintf("c-%04d", i)}})
+		if r.Status == 429 && r.ErrorCode() == "quota_exceeded" {
+			refused++
+		} else if r.Status != 201 {
+			t.Fatalf("ticket %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("60 tickets for 60 customers spent no quota (store_clerk: 40 an hour)")
+	}
+}
+
+// TestConsentCodeCannotBeRaced: 60 guesses sent at once, the right code in
+// the middle; at most ConsentMaxAttempts (5) of them are compared.
+func TestConsentCodeCannotBeRaced(t *testing.T) {
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	defer s.Stop(t)
+	r := s.Do(t, et.Req{Path: "/v1/consents", Token: et.TokClerk1, Body: map[string]string{"customer": "c-0001"}})
+	if r.Status != 201 {
+		t.Fatalf("start: %d %s", r.Status, r.Body)
+	}
+	id := r.JSON(t)["id"].(string)
+	code := outboxCode(t, f.Data, "+8613800138000")
+	var mu sync.Mutex
+	compared := 0
+	var wg sync.WaitGroup
+	for i := 0; i < 60; i++ {
+		guess := "000000"
+		if code == guess {
+			guess = "111111"
+		}
+		if i == 30 {
+			guess = code
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := s.Do(t, et.Req{Path: "/v1/consents/" + id + "/confirm", Token: et.TokClerk1, Body: map[string]string{"code": guess}})
+			if r.Status == 200 || strings.Contains(string(r.Body), "wrong code") {
+				mu.Lock()
+				compared++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if compared > 5 {
+		t.Fatalf("%d of 60 concurrent guesses were compared; at most 5 may be", compared)
+	}
+}
+
+// TestContainmentTakesTwoAnalysts: one analyst alone cannot suspend
+// another company role; the same call by a second analyst does it.
+func TestContainmentTakesTwoAnalysts(t *testing.T) {
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	defer s.Stop(t)
+	suspend := func(tok string) et.Response {
+		return s.Do(t, et.Req{Path: "/v1/principals/priv-1/suspend", Token: tok, Body: map[string]string{"reason": "test"}})
+	}
+	if r := s.Do(t, et.Req{Path: "/v1/principals/emp-1/suspend", Token: et.TokSecurity, Method: "POST"}); r.Status != 400 {
+		t.Fatalf("suspend without a reason: %d %s", r.Status, r.Body)
+	}
+	if r := suspend(et.TokSecurity); r.Status != 202 || r.JSON(t)["status"] != "pending_approval" {
+		t.Fatalf("first analyst: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, et.Req{Path: "/v1/me", Token: et.TokPrivacy}); r.JSON(t)["status"] != "active" {
+		t.Fatalf("one analyst alone suspended a company role: %s", r.Body)
+	}
+	if r := suspend(et.TokSecurity2); r.Status != 200 {
+		t.Fatalf("second analyst: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, et.Req{Path: "/v1/me", Token: et.TokPrivacy}); r.Status != 200 || r.JSON(t)["status"] != "suspended" {
+		t.Fatalf("after two analysts: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestNoSelfMadePrivilegedIdentities: SCIM cannot create a company role,
+// and reserved ids are refused by the import and SCIM.
+func TestNoSelfMadePrivilegedIdentities(t *testing.T) {
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	defer s.Stop(t)
+	user := func(name, role string) map[string]any {
+		return map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User",
+			"urn:custos:params:scim:schemas:extension:custos:2.0:User"}, "userName": name,
+			"urn:custos:params:scim:schemas:extension:custos:2.0:User": map[string]any{"org": "dist-1", "orgKind": "distributor", "role": role, "site": "store-1"}}
+	}
+	hdr := map[string]string{"Content-Type": "application/scim+json"}
+	if r := s.Do(t, et.Req{Path: "/scim/v2/Users", Token: et.TokProvision, Body: user("evil-analyst", "security_analyst"), Header: hdr}); r.Status < 400 || r.Status >= 500 {
+		t.Fatalf("SCIM created a security analyst: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, et.Req{Path: "/scim/v2/Users", Token: et.TokProvision, Body: user("custos:evil", "store_clerk"), Header: hdr}); r.Status != 400 {
+		t.Fatalf("SCIM created a reserved id: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, et.Req{Path: "/scim/v2/Users", Token: et.TokProvision, Body: user("new-clerk", "store_clerk"), Header: hdr}); r.Status != 201 {
+		t.Fatalf("SCIM could not create a clerk: %d %s", r.Status, r.Body)
+	}
+	s.Stop(t)
+	p := et.WriteFile(t, f.Dir, "evil.csv", "id,name,org,org_kind,role,site,region,token\ncustos:evil,Evil,dist-1,distributor,store_clerk,store-1,GD,\n")
+	if _, errOut, code := et.Run(t, "", "import", "--data", f.Data, "--principals", p); code != 2 || !strings.Contains(errOut, "reserved") {
+		t.Fatalf("import of custos:evil: exit %d %s", code, errOut)
+	}
+}
+
+// TestSignInIsNoTextingCannon: sign-ins for many numbers from one address
+// are refused after a few, with Retry-After.
+func TestSignInIsNoTextingCannon(t *testing.T) {
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	defer s.Stop(t)
+	limited := 0
+	for i := 0; i < 30; i++ {
+		r := s.Do(t, et.Req{Path: "/v1/subjects/login", Body: map[string]string{"phone": fmt.Sprintf("+86137%08d", i)}})
+		switch {
+		case r.Status == 429 && r.ErrorCode() == "rate_limited" && r.Header.Get("Retry-After") != "":
+			limited++
+		case r.Status != 201:
+			t.Fatalf("sign-in %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	if limited < 15 {
+		t.Fatalf("only %d of 30 sign-ins from one address were limited", limited)
+	}
+}
+
+// TestMetricsAreForTheOperator: /metrics is not served to anyone who can
+// reach the API.
+func TestMetricsAreForTheOperator(t *testing.T) {
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	defer s.Stop(t)
+	if r := s.Do(t, et.Req{Path: "/metrics"}); r.Status == 200 {
+		t.Fatalf("/metrics served without the operator's token")
+	}
+	if r := s.Do(t, et.Req{Path: "/metrics", Token: et.TokSecurity}); r.Status == 200 {
+		t.Fatalf("/metrics served to an API token")
+	}
+}
