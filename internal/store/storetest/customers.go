@@ -64,6 +64,7 @@ func testImportReplaces(t *testing.T, s store.Store) {
 	c.Site, c.PhoneIndex = "store-0002", []byte("pidx-new")
 	p.Role, p.TokenHash = "store_manager", []byte("tok-2")
 	tk.ClosedAt = base.Add(time.Hour)
+	tk.Assignee, tk.ExpiresAt, tk.CRM = "emp-2", base.Add(72*time.Hour), true
 	// The same id twice in one batch: the last one wins.
 	first := c
 	first.Site = "store-0003"

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"sort"
 	"testing"
 
@@ -140,5 +141,112 @@ func testPrincipalsVersion(t *testing.T, s store.Store) {
 	}
 	if v, err := s.PrincipalsVersion(ctx); err != nil || v != prev {
 		t.Errorf("PrincipalsVersion after failed change = %d, %v; want %d", v, err, prev)
+	}
+}
+
+// testChangeStatus checks the compare-and-set: a change applies only from
+// the status the caller read ("" and active alike), records who and why,
+// and bumps PrincipalsVersion.
+func testChangeStatus(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if err := s.PutPrincipal(ctx, principal("emp-1", []byte("tok"))); err != nil {
+		t.Fatal(err)
+	}
+	v0, err := s.PrincipalsVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ChangeStatus(ctx, "emp-1", "", store.StatusSuspended, store.SourceDetect, "volume", "reads 14x peer median"); err != nil {
+		t.Fatalf("ChangeStatus(from \"\"): %v", err)
+	}
+	p, err := s.Principal(ctx, "emp-1")
+	if err != nil || p.Status != store.StatusSuspended || p.StatusSource != store.SourceDetect ||
+		p.StatusBy != "volume" || p.StatusReason != "reads 14x peer median" {
+		t.Errorf("after ChangeStatus: %+v, %v", p, err)
+	}
+	if v, err := s.PrincipalsVersion(ctx); err != nil || v == v0 {
+		t.Errorf("PrincipalsVersion = %d, %v; want a change from %d", v, err, v0)
+	}
+	// A stale read: the caller thinks emp-1 is still active.
+	err = s.ChangeStatus(ctx, "emp-1", store.StatusActive, store.StatusStepUp, store.SourceSCIM, "idp", "")
+	wantErr(t, "ChangeStatus(stale from)", err, store.ErrConflict)
+	if p, _ := s.Principal(ctx, "emp-1"); p.Status != store.StatusSuspended || p.StatusSource != store.SourceDetect {
+		t.Errorf("a refused change changed the principal: %+v", p)
+	}
+	if err := s.ChangeStatus(ctx, "emp-1", store.StatusSuspended, store.StatusActive, store.SourceAnalyst, "sec-1", "benign"); err != nil {
+		t.Fatalf("ChangeStatus(reinstate): %v", err)
+	}
+	if p, _ := s.Principal(ctx, "emp-1"); p.Status != store.StatusActive || p.StatusBy != "sec-1" || p.StatusReason != "benign" {
+		t.Errorf("after reinstate: %+v", p)
+	}
+	err = s.ChangeStatus(ctx, "emp-missing", store.StatusActive, store.StatusSuspended, store.SourceAnalyst, "sec-1", "x")
+	wantErr(t, "ChangeStatus(missing)", err, store.ErrNotFound)
+}
+
+// testChangeStatusConcurrent races changes from the same status: exactly
+// one applies, the rest conflict.
+func testChangeStatusConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if err := s.PutPrincipal(ctx, principal("emp-1", nil)); err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	errs := make([]error, n)
+	parallel(n, func(i int) {
+		to := store.StatusSuspended
+		if i%2 == 0 {
+			to = store.StatusStepUp
+		}
+		errs[i] = s.ChangeStatus(ctx, "emp-1", store.StatusActive, to, store.SourceAnalyst, fmt.Sprintf("sec-%d", i), "race")
+	})
+	won := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && won >= 0:
+			t.Errorf("changes %d and %d both applied", won, i)
+		case err == nil:
+			won = i
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("change %d: %v, want nil or ErrConflict", i, err)
+		}
+	}
+	if won < 0 {
+		t.Fatal("no change applied")
+	}
+	if p, err := s.Principal(ctx, "emp-1"); err != nil || p.StatusBy != fmt.Sprintf("sec-%d", won) {
+		t.Errorf("StatusBy = %q, %v; want sec-%d", p.StatusBy, err, won)
+	}
+}
+
+// testPutPrincipalKeepsStatus checks that neither PutPrincipal nor Import
+// overwrites the status of a principal that exists, so a write built on a
+// stale read cannot lift a suspension; a new principal takes its status.
+func testPutPrincipalKeepsStatus(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	p := principal("emp-1", []byte("tok"))
+	p.Status, p.StatusSource, p.StatusBy, p.StatusReason = store.StatusStepUp, store.SourceImport, "hr", "new starter"
+	if err := s.PutPrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Principal(ctx, "emp-1"); err != nil || !equalPrincipal(got, p) {
+		t.Errorf("new principal = %+v, %v; want %+v", got, err, p)
+	}
+	if err := s.ChangeStatus(ctx, "emp-1", store.StatusStepUp, store.StatusSuspended, store.SourceDetect, "canary", "canary read"); err != nil {
+		t.Fatal(err)
+	}
+	stale := principal("emp-1", nil)
+	stale.Role = "store_manager"
+	stale.Status, stale.StatusSource = store.StatusActive, store.SourceSCIM
+	if err := s.PutPrincipal(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	mustImport(t, s, store.Batch{Principals: []store.Principal{stale, principal("emp-2", nil)}})
+	got, err := s.Principal(ctx, "emp-1")
+	if err != nil || got.Role != "store_manager" || got.Status != store.StatusSuspended ||
+		got.StatusSource != store.SourceDetect || got.StatusBy != "canary" || got.StatusReason != "canary read" {
+		t.Errorf("after PutPrincipal and Import = %+v, %v; want the new role, status kept", got, err)
+	}
+	if got, err := s.Principal(ctx, "emp-2"); err != nil || got.Status != store.StatusActive {
+		t.Errorf("imported new principal = %+v, %v; want active", got, err)
 	}
 }

@@ -56,10 +56,18 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PrincipalKeepsToken", testPrincipalKeepsToken},
 		{"PrincipalStatus", testPrincipalStatus},
 		{"PrincipalsVersion", testPrincipalsVersion},
+		{"ChangeStatus", testChangeStatus},
+		{"ChangeStatusConcurrent", testChangeStatusConcurrent},
+		{"PutPrincipalKeepsStatus", testPutPrincipalKeepsStatus},
 		{"Tickets", testTickets},
+		{"TicketAssignClose", testTicketAssignClose},
+		{"TicketCloseConcurrent", testTicketCloseConcurrent},
+		{"TicketsOpenedSince", testTicketsOpenedSince},
 		{"Consents", testConsents},
 		{"ConsentFailedConcurrent", testConsentFailedConcurrent},
 		{"ConfirmConsentConcurrent", testConfirmConsentConcurrent},
+		{"ReserveAttempt", testReserveAttempt},
+		{"ReserveAttemptConcurrent", testReserveAttemptConcurrent},
 		{"BreakGlass", testBreakGlass},
 		{"BreakGlassApproveConcurrent", testBreakGlassApproveConcurrent},
 		{"QuotaHourLimit", testQuotaHourLimit},
@@ -75,6 +83,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Alerts", testAlerts},
 		{"Meta", testMeta},
 		{"MetaOnceConcurrent", testMetaOnceConcurrent},
+		{"RateLimit", testRateLimit},
+		{"RateLimitConcurrent", testRateLimitConcurrent},
+		{"Approve", testApprove},
+		{"ApproveConcurrent", testApproveConcurrent},
+		{"Sessions", testSessions},
+		{"SampleCustomers", testSampleCustomers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,12 +146,14 @@ func equalCustomer(a, b store.Customer) bool {
 func equalPrincipal(a, b store.Principal) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Org == b.Org && a.OrgKind == b.OrgKind &&
 		a.Role == b.Role && a.Site == b.Site && a.Region == b.Region &&
-		bytes.Equal(a.TokenHash, b.TokenHash) && a.Status == b.Status && a.Notice.Equal(b.Notice)
+		bytes.Equal(a.TokenHash, b.TokenHash) && a.Status == b.Status && a.Notice.Equal(b.Notice) &&
+		a.StatusSource == b.StatusSource && a.StatusBy == b.StatusBy && a.StatusReason == b.StatusReason
 }
 
 func equalTicket(a, b store.Ticket) bool {
 	return a.ID == b.ID && a.Customer == b.Customer && a.Site == b.Site && a.OpenedBy == b.OpenedBy &&
-		a.OpenedAt.Equal(b.OpenedAt) && a.ClosedAt.Equal(b.ClosedAt)
+		a.OpenedAt.Equal(b.OpenedAt) && a.ClosedAt.Equal(b.ClosedAt) &&
+		a.Assignee == b.Assignee && a.ExpiresAt.Equal(b.ExpiresAt) && a.CRM == b.CRM
 }
 
 func equalAudit(a, b store.AuditRecord) bool {
