@@ -50,3 +50,22 @@ func (l *Lookup) Found(key []byte, id string, canary bool) {
 		}
 	}
 }
+
+// RateWindow returns the fixed window of length window that holds now:
+// windows start at multiples of window since the Unix epoch, so every
+// gateway agrees on them. Store.Hit counts in these windows.
+func RateWindow(now time.Time, window time.Duration) (start, end time.Time) {
+	if window <= 0 {
+		window = time.Second
+	}
+	n := now.UnixNano()
+	s := n - n%int64(window)
+	if n < 0 && n%int64(window) != 0 {
+		s -= int64(window)
+	}
+	return time.Unix(0, s).UTC(), time.Unix(0, s+int64(window)).UTC()
+}
+
+// RateRetention is how long the stores keep a rate-limit window after it
+// ends before pruning it.
+const RateRetention = 24 * time.Hour

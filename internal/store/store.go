@@ -30,6 +30,23 @@ const (
 	StatusSuspended = "suspended" // every call gets 423
 )
 
+// Status sources: who made a principal's last status change.
+const (
+	SourceDetect  = "detect"  // the detectors' containment
+	SourceAnalyst = "analyst" // a security analyst by hand
+	SourceSCIM    = "scim"    // the identity provider's SCIM client
+	SourceOIDC    = "oidc"    // a sign-in through OIDC
+	SourceImport  = "import"  // principals.csv
+)
+
+// NormStatus returns status with "" read as StatusActive.
+func NormStatus(status string) string {
+	if status == "" {
+		return StatusActive
+	}
+	return status
+}
+
 // ValidID reports whether s is an id custos accepts for customers,
 // principals, tickets and sites: 1 to 128 printable ASCII bytes, no spaces,
 // slashes, quotes or wildcard characters. Imports and the API both hold ids
@@ -75,12 +92,20 @@ type Principal struct {
 	// TokenHash is the keyed hash of the API token; nil when none is set.
 	TokenHash []byte
 	Status    string
+	// StatusSource says who set Status: "" (never changed), "detect",
+	// "analyst", "scim", "oidc" or "import" (see the Source constants);
+	// StatusBy is that actor's id and StatusReason why. Only a new
+	// principal takes them from PutPrincipal or Import; afterwards only
+	// ChangeStatus (and SetPrincipalStatus) changes them.
+	StatusSource string
+	StatusBy     string
+	StatusReason string
 	// Notice is the last day of a person who has given notice (zero if none).
 	Notice time.Time
 }
 
-// Ticket is a service ticket: the purpose that lets staff at Site read
-// Customer while it is open.
+// Ticket is a service ticket: the purpose that lets its holder read
+// Customer while it is open and not expired.
 type Ticket struct {
 	ID       string
 	Customer string
@@ -88,12 +113,22 @@ type Ticket struct {
 	OpenedBy string
 	OpenedAt time.Time
 	ClosedAt time.Time // zero while open
-	// Assignee holds the ticket now; empty means the opener holds it.
+	// Assignee holds the ticket now; empty means the opener (OpenedBy) does.
 	Assignee string
-	// ExpiresAt ends the ticket (zero: no expiry, for legacy rows).
+	// ExpiresAt is when the ticket stops serving; zero means never (rows
+	// from before tickets expired).
 	ExpiresAt time.Time
-	// CRM is set for tickets opened by the CRM integration.
+	// CRM marks a ticket opened by the CRM integration (a trace of a real
+	// visit), not by staff.
 	CRM bool
+}
+
+// Holder returns who holds the ticket: the assignee, or else the opener.
+func (t Ticket) Holder() string {
+	if t.Assignee != "" {
+		return t.Assignee
+	}
+	return t.OpenedBy
 }
 
 // Consent is a customer-present proof in progress or confirmed.
@@ -178,7 +213,8 @@ type BreakGlass struct {
 // Store is custos's persistent state.
 type Store interface {
 	// Import stores a whole batch in one transaction: all or nothing.
-	// Existing rows with the same id are replaced.
+	// Existing rows with the same id are replaced, except that an existing
+	// principal keeps its status (see PutPrincipal).
 	Import(ctx context.Context, b Batch) error
 
 	Customer(ctx context.Context, id string) (Customer, error)
@@ -193,9 +229,22 @@ type Store interface {
 	Principal(ctx context.Context, id string) (Principal, error)
 	PrincipalByToken(ctx context.Context, tokenHash []byte) (Principal, error)
 	Principals(ctx context.Context) ([]Principal, error)
-	// PutPrincipal creates or replaces one principal.
+	// PutPrincipal creates or replaces one principal. For a principal that
+	// exists it never changes Status, StatusSource, StatusBy or
+	// StatusReason (only ChangeStatus does); a new one gets p's (an empty
+	// Status is StatusActive). Import treats principals the same way.
 	PutPrincipal(ctx context.Context, p Principal) error
+	// SetPrincipalStatus sets the status unconditionally. Deprecated: it
+	// overwrites what it did not read; use ChangeStatus.
 	SetPrincipalStatus(ctx context.Context, id, status string) error
+	// ChangeStatus sets principal id's status to to, recording source (one
+	// of the Source constants), by (the actor) and reason, if and only if
+	// its status is from when the update runs (compare and set, in one
+	// atomic statement; "" and StatusActive are the same status). It
+	// returns ErrConflict if the status is something else (someone changed
+	// it since the caller read it) and ErrNotFound if there is no such
+	// principal. It changes PrincipalsVersion in the same transaction.
+	ChangeStatus(ctx context.Context, id, from, to, source, by, reason string) error
 	// PrincipalsVersion changes whenever any principal changes; gateways use
 	// it to invalidate caches (across processes on a shared database).
 	PrincipalsVersion(ctx context.Context) (int64, error)
@@ -205,6 +254,18 @@ type Store interface {
 	Ticket(ctx context.Context, id string) (Ticket, error)
 	// TicketsByCustomer lists a customer's tickets, oldest first.
 	TicketsByCustomer(ctx context.Context, customer string) ([]Ticket, error)
+	// AssignTicket hands ticket id to principal to (who then holds it
+	// alone), in one atomic update. It returns ErrNotFound if there is no
+	// such ticket and ErrConflict if the ticket is closed.
+	AssignTicket(ctx context.Context, id, to string) error
+	// CloseTicket closes ticket id at time at (which MUST NOT be zero), in
+	// one atomic update: of two concurrent closes one succeeds. It returns
+	// ErrNotFound if there is no such ticket and ErrConflict if it is
+	// already closed.
+	CloseTicket(ctx context.Context, id string, at time.Time) error
+	// CountTicketsOpenedSince returns how many tickets principal opened
+	// (OpenedBy) at or after since, closed or not.
+	CountTicketsOpenedSince(ctx context.Context, principal string, since time.Time) (int, error)
 
 	CreateConsent(ctx context.Context, c Consent) error
 	Consent(ctx context.Context, id string) (Consent, error)
@@ -212,6 +273,16 @@ type Store interface {
 	ConsentFailed(ctx context.Context, id string) (int, error)
 	// ConfirmConsent marks it confirmed once; ErrConflict if it already was.
 	ConfirmConsent(ctx context.Context, id string, at, grantUntil time.Time) error
+	// ReserveAttempt reserves one attempt at consent id's code before the
+	// code is compared: in one atomic statement it adds one to Attempts if
+	// Attempts < max, the consent is not confirmed and ExpiresAt is after
+	// now, and returns the updated consent with ok true. Otherwise nothing
+	// changes and ok is false, with c the consent as stored, so the caller
+	// can tell why (locked: Attempts >= max; ConfirmedAt set; expired).
+	// However many calls race, on however many gateways sharing the
+	// database, at most max of them get ok. It returns ErrNotFound if there
+	// is no such consent.
+	ReserveAttempt(ctx context.Context, id string, max int, now time.Time) (c Consent, ok bool, err error)
 
 	CreateBreakGlass(ctx context.Context, b BreakGlass) error
 	BreakGlass(ctx context.Context, id string) (BreakGlass, error)
@@ -225,6 +296,29 @@ type Store interface {
 	ChargeQuota(ctx context.Context, principal, customer string, at time.Time, l QuotaLimits) (QuotaResult, error)
 	// QuotaUsage returns the distinct customers counted in at's hour and day.
 	QuotaUsage(ctx context.Context, principal string, at time.Time) (hour, day int, err error)
+
+	// Hit counts one event against key in a fixed window of length window
+	// (windows start at multiples of window since the Unix epoch) and
+	// reports whether it is allowed: at most max events a window are. A
+	// denied event is not counted. When it is denied, retryAfter is the
+	// time from now until the window ends (zero when allowed). max < 1
+	// allows nothing. The check and the count are one atomic statement and
+	// the counter lives in the store, so every gateway on the database
+	// shares it. Keys are opaque (callers hash addresses and phone numbers
+	// before they get here). Windows that ended a day ago are pruned as
+	// hits go.
+	Hit(ctx context.Context, key string, now time.Time, window time.Duration, max int) (allowed bool, retryAfter time.Duration, err error)
+
+	// Approve records one approval of the two-person action key (such as
+	// "reinstate:emp-1") by by. With no pending approval of key, or one
+	// older than ttl, it stores {key, by, now} and returns done false. With
+	// a pending approval by the same by it changes nothing and returns done
+	// false. With a pending approval by someone else it deletes it and
+	// returns done true: the action may go ahead. firstBy is the first
+	// approver of the pending action in every case. Concurrent calls
+	// (across gateways, too) are serialised: each pending approval
+	// completes at most one action.
+	Approve(ctx context.Context, key, by string, now time.Time, ttl time.Duration) (firstBy string, done bool, err error)
 
 	// AppendAudit durably appends records in order and assigns them
 	// consecutive indexes, returning the first. It returns only once the
@@ -250,6 +344,21 @@ type Store interface {
 	// Alerts returns up to limit alerts, newest first.
 	Alerts(ctx context.Context, limit int) ([]Alert, error)
 	SetAlertAction(ctx context.Context, id int64, action string) error
+
+	// PutSession stores a dashboard session under the hash of its id,
+	// replacing any with the same hash; it ends at expires.
+	PutSession(ctx context.Context, idHash []byte, principal string, expires time.Time) error
+	// Session returns the principal and expiry of the session; ErrNotFound
+	// if there is none or it has expired.
+	Session(ctx context.Context, idHash []byte) (principal string, expires time.Time, err error)
+	// DeleteSession ends a session; deleting one that does not exist is
+	// not an error.
+	DeleteSession(ctx context.Context, idHash []byte) error
+
+	// SampleCustomers returns up to n customers drawn at random from those
+	// that are not canaries (fewer if there are fewer), without holding the
+	// whole table in memory. Canary generation uses it.
+	SampleCustomers(ctx context.Context, n int) ([]Customer, error)
 
 	// Meta reads a small named value (ErrNotFound if unset). SetMetaOnce
 	// sets it only if unset and returns the value now stored, so several

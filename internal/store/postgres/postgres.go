@@ -43,6 +43,7 @@ import (
 
 	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/internal/prune"
 )
 
 // Store is the PostgreSQL implementation of store.Store. It is safe for
@@ -50,6 +51,9 @@ import (
 // share one database.
 type Store struct {
 	pool *pgxpool.Pool
+	// pruneRates and pruneSessions pace the deletes of old rate-limit
+	// windows and expired sessions (per process; any gateway may prune).
+	pruneRates, pruneSessions prune.Every
 }
 
 var _ store.Store = (*Store)(nil)
@@ -218,20 +222,23 @@ const upsertCustomers = `INSERT INTO customers
 		phone_idx = EXCLUDED.phone_idx, account_idx = EXCLUDED.account_idx, name_idx = EXCLUDED.name_idx,
 		canary = EXCLUDED.canary, scope = EXCLUDED.scope`
 
-// upsertPrincipals keeps a stored token when the new row has none.
+// upsertPrincipals keeps a stored token when the new row has none, and an
+// existing principal's status (only ChangeStatus changes it).
 const upsertPrincipals = `INSERT INTO principals
-	(id, name, org, org_kind, role, site, region, token_hash, status, notice)
+	(id, name, org, org_kind, role, site, region, token_hash, status, notice, status_source, status_by, status_reason)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-		$7::text[], $8::bytea[], $9::text[], $10::bigint[])
+		$7::text[], $8::bytea[], $9::text[], $10::bigint[], $11::text[], $12::text[], $13::text[])
 	ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, org = EXCLUDED.org, org_kind = EXCLUDED.org_kind,
 		role = EXCLUDED.role, site = EXCLUDED.site, region = EXCLUDED.region,
 		token_hash = COALESCE(EXCLUDED.token_hash, principals.token_hash),
-		status = EXCLUDED.status, notice = EXCLUDED.notice`
+		notice = EXCLUDED.notice`
 
-const upsertTickets = `INSERT INTO tickets (id, customer, site, opened_by, opened_at, closed_at)
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+const upsertTickets = `INSERT INTO tickets (` + ticketCols + `)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+		$7::text[], $8::bigint[], $9::boolean[])
 	ON CONFLICT (id) DO UPDATE SET customer = EXCLUDED.customer, site = EXCLUDED.site,
-		opened_by = EXCLUDED.opened_by, opened_at = EXCLUDED.opened_at, closed_at = EXCLUDED.closed_at`
+		opened_by = EXCLUDED.opened_by, opened_at = EXCLUDED.opened_at, closed_at = EXCLUDED.closed_at,
+		assignee = EXCLUDED.assignee, expires_at = EXCLUDED.expires_at, crm = EXCLUDED.crm`
 
 const bumpPrincipals = `INSERT INTO versions (name, v) VALUES ('principals', 1)
 	ON CONFLICT (name) DO UPDATE SET v = versions.v + 1`
@@ -264,21 +271,20 @@ func (s *Store) Import(ctx context.Context, b store.Batch) error {
 			return err
 		}
 		err = chunks(principals, importChunk, func(ps []store.Principal) error {
-			cols := make([][]string, 8)
+			cols := make([][]string, 11)
 			for i := range cols {
 				cols[i] = make([]string, len(ps))
 			}
 			toks := make([][]byte, len(ps))
 			notice := make([]int64, len(ps))
 			for i, p := range ps {
-				if p.Status == "" {
-					p.Status = store.StatusActive
-				}
 				cols[0][i], cols[1][i], cols[2][i], cols[3][i] = p.ID, p.Name, p.Org, p.OrgKind
-				cols[4][i], cols[5][i], cols[6][i], cols[7][i] = p.Role, p.Site, p.Region, p.Status
+				cols[4][i], cols[5][i], cols[6][i], cols[7][i] = p.Role, p.Site, p.Region, store.NormStatus(p.Status)
+				cols[8][i], cols[9][i], cols[10][i] = p.StatusSource, p.StatusBy, p.StatusReason
 				toks[i], notice[i] = nonEmpty(p.TokenHash), nanos(p.Notice)
 			}
-			_, err := tx.Exec(ctx, upsertPrincipals, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], toks, cols[7], notice)
+			_, err := tx.Exec(ctx, upsertPrincipals, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], toks, cols[7], notice,
+				cols[8], cols[9], cols[10])
 			if isUnique(err) {
 				return fmt.Errorf("principals: a token is already in use: %w", store.ErrExists)
 			}
@@ -296,16 +302,17 @@ func (s *Store) Import(ctx context.Context, b store.Batch) error {
 			}
 		}
 		return chunks(tickets, importChunk, func(ts []store.Ticket) error {
-			cols := make([][]string, 4)
+			cols := make([][]string, 5)
 			for i := range cols {
 				cols[i] = make([]string, len(ts))
 			}
-			opened, closed := make([]int64, len(ts)), make([]int64, len(ts))
+			opened, closed, expires := make([]int64, len(ts)), make([]int64, len(ts)), make([]int64, len(ts))
+			crm := make([]bool, len(ts))
 			for i, t := range ts {
-				cols[0][i], cols[1][i], cols[2][i], cols[3][i] = t.ID, t.Customer, t.Site, t.OpenedBy
-				opened[i], closed[i] = nanos(t.OpenedAt), nanos(t.ClosedAt)
+				cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i] = t.ID, t.Customer, t.Site, t.OpenedBy, t.Assignee
+				opened[i], closed[i], expires[i], crm[i] = nanos(t.OpenedAt), nanos(t.ClosedAt), nanos(t.ExpiresAt), t.CRM
 			}
-			if _, err := tx.Exec(ctx, upsertTickets, cols[0], cols[1], cols[2], cols[3], opened, closed); err != nil {
+			if _, err := tx.Exec(ctx, upsertTickets, cols[0], cols[1], cols[2], cols[3], opened, closed, cols[4], expires, crm); err != nil {
 				return fmt.Errorf("tickets: %w", err)
 			}
 			return nil
@@ -363,12 +370,13 @@ func (s *Store) CustomerCount(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-const principalCols = `id, name, org, org_kind, role, site, region, token_hash, status, notice`
+const principalCols = `id, name, org, org_kind, role, site, region, token_hash, status, notice, status_source, status_by, status_reason`
 
 func scanPrincipal(row pgx.Row) (store.Principal, error) {
 	var p store.Principal
 	var notice int64
-	if err := row.Scan(&p.ID, &p.Name, &p.Org, &p.OrgKind, &p.Role, &p.Site, &p.Region, &p.TokenHash, &p.Status, &notice); err != nil {
+	if err := row.Scan(&p.ID, &p.Name, &p.Org, &p.OrgKind, &p.Role, &p.Site, &p.Region, &p.TokenHash, &p.Status, &notice,
+		&p.StatusSource, &p.StatusBy, &p.StatusReason); err != nil {
 		return store.Principal{}, notFound(err)
 	}
 	p.Notice = fromNanos(notice)
@@ -400,15 +408,14 @@ func (s *Store) Principals(ctx context.Context) ([]store.Principal, error) {
 // token.
 func (s *Store) PutPrincipal(ctx context.Context, p store.Principal) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if p.Status == "" {
-			p.Status = store.StatusActive
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO principals (`+principalCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+		// An existing principal keeps its status: only ChangeStatus changes it.
+		_, err := tx.Exec(ctx, `INSERT INTO principals (`+principalCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
 			ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, org = EXCLUDED.org, org_kind = EXCLUDED.org_kind,
 			role = EXCLUDED.role, site = EXCLUDED.site, region = EXCLUDED.region,
 			token_hash = COALESCE(EXCLUDED.token_hash, principals.token_hash),
-			status = EXCLUDED.status, notice = EXCLUDED.notice`,
-			p.ID, p.Name, p.Org, p.OrgKind, p.Role, p.Site, p.Region, nonEmpty(p.TokenHash), p.Status, nanos(p.Notice))
+			notice = EXCLUDED.notice`,
+			p.ID, p.Name, p.Org, p.OrgKind, p.Role, p.Site, p.Region, nonEmpty(p.TokenHash), store.NormStatus(p.Status), nanos(p.Notice),
+			p.StatusSource, p.StatusBy, p.StatusReason)
 		if isUnique(err) {
 			return fmt.Errorf("put principal: token already in use: %w", store.ErrExists)
 		}
@@ -449,23 +456,23 @@ func (s *Store) PrincipalsVersion(ctx context.Context) (int64, error) {
 
 // CreateTicket stores a new ticket (store.ErrExists if the id is taken).
 func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO tickets (id, customer, site, opened_by, opened_at, closed_at)
-		VALUES ($1,$2,$3,$4,$5,$6)`, t.ID, t.Customer, t.Site, t.OpenedBy, nanos(t.OpenedAt), nanos(t.ClosedAt))
+	_, err := s.pool.Exec(ctx, `INSERT INTO tickets (`+ticketCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+		t.ID, t.Customer, t.Site, t.OpenedBy, nanos(t.OpenedAt), nanos(t.ClosedAt), t.Assignee, nanos(t.ExpiresAt), t.CRM)
 	if isUnique(err) {
 		return store.ErrExists
 	}
 	return err
 }
 
-const ticketCols = `id, customer, site, opened_by, opened_at, closed_at`
+const ticketCols = `id, customer, site, opened_by, opened_at, closed_at, assignee, expires_at, crm`
 
 func scanTicket(row pgx.Row) (store.Ticket, error) {
 	var t store.Ticket
-	var opened, closed int64
-	if err := row.Scan(&t.ID, &t.Customer, &t.Site, &t.OpenedBy, &opened, &closed); err != nil {
+	var opened, closed, expires int64
+	if err := row.Scan(&t.ID, &t.Customer, &t.Site, &t.OpenedBy, &opened, &closed, &t.Assignee, &expires, &t.CRM); err != nil {
 		return store.Ticket{}, notFound(err)
 	}
-	t.OpenedAt, t.ClosedAt = fromNanos(opened), fromNanos(closed)
+	t.OpenedAt, t.ClosedAt, t.ExpiresAt = fromNanos(opened), fromNanos(closed), fromNanos(expires)
 	return t, nil
 }
 
@@ -496,17 +503,22 @@ func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
 	return err
 }
 
-// Consent returns the consent with id.
-func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
+const consentCols = `id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until`
+
+func scanConsent(row pgx.Row) (store.Consent, error) {
 	var c store.Consent
 	var created, expires, confirmed, grant int64
-	err := s.pool.QueryRow(ctx, `SELECT id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until
-		FROM consents WHERE id = $1`, id).Scan(&c.ID, &c.Customer, &c.Principal, &c.CodeHash, &created, &expires, &c.Attempts, &confirmed, &grant)
+	err := row.Scan(&c.ID, &c.Customer, &c.Principal, &c.CodeHash, &created, &expires, &c.Attempts, &confirmed, &grant)
 	if err != nil {
 		return store.Consent{}, notFound(err)
 	}
 	c.CreatedAt, c.ExpiresAt, c.ConfirmedAt, c.GrantUntil = fromNanos(created), fromNanos(expires), fromNanos(confirmed), fromNanos(grant)
 	return c, nil
+}
+
+// Consent returns the consent with id.
+func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
+	return scanConsent(s.pool.QueryRow(ctx, `SELECT `+consentCols+` FROM consents WHERE id = $1`, id))
 }
 
 // ConsentFailed counts one wrong code and returns the count, atomically.

@@ -56,6 +56,16 @@ func (c *rowCache) putCustomer(v store.Customer, gen uint64) {
 	c.customers[v.ID] = v
 }
 
+// forgetTicket drops ticket id after this process changed it. It also
+// starts a new generation, so a read that began before the change cannot
+// put the old row back.
+func (c *rowCache) forgetTicket(id string) {
+	c.mu.Lock()
+	c.gen++
+	delete(c.tickets, id)
+	c.mu.Unlock()
+}
+
 func (c *rowCache) ticket(id string) (store.Ticket, bool, uint64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

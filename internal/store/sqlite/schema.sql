@@ -1,4 +1,7 @@
--- custos embedded store schema, version 1. Times are Unix nanoseconds (UTC).
+-- custos embedded store schema. Applied on every Open: every statement is
+-- idempotent. Columns added after the first release are also listed in
+-- addedColumns (sqlite.go), which adds them to older databases.
+-- Times are Unix nanoseconds (UTC).
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS versions (name TEXT PRIMARY KEY, v INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS customers (
@@ -19,14 +22,21 @@ CREATE TABLE IF NOT EXISTS principals (
 	role TEXT NOT NULL, site TEXT NOT NULL, region TEXT NOT NULL,
 	token_hash BLOB UNIQUE,
 	status TEXT NOT NULL DEFAULT 'active',
-	notice INTEGER NOT NULL DEFAULT 0
+	notice INTEGER NOT NULL DEFAULT 0,
+	status_source TEXT NOT NULL DEFAULT '',
+	status_by TEXT NOT NULL DEFAULT '',
+	status_reason TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS tickets (
 	id TEXT PRIMARY KEY,
 	customer TEXT NOT NULL, site TEXT NOT NULL, opened_by TEXT NOT NULL,
-	opened_at INTEGER NOT NULL, closed_at INTEGER NOT NULL DEFAULT 0
+	opened_at INTEGER NOT NULL, closed_at INTEGER NOT NULL DEFAULT 0,
+	assignee TEXT NOT NULL DEFAULT '',
+	expires_at INTEGER NOT NULL DEFAULT 0,
+	crm INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tickets_customer ON tickets (customer);
+CREATE INDEX IF NOT EXISTS tickets_opener ON tickets (opened_by, opened_at);
 CREATE TABLE IF NOT EXISTS consents (
 	id TEXT PRIMARY KEY,
 	customer TEXT NOT NULL, principal TEXT NOT NULL, code_hash BLOB NOT NULL,
@@ -61,4 +71,19 @@ CREATE TABLE IF NOT EXISTS alerts (
 	actor TEXT NOT NULL, time INTEGER NOT NULL, score REAL NOT NULL,
 	reasons TEXT NOT NULL, records INTEGER NOT NULL, kind TEXT NOT NULL,
 	action TEXT NOT NULL DEFAULT '', detail BLOB
+);
+-- ratelimit holds one fixed-window counter per key and window (Hit).
+CREATE TABLE IF NOT EXISTS ratelimit (
+	key TEXT NOT NULL, start INTEGER NOT NULL, ends INTEGER NOT NULL,
+	n INTEGER NOT NULL,
+	PRIMARY KEY (key, start, ends)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ratelimit_ends ON ratelimit (ends);
+-- approvals holds the pending first approval of two-person actions.
+CREATE TABLE IF NOT EXISTS approvals (
+	key TEXT PRIMARY KEY, by TEXT NOT NULL, at INTEGER NOT NULL
+);
+-- sessions holds dashboard sessions by the hash of their id.
+CREATE TABLE IF NOT EXISTS sessions (
+	id_hash BLOB PRIMARY KEY, principal TEXT NOT NULL, expires INTEGER NOT NULL
 );

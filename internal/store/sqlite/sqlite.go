@@ -20,10 +20,12 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+	"modernc.org/sqlite" // also the database/sql driver "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/internal/prune"
 )
 
 //go:embed schema.sql
@@ -40,8 +42,11 @@ type Store struct {
 	closeOnce sync.Once
 	watchStop chan struct{}
 	watchDone chan struct{}
-	ck        *sql.DB // checkpoints the WAL in the background
+	ck        *sql.DB // checkpoints the WAL in the background; also takes snapshots
 	ckDone    chan struct{}
+	// pruneRates and pruneSessions pace the deletes of old rate-limit windows
+	// and expired sessions.
+	pruneRates, pruneSessions prune.Every
 }
 
 type stmtKey struct {
@@ -142,6 +147,10 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: apply schema: %w", path, err)
 	}
+	if err := addColumns(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open store %s: upgrade schema: %w", path, err)
+	}
 	r, err := sql.Open("sqlite", dsn(true))
 	if err != nil {
 		w.Close()
@@ -200,6 +209,84 @@ func (s *Store) Close() error {
 	s.ck.Close()
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// addedColumns are the columns added to tables after the first release:
+// databases created before them get them on Open. New databases have them
+// from schema.sql already.
+var addedColumns = []struct{ table, column, decl string }{
+	{"principals", "status_source", "TEXT NOT NULL DEFAULT ''"},
+	{"principals", "status_by", "TEXT NOT NULL DEFAULT ''"},
+	{"principals", "status_reason", "TEXT NOT NULL DEFAULT ''"},
+	{"tickets", "assignee", "TEXT NOT NULL DEFAULT ''"},
+	{"tickets", "expires_at", "INTEGER NOT NULL DEFAULT 0"},
+	{"tickets", "crm", "INTEGER NOT NULL DEFAULT 0"},
+}
+
+// addColumns adds every missing column of addedColumns, in one
+// transaction on the writer (so a crash leaves all or none).
+func addColumns(ctx context.Context, w *sql.DB) error {
+	have := map[[2]string]bool{}
+	for _, table := range []string{"principals", "tickets"} {
+		rows, err := w.QueryContext(ctx, `SELECT name FROM pragma_table_info(?)`, table)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				rows.Close()
+				return err
+			}
+			have[[2]string{table, name}] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	var missing []string
+	for _, c := range addedColumns {
+		if !have[[2]string{c.table, c.column}] {
+			missing = append(missing, "ALTER TABLE "+c.table+" ADD COLUMN "+c.column+" "+c.decl)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range missing {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// isUnique reports whether err is a primary key or unique constraint
+// violation, by SQLite's extended result code.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return true
+	}
+	return false
+}
+
+// created maps a constraint violation on insert to store.ErrExists.
+func created(err error) error {
+	if isUnique(err) {
+		return store.ErrExists
+	}
+	return err
 }
 
 func nanos(t time.Time) int64 {
@@ -265,9 +352,8 @@ func (s *Store) Import(ctx context.Context, b store.Batch) error {
 			}
 		}
 		for _, t := range b.Tickets {
-			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO tickets
-				(id, customer, site, opened_by, opened_at, closed_at) VALUES (?,?,?,?,?,?)`,
-				t.ID, t.Customer, t.Site, t.OpenedBy, nanos(t.OpenedAt), nanos(t.ClosedAt)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO tickets (`+ticketCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
+				ticketArgs(t)...); err != nil {
 				return fmt.Errorf("ticket %s: %w", t.ID, err)
 			}
 		}
@@ -327,12 +413,13 @@ func (s *Store) CustomerCount(ctx context.Context) (int, error) {
 	return n, err
 }
 
-const principalCols = `id, name, org, org_kind, role, site, region, token_hash, status, notice`
+const principalCols = `id, name, org, org_kind, role, site, region, token_hash, status, notice, status_source, status_by, status_reason`
 
 func scanPrincipal(row interface{ Scan(...any) error }) (store.Principal, error) {
 	var p store.Principal
 	var notice int64
-	err := row.Scan(&p.ID, &p.Name, &p.Org, &p.OrgKind, &p.Role, &p.Site, &p.Region, &p.TokenHash, &p.Status, &notice)
+	err := row.Scan(&p.ID, &p.Name, &p.Org, &p.OrgKind, &p.Role, &p.Site, &p.Region, &p.TokenHash, &p.Status, &notice,
+		&p.StatusSource, &p.StatusBy, &p.StatusReason)
 	p.Notice = fromNanos(notice)
 	return p, notFound(err)
 }
@@ -370,13 +457,15 @@ func putPrincipal(ctx context.Context, tx *sql.Tx, p store.Principal) error {
 	if len(p.TokenHash) > 0 {
 		tok = p.TokenHash
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO principals (`+principalCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
+	// An existing principal keeps its status: only ChangeStatus changes it.
+	_, err := tx.ExecContext(ctx, `INSERT INTO principals (`+principalCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (id) DO UPDATE SET name=excluded.name, org=excluded.org, org_kind=excluded.org_kind,
 		role=excluded.role, site=excluded.site, region=excluded.region,
-		token_hash=COALESCE(excluded.token_hash, principals.token_hash), status=excluded.status, notice=excluded.notice`,
-		p.ID, p.Name, p.Org, p.OrgKind, p.Role, p.Site, p.Region, tok, p.Status, nanos(p.Notice))
+		token_hash=COALESCE(excluded.token_hash, principals.token_hash), notice=excluded.notice`,
+		p.ID, p.Name, p.Org, p.OrgKind, p.Role, p.Site, p.Region, tok, p.Status, nanos(p.Notice),
+		p.StatusSource, p.StatusBy, p.StatusReason)
 	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
+		if isUnique(err) {
 			return fmt.Errorf("principal %s: token already in use: %w", p.ID, store.ErrExists)
 		}
 		return fmt.Errorf("principal %s: %w", p.ID, err)
@@ -421,20 +510,22 @@ func (s *Store) PrincipalsVersion(ctx context.Context) (int64, error) {
 	return v, err
 }
 
+const ticketCols = `id, customer, site, opened_by, opened_at, closed_at, assignee, expires_at, crm`
+
+func ticketArgs(t store.Ticket) []any {
+	return []any{t.ID, t.Customer, t.Site, t.OpenedBy, nanos(t.OpenedAt), nanos(t.ClosedAt), t.Assignee, nanos(t.ExpiresAt), t.CRM}
+}
+
 func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO tickets (id, customer, site, opened_by, opened_at, closed_at)
-		VALUES (?,?,?,?,?,?)`, t.ID, t.Customer, t.Site, t.OpenedBy, nanos(t.OpenedAt), nanos(t.ClosedAt))
-	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
-		return store.ErrExists
-	}
-	return err
+	_, err := s.w.ExecContext(ctx, `INSERT INTO tickets (`+ticketCols+`) VALUES (?,?,?,?,?,?,?,?,?)`, ticketArgs(t)...)
+	return created(err)
 }
 
 func scanTicket(row interface{ Scan(...any) error }) (store.Ticket, error) {
 	var t store.Ticket
-	var opened, closed int64
-	err := row.Scan(&t.ID, &t.Customer, &t.Site, &t.OpenedBy, &opened, &closed)
-	t.OpenedAt, t.ClosedAt = fromNanos(opened), fromNanos(closed)
+	var opened, closed, expires int64
+	err := row.Scan(&t.ID, &t.Customer, &t.Site, &t.OpenedBy, &opened, &closed, &t.Assignee, &expires, &t.CRM)
+	t.OpenedAt, t.ClosedAt, t.ExpiresAt = fromNanos(opened), fromNanos(closed), fromNanos(expires)
 	return t, notFound(err)
 }
 
@@ -443,7 +534,7 @@ func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
 	if ok {
 		return t, nil
 	}
-	t, err := scanTicket(s.rowR(ctx, `SELECT id, customer, site, opened_by, opened_at, closed_at FROM tickets WHERE id = ?`, id))
+	t, err := scanTicket(s.rowR(ctx, `SELECT `+ticketCols+` FROM tickets WHERE id = ?`, id))
 	if err == nil {
 		s.cache.putTicket(t, gen)
 	}
@@ -451,7 +542,7 @@ func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
 }
 
 func (s *Store) TicketsByCustomer(ctx context.Context, customer string) ([]store.Ticket, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, customer, site, opened_by, opened_at, closed_at FROM tickets WHERE customer = ? ORDER BY opened_at, id`, customer)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+ticketCols+` FROM tickets WHERE customer = ? ORDER BY opened_at, id`, customer)
 	if err != nil {
 		return nil, err
 	}
@@ -471,19 +562,21 @@ func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO consents (id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until)
 		VALUES (?,?,?,?,?,?,?,?,?)`, c.ID, c.Customer, c.Principal, c.CodeHash, nanos(c.CreatedAt), nanos(c.ExpiresAt),
 		c.Attempts, nanos(c.ConfirmedAt), nanos(c.GrantUntil))
-	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
-		return store.ErrExists
-	}
-	return err
+	return created(err)
+}
+
+const consentCols = `id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until`
+
+func scanConsent(row interface{ Scan(...any) error }) (store.Consent, error) {
+	var c store.Consent
+	var created, expires, confirmed, grant int64
+	err := row.Scan(&c.ID, &c.Customer, &c.Principal, &c.CodeHash, &created, &expires, &c.Attempts, &confirmed, &grant)
+	c.CreatedAt, c.ExpiresAt, c.ConfirmedAt, c.GrantUntil = fromNanos(created), fromNanos(expires), fromNanos(confirmed), fromNanos(grant)
+	return c, notFound(err)
 }
 
 func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
-	var c store.Consent
-	var created, expires, confirmed, grant int64
-	err := s.rowR(ctx, `SELECT id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until
-		FROM consents WHERE id = ?`, id).Scan(&c.ID, &c.Customer, &c.Principal, &c.CodeHash, &created, &expires, &c.Attempts, &confirmed, &grant)
-	c.CreatedAt, c.ExpiresAt, c.ConfirmedAt, c.GrantUntil = fromNanos(created), fromNanos(expires), fromNanos(confirmed), fromNanos(grant)
-	return c, notFound(err)
+	return scanConsent(s.rowR(ctx, `SELECT `+consentCols+` FROM consents WHERE id = ?`, id))
 }
 
 func (s *Store) ConsentFailed(ctx context.Context, id string) (int, error) {
@@ -510,10 +603,7 @@ func (s *Store) ConfirmConsent(ctx context.Context, id string, at, grantUntil ti
 func (s *Store) CreateBreakGlass(ctx context.Context, b store.BreakGlass) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO breakglass (id, principal, customer, reason, created_at) VALUES (?,?,?,?,?)`,
 		b.ID, b.Principal, b.Customer, b.Reason, nanos(b.CreatedAt))
-	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
-		return store.ErrExists
-	}
-	return err
+	return created(err)
 }
 
 func (s *Store) BreakGlass(ctx context.Context, id string) (store.BreakGlass, error) {

@@ -1,0 +1,241 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/custos-dev/custos/internal/store"
+)
+
+// This file holds the methods that guard purposes and identities: ticket
+// ownership, one-time code attempts, rate limits, status changes, two-person
+// approvals and dashboard sessions. Each decides in one statement whose row
+// lock orders concurrent callers on every gateway (READ COMMITTED re-reads
+// a row that changed while the statement waited for it), or in a short
+// loop of such statements.
+
+// AssignTicket hands an open ticket to another principal.
+func (s *Store) AssignTicket(ctx context.Context, id, to string) error {
+	if err := s.updateTicket(ctx, id, `UPDATE tickets SET assignee = $2 WHERE id = $1 AND closed_at = 0`, id, to); err != nil {
+		return fmt.Errorf("assign ticket: %w", err)
+	}
+	return nil
+}
+
+// CloseTicket closes an open ticket.
+func (s *Store) CloseTicket(ctx context.Context, id string, at time.Time) error {
+	if at.IsZero() {
+		return errors.New("close ticket: zero time")
+	}
+	if err := s.updateTicket(ctx, id, `UPDATE tickets SET closed_at = $2 WHERE id = $1 AND closed_at = 0`, id, nanos(at)); err != nil {
+		return fmt.Errorf("close ticket: %w", err)
+	}
+	return nil
+}
+
+// updateTicket runs an update that applies only to an open ticket, and
+// tells "no such ticket" (ErrNotFound) from "closed" (ErrConflict).
+func (s *Store) updateTicket(ctx context.Context, id, q string, args ...any) error {
+	tag, err := s.pool.Exec(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var one int
+	if err := s.pool.QueryRow(ctx, `SELECT 1 FROM tickets WHERE id = $1`, id).Scan(&one); err != nil {
+		return notFound(err)
+	}
+	return store.ErrConflict
+}
+
+// CountTicketsOpenedSince counts the tickets principal opened since since.
+func (s *Store) CountTicketsOpenedSince(ctx context.Context, principal string, since time.Time) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM tickets WHERE opened_by = $1 AND opened_at >= $2`, principal, nanos(since)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count tickets: %w", err)
+	}
+	return n, nil
+}
+
+// ReserveAttempt reserves one attempt at a consent's code in one UPDATE:
+// concurrent reservations, from any gateway, queue on the row's lock and
+// each re-checks the attempts left after the one before it committed.
+func (s *Store) ReserveAttempt(ctx context.Context, id string, max int, now time.Time) (store.Consent, bool, error) {
+	c, err := scanConsent(s.pool.QueryRow(ctx, `UPDATE consents SET attempts = attempts + 1
+		WHERE id = $1 AND attempts < $2 AND confirmed_at = 0 AND expires_at > $3 RETURNING `+consentCols, id, max, nanos(now)))
+	if err == nil {
+		return c, true, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return store.Consent{}, false, fmt.Errorf("reserve attempt: %w", err)
+	}
+	c, err = s.Consent(ctx, id)
+	return c, false, err
+}
+
+// ChangeStatus sets a principal's status if it is still from: the
+// compare and the set are one UPDATE, so of two changes from the same
+// status only the first applies.
+func (s *Store) ChangeStatus(ctx context.Context, id, from, to, source, by, reason string) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE principals SET status = $3, status_source = $4, status_by = $5, status_reason = $6
+			WHERE id = $1 AND (CASE status WHEN '' THEN 'active' ELSE status END) = $2`,
+			id, store.NormStatus(from), store.NormStatus(to), source, by, reason)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			var one int
+			if err := tx.QueryRow(ctx, `SELECT 1 FROM principals WHERE id = $1`, id).Scan(&one); err != nil {
+				return notFound(err)
+			}
+			return store.ErrConflict
+		}
+		_, err = tx.Exec(ctx, bumpPrincipals)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("change status of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Hit counts one event against a fixed-window rate limit: the insert and
+// the conditional increment are one statement on the window's row.
+func (s *Store) Hit(ctx context.Context, key string, now time.Time, window time.Duration, max int) (bool, time.Duration, error) {
+	start, end := store.RateWindow(now, window)
+	if max < 1 {
+		return false, end.Sub(now), nil
+	}
+	var n int
+	err := s.pool.QueryRow(ctx, `INSERT INTO ratelimit (key, start, ends, n) VALUES ($1, $2, $3, 1)
+		ON CONFLICT (key, start, ends) DO UPDATE SET n = ratelimit.n + 1 WHERE ratelimit.n < $4 RETURNING n`,
+		key, start.UnixNano(), end.UnixNano(), max).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, end.Sub(now), nil
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("rate limit: %w", err)
+	}
+	if s.pruneRates.Due(now) {
+		// Best effort: rows left now go next time.
+		s.pool.Exec(ctx, `DELETE FROM ratelimit WHERE ends < $1`, now.Add(-store.RateRetention).UnixNano())
+	}
+	return true, 0, nil
+}
+
+// Approve records one approval of a two-person action. Each step is one
+// statement: a second approver takes the pending row with a DELETE (of
+// two racing, one gets it), and a first approver claims the key with an
+// upsert that replaces only an expired row. If the claim finds a live row
+// by someone else (it appeared meanwhile), the loop goes round again and
+// completes it.
+func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl time.Duration) (string, bool, error) {
+	live := now.Add(-ttl).UnixNano() // pending rows with at > live count
+	for range 8 {
+		var first string
+		err := s.pool.QueryRow(ctx, `DELETE FROM approvals WHERE key = $1 AND by <> $2 AND at > $3 RETURNING by`,
+			key, by, live).Scan(&first)
+		if err == nil {
+			return first, true, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return "", false, fmt.Errorf("approve %s: %w", key, err)
+		}
+		err = s.pool.QueryRow(ctx, `INSERT INTO approvals (key, by, at) VALUES ($1, $2, $3)
+			ON CONFLICT (key) DO UPDATE SET by = EXCLUDED.by, at = EXCLUDED.at WHERE approvals.at <= $4
+			RETURNING by`, key, by, nanos(now), live).Scan(&first)
+		if err == nil {
+			return first, false, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return "", false, fmt.Errorf("approve %s: %w", key, err)
+		}
+		// A live row stands: ours (still pending) or someone else's.
+		err = s.pool.QueryRow(ctx, `SELECT by FROM approvals WHERE key = $1 AND at > $2`, key, live).Scan(&first)
+		if err == nil && first == by {
+			return first, false, nil
+		}
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return "", false, fmt.Errorf("approve %s: %w", key, err)
+		}
+	}
+	return "", false, fmt.Errorf("approve %s: too much contention: %w", key, store.ErrConflict)
+}
+
+// PutSession stores a dashboard session.
+func (s *Store) PutSession(ctx context.Context, idHash []byte, principal string, expires time.Time) error {
+	now := time.Now()
+	if _, err := s.pool.Exec(ctx, `INSERT INTO sessions (id_hash, principal, expires) VALUES ($1, $2, $3)
+		ON CONFLICT (id_hash) DO UPDATE SET principal = EXCLUDED.principal, expires = EXCLUDED.expires`,
+		orEmpty(idHash), principal, nanos(expires)); err != nil {
+		return fmt.Errorf("put session: %w", err)
+	}
+	if s.pruneSessions.Due(now) {
+		s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires <= $1`, now.UnixNano())
+	}
+	return nil
+}
+
+// Session returns a live session's principal and expiry.
+func (s *Store) Session(ctx context.Context, idHash []byte) (string, time.Time, error) {
+	var p string
+	var exp int64
+	err := s.pool.QueryRow(ctx, `SELECT principal, expires FROM sessions WHERE id_hash = $1 AND expires > $2`,
+		orEmpty(idHash), time.Now().UnixNano()).Scan(&p, &exp)
+	if err != nil {
+		return "", time.Time{}, notFound(err)
+	}
+	return p, fromNanos(exp), nil
+}
+
+// DeleteSession ends a session.
+func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE id_hash = $1`, orEmpty(idHash)); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+// sampleScan is the table size (as the planner estimates it) above which
+// SampleCustomers reads a Bernoulli sample of the table rather than all of
+// it.
+const sampleScan = 100_000
+
+// SampleCustomers draws up to n non-canary customers at random. On a large
+// table it reads a Bernoulli sample of about 8n rows (TABLESAMPLE), and
+// falls back to the whole table if that came up short; either way the
+// server keeps only n rows in its top-n sort.
+func (s *Store) SampleCustomers(ctx context.Context, n int) ([]store.Customer, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	var est float64
+	if err := s.pool.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'customers'::regclass`).Scan(&est); err != nil {
+		return nil, fmt.Errorf("sample customers: %w", err)
+	}
+	sample := func(q string, args ...any) ([]store.Customer, error) {
+		rows, _ := s.pool.Query(ctx, q, args...)
+		cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Customer, error) { return scanCustomer(r) })
+		if err != nil {
+			return nil, fmt.Errorf("sample customers: %w", err)
+		}
+		return cs, nil
+	}
+	if est > sampleScan {
+		pct := min(100, 100*8*float64(n)/est)
+		cs, err := sample(`SELECT `+customerCols+` FROM customers TABLESAMPLE BERNOULLI ($1) WHERE NOT canary
+			ORDER BY random() LIMIT $2`, pct, n)
+		if err != nil || len(cs) == n {
+			return cs, err
+		}
+	}
+	return sample(`SELECT `+customerCols+` FROM customers WHERE NOT canary ORDER BY random() LIMIT $1`, n)
+}

@@ -1,0 +1,229 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/custos-dev/custos/internal/store"
+)
+
+// This file holds the methods that guard purposes and identities: ticket
+// ownership, one-time code attempts, rate limits, status changes, two-person
+// approvals and dashboard sessions. Each decides in one statement, or in one
+// transaction on the single writer connection, so concurrent callers in this
+// process are serialised by SQLite itself.
+
+// AssignTicket hands an open ticket to another principal.
+func (s *Store) AssignTicket(ctx context.Context, id, to string) error {
+	return s.updateTicket(ctx, id, `UPDATE tickets SET assignee = ? WHERE id = ? AND closed_at = 0`, to, id)
+}
+
+// CloseTicket closes an open ticket.
+func (s *Store) CloseTicket(ctx context.Context, id string, at time.Time) error {
+	if at.IsZero() {
+		return errors.New("close ticket: zero time")
+	}
+	return s.updateTicket(ctx, id, `UPDATE tickets SET closed_at = ? WHERE id = ? AND closed_at = 0`, nanos(at), id)
+}
+
+// updateTicket runs an update that applies only to an open ticket, and
+// tells "no such ticket" (ErrNotFound) from "closed" (ErrConflict).
+func (s *Store) updateTicket(ctx context.Context, id, q string, args ...any) error {
+	res, err := s.w.ExecContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	s.cache.forgetTicket(id)
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	var one int
+	if err := s.w.QueryRowContext(ctx, `SELECT 1 FROM tickets WHERE id = ?`, id).Scan(&one); err != nil {
+		return notFound(err)
+	}
+	return store.ErrConflict
+}
+
+// CountTicketsOpenedSince counts the tickets principal opened since since.
+func (s *Store) CountTicketsOpenedSince(ctx context.Context, principal string, since time.Time) (int, error) {
+	var n int
+	err := s.rowR(ctx, `SELECT count(*) FROM tickets WHERE opened_by = ? AND opened_at >= ?`, principal, nanos(since)).Scan(&n)
+	return n, err
+}
+
+// ReserveAttempt reserves one attempt at a consent's code, atomically.
+func (s *Store) ReserveAttempt(ctx context.Context, id string, max int, now time.Time) (store.Consent, bool, error) {
+	c, err := scanConsent(s.w.QueryRowContext(ctx, `UPDATE consents SET attempts = attempts + 1
+		WHERE id = ? AND attempts < ? AND confirmed_at = 0 AND expires_at > ? RETURNING `+consentCols, id, max, nanos(now)))
+	if err == nil {
+		return c, true, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return store.Consent{}, false, err
+	}
+	c, err = scanConsent(s.w.QueryRowContext(ctx, `SELECT `+consentCols+` FROM consents WHERE id = ?`, id))
+	return c, false, err
+}
+
+// ChangeStatus sets a principal's status if it is still from.
+func (s *Store) ChangeStatus(ctx context.Context, id, from, to, source, by, reason string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE principals SET status = ?, status_source = ?, status_by = ?, status_reason = ?
+			WHERE id = ? AND (CASE status WHEN '' THEN 'active' ELSE status END) = ?`,
+			store.NormStatus(to), source, by, reason, id, store.NormStatus(from))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM principals WHERE id = ?`, id).Scan(&one); err != nil {
+				return notFound(err)
+			}
+			return store.ErrConflict
+		}
+		return bumpVersion(ctx, tx, "principals")
+	})
+}
+
+// Hit counts one event against a fixed-window rate limit.
+func (s *Store) Hit(ctx context.Context, key string, now time.Time, window time.Duration, max int) (bool, time.Duration, error) {
+	start, end := store.RateWindow(now, window)
+	if max < 1 {
+		return false, end.Sub(now), nil
+	}
+	var n int
+	err := s.w.QueryRowContext(ctx, `INSERT INTO ratelimit (key, start, ends, n) VALUES (?, ?, ?, 1)
+		ON CONFLICT (key, start, ends) DO UPDATE SET n = n + 1 WHERE n < ? RETURNING n`,
+		key, start.UnixNano(), end.UnixNano(), max).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, end.Sub(now), nil
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("rate limit: %w", err)
+	}
+	if s.pruneRates.Due(now) {
+		// Best effort: rows left now go next time.
+		s.w.ExecContext(ctx, `DELETE FROM ratelimit WHERE ends < ?`, now.Add(-store.RateRetention).UnixNano())
+	}
+	return true, 0, nil
+}
+
+// Approve records one approval of a two-person action.
+func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl time.Duration) (firstBy string, done bool, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var at int64
+		err := tx.QueryRowContext(ctx, `SELECT by, at FROM approvals WHERE key = ?`, key).Scan(&firstBy, &at)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) || err == nil && at <= now.Add(-ttl).UnixNano():
+			firstBy = by
+			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO approvals (key, by, at) VALUES (?, ?, ?)`, key, by, nanos(now))
+			return err
+		case err != nil:
+			return err
+		case firstBy == by:
+			return nil
+		}
+		done = true
+		_, err = tx.ExecContext(ctx, `DELETE FROM approvals WHERE key = ?`, key)
+		return err
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("approve %s: %w", key, err)
+	}
+	return firstBy, done, nil
+}
+
+// PutSession stores a dashboard session.
+func (s *Store) PutSession(ctx context.Context, idHash []byte, principal string, expires time.Time) error {
+	now := time.Now()
+	if _, err := s.w.ExecContext(ctx, `INSERT OR REPLACE INTO sessions (id_hash, principal, expires) VALUES (?, ?, ?)`,
+		idHash, principal, nanos(expires)); err != nil {
+		return fmt.Errorf("put session: %w", err)
+	}
+	if s.pruneSessions.Due(now) {
+		s.w.ExecContext(ctx, `DELETE FROM sessions WHERE expires <= ?`, now.UnixNano())
+	}
+	return nil
+}
+
+// Session returns a live session's principal and expiry.
+func (s *Store) Session(ctx context.Context, idHash []byte) (string, time.Time, error) {
+	var p string
+	var exp int64
+	err := s.rowR(ctx, `SELECT principal, expires FROM sessions WHERE id_hash = ? AND expires > ?`, idHash, time.Now().UnixNano()).Scan(&p, &exp)
+	if err != nil {
+		return "", time.Time{}, notFound(err)
+	}
+	return p, fromNanos(exp), nil
+}
+
+// DeleteSession ends a session.
+func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash)
+	return err
+}
+
+// SampleCustomers draws up to n non-canary customers at random. SQLite
+// picks the ids with a bounded top-n sort over the id column, so memory
+// stays O(n) whatever the table's size.
+func (s *Store) SampleCustomers(ctx context.Context, n int) ([]store.Customer, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+customerCols+` FROM customers WHERE id IN
+		(SELECT id FROM customers WHERE canary = 0 ORDER BY random() LIMIT ?)`, n)
+	if err != nil {
+		return nil, fmt.Errorf("sample customers: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Customer
+	for rows.Next() {
+		c, err := scanCustomer(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sample customers: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Snapshot writes a consistent copy of the database to dst, a file that
+// MUST NOT exist yet (os.ErrExist otherwise). The copy is made with VACUUM
+// INTO in a read transaction, so writers go on meanwhile; it is written to
+// a temporary file beside dst, synced and renamed, so dst either does not
+// exist or holds the whole copy. dst is readable by the owner only.
+func (s *Store) Snapshot(ctx context.Context, dst string) error {
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("snapshot: %s: %w", dst, os.ErrExist)
+	}
+	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	tmp := f.Name()
+	f.Close() // an empty file: VACUUM INTO accepts it and keeps its mode (0600)
+	defer os.Remove(tmp)
+	if _, err := s.ck.ExecContext(ctx, `VACUUM INTO ?`, tmp); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	if f, err = os.Open(tmp); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	err = f.Sync()
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("snapshot: %s: %w", dst, os.ErrExist)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+-- custos embedded store schema, version 1. Times are Unix nanoseconds (UTC).
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (name TEXT PRIMARY KEY, v INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS customers (
+	id TEXT PRIMARY KEY,
+	region TEXT NOT NULL,
+	site TEXT NOT NULL,
+	name BLOB, phone BLOB, account BLOB,
+	phone_idx BLOB, account_idx BLOB, name_idx BLOB,
+	canary INTEGER NOT NULL DEFAULT 0,
+	scope TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS customers_phone ON customers (phone_idx);
+CREATE INDEX IF NOT EXISTS customers_account ON customers (account_idx);
+CREATE INDEX IF NOT EXISTS customers_name ON customers (name_idx);
+CREATE TABLE IF NOT EXISTS principals (
+	id TEXT PRIMARY KEY,
+	name TEXT NOT NULL, org TEXT NOT NULL, org_kind TEXT NOT NULL,
+	role TEXT NOT NULL, site TEXT NOT NULL, region TEXT NOT NULL,
+	token_hash BLOB UNIQUE,
+	status TEXT NOT NULL DEFAULT 'active',
+	notice INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS tickets (
+	id TEXT PRIMARY KEY,
+	customer TEXT NOT NULL, site TEXT NOT NULL, opened_by TEXT NOT NULL,
+	opened_at INTEGER NOT NULL, closed_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tickets_customer ON tickets (customer);
+CREATE TABLE IF NOT EXISTS consents (
+	id TEXT PRIMARY KEY,
+	customer TEXT NOT NULL, principal TEXT NOT NULL, code_hash BLOB NOT NULL,
+	created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	confirmed_at INTEGER NOT NULL DEFAULT 0, grant_until INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS breakglass (
+	id TEXT PRIMARY KEY,
+	principal TEXT NOT NULL, customer TEXT NOT NULL, reason TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	approved_by TEXT NOT NULL DEFAULT '', approved_at INTEGER NOT NULL DEFAULT 0,
+	expires_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS quota (
+	principal TEXT NOT NULL, win TEXT NOT NULL, customer TEXT NOT NULL,
+	PRIMARY KEY (principal, win, customer)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+	idx INTEGER PRIMARY KEY,
+	time INTEGER NOT NULL, actor TEXT NOT NULL, customer TEXT NOT NULL,
+	event BLOB NOT NULL, salt BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_customer ON audit (customer, idx);
+CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, idx);
+CREATE TABLE IF NOT EXISTS checkpoints (
+	seq INTEGER PRIMARY KEY AUTOINCREMENT,
+	size INTEGER NOT NULL, note BLOB NOT NULL, time INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	actor TEXT NOT NULL, time INTEGER NOT NULL, score REAL NOT NULL,
+	reasons TEXT NOT NULL, records INTEGER NOT NULL, kind TEXT NOT NULL,
+	action TEXT NOT NULL DEFAULT '', detail BLOB
+);

@@ -1,0 +1,111 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/sqlite"
+)
+
+// TestUpgradeFromV1 opens a database made with the first schema (before
+// tickets had holders and statuses had sources): Open must add the new
+// columns, keep every row, and read the old rows with the new fields empty.
+func TestUpgradeFromV1(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "custos.db")
+	v1, err := os.ReadFile("testdata/schema-v1.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	for _, q := range []string{string(v1),
+		`INSERT INTO principals (id, name, org, org_kind, role, site, region, status) VALUES ('emp-1', 'A', 'dist-1', 'distributor', 'store_clerk', 'store-1', 'GD', 'suspended')`,
+		`INSERT INTO tickets (id, customer, site, opened_by, opened_at) VALUES ('t-1', 'c-1', 'store-1', 'emp-1', ` + itoa(opened.UnixNano()) + `)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	assignee := ""
+	for range 2 { // the second Open finds nothing left to do
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatalf("Open of a v1 database: %v", err)
+		}
+		p, err := s.Principal(ctx, "emp-1")
+		if err != nil || p.Status != store.StatusSuspended || p.StatusSource != "" {
+			t.Errorf("Principal = %+v, %v", p, err)
+		}
+		tk, err := s.Ticket(ctx, "t-1")
+		if err != nil || !tk.OpenedAt.Equal(opened) || tk.Assignee != assignee || !tk.ExpiresAt.IsZero() || tk.CRM {
+			t.Errorf("Ticket = %+v, %v", tk, err)
+		}
+		if err := s.AssignTicket(ctx, "t-1", "emp-2"); err != nil {
+			t.Errorf("AssignTicket on an upgraded database: %v", err)
+		}
+		assignee = "emp-2"
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestSnapshot copies a live database and opens the copy: it holds what was
+// committed, is owner-only, and Snapshot refuses to overwrite a file.
+func TestSnapshot(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetMeta(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTicket(ctx, store.Ticket{ID: "t-1", Customer: "c-1", Site: "s", OpenedBy: "emp-1", OpenedAt: time.Now(), CRM: true}); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "backup.db")
+	if err := s.Snapshot(ctx, dst); err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	if err := s.Snapshot(ctx, dst); !errors.Is(err, os.ErrExist) {
+		t.Errorf("Snapshot onto an existing file: %v, want os.ErrExist", err)
+	}
+	fi, err := os.Stat(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("snapshot has mode %v, want owner-only", fi.Mode().Perm())
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ".backup.db.tmp-*")); len(m) != 0 {
+		t.Errorf("temporary files left: %v", m)
+	}
+	c, err := sqlite.Open(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if v, err := c.Meta(ctx, "k"); err != nil || string(v) != "v" {
+		t.Errorf("Meta in the copy = %q, %v", v, err)
+	}
+	if tk, err := c.Ticket(ctx, "t-1"); err != nil || !tk.CRM {
+		t.Errorf("Ticket in the copy = %+v, %v", tk, err)
+	}
+}

@@ -1,0 +1,193 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/custos-dev/custos/internal/store"
+)
+
+func auditRec(actor, customer string, i int) store.AuditRecord {
+	return store.AuditRecord{
+		Time:     base.Add(time.Duration(i) * time.Millisecond),
+		Actor:    actor,
+		Customer: customer,
+		Event:    []byte(fmt.Sprintf(`{"actor":%q,"customer":%q,"n":%d}`, actor, customer, i)),
+		Salt:     []byte(fmt.Sprintf("salt-%s-%d", actor, i)),
+	}
+}
+
+func testAuditAppendAndRead(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if n, err := s.AuditSize(ctx); err != nil || n != 0 {
+		t.Fatalf("AuditSize of an empty store = %d, %v; want 0", n, err)
+	}
+	var all []store.AuditRecord
+	batches := [][]store.AuditRecord{
+		{auditRec("emp-1", "c-1", 0)},
+		{auditRec("emp-2", "c-1", 1), auditRec("emp-1", "c-2", 2), auditRec("emp-2", "c-3", 3)},
+		{auditRec("emp-1", "c-1", 4), auditRec("emp-1", "", 5)},
+	}
+	for _, b := range batches {
+		first, err := s.AppendAudit(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first != uint64(len(all)) {
+			t.Errorf("AppendAudit first = %d, want %d", first, len(all))
+		}
+		for i, r := range b {
+			r.Index = first + uint64(i)
+			all = append(all, r)
+		}
+	}
+	if n, err := s.AuditSize(ctx); err != nil || n != uint64(len(all)) {
+		t.Errorf("AuditSize = %d, %v; want %d", n, err, len(all))
+	}
+	check := func(name string, got []store.AuditRecord, err error, want []store.AuditRecord) {
+		t.Helper()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			return
+		}
+		if !slices.EqualFunc(got, want, equalAudit) {
+			t.Errorf("%s = %+v\nwant %+v", name, got, want)
+		}
+	}
+	filter := func(keep func(r store.AuditRecord) bool) []store.AuditRecord {
+		var out []store.AuditRecord
+		for _, r := range all {
+			if keep(r) {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		from, to uint64
+		want     []store.AuditRecord
+	}{
+		{"all", 0, uint64(len(all)), all},
+		{"middle", 1, 4, all[1:4]},
+		{"to past the end", 4, 100, all[4:]},
+		{"empty", 3, 3, nil},
+		{"past the end", 6, 10, nil},
+		{"to the largest index", 2, math.MaxUint64, all[2:]},
+		{"from the largest index", math.MaxUint64, math.MaxUint64, nil},
+	}
+	for _, tc := range tests {
+		got, err := s.AuditRange(ctx, tc.from, tc.to)
+		check(fmt.Sprintf("AuditRange(%d, %d) %s", tc.from, tc.to, tc.name), got, err, tc.want)
+	}
+	got, err := s.AuditByCustomer(ctx, "c-1")
+	check("AuditByCustomer(c-1)", got, err, filter(func(r store.AuditRecord) bool { return r.Customer == "c-1" }))
+	got, err = s.AuditByCustomer(ctx, "c-none")
+	check("AuditByCustomer(c-none)", got, err, nil)
+	got, err = s.AuditByActor(ctx, "emp-1", 0)
+	check("AuditByActor(emp-1, 0)", got, err, filter(func(r store.AuditRecord) bool { return r.Actor == "emp-1" }))
+	got, err = s.AuditByActor(ctx, "emp-1", 2)
+	check("AuditByActor(emp-1, 2)", got, err, filter(func(r store.AuditRecord) bool { return r.Actor == "emp-1" && r.Index >= 2 }))
+	got, err = s.AuditByActor(ctx, "emp-2", 4)
+	check("AuditByActor(emp-2, 4)", got, err, nil)
+	got, err = s.AuditByActor(ctx, "emp-1", math.MaxUint64)
+	check("AuditByActor(emp-1, MaxUint64)", got, err, nil)
+}
+
+func testAuditConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const writers, appends = 8, 20
+	type span struct {
+		first uint64
+		recs  []store.AuditRecord
+	}
+	spans := make([][]span, writers)
+	errs := make([]error, writers)
+	parallel(writers, func(w int) {
+		actor := fmt.Sprintf("emp-%d", w)
+		for a := range appends {
+			var recs []store.AuditRecord
+			for k := range 1 + (w+a)%3 {
+				recs = append(recs, auditRec(actor, fmt.Sprintf("c-%d", a), a*10+k))
+			}
+			first, err := s.AppendAudit(ctx, recs)
+			if err != nil {
+				errs[w] = err
+				return
+			}
+			spans[w] = append(spans[w], span{first, recs})
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	var all []span
+	for _, ss := range spans {
+		// Each writer's appends are ordered: later calls get later indexes.
+		for i := 1; i < len(ss); i++ {
+			if ss[i].first <= ss[i-1].first {
+				t.Errorf("a writer's later append got index %d after %d", ss[i].first, ss[i-1].first)
+			}
+		}
+		all = append(all, ss...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].first < all[j].first })
+	var next uint64
+	var want []store.AuditRecord
+	for _, sp := range all {
+		if sp.first != next {
+			t.Fatalf("append got first index %d, want %d (gap or overlap)", sp.first, next)
+		}
+		for i, r := range sp.recs {
+			r.Index = sp.first + uint64(i)
+			want = append(want, r)
+		}
+		next += uint64(len(sp.recs))
+	}
+	if n, err := s.AuditSize(ctx); err != nil || n != next {
+		t.Errorf("AuditSize = %d, %v; want %d", n, err, next)
+	}
+	got, err := s.AuditRange(ctx, 0, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(got, want, equalAudit) {
+		t.Errorf("AuditRange does not hold the appended records at their acknowledged indexes")
+	}
+}
+
+func testCheckpoints(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	_, err := s.LatestCheckpoint(ctx)
+	wantErr(t, "LatestCheckpoint of an empty store", err, store.ErrNotFound)
+	if cs, err := s.Checkpoints(ctx); err != nil || len(cs) != 0 {
+		t.Errorf("Checkpoints of an empty store = %v, %v; want none", cs, err)
+	}
+	var want []store.Checkpoint
+	for i, size := range []uint64{1, 7, 7, 30} {
+		c := store.Checkpoint{Size: size, Note: []byte(fmt.Sprintf("custos.example/log\n%d\nhash%d\n\n— sig\n", size, i)), Time: base.Add(time.Duration(i) * time.Second)}
+		if err := s.AddCheckpoint(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, c)
+		latest, err := s.LatestCheckpoint(ctx)
+		if err != nil || latest.Size != c.Size || !bytes.Equal(latest.Note, c.Note) || !latest.Time.Equal(c.Time) {
+			t.Errorf("LatestCheckpoint = %+v, %v; want %+v", latest, err, c)
+		}
+	}
+	got, err := s.Checkpoints(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(got, want, func(a, b store.Checkpoint) bool {
+		return a.Size == b.Size && bytes.Equal(a.Note, b.Note) && a.Time.Equal(b.Time)
+	}) {
+		t.Errorf("Checkpoints = %+v, want %+v (in the order added)", got, want)
+	}
+}

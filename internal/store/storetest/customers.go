@@ -1,0 +1,232 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/custos-dev/custos/internal/store"
+)
+
+func testImportRoundTrip(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	c1, c2 := customer(1), customer(2)
+	c2.Canary, c2.Scope = true, "org:dist-017"
+	c2.AccountIndex = nil
+	p := principal("emp-1", []byte("tok-1"))
+	p.Notice = base.Add(72 * time.Hour)
+	tk := store.Ticket{ID: "t-1", Customer: c1.ID, Site: "store-0931", OpenedBy: "emp-1", OpenedAt: base}
+	mustImport(t, s, store.Batch{Customers: []store.Customer{c1, c2}, Principals: []store.Principal{p}, Tickets: []store.Ticket{tk}})
+
+	for _, want := range []store.Customer{c1, c2} {
+		got, err := s.Customer(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("Customer(%s): %v", want.ID, err)
+		}
+		if !equalCustomer(got, want) {
+			t.Errorf("Customer(%s) = %+v, want %+v", want.ID, got, want)
+		}
+	}
+	if n, err := s.CustomerCount(ctx); err != nil || n != 2 {
+		t.Errorf("CustomerCount = %d, %v; want 2", n, err)
+	}
+	got, err := s.Principal(ctx, p.ID)
+	if err != nil {
+		t.Fatalf("Principal: %v", err)
+	}
+	if !equalPrincipal(got, p) {
+		t.Errorf("Principal = %+v, want %+v", got, p)
+	}
+	gt, err := s.Ticket(ctx, tk.ID)
+	if err != nil {
+		t.Fatalf("Ticket: %v", err)
+	}
+	if !equalTicket(gt, tk) {
+		t.Errorf("Ticket = %+v, want %+v", gt, tk)
+	}
+	// An empty batch is a valid import that changes nothing.
+	mustImport(t, s, store.Batch{})
+	if n, err := s.CustomerCount(ctx); err != nil || n != 2 {
+		t.Errorf("CustomerCount after empty import = %d, %v; want 2", n, err)
+	}
+}
+
+func testImportReplaces(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	c := customer(1)
+	p := principal("emp-1", []byte("tok-1"))
+	tk := store.Ticket{ID: "t-1", Customer: c.ID, Site: "store-0001", OpenedBy: "emp-1", OpenedAt: base}
+	mustImport(t, s, store.Batch{Customers: []store.Customer{c}, Principals: []store.Principal{p}, Tickets: []store.Ticket{tk}})
+
+	c.Site, c.PhoneIndex = "store-0002", []byte("pidx-new")
+	p.Role, p.TokenHash = "store_manager", []byte("tok-2")
+	tk.ClosedAt = base.Add(time.Hour)
+	tk.Assignee, tk.ExpiresAt, tk.CRM = "emp-2", base.Add(72*time.Hour), true
+	// The same id twice in one batch: the last one wins.
+	first := c
+	first.Site = "store-0003"
+	mustImport(t, s, store.Batch{Customers: []store.Customer{first, c}, Principals: []store.Principal{p}, Tickets: []store.Ticket{tk}})
+
+	if got, err := s.Customer(ctx, c.ID); err != nil || !equalCustomer(got, c) {
+		t.Errorf("Customer after re-import = %+v, %v; want %+v", got, err, c)
+	}
+	if _, err := s.CustomerByPhone(ctx, []byte("pidx-1")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CustomerByPhone(old index) err = %v, want ErrNotFound", err)
+	}
+	if n, err := s.CustomerCount(ctx); err != nil || n != 1 {
+		t.Errorf("CustomerCount = %d, %v; want 1", n, err)
+	}
+	if got, err := s.Principal(ctx, p.ID); err != nil || !equalPrincipal(got, p) {
+		t.Errorf("Principal after re-import = %+v, %v; want %+v", got, err, p)
+	}
+	if _, err := s.PrincipalByToken(ctx, []byte("tok-1")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PrincipalByToken(old token) err = %v, want ErrNotFound", err)
+	}
+	if got, err := s.Ticket(ctx, tk.ID); err != nil || !equalTicket(got, tk) {
+		t.Errorf("Ticket after re-import = %+v, %v; want %+v", got, err, tk)
+	}
+}
+
+func testImportAllOrNothing(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mustImport(t, s, store.Batch{Principals: []store.Principal{principal("emp-0", []byte("tok-0"))}})
+	v0, err := s.PrincipalsVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		principals []store.Principal
+	}{
+		{"same token twice in the batch", []store.Principal{principal("emp-1", []byte("tok-x")), principal("emp-2", []byte("tok-x"))}},
+		{"token of a stored principal", []store.Principal{principal("emp-1", []byte("tok-y")), principal("emp-2", []byte("tok-0"))}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := store.Batch{
+				Customers:  []store.Customer{customer(1), customer(2)},
+				Principals: tc.principals,
+				Tickets:    []store.Ticket{{ID: "t-1", Customer: "c-0000001", Site: "store-0001", OpenedBy: "emp-1", OpenedAt: base}},
+			}
+			if err := s.Import(ctx, b); err == nil {
+				t.Fatal("Import of a conflicting batch succeeded")
+			}
+			if n, err := s.CustomerCount(ctx); err != nil || n != 0 {
+				t.Errorf("CustomerCount = %d, %v; want 0 (nothing stored)", n, err)
+			}
+			for _, p := range tc.principals {
+				if _, err := s.Principal(ctx, p.ID); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("Principal(%s) err = %v, want ErrNotFound", p.ID, err)
+				}
+			}
+			if _, err := s.Ticket(ctx, "t-1"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("Ticket err = %v, want ErrNotFound", err)
+			}
+			if got, err := s.PrincipalByToken(ctx, []byte("tok-0")); err != nil || got.ID != "emp-0" {
+				t.Errorf("PrincipalByToken(tok-0) = %q, %v; want emp-0", got.ID, err)
+			}
+			if v, err := s.PrincipalsVersion(ctx); err != nil || v != v0 {
+				t.Errorf("PrincipalsVersion = %d, %v; want unchanged %d", v, err, v0)
+			}
+		})
+	}
+}
+
+func testCustomerLookups(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	var cs []store.Customer
+	for i := range 5 {
+		cs = append(cs, customer(i))
+	}
+	// Customers 1, 3 and 4 share a name; customer 4 has no phone or account.
+	cs[1].NameIndex, cs[3].NameIndex, cs[4].NameIndex = []byte("same"), []byte("same"), []byte("same")
+	cs[4].PhoneIndex, cs[4].AccountIndex, cs[4].Phone, cs[4].Account = nil, nil, nil, nil
+	mustImport(t, s, store.Batch{Customers: cs})
+
+	got, err := s.CustomerByPhone(ctx, []byte("pidx-2"))
+	if err != nil || !equalCustomer(got, cs[2]) {
+		t.Errorf("CustomerByPhone = %+v, %v; want %+v", got, err, cs[2])
+	}
+	got, err = s.CustomerByAccount(ctx, []byte("aidx-3"))
+	if err != nil || !equalCustomer(got, cs[3]) {
+		t.Errorf("CustomerByAccount = %+v, %v; want %+v", got, err, cs[3])
+	}
+	ids, err := s.CustomerIDsByName(ctx, []byte("same"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(ids)
+	if want := []string{cs[1].ID, cs[3].ID, cs[4].ID}; !slices.Equal(ids, want) {
+		t.Errorf("CustomerIDsByName = %v, want %v", ids, want)
+	}
+	ids, err = s.CustomerIDsByName(ctx, []byte("nobody"))
+	if err != nil || len(ids) != 0 {
+		t.Errorf("CustomerIDsByName(nobody) = %v, %v; want none", ids, err)
+	}
+	// A customer without a phone must not be found by an empty index.
+	for _, idx := range [][]byte{nil, {}} {
+		if _, err := s.CustomerByPhone(ctx, idx); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("CustomerByPhone(%q) err = %v, want ErrNotFound", idx, err)
+		}
+		if _, err := s.CustomerByAccount(ctx, idx); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("CustomerByAccount(%q) err = %v, want ErrNotFound", idx, err)
+		}
+	}
+	if n, err := s.CustomerCount(ctx); err != nil || n != 5 {
+		t.Errorf("CustomerCount = %d, %v; want 5", n, err)
+	}
+}
+
+func testCustomerNotFound(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if n, err := s.CustomerCount(ctx); err != nil || n != 0 {
+		t.Errorf("CustomerCount of an empty store = %d, %v; want 0", n, err)
+	}
+	mustImport(t, s, store.Batch{Customers: []store.Customer{customer(1)}})
+	_, err := s.Customer(ctx, "c-missing")
+	wantErr(t, "Customer", err, store.ErrNotFound)
+	_, err = s.CustomerByPhone(ctx, []byte("pidx-9"))
+	wantErr(t, "CustomerByPhone", err, store.ErrNotFound)
+	_, err = s.CustomerByAccount(ctx, []byte("aidx-9"))
+	wantErr(t, "CustomerByAccount", err, store.ErrNotFound)
+	// Blind indexes are not interchangeable.
+	_, err = s.CustomerByAccount(ctx, []byte("pidx-1"))
+	wantErr(t, "CustomerByAccount(phone index)", err, store.ErrNotFound)
+}
+
+// testLookupCustomers checks the optional batched lookup leak tracing uses.
+func testLookupCustomers(t *testing.T, s store.Store) {
+	lk, ok := s.(interface {
+		LookupCustomers(ctx context.Context, kind string, keys [][]byte) ([]string, []bool, error)
+	})
+	if !ok {
+		t.Skip("store has no batched lookup")
+	}
+	var cs []store.Customer
+	for i := range 4 {
+		cs = append(cs, customer(i))
+	}
+	cs[2].Canary = true
+	mustImport(t, s, store.Batch{Customers: cs})
+	for _, tc := range []struct {
+		kind       string
+		keys       [][]byte
+		wantIDs    []string
+		wantCanary []bool
+	}{
+		{"phone", [][]byte{[]byte("pidx-2"), []byte("nobody"), []byte("pidx-0"), []byte("pidx-2")}, []string{cs[2].ID, "", cs[0].ID, cs[2].ID}, []bool{true, false, false, true}},
+		{"account", [][]byte{[]byte("aidx-3")}, []string{cs[3].ID}, []bool{false}},
+		{"id", [][]byte{[]byte(cs[1].ID), []byte("c-none")}, []string{cs[1].ID, ""}, []bool{false, false}},
+	} {
+		ids, canary, err := lk.LookupCustomers(t.Context(), tc.kind, tc.keys)
+		if err != nil || !slices.Equal(ids, tc.wantIDs) || !slices.Equal(canary, tc.wantCanary) {
+			t.Errorf("LookupCustomers(%s) = %v %v %v; want %v %v", tc.kind, ids, canary, err, tc.wantIDs, tc.wantCanary)
+		}
+	}
+	if _, _, err := lk.LookupCustomers(t.Context(), "name", nil); err == nil {
+		t.Error("unknown kind accepted")
+	}
+}
