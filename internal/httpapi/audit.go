@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +10,9 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos/internal/event"
+	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/policy"
 	"github.com/custos-dev/custos/internal/store"
-	"github.com/custos-dev/custos/internal/vault"
 )
 
 func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, p store.Principal) {
@@ -269,7 +267,7 @@ func (s *Server) trace(w http.ResponseWriter, r *http.Request, p store.Principal
 			s.fail(w, r, err)
 			return
 		}
-		s.fail(w, r, gateway.BadRequest("leak file: "+truncate(err.Error(), 200)))
+		s.fail(w, r, gateway.BadRequest("leak file: "+sanitize(err.Error())))
 		return
 	}
 	if err := s.Gateway.Record(r.Context(), p, event.ActionTrace); err != nil {
