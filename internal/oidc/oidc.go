@@ -129,6 +129,10 @@ func (c Config) Validate() error {
 }
 
 // Errors returned with ok=false by Authenticate for tokens of this issuer.
+// ErrReserved means the token maps to a principal id reserved for custos
+// itself (ids starting with "custos" or "subject").
+var ErrReserved = errors.New("oidc: principal id is reserved for custos itself")
+
 var (
 	ErrNoIdentity = errors.New("oidc: token has no identity claim")
 	ErrNoRole     = errors.New("oidc: token carries no custos role")
@@ -184,9 +188,6 @@ func New(ctx context.Context, cfg Config, st store.Store, opts Options) (*Authen
 	}
 	if opts.Audit == nil {
 		return nil, errors.New("oidc: Options.Audit is required")
-	}
-	if cfg.AllowedRoles == nil {
-		cfg.AllowedRoles = PartnerRoles()
 	}
 	a := &Authenticator{cfg: cfg, st: st, logger: opts.Logger, hc: opts.HTTPClient, now: opts.Now, audit: opts.Audit}
 	if a.logger == nil {
@@ -304,7 +305,7 @@ func (a *Authenticator) principal(ctx context.Context, claims map[string]any) (s
 	}
 	id := a.cfg.IDPrefix + sub
 	if l := strings.ToLower(id); strings.HasPrefix(l, "custos") || strings.HasPrefix(l, "subject") {
-		return store.Principal{}, fmt.Errorf("oidc: principal id %q is reserved for custos itself", id)
+		return store.Principal{}, fmt.Errorf("%w: %q", ErrReserved, id)
 	}
 	if len(id) > 128 || strings.ContainsAny(id, " /\\\"'*%?") {
 		return store.Principal{}, fmt.Errorf("oidc: identity claim %q is not usable as a principal id", a.cfg.IDClaim)
@@ -350,7 +351,11 @@ func (a *Authenticator) principal(ctx context.Context, claims map[string]any) (s
 	if next.Role == "" {
 		return store.Principal{}, ErrNoRole
 	}
-	if !slices.Contains(a.cfg.AllowedRoles, next.Role) {
+	allowed := a.cfg.AllowedRoles
+	if allowed == nil {
+		allowed = PartnerRoles()
+	}
+	if !slices.Contains(allowed, next.Role) {
 		return store.Principal{}, fmt.Errorf("%w: role %q is not allowed for OIDC sign-in", ErrNoRole, next.Role)
 	}
 	if !exists || !samePrincipal(cur, next) {

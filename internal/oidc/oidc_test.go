@@ -24,9 +24,11 @@ func TestPrincipalMapping(t *testing.T) {
 	st.PutPrincipal(ctx, store.Principal{ID: "emp-9", Name: "Nine", Org: "dist-1", Role: "store_clerk", Site: "store-1", Status: store.StatusSuspended, TokenHash: []byte("h")})
 	off := false
 	a := &Authenticator{cfg: Config{Issuer: "https://idp", ClientID: "custos", IDClaim: "sub", IDPrefix: "oidc:", Claims: DefaultClaims(),
-		RoleMap: map[string]string{"Clerks": "store_clerk", "SOC": "security_analyst"}}, st: st, logger: slog.New(slog.DiscardHandler)}
+		RoleMap: map[string]string{"Clerks": "store_clerk", "SOC": "security_analyst"}}, st: st, logger: slog.New(slog.DiscardHandler), audit: noAudit}
+	soc := &Authenticator{cfg: a.cfg, st: st, logger: a.logger, audit: noAudit}
+	soc.cfg.AllowedRoles = []string{"store_clerk", "security_analyst"}
 	linked := &Authenticator{cfg: Config{Issuer: "https://idp", ClientID: "custos", IDClaim: "preferred_username", Claims: ClaimMap{Role: "groups"},
-		RoleMap: map[string]string{"Clerks": "store_clerk"}, AutoCreate: &off}, st: st, logger: slog.New(slog.DiscardHandler)}
+		RoleMap: map[string]string{"Clerks": "store_clerk"}, AutoCreate: &off}, st: st, logger: slog.New(slog.DiscardHandler), audit: noAudit}
 	cases := []struct {
 		name    string
 		a       *Authenticator
@@ -37,7 +39,9 @@ func TestPrincipalMapping(t *testing.T) {
 		wantErr error
 	}{
 		{"mapped group", a, map[string]any{"sub": "u1", "custos_role": []any{"Everyone", "Clerks"}, "custos_site": "store-1", "custos_org": "dist-1"}, "oidc:u1", "store_clerk", "active", nil},
-		{"string role", a, map[string]any{"sub": "u2", "custos_role": "SOC"}, "oidc:u2", "security_analyst", "active", nil},
+		{"string role", soc, map[string]any{"sub": "u2", "custos_role": "SOC"}, "oidc:u2", "security_analyst", "active", nil},
+		{"company role not granted by default", a, map[string]any{"sub": "u5", "custos_role": "SOC"}, "", "", "", ErrNoRole},
+		{"reserved id", linked, map[string]any{"preferred_username": "custos:evil", "groups": []any{"Clerks"}}, "", "", "", ErrReserved},
 		{"unmapped role", a, map[string]any{"sub": "u3", "custos_role": "Janitors"}, "", "", "", ErrNoRole},
 		{"no subject", a, map[string]any{"custos_role": "SOC"}, "", "", "", ErrNoIdentity},
 		{"linked to an imported principal keeps its status", linked, map[string]any{"preferred_username": "emp-9"}, "emp-9", "store_clerk", "suspended", nil},
@@ -91,3 +95,5 @@ func TestLooksLikeJWT(t *testing.T) {
 		}
 	}
 }
+
+func noAudit(context.Context, string, string) error { return nil }

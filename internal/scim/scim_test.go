@@ -91,6 +91,14 @@ func TestHandler(t *testing.T) {
 			return p, nil
 		},
 		Audit: func(ctx context.Context, ev event.Event) error { audited = append(audited, ev); return nil },
+		SetStatus: func(ctx context.Context, target, status, reason string) error {
+			audited = append(audited, event.Event{Action: map[string]string{store.StatusSuspended: event.ActionSuspend}[status], Target: target, Decision: event.Allow})
+			p, err := st.Principal(ctx, target)
+			if err != nil {
+				return err
+			}
+			return st.ChangeStatus(ctx, target, p.Status, status, store.SourceSCIM, "scim-1", reason)
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
