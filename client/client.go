@@ -356,14 +356,17 @@ func (c *Client) ApproveBreakGlass(ctx context.Context, id string) (BreakGlassAp
 }
 
 // Suspend suspends principal id: their every call gets 423 from then on.
-func (c *Client) Suspend(ctx context.Context, id string) error {
-	_, err := c.call(ctx, http.MethodPost, "/v1/principals/"+esc(id)+"/suspend", Purpose{}, nil, nil)
+func (c *Client) Suspend(ctx context.Context, id, reason string) error {
+	_, err := c.call(ctx, http.MethodPost, "/v1/principals/"+esc(id)+"/suspend", Purpose{}, map[string]string{"reason": reason}, nil)
 	return err
 }
 
 // Reinstate lifts a suspension.
-func (c *Client) Reinstate(ctx context.Context, id string) error {
-	_, err := c.call(ctx, http.MethodPost, "/v1/principals/"+esc(id)+"/reinstate", Purpose{}, nil, nil)
+// Reinstating someone the detectors contained, or a company role, takes a
+// second analyst: the first call is accepted (202) and the change waits
+// for the same call by another analyst.
+func (c *Client) Reinstate(ctx context.Context, id, reason string) error {
+	_, err := c.call(ctx, http.MethodPost, "/v1/principals/"+esc(id)+"/reinstate", Purpose{}, map[string]string{"reason": reason}, nil)
 	return err
 }
 

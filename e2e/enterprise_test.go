@@ -169,14 +169,14 @@ func TestClientEndToEnd(t *testing.T) {
 	}
 
 	// Containment: suspension is enforced within a second.
-	if err := sec.Suspend(ctx, "emp-1"); err != nil {
+	if err := sec.Suspend(ctx, "emp-1", "test"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, time.Second+500*time.Millisecond, func() bool {
 		_, err := clerk.OpenTicket(ctx, client.TicketRequest{Customer: "c-0001"})
 		return errors.Is(err, client.ErrSuspended)
 	})
-	if err := sec.Reinstate(ctx, "emp-1"); err != nil {
+	if err := sec.Reinstate(ctx, "emp-1", "test"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -415,7 +415,7 @@ func TestSCIMProvisioning(t *testing.T) {
 	})
 	// ... but never one the security team made.
 	sec := newClient(t, s, tr, et.TokSecurity)
-	if err := sec.Suspend(ctx, "mgr-1"); err != nil {
+	if err := sec.Suspend(ctx, "mgr-1", "test"); err != nil {
 		t.Fatal(err)
 	}
 	if st, m := scimDo(t, hc, base, "PATCH", "/Users/mgr-1", TokProvisioner, oktaActivate); st != 200 || m["active"] != false {
@@ -725,7 +725,7 @@ region = "custos_region"
 
 	// Containment holds whatever the token says.
 	sec := newClient(t, s, tr, et.TokSecurity)
-	if err := sec.Suspend(ctx, "oidc:id1"); err != nil {
+	if err := sec.Suspend(ctx, "oidc:id1", "test"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, time.Second, func() bool {

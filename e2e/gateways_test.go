@@ -64,10 +64,15 @@ func TestTwoGatewaysOnPostgres(t *testing.T) {
 	}
 
 	// Quotas hold across both gateways under concurrency: 6 distinct
-	// customers an hour, one already read.
+	// customers an hour, one already read. The CRM opens the tickets (a
+	// clerk's own tickets would spend the quota themselves).
 	tickets := make([]string, 24)
 	for i := 1; i < 24; i++ {
-		r := b.Do(t, et.Req{Path: "/v1/tickets", Token: et.TokClerk1, Body: map[string]string{"customer": fmt.Sprintf("c-%04d", i)}})
+		r := b.Do(t, et.Req{Path: "/v1/tickets", Token: et.TokIntegrator, Body: map[string]string{
+			"customer": fmt.Sprintf("c-%04d", i), "site": "store-1", "assignee": "emp-1"}})
+		if r.Status != 201 {
+			t.Fatalf("CRM ticket %d: %d %s", i, r.Status, r.Body)
+		}
 		tickets[i] = r.JSON(t)["id"].(string)
 	}
 	var mu sync.Mutex
@@ -111,7 +116,7 @@ func TestTwoGatewaysOnPostgres(t *testing.T) {
 	}
 
 	// A suspension on A is enforced on B within a second.
-	if r := a.Do(t, et.Req{Path: "/v1/principals/emp-1/suspend", Token: et.TokSecurity, Body: "{}"}); r.Status != 200 {
+	if r := a.Do(t, et.Req{Path: "/v1/principals/emp-1/suspend", Token: et.TokSecurity, Body: `{"reason":"test"}`}); r.Status != 200 {
 		t.Fatalf("suspend on A: %d %s", r.Status, r.Body)
 	}
 	start := time.Now()

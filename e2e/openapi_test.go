@@ -271,7 +271,7 @@ func TestOpenAPIMatchesLiveResponses(t *testing.T) {
 		{name: "crm ticket", method: "POST", path: "/v1/tickets", token: et.TokIntegrator, body: `{"customer":"c-0003","site":"store-1","id":"CRM-1"}`, want: 201},
 		{name: "crm ticket again", method: "POST", path: "/v1/tickets", token: et.TokIntegrator, body: `{"customer":"c-0003","site":"store-1","id":"CRM-1"}`, want: 409, code: "conflict"},
 		{name: "mgr ticket 1", method: "POST", path: "/v1/tickets", token: et.TokManager1, body: `{"customer":"c-0001"}`, want: 201},
-		{name: "mgr ticket 3", method: "POST", path: "/v1/tickets", token: et.TokManager1, body: `{"customer":"c-0003"}`, want: 201},
+		{name: "mgr ticket 3", method: "POST", path: "/v1/tickets", token: et.TokIntegrator, body: `{"customer":"c-0003","site":"store-1","id":"CRM-3","assignee":"mgr-1"}`, want: 201},
 		{name: "ticket at another site", method: "POST", path: "/v1/tickets", token: et.TokClerk1, body: `{"customer":"c-0002","site":"store-2"}`, want: 403, code: "forbidden"},
 		{name: "ticket bad body", method: "POST", path: "/v1/tickets", token: et.TokClerk1, body: `{"customer":"c-0001","extra":1}`, want: 400, code: "invalid_request"},
 		{name: "consent", method: "POST", path: "/v1/consents", token: et.TokClerk1, body: `{"customer":"c-0001"}`, want: 201},
@@ -284,7 +284,7 @@ func TestOpenAPIMatchesLiveResponses(t *testing.T) {
 	big := `{"phone":"` + strings.Repeat("1", 2<<20) + `"}`
 	got = run(t, []specReq{
 		{name: "healthz", method: "GET", path: "/healthz", want: 200},
-		{name: "metrics", method: "GET", path: "/metrics", want: 200},
+		{name: "metrics", method: "GET", path: "/metrics", token: et.MetricsToken, want: 200},
 		{name: "log checkpoint", method: "GET", path: "/log/checkpoint", want: 200},
 		{name: "me", method: "GET", path: "/v1/me", token: et.TokClerk1, want: 200},
 		{name: "me security", method: "GET", path: "/v1/me", token: et.TokSecurity, want: 200},
@@ -316,8 +316,8 @@ func TestOpenAPIMatchesLiveResponses(t *testing.T) {
 		{name: "alerts clerk", method: "GET", path: "/v1/alerts", token: et.TokClerk1, want: 403, code: "forbidden"},
 		{name: "notice", method: "POST", path: "/v1/principals/emp-2/notice", token: et.TokSecurity, body: `{"last_day":"2026-12-31"}`, want: 200},
 		{name: "notice bad day", method: "POST", path: "/v1/principals/emp-2/notice", token: et.TokSecurity, body: `{"last_day":"soon"}`, want: 400},
-		{name: "suspend unknown", method: "POST", path: "/v1/principals/nobody/suspend", token: et.TokSecurity, want: 404, code: "not_found"},
-		{name: "suspend by clerk", method: "POST", path: "/v1/principals/emp-2/suspend", token: et.TokClerk1, want: 403},
+		{name: "suspend unknown", method: "POST", path: "/v1/principals/nobody/suspend", token: et.TokSecurity, body: `{"reason":"test"}`, want: 404, code: "not_found"},
+		{name: "suspend by clerk", method: "POST", path: "/v1/principals/emp-2/suspend", token: et.TokClerk1, body: `{"reason":"test"}`, want: 403},
 		{name: "checkpoint", method: "GET", path: "/v1/audit/checkpoint", token: et.TokAuditor, want: 200},
 		{name: "entry bad index", method: "GET", path: "/v1/audit/entries/x", token: et.TokAuditor, want: 400, code: "invalid_request"},
 		{name: "entry missing", method: "GET", path: "/v1/audit/entries/99999999", token: et.TokAuditor, want: 404, code: "not_found"},
@@ -362,7 +362,7 @@ func TestOpenAPIMatchesLiveResponses(t *testing.T) {
 		{name: "other's accesses", method: "GET", path: "/v1/subjects/c-0001/accesses", token: sess.Token, want: 403},
 		{name: "objection", method: "POST", path: "/v1/subjects/c-0002/objections", token: sess.Token, body: `{"index":` + h.Get("Custos-Audit-Index") + `,"comment":"not me"}`, want: 201},
 		{name: "objection no session", method: "POST", path: "/v1/subjects/c-0002/objections", body: `{"index":0}`, want: 401, code: "unauthenticated"},
-		{name: "suspend", method: "POST", path: "/v1/principals/emp-2/suspend", token: et.TokSecurity, want: 200},
+		{name: "suspend", method: "POST", path: "/v1/principals/emp-2/suspend", token: et.TokSecurity, body: `{"reason":"test"}`, want: 200},
 	})
 	// Suspension reaches the principal cache within a second.
 	deadline := time.Now().Add(3 * time.Second)
@@ -378,7 +378,7 @@ func TestOpenAPIMatchesLiveResponses(t *testing.T) {
 	}
 	run(t, []specReq{
 		{name: "suspended opens ticket", method: "POST", path: "/v1/tickets", token: et.TokClerk2, body: `{"customer":"c-0002"}`, want: 423, code: "principal_suspended"},
-		{name: "reinstate", method: "POST", path: "/v1/principals/emp-2/reinstate", token: et.TokSecurity, want: 200},
+		{name: "reinstate", method: "POST", path: "/v1/principals/emp-2/reinstate", token: et.TokSecurity, body: `{"reason":"test"}`, want: 200},
 	})
 
 	// Every contract error status was seen and validated.

@@ -214,10 +214,10 @@ func TestSuspendAndReinstate(t *testing.T) {
 	s := et.Start(t, f.Data)
 	t1 := openTicket(t, s, et.TokClerk1, "c-0001")
 	// A clerk cannot suspend anyone.
-	if r := s.Do(t, et.Req{Path: "/v1/principals/emp-2/suspend", Token: et.TokClerk1, Body: "{}"}); r.Status != 403 {
+	if r := s.Do(t, et.Req{Path: "/v1/principals/emp-2/suspend", Token: et.TokClerk1, Body: `{"reason":"test"}`}); r.Status != 403 {
 		t.Fatalf("clerk suspends: %d %s", r.Status, r.Body)
 	}
-	r := s.Do(t, et.Req{Path: "/v1/principals/emp-1/suspend", Token: et.TokSecurity, Body: "{}"})
+	r := s.Do(t, et.Req{Path: "/v1/principals/emp-1/suspend", Token: et.TokSecurity, Body: `{"reason":"test"}`})
 	if r.Status != 200 {
 		t.Fatalf("suspend: %d %s", r.Status, r.Body)
 	}
@@ -241,7 +241,7 @@ func TestSuspendAndReinstate(t *testing.T) {
 	if me := s.Do(t, et.Req{Path: "/v1/me", Token: et.TokClerk1}); me.JSON(t)["status"] != "suspended" {
 		t.Errorf("me while suspended: %s", me.Body)
 	}
-	r = s.Do(t, et.Req{Path: "/v1/principals/emp-1/reinstate", Token: et.TokSecurity, Body: "{}"})
+	r = s.Do(t, et.Req{Path: "/v1/principals/emp-1/reinstate", Token: et.TokSecurity, Body: `{"reason":"test"}`})
 	if r.Status != 200 {
 		t.Fatalf("reinstate: %d %s", r.Status, r.Body)
 	}
@@ -272,7 +272,7 @@ func TestSeparationOfDuties(t *testing.T) {
 		{"clerk cannot read access histories", et.Req{Path: "/v1/subjects/c-0001/accesses", Token: et.TokClerk1}, 403},
 		{"auditor reads the checkpoint", et.Req{Path: "/v1/audit/checkpoint", Token: et.TokAuditor}, 200},
 		{"clerk cannot read the audit log", et.Req{Path: "/v1/audit/checkpoint", Token: et.TokClerk1}, 403},
-		{"auditor cannot suspend", et.Req{Path: "/v1/principals/emp-1/suspend", Token: et.TokAuditor, Body: "{}"}, 403},
+		{"auditor cannot suspend", et.Req{Path: "/v1/principals/emp-1/suspend", Token: et.TokAuditor, Body: `{"reason":"test"}`}, 403},
 		{"manager cannot list customers", et.Req{Path: "/v1/customers", Token: et.TokManager1}, 403},
 		{"manager cannot export", et.Req{Path: "/v1/customers/export", Token: et.TokManager1, Body: "{}"}, 403},
 		{"integration opens tickets at any site", et.Req{Path: "/v1/tickets", Token: et.TokIntegrator, Body: map[string]string{"customer": "c-0002", "site": "store-2"}}, 201},
@@ -307,7 +307,9 @@ func TestPolicyThatFailsToValidate(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get(s.URL + "/metrics")
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+et.MetricsToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -103,6 +103,7 @@ func Start(t testing.TB, data string, extra ...string) *Server {
 	addr := FreeAddr(t)
 	args := append([]string{"serve", "--data", data, "--addr", addr}, extra...)
 	cmd := exec.Command(Binary(t), args...)
+	cmd.Env = append(os.Environ(), "CUSTOS_METRICS_TOKEN="+MetricsToken)
 	var errb bytes.Buffer
 	cmd.Stderr = &syncWriter{w: &errb}
 	cmd.Stdout = io.Discard
@@ -309,6 +310,8 @@ const (
 	TokIntegrator = "tok-integration-0123456789a" // integration (CRM)
 	TokSecurity2  = "tok-security2-0123456789ab" // a second security_analyst
 	TokProvision  = "tok-provisioner-0123456789" // provisioner (SCIM)
+	// MetricsToken is the operator's token for /metrics on servers Start runs.
+	MetricsToken = "tok-metrics-operator-0123456"
 )
 
 // CustomersCSV is the fixture's customers.
