@@ -37,7 +37,7 @@ func (a *app) attachDetectors(ctx context.Context, reg *prometheus.Registry) err
 	if err := dc.Validate(); err != nil {
 		return err
 	}
-	r := &watch.Runner{Store: a.store, Engine: detect.New(dc), Logger: a.logger, Registerer: reg}
+	r := &watch.Runner{Store: a.store, Feed: a.log, Engine: detect.New(dc), Logger: a.logger, Registerer: reg}
 	if !a.cfg.Detect.Disabled {
 		r.Contain = a.gw.Contain
 	}

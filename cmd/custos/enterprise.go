@@ -73,7 +73,7 @@ func (a *app) attachSIEM(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	x := &siem.Exporter{Store: a.store, Sinks: sinks, Logger: a.logger, NoBackfill: c.Backfill != nil && !*c.Backfill}
+	x := &siem.Exporter{Store: a.store, Feed: a.log, Sinks: sinks, Logger: a.logger, NoBackfill: c.Backfill != nil && !*c.Backfill}
 	if c.Interval != "" {
 		x.Interval, _ = time.ParseDuration(c.Interval) // validated with the config
 	}

@@ -23,6 +23,12 @@
 //     checkpoint. Every checkpoint is saved in the store before it is
 //     published, so that Verify can check all of them later.
 //
+// Consumers of the records (detectors, trace access sets, SIEM export)
+// follow them with Follow (see feed.go): the committer hands each commit,
+// parsed once, to every cursor in memory; the store fills in the rest. The
+// integrator keeps its own in-memory hand-off (it needs only the raw bytes,
+// and a slow consumer must never hold up publication).
+//
 // The time from step 1 to a checkpoint covering the entry is the publication
 // lag, exported as a Prometheus gauge (custos_audit_publish_lag_seconds);
 // it is bounded by about Options.BatchMaxAge + Options.CheckpointInterval
@@ -233,6 +239,9 @@ type Log struct {
 	commitNanos   atomic.Int64  // time spent in store commits (for benchmarks)
 	inflight      atomic.Int64  // Append calls not yet returned
 
+	// Audit feed (Follow).
+	hub hub
+
 	// Integrator.
 	buf       pendingBuf
 	notify    chan struct{} // cap 1: records were committed
@@ -263,6 +272,8 @@ type Log struct {
 
 type request struct {
 	rec  store.AuditRecord
+	ev   *event.Event // rec.Event parsed, for the feed; nil if perr
+	perr error
 	done chan result
 }
 
@@ -394,6 +405,7 @@ func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 	if err := l.loadPublishedCheckpoint(ctx); err != nil {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
+	l.hub.observe(size)
 	l.m.storeSize.Set(float64(size))
 	l.m.integratedSize.Set(float64(next))
 	if next < size {
@@ -448,6 +460,13 @@ func (l *Log) Append(ctx context.Context, ev event.Event) (uint64, error) {
 			Salt:     salt,
 		},
 		done: make(chan result, 1),
+	}
+	// Parsed here, concurrently, rather than in the committer: the feed
+	// hands this to every consumer.
+	if pe, err := event.Parse(r.rec.Event); err != nil {
+		r.perr = err
+	} else {
+		r.ev = &pe
 	}
 	start := time.Now()
 	l.inflight.Add(1)
@@ -553,6 +572,11 @@ func (l *Log) commit(batch []*request) {
 	if l.Err() == nil {
 		l.buf.push(recs)
 	}
+	frecs := make([]Record, len(recs))
+	for i, r := range batch {
+		frecs[i] = Record{AuditRecord: recs[i], Event: r.ev, Err: r.perr}
+	}
+	l.hub.publish(frecs, end)
 	select {
 	case l.notify <- struct{}{}:
 	default:

@@ -18,6 +18,7 @@ type metrics struct {
 	inconsistent    prometheus.Gauge
 	publishDelay    prometheus.Histogram
 	publishLag      prometheus.GaugeFunc
+	feedLag         *lagCollector
 
 	reg prometheus.Registerer
 }
@@ -71,12 +72,13 @@ func newMetrics(l *Log) *metrics {
 			Name: "custos_audit_publish_lag_seconds",
 			Help: "How long the oldest committed audit record has waited for a signed checkpoint (0 when all are covered).",
 		}, func() float64 { return l.lag.oldest().Seconds() }),
+		feedLag: newLagCollector(&l.hub),
 	}
 }
 
 func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.appends, m.appendErrors, m.appendSeconds, m.commitBatch, m.storeSize,
-		m.integratedSize, m.checkpointSize, m.integrateErrors, m.inconsistent, m.publishDelay, m.publishLag}
+		m.integratedSize, m.checkpointSize, m.integrateErrors, m.inconsistent, m.publishDelay, m.publishLag, m.feedLag}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {

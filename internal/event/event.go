@@ -111,23 +111,46 @@ func (e Event) Canonical() []byte {
 
 // Parse decodes one JSON line into an Event. Unknown fields are ignored.
 // It checks only what every consumer needs: a time, an actor and an action.
+//
+// Parse is the one parser for audit records: the canonical form (see
+// Canonical) is read by a hand-written scanner that allocates only the
+// strings it returns; anything else (escaped strings, other key orders,
+// whitespace, unknown keys) goes through encoding/json. Both paths return
+// the same Event for the same input (FuzzParseFastMatchesJSON checks it).
 func Parse(line []byte) (Event, error) {
+	e, ok := parseCanonical(line)
+	if !ok {
+		var err error
+		if e, err = parseJSON(line); err != nil {
+			return Event{}, err
+		}
+	}
+	return e, check(&e)
+}
+
+// parseJSON is Parse's general path.
+func parseJSON(line []byte) (Event, error) {
 	var e Event
 	if err := json.Unmarshal(line, &e); err != nil {
 		return Event{}, fmt.Errorf("parse event: %w", err)
 	}
+	return e, nil
+}
+
+// check validates what every consumer needs.
+func check(e *Event) error {
 	if e.Time.IsZero() {
-		return Event{}, fmt.Errorf("parse event: missing time")
+		return fmt.Errorf("parse event: missing time")
 	}
 	if y := e.Time.UTC().Year(); y < 1 || y > 9999 {
 		// Canonical writes UTC; RFC 3339 has no room for other years.
-		return Event{}, fmt.Errorf("parse event: time %s is out of range in UTC", e.Time.Format(time.RFC3339))
+		return fmt.Errorf("parse event: time %s is out of range in UTC", e.Time.Format(time.RFC3339))
 	}
 	if e.Actor == "" {
-		return Event{}, fmt.Errorf("parse event: missing actor")
+		return fmt.Errorf("parse event: missing actor")
 	}
 	if e.Action == "" {
-		return Event{}, fmt.Errorf("parse event: missing action")
+		return fmt.Errorf("parse event: missing action")
 	}
-	return e, nil
+	return nil
 }

@@ -2,7 +2,9 @@ package event_test
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/custos-dev/custos/internal/event"
 )
@@ -26,6 +28,53 @@ func FuzzParseCanonical(f *testing.F) {
 		}
 		if c2 := back.Canonical(); !bytes.Equal(c, c2) {
 			t.Fatalf("canonical bytes unstable:\n%s\n%s", c, c2)
+		}
+	})
+}
+
+// FuzzParseFastMatchesJSON checks the canonical scanner against
+// encoding/json: whenever the scanner accepts a line, json.Unmarshal
+// accepts it too and returns the same Event; and the canonical bytes of
+// any event json accepts are read by the scanner (so records written by
+// the audit log never take the slow path) to the same Event.
+func FuzzParseFastMatchesJSON(f *testing.F) {
+	ev := sample()
+	f.Add(ev.Canonical())
+	ev.Reason, ev.Fields, ev.Found = `say "hi"`, nil, nil
+	f.Add(ev.Canonical())
+	ev.CustomerSite, ev.Canary, ev.Target, ev.Source, ev.Reason = "store-1", true, "emp-2", "10.0.0.0/8", "é\u2028"
+	f.Add(ev.Canonical())
+	f.Add([]byte(`{"time":"2026-03-02T09:14:05+08:00","actor":"a","org":"","role":"","site":"","region":"","action":"x","customer":"","customer_region":"","fields":[],"purpose":"","purpose_valid":false,"decision":"","reason":""}`))
+	f.Add([]byte(`{"time":"2026-03-02T09:14:05Z","actor":"a\u0041","action":"x"}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		fast, ok := event.ParseCanonical(line)
+		slow, err := event.ParseJSON(line)
+		if ok {
+			if err != nil {
+				t.Fatalf("scanner accepted what json rejects (%v): %q", err, line)
+			}
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("scanner %+v\njson    %+v\nfor %q", fast, slow, line)
+			}
+		}
+		if _, err := event.Parse(line); err != nil {
+			return // Canonical is defined for events Parse accepts
+		}
+		c := slow.Canonical()
+		back, ok := event.ParseCanonical(c)
+		if !ok {
+			// Only strings that Canonical escapes may take the slow path.
+			if !bytes.Contains(c, []byte(`\`)) && utf8.Valid(c) {
+				t.Fatalf("canonical bytes not read by the scanner: %s", c)
+			}
+			return
+		}
+		if c2 := back.Canonical(); !bytes.Equal(c, c2) {
+			t.Fatalf("canonical round trip differs:\n%s\n%s", c, c2)
+		}
+		viaJSON, err := event.ParseJSON(c)
+		if err != nil || !reflect.DeepEqual(back, viaJSON) {
+			t.Fatalf("scanner and json disagree on canonical bytes %s: %v", c, err)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store"
 )
@@ -118,6 +119,20 @@ func AuditRecord(rec store.AuditRecord) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("siem: audit record %d: %w", rec.Index, err)
 	}
+	return auditActivity(rec, &ev)
+}
+
+// auditRecord is AuditRecord for a record from the audit feed, already
+// parsed.
+func auditRecord(r auditlog.Record) (Record, error) {
+	if r.Event == nil {
+		return Record{}, fmt.Errorf("siem: audit record %d: %w", r.Index, r.Err)
+	}
+	return auditActivity(r.AuditRecord, r.Event)
+}
+
+// auditActivity builds the OCSF record; ev is shared and not modified.
+func auditActivity(rec store.AuditRecord, ev *event.Event) (Record, error) {
 	uid := fmt.Sprintf("custos-audit-%d", rec.Index)
 	actID, actName := activityOf(ev.Action)
 	a := apiActivity{

@@ -3,6 +3,8 @@
 // class 2004, for alerts), over RFC 5424 syslog on TCP or TLS and to a
 // webhook signed with HMAC-SHA-256.
 //
+// Audit records come from the audit feed (auditlog.Feed): at once when
+// this gateway commits them, by polling for other gateways' records.
 // Delivery is at least once. Each sink has its own cursor in the store
 // (Meta keys "siem/<sink>/audit" and "siem/<sink>/alert"), advanced only
 // after the sink accepted a batch; a failed batch is retried with
@@ -25,6 +27,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/store"
 )
 
@@ -127,13 +130,20 @@ func trimNewline(s string) string {
 	return s
 }
 
-// Exporter reads the audit log and the alerts from the store and sends
-// them to its sinks. Set the fields, then call Run.
+// Exporter follows the audit log (through the audit feed) and the alerts
+// (in the store) and sends them to its sinks. Set the fields, then call
+// Run.
 type Exporter struct {
-	Store  store.Store
+	Store store.Store
+	// Feed delivers the audit records (the audit log in a gateway); nil
+	// means auditlog.StoreFeed{Store, Interval}, the store alone. Each
+	// sink follows it from its own persisted cursor.
+	Feed   auditlog.Feed
 	Sinks  []Sink
 	Logger *slog.Logger
-	// Interval between looks for new records (default DefaultInterval).
+	// Interval between looks for new alerts, and for audit records when
+	// the feed does not wake the exporter sooner (default
+	// DefaultInterval).
 	Interval time.Duration
 	// Batch is the most records per send (default DefaultBatch).
 	Batch int
@@ -205,12 +215,23 @@ func (e *Exporter) cursor(ctx context.Context, key string, start func() (int64, 
 // runSink exports to one sink until ctx ends.
 func (e *Exporter) runSink(ctx context.Context, s Sink) {
 	backoff := e.MinBackoff
+	var x *sinkExport
 	for {
-		sent, err := e.step(ctx, s)
+		var sent int
+		var err error
+		if x == nil {
+			x, err = e.startSink(ctx, s)
+		}
+		if x != nil {
+			sent, err = e.step(ctx, x)
+		}
 		if ctx.Err() != nil {
+			if x != nil {
+				x.feed.Close()
+			}
 			return
 		}
-		wait := e.Interval
+		wait := time.Duration(0) // step waited for audit records already
 		switch {
 		case err != nil:
 			e.Logger.Warn("siem: export failed; will retry", "sink", s.Name(), "err", err, "retry_in", backoff)
@@ -218,13 +239,15 @@ func (e *Exporter) runSink(ctx context.Context, s Sink) {
 			backoff = min(backoff*2, e.MaxBackoff)
 		case sent > 0:
 			backoff = e.MinBackoff
-			wait = 0 // more may be waiting
 		default:
 			backoff = e.MinBackoff
 		}
 		if wait > 0 {
 			select {
 			case <-ctx.Done():
+				if x != nil {
+					x.feed.Close()
+				}
 				return
 			case <-time.After(wait):
 			}
@@ -232,11 +255,16 @@ func (e *Exporter) runSink(ctx context.Context, s Sink) {
 	}
 }
 
-// step sends at most one batch of audit records and one of alerts to s and
-// advances its cursors. It returns how many records were sent.
-func (e *Exporter) step(ctx context.Context, s Sink) (int, error) {
-	sent := 0
-	// Audit records: cursor is the next index to send.
+// sinkExport is one sink's export state: its feed cursor (at the sink's
+// persisted audit cursor) and the records taken from it but not yet sent.
+type sinkExport struct {
+	sink    Sink
+	feed    *auditlog.Cursor
+	pending []auditlog.Record
+}
+
+// startSink reads the sink's audit cursor and follows the feed from it.
+func (e *Exporter) startSink(ctx context.Context, s Sink) (*sinkExport, error) {
 	next, err := e.cursor(ctx, auditKey(s), func() (int64, error) {
 		if !e.NoBackfill {
 			return 0, nil
@@ -245,16 +273,40 @@ func (e *Exporter) step(ctx context.Context, s Sink) (int, error) {
 		return int64(n), err
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	recs, err := e.Store.AuditRange(ctx, uint64(next), uint64(next)+uint64(e.Batch))
-	if err != nil {
-		return 0, fmt.Errorf("siem: read audit: %w", err)
+	feed := e.Feed
+	if feed == nil {
+		feed = auditlog.StoreFeed{Store: e.Store, Poll: e.Interval}
 	}
-	if len(recs) > 0 {
+	c := feed.Follow(ctx, uint64(next), auditlog.FollowName("siem-"+s.Name()), auditlog.FollowBatch(e.Batch))
+	return &sinkExport{sink: s, feed: c}, nil
+}
+
+// step sends at most one batch of audit records (waiting up to Interval
+// for them) and one of alerts to the sink and advances its cursors. It
+// returns how many records were sent.
+func (e *Exporter) step(ctx context.Context, x *sinkExport) (int, error) {
+	s := x.sink
+	sent := 0
+	// Audit records: the persisted cursor is the next index to send.
+	if len(x.pending) == 0 {
+		wctx, cancel := context.WithTimeout(ctx, e.Interval)
+		recs, err := x.feed.Next(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			x.pending = recs
+		case wctx.Err() != nil && ctx.Err() == nil:
+			// Nothing new within the interval.
+		default:
+			return 0, fmt.Errorf("siem: read audit: %w", err)
+		}
+	}
+	if recs := x.pending; len(recs) > 0 {
 		out := make([]Record, 0, len(recs))
 		for _, r := range recs {
-			rec, err := AuditRecord(r)
+			rec, err := auditRecord(r)
 			if err != nil {
 				// A record that cannot be parsed is skipped, loudly: it must
 				// not block export forever.
@@ -274,6 +326,7 @@ func (e *Exporter) step(ctx context.Context, s Sink) (int, error) {
 		if err := e.Store.SetMeta(context.WithoutCancel(ctx), auditKey(s), []byte(strconv.FormatInt(last, 10))); err != nil {
 			return 0, fmt.Errorf("siem: save cursor: %w", err)
 		}
+		x.pending = nil
 		sent += len(out)
 	}
 

@@ -7,8 +7,8 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/event"
-	"github.com/custos-dev/custos/internal/store"
 )
 
 // Counts reports whether an event is a read that access sets count: an
@@ -252,41 +252,41 @@ func (s *AccessSets) HasRead(actor, customer string) bool {
 }
 
 // AuditReader is the part of a store.Store that Update reads.
-type AuditReader interface {
-	AuditSize(ctx context.Context) (uint64, error)
-	AuditRange(ctx context.Context, from, to uint64) ([]store.AuditRecord, error)
-}
+type AuditReader = auditlog.AuditSource
 
 // updateBatch is how many audit records Update reads at a time.
 const updateBatch = 10000
 
-// Update applies every audit record from Applied() to the end of the log,
-// so that sets rebuilt from nothing (or loaded from an older snapshot) catch
-// up. It returns the number of records applied. A record whose event does
-// not parse counts no read.
+// Update applies every audit record from Applied() to the end of the log
+// (read from src through the audit feed), so that sets rebuilt from nothing
+// (or loaded from an older snapshot) catch up. It returns the number of
+// records applied. A record whose event does not parse counts no read.
 func (s *AccessSets) Update(ctx context.Context, src AuditReader) (int, error) {
-	size, err := src.AuditSize(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("update access sets: %w", err)
-	}
+	c := auditlog.StoreFeed{Store: src}.Follow(ctx, s.Applied(), auditlog.FollowBatch(updateBatch))
+	defer c.Close()
 	n := 0
-	for from := s.Applied(); from < size; {
-		to := min(from+updateBatch, size)
-		recs, err := src.AuditRange(ctx, from, to)
+	for {
+		recs, err := c.TryNext(ctx)
 		if err != nil {
 			return n, fmt.Errorf("update access sets: %w", err)
 		}
 		if len(recs) == 0 {
-			return n, fmt.Errorf("update access sets: audit records %d..%d missing", from, to)
+			return n, nil
 		}
-		for _, rec := range recs {
-			// A record that is not an access event (audit verify judges
-			// the log's integrity) marks the position only.
-			f, _ := parseReadFields(rec.Event)
-			s.Apply(rec.Index, f.event())
+		for _, r := range recs {
+			s.applyRecord(r)
 			n++
 		}
-		from = recs[len(recs)-1].Index + 1
 	}
-	return n, nil
+}
+
+// applyRecord applies one record from the audit feed. A record that is not
+// an access event (audit verify judges the log's integrity) marks the
+// position only.
+func (s *AccessSets) applyRecord(r auditlog.Record) {
+	if r.Event != nil {
+		s.Apply(r.Index, *r.Event)
+	} else {
+		s.Apply(r.Index, event.Event{})
+	}
 }

@@ -2,7 +2,6 @@ package trace
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/custos-dev/custos/internal/event"
 )
 
 // TestParseLeakForms checks each messy form a leaked list arrives in: every
@@ -273,32 +271,6 @@ func FuzzParseLeak(f *testing.F) {
 		}
 		if got := stripLines(again.Rows); len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
 			t.Fatalf("round trip differs:\n got %+v\nwant %+v\n%q", got, want, buf.String())
-		}
-	})
-}
-
-// FuzzParseReadFields checks the fast event scanner against encoding/json:
-// on valid JSON, whenever it answers, it answers as json.Unmarshal would.
-func FuzzParseReadFields(f *testing.F) {
-	yes := true
-	ev := read("emp-1", "dist-1", "c-0000001")
-	f.Add(ev.Canonical())
-	ev.Found, ev.Reason, ev.Action = &yes, `say "hi"`, event.ActionSearch
-	f.Add(ev.Canonical())
-	f.Add([]byte(`{"actor":"a","actor":"b"}`))
-	f.Add([]byte(`{"reason":"x","customer":"c","nested":{"customer":"d"}}`))
-	f.Add([]byte(`{"found":null,"decision":"allow"}`))
-	f.Fuzz(func(t *testing.T, line []byte) {
-		got, ok := scanReadFields(line)
-		if !ok || !json.Valid(line) {
-			return
-		}
-		var want readFields
-		if err := json.Unmarshal(line, &want); err != nil {
-			t.Fatalf("scanner accepted what json rejects (%v): %q", err, line)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("scanner %+v, json %+v for %q", got, want, line)
 		}
 	})
 }

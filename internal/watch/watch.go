@@ -1,13 +1,20 @@
-// Package watch runs the detectors online. A Runner tails the audit
-// records in the store — the same events the gateway answered on — feeds
-// each one exactly once, in log order, to a detect.Engine, stores the
-// alerts it raises and contains the people they name: step-up (reads need
-// a consent) or suspension, each audited and reversible by an analyst.
+// Package watch runs the detectors online. A Runner follows the audit
+// records through the audit feed (auditlog.Feed) — the same events the
+// gateway answered on, committed before the gateway answered — feeds each
+// one exactly once, in log order, to a detect.Engine, stores the alerts it
+// raises and contains the people they name: step-up (reads need a consent)
+// or suspension, each audited and reversible by an analyst.
 //
-// Because it reads the durable log rather than a side channel, nothing the
-// gateway acknowledged can escape the detectors, and after a restart the
-// Runner rebuilds the engine's state by replaying the log (alerts already
-// raised are not raised again).
+// Because it follows the durable log rather than a side channel, nothing
+// the gateway acknowledged can escape the detectors. Its position is
+// persisted (store Meta "watch.cursor": the first index not yet alerted
+// on). The engine's state lives in memory only (detect has no snapshot), so
+// after a restart the Runner rebuilds it by replaying a bounded recent
+// window of the log — the Replay records before the persisted position,
+// not the whole log — and raises nothing for records before the position.
+// Profiles learnt from older records are thus forgotten at a restart; with
+// the default window (DefaultReplay) that is weeks of a large deployment's
+// traffic.
 package watch
 
 import (
@@ -23,8 +30,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/detect"
-	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store"
 )
 
@@ -39,16 +46,26 @@ const metaCursor = "watch.cursor"
 // store.StatusSuspended. It MUST audit the act before returning.
 type Contain func(ctx context.Context, actor, status, reason string) error
 
+// DefaultReplay is the default Runner.Replay.
+const DefaultReplay = 2_000_000
+
 // Runner feeds the detectors. Set the fields, then call Run.
 type Runner struct {
-	Store   store.Store
+	Store store.Store
+	// Feed delivers the audit records (the audit log in a gateway); nil
+	// means auditlog.StoreFeed{Store, Poll}, the store alone.
+	Feed    auditlog.Feed
 	Engine  *detect.Engine
 	Contain Contain // nil: alerts only
 	Logger  *slog.Logger
-	// Poll is how often the store is checked for new records (default 200ms).
+	// Poll is how often a store-only feed is polled (default 200ms).
 	Poll time.Duration
-	// Batch is the most records read at once (default 2048).
+	// Batch is the most records handled at once (default 2048).
 	Batch int
+	// Replay is how many records before the persisted position are fed
+	// again at start to rebuild the engine's state (DefaultReplay if 0;
+	// negative: none).
+	Replay int
 	// Registerer receives the runner's metrics; optional.
 	Registerer prometheus.Registerer
 	// Lead reports whether this process leads: with many gateways on one
@@ -59,9 +76,10 @@ type Runner struct {
 	mu      sync.Mutex // guards Engine
 	next    uint64     // next index to feed
 	cursor  uint64     // indexes below it were alerted on before a restart
+	feed    *auditlog.Cursor
+	pending []auditlog.Record // delivered by the feed, not yet processed
 	lag     prometheus.Gauge
 	alerts  prometheus.Counter
-	kick    chan struct{}
 	started bool
 	leading bool
 	// held are alerts seen while following, kept (bounded) in case the
@@ -77,17 +95,6 @@ type heldAlert struct {
 
 const maxHeld = 4096
 
-// Kick wakes the runner early (the gateway calls it after an append).
-func (r *Runner) Kick() {
-	if r.kick == nil {
-		return
-	}
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
-
 func (r *Runner) init(ctx context.Context) error {
 	if r.Poll <= 0 {
 		r.Poll = 200 * time.Millisecond
@@ -98,7 +105,6 @@ func (r *Runner) init(ctx context.Context) error {
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
 	}
-	r.kick = make(chan struct{}, 1)
 	r.lag = prometheus.NewGauge(prometheus.GaugeOpts{Name: "custos_detect_lag_records", Help: "Audit records not yet seen by the detectors."})
 	r.alerts = prometheus.NewCounter(prometheus.CounterOpts{Name: "custos_detect_alerts_total", Help: "Alerts raised by the online detectors."})
 	if r.Registerer != nil {
@@ -116,36 +122,50 @@ func (r *Runner) init(ctx context.Context) error {
 	default:
 		return fmt.Errorf("watch: read cursor: %w", err)
 	}
+	replay := uint64(DefaultReplay)
+	if r.Replay != 0 {
+		replay = uint64(max(r.Replay, 0))
+	}
+	r.next = r.cursor - min(r.cursor, replay)
+	feed := r.Feed
+	if feed == nil {
+		feed = auditlog.StoreFeed{Store: r.Store, Poll: r.Poll}
+	}
+	r.feed = feed.Follow(ctx, r.next, auditlog.FollowName("detect"), auditlog.FollowBatch(r.Batch))
 	r.started = true
 	return nil
 }
 
-// Run feeds the engine until ctx ends.
+// Run feeds the engine until ctx ends. The feed's cursor is closed when
+// Run returns.
 func (r *Runner) Run(ctx context.Context) error {
 	if err := r.init(ctx); err != nil {
 		return err
 	}
-	t := time.NewTicker(r.Poll)
-	defer t.Stop()
+	defer r.feed.Close()
+	recs := r.pending // delivered, not yet processed
+	r.pending = nil
 	for {
-		for {
-			n, err := r.step(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				r.Logger.Error("detectors: step failed", "err", err)
-				break
-			}
-			if n < r.Batch {
-				break
-			}
+		var err error
+		if len(recs) == 0 {
+			recs, err = r.feed.Next(ctx)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-r.kick:
+		if err == nil {
+			var n int
+			n, err = r.process(ctx, recs)
+			recs = recs[n:]
+		}
+		r.lag.Set(float64(r.feed.Lag() + uint64(len(recs))))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			r.Logger.Error("detectors: step failed", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(r.Poll):
+			}
 		}
 	}
 }
@@ -158,12 +178,25 @@ func (r *Runner) CatchUp(ctx context.Context) error {
 		}
 	}
 	for {
-		n, err := r.step(ctx)
+		recs, err := r.pending, error(nil)
+		r.pending = nil
+		if len(recs) == 0 {
+			recs, err = r.feed.TryNext(ctx)
+		}
 		if err != nil {
 			return err
 		}
-		if n < r.Batch {
+		if len(recs) == 0 {
+			r.lag.Set(float64(r.feed.Lag()))
 			return nil
+		}
+		for len(recs) > 0 {
+			n, err := r.process(ctx, recs)
+			recs = recs[n:]
+			if err != nil {
+				r.pending = recs // the next CatchUp or Run goes on with them
+				return err
+			}
 		}
 	}
 }
@@ -187,7 +220,6 @@ func (r *Runner) WaitIdle(ctx context.Context) error {
 		if err != nil || ok {
 			return err
 		}
-		r.Kick()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -196,9 +228,21 @@ func (r *Runner) WaitIdle(ctx context.Context) error {
 	}
 }
 
-// step processes one batch and returns how many records it read.
-func (r *Runner) step(ctx context.Context) (int, error) {
+// process feeds records from the feed (consecutive, from r.next) to the
+// engine, raises alerts for records at or past the persisted position, and
+// advances and saves the position (when leading). It returns how many
+// leading records it consumed; on an error the caller retries the rest
+// (as before the feed, the record whose alert failed is not fed again).
+func (r *Runner) process(ctx context.Context, recs []auditlog.Record) (done int, err error) {
 	leading := r.Lead == nil || r.Lead()
+	defer func() {
+		if leading && r.next > r.cursor {
+			r.cursor = r.next
+			if serr := r.Store.SetMeta(ctx, metaCursor, []byte(strconv.FormatUint(r.cursor, 10))); serr != nil && err == nil {
+				err = fmt.Errorf("watch: save cursor: %w", serr)
+			}
+		}
+	}()
 	if leading && !r.leading && r.started && r.Lead != nil {
 		// Taking over: raise what the last leader did not get to.
 		if b, err := r.Store.Meta(ctx, metaCursor); err == nil {
@@ -216,69 +260,66 @@ func (r *Runner) step(ctx context.Context) (int, error) {
 		r.held = nil
 	}
 	r.leading = leading
-	recs, err := r.Store.AuditRange(ctx, r.next, r.next+uint64(r.Batch))
-	if err != nil {
-		return 0, err
-	}
-	if len(recs) == 0 {
-		r.lag.Set(0)
-		return 0, nil
-	}
-	for _, rec := range recs {
+	for i, rec := range recs {
 		if rec.Index != r.next {
-			return 0, fmt.Errorf("watch: audit gap: want index %d, got %d", r.next, rec.Index)
-		}
-		ev, err := event.Parse(rec.Event)
-		if err != nil {
-			return 0, fmt.Errorf("watch: audit record %d: %w", rec.Index, err)
+			// The feed guarantees order; this is a broken invariant.
+			return i, fmt.Errorf("watch: audit feed out of order: want index %d, got %d", r.next, rec.Index)
 		}
 		r.mu.Lock()
 		r.next++
 		r.mu.Unlock()
-		if strings.HasPrefix(ev.Action, "principal.") {
-			// Containment and its reversal (by an analyst or the detectors
-			// themselves) and HR notices: the engine reads Target, so that a
-			// step-up's refusals are not taken as new evidence and a
-			// reinstatement clears the person.
-			r.mu.Lock()
-			r.Engine.Observe(ev)
-			r.mu.Unlock()
-			continue
+		if err := r.observe(ctx, rec, leading); err != nil {
+			return i + 1, err
 		}
-		if !person(ev.Actor) {
-			continue
-		}
-		r.mu.Lock()
-		alerts := r.Engine.Observe(ev)
-		r.mu.Unlock()
-		if rec.Index < r.cursor {
-			continue // replaying after a restart: already alerted on
-		}
-		if !leading {
-			for _, a := range alerts {
-				if len(r.held) >= maxHeld {
-					r.held = r.held[1:]
-				}
-				r.held = append(r.held, heldAlert{rec.Index, a})
-			}
-			continue
-		}
-		for _, a := range alerts {
-			if err := r.raise(ctx, a); err != nil {
-				return 0, err
-			}
-		}
-	}
-	if leading && r.next > r.cursor {
-		r.cursor = r.next
-		if err := r.Store.SetMeta(ctx, metaCursor, []byte(strconv.FormatUint(r.cursor, 10))); err != nil {
-			return 0, fmt.Errorf("watch: save cursor: %w", err)
-		}
-	}
-	if size, err := r.Store.AuditSize(ctx); err == nil && size >= r.next {
-		r.lag.Set(float64(size - r.next))
 	}
 	return len(recs), nil
+}
+
+// observe feeds one record to the engine and raises its alerts when due.
+func (r *Runner) observe(ctx context.Context, rec auditlog.Record, leading bool) error {
+	if rec.Event == nil {
+		// Not an access event (audit verify judges the log's integrity):
+		// nothing to learn, and it must not stall the detectors.
+		r.Logger.Error("detectors: skipping unreadable audit record", "index", rec.Index, "err", rec.Err)
+		return nil
+	}
+	// The event is shared with the feed's other consumers; Observe takes a
+	// copy and writes through none of its slices or pointers.
+	ev := *rec.Event
+	if strings.HasPrefix(ev.Action, "principal.") {
+		// Containment and its reversal (by an analyst or the detectors
+		// themselves) and HR notices: the engine reads Target, so that a
+		// step-up's refusals are not taken as new evidence and a
+		// reinstatement clears the person.
+		r.mu.Lock()
+		r.Engine.Observe(ev)
+		r.mu.Unlock()
+		return nil
+	}
+	if !person(ev.Actor) {
+		return nil
+	}
+	r.mu.Lock()
+	alerts := r.Engine.Observe(ev)
+	r.mu.Unlock()
+	if rec.Index < r.cursor {
+		return nil // replaying after a restart: already alerted on
+	}
+	if !leading {
+		for _, a := range alerts {
+			if len(r.held) >= maxHeld {
+				r.held = r.held[1:]
+			}
+			r.held = append(r.held, heldAlert{rec.Index, a})
+		}
+		return nil
+	}
+	for _, a := range alerts {
+		if err := r.raise(ctx, a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // person reports whether actor is a person the detectors should learn

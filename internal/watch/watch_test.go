@@ -133,3 +133,30 @@ func TestRunnerFollowerDoesNotAlert(t *testing.T) {
 		t.Errorf("standby took over and raised again: %d alerts", len(as))
 	}
 }
+
+// TestReplayWindow checks that a restart replays only a bounded window
+// before the persisted position, not the log from index 0.
+func TestReplayWindow(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "custos.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.SetMeta(ctx, metaCursor, []byte("1000")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		replay int
+		want   uint64
+	}{{0, 0}, {300, 700}, {-1, 1000}} {
+		r := &Runner{Store: st, Engine: detect.New(detect.DefaultConfig()), Replay: tc.replay}
+		if err := r.init(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r.next != tc.want || r.feed.Pos() != tc.want {
+			t.Errorf("Replay %d: starts at %d (feed %d), want %d", tc.replay, r.next, r.feed.Pos(), tc.want)
+		}
+		r.feed.Close()
+	}
+}

@@ -1,0 +1,7 @@
+package event
+
+// Test hooks for the two parse paths.
+var (
+	ParseCanonical = parseCanonical
+	ParseJSON      = parseJSON
+)
