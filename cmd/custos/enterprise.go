@@ -11,6 +11,7 @@ import (
 	"github.com/custos-dev/custos/internal/oidc"
 	"github.com/custos-dev/custos/internal/scim"
 	"github.com/custos-dev/custos/internal/siem"
+	"github.com/custos-dev/custos/internal/store"
 )
 
 // attachEnterprise mounts the enterprise integrations (issue 12): SCIM
@@ -46,8 +47,8 @@ func (a *app) attachEnterprise(ctx context.Context) error {
 			_, err := a.log.Append(ctx, ev)
 			return err
 		},
-		SetStatus: func(ctx context.Context, target, status, reason string) error {
-			return a.gw.SystemStatus(ctx, gateway.SourceSCIM, target, status, reason)
+		SetStatus: func(ctx context.Context, by store.Principal, target, status, reason string) error {
+			return a.gw.SystemStatus(ctx, gateway.SourceSCIM, by, target, status, reason)
 		},
 		AllowedRoles: a.cfg.SCIMAllowedRoles,
 		Logger:       a.logger,

@@ -386,7 +386,7 @@ func TestTwoAnalysts(t *testing.T) {
 		if err := f.gw.Contain(ctx, "clerk-3", store.StatusSuspended, "alert 2"); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.gw.SystemStatus(ctx, gateway.SourceSCIM, "clerk-3", store.StatusActive, "idp"); !errors.Is(err, gateway.ErrNotLifted) {
+		if err := f.gw.SystemStatus(ctx, gateway.SourceSCIM, store.Principal{}, "clerk-3", store.StatusActive, "idp"); !errors.Is(err, gateway.ErrNotLifted) {
 			t.Fatalf("scim lifted containment: %v", err)
 		}
 	})

@@ -155,9 +155,10 @@ func (g *Gateway) Contain(ctx context.Context, actor, status, reason string) err
 var ErrNotLifted = errors.New("suspension was not made by this source; it stays")
 
 // SystemStatus changes target's status on behalf of an identity system
-// (SourceSCIM, SourceOIDC), audited as actor "custos:<source>". A system
-// lifts only a suspension it made itself (ErrNotLifted otherwise).
-func (g *Gateway) SystemStatus(ctx context.Context, source, target, status, reason string) error {
+// (SourceSCIM, SourceOIDC) whose client is by (audited as by, or as
+// "custos:<source>" when by is zero). A system lifts only a suspension it
+// made itself (ErrNotLifted otherwise).
+func (g *Gateway) SystemStatus(ctx context.Context, source string, by store.Principal, target, status, reason string) error {
 	g.init()
 	t, err := g.Store.Principal(ctx, target)
 	if err != nil {
@@ -173,8 +174,12 @@ func (g *Gateway) SystemStatus(ctx context.Context, source, target, status, reas
 			return ErrNotLifted
 		}
 	}
-	ev := event.Event{Time: g.Now().UTC(), Actor: "custos:" + source, Action: action, Target: target}
-	return g.setStatus(ctx, ev, t, status, source, "custos:"+source, reason)
+	if by.ID == "" {
+		by.ID = "custos:" + source
+	}
+	ev := g.event(by, action)
+	ev.Target = target
+	return g.setStatus(ctx, ev, t, status, source, by.ID, reason)
 }
 
 // RecordSystem audits a change an identity system made to a principal

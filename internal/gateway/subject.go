@@ -30,7 +30,7 @@ const (
 	// At most sourceMax sign-ins start from one address per sourceWindow,
 	// whatever numbers they name: the sign-in is no texting cannon.
 	sourceWindow = 15 * time.Minute
-	sourceMax    = 10
+	sourceMax    = 12
 )
 
 // SubjectLogin starts a customer's sign-in: a code goes to phone if it is a

@@ -89,7 +89,7 @@ type Deps struct {
 	// SetStatus changes a principal's status on SCIM's behalf, audited
 	// before it takes effect (gateway.Gateway.SystemStatus with source
 	// "scim"); it refuses to lift a suspension SCIM did not make. Required.
-	SetStatus func(ctx context.Context, target, status, reason string) error
+	SetStatus func(ctx context.Context, by store.Principal, target, status, reason string) error
 	// AllowedRoles are the roles SCIM may grant; nil means the partner-staff
 	// roles only (store_clerk, store_manager, repair_tech, callcenter_agent,
 	// partner_admin). Company roles come from the import, or from a config
@@ -344,7 +344,7 @@ func (p *provisioner) setActive(r *http.Request, pr *store.Principal, active boo
 	if (pr.Status == store.StatusSuspended) == !active {
 		return nil
 	}
-	err := p.d.SetStatus(r.Context(), pr.ID, status, reason)
+	err := p.d.SetStatus(r.Context(), caller(r), pr.ID, status, reason)
 	if errors.Is(err, gateway.ErrNotLifted) {
 		p.d.Logger.Warn("scim: active true ignored for a principal suspended outside SCIM", "principal", pr.ID)
 		return nil

@@ -91,7 +91,7 @@ func TestHandler(t *testing.T) {
 			return p, nil
 		},
 		Audit: func(ctx context.Context, ev event.Event) error { audited = append(audited, ev); return nil },
-		SetStatus: func(ctx context.Context, target, status, reason string) error {
+		SetStatus: func(ctx context.Context, by store.Principal, target, status, reason string) error {
 			audited = append(audited, event.Event{Action: map[string]string{store.StatusSuspended: event.ActionSuspend}[status], Target: target, Decision: event.Allow})
 			p, err := st.Principal(ctx, target)
 			if err != nil {
