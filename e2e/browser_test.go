@@ -610,7 +610,7 @@ func TestDashboardSession(t *testing.T) {
 		t.Errorf("the forged request suspended emp-1")
 	}
 	// The dashboard's own request passes.
-	own := s.Do(t, et.Req{Method: "POST", Path: "/v1/principals/emp-1/suspend",
+	own := s.Do(t, et.Req{Method: "POST", Path: "/v1/principals/emp-1/suspend", Body: map[string]string{"reason": "test"},
 		Header: map[string]string{"Cookie": cookie, "Origin": s.URL, "X-Custos-CSRF": "1"}})
 	if own.Status != 200 {
 		t.Errorf("the dashboard's POST: %d %s", own.Status, own.Body)

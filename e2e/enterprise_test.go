@@ -652,6 +652,7 @@ func TestOIDCSignIn(t *testing.T) {
 issuer = %q
 client_id = "custos"
 audiences = ["custos-jwt"]
+allowed_roles = ["store_clerk", "security_analyst"]
 [oidc.claims]
 name = "name"
 org = "custos_org"
@@ -659,7 +660,6 @@ org_kind = "custos_org_kind"
 role = "custos_groups"
 site = "custos_site"
 region = "custos_region"
-allowed_roles = ["store_clerk", "security_analyst"]
 [oidc.role_map]
 "Store Clerks" = "store_clerk"
 "SOC Analysts" = "security_analyst"
