@@ -45,7 +45,9 @@ var (
 func KnownOrgKind(k string) bool { return slices.Contains(orgKinds, k) }
 
 // KnownRole reports whether r is a role known out of the box.
-func KnownRole(r string) bool { return slices.Contains(partnerRoles, r) || slices.Contains(companyRoles, r) }
+func KnownRole(r string) bool {
+	return slices.Contains(partnerRoles, r) || slices.Contains(companyRoles, r)
+}
 
 // PartnerRoles returns the partner-staff roles, in a new slice.
 func PartnerRoles() []string { return slices.Clone(partnerRoles) }
