@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/internal/row"
 )
 
 // This file holds the methods that guard purposes and identities: ticket
@@ -31,7 +32,7 @@ func (s *Store) CloseTicket(ctx context.Context, id string, at time.Time) error 
 	if at.IsZero() {
 		return errors.New("close ticket: zero time")
 	}
-	if err := s.updateTicket(ctx, id, `UPDATE tickets SET closed_at = $2 WHERE id = $1 AND closed_at = 0`, id, nanos(at)); err != nil {
+	if err := s.updateTicket(ctx, id, `UPDATE tickets SET closed_at = $2 WHERE id = $1 AND closed_at = 0`, id, row.Nanos(at)); err != nil {
 		return fmt.Errorf("close ticket: %w", err)
 	}
 	return nil
@@ -57,7 +58,7 @@ func (s *Store) updateTicket(ctx context.Context, id, q string, args ...any) err
 // CountTicketsOpenedSince counts the tickets principal opened since since.
 func (s *Store) CountTicketsOpenedSince(ctx context.Context, principal string, since time.Time) (int, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM tickets WHERE opened_by = $1 AND opened_at >= $2`, principal, nanos(since)).Scan(&n)
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM tickets WHERE opened_by = $1 AND opened_at >= $2`, principal, row.Nanos(since)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count tickets: %w", err)
 	}
@@ -69,7 +70,7 @@ func (s *Store) CountTicketsOpenedSince(ctx context.Context, principal string, s
 // each re-checks the attempts left after the one before it committed.
 func (s *Store) ReserveAttempt(ctx context.Context, id string, max int, now time.Time) (store.Consent, bool, error) {
 	c, err := scanConsent(s.pool.QueryRow(ctx, `UPDATE consents SET attempts = attempts + 1
-		WHERE id = $1 AND attempts < $2 AND confirmed_at = 0 AND expires_at > $3 RETURNING `+consentCols, id, max, nanos(now)))
+		WHERE id = $1 AND attempts < $2 AND confirmed_at = 0 AND expires_at > $3 RETURNING `+row.ConsentCols, id, max, row.Nanos(now)))
 	if err == nil {
 		return c, true, nil
 	}
@@ -151,7 +152,7 @@ func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl 
 		}
 		err = s.pool.QueryRow(ctx, `INSERT INTO approvals (key, by, at) VALUES ($1, $2, $3)
 			ON CONFLICT (key) DO UPDATE SET by = EXCLUDED.by, at = EXCLUDED.at WHERE approvals.at <= $4
-			RETURNING by`, key, by, nanos(now), live).Scan(&first)
+			RETURNING by`, key, by, row.Nanos(now), live).Scan(&first)
 		if err == nil {
 			return first, false, nil
 		}
@@ -175,7 +176,7 @@ func (s *Store) PutSession(ctx context.Context, idHash []byte, principal string,
 	now := time.Now()
 	if _, err := s.pool.Exec(ctx, `INSERT INTO sessions (id_hash, principal, expires) VALUES ($1, $2, $3)
 		ON CONFLICT (id_hash) DO UPDATE SET principal = EXCLUDED.principal, expires = EXCLUDED.expires`,
-		orEmpty(idHash), principal, nanos(expires)); err != nil {
+		orEmpty(idHash), principal, row.Nanos(expires)); err != nil {
 		return fmt.Errorf("put session: %w", err)
 	}
 	if s.pruneSessions.Due(now) {
@@ -193,7 +194,7 @@ func (s *Store) Session(ctx context.Context, idHash []byte) (string, time.Time, 
 	if err != nil {
 		return "", time.Time{}, notFound(err)
 	}
-	return p, fromNanos(exp), nil
+	return p, row.Time(exp), nil
 }
 
 // DeleteSession ends a session.
@@ -223,7 +224,7 @@ func (s *Store) SampleCustomers(ctx context.Context, n int) ([]store.Customer, e
 	}
 	sample := func(q string, args ...any) ([]store.Customer, error) {
 		rows, _ := s.pool.Query(ctx, q, args...)
-		cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Customer, error) { return scanCustomer(r) })
+		cs, err := collect(rows, row.Customer)
 		if err != nil {
 			return nil, fmt.Errorf("sample customers: %w", err)
 		}
@@ -231,11 +232,11 @@ func (s *Store) SampleCustomers(ctx context.Context, n int) ([]store.Customer, e
 	}
 	if est > sampleScan {
 		pct := min(100, 100*8*float64(n)/est)
-		cs, err := sample(`SELECT `+customerCols+` FROM customers TABLESAMPLE BERNOULLI ($1) WHERE NOT canary
+		cs, err := sample(`SELECT `+row.CustomerCols+` FROM customers TABLESAMPLE BERNOULLI ($1) WHERE NOT canary
 			ORDER BY random() LIMIT $2`, pct, n)
 		if err != nil || len(cs) == n {
 			return cs, err
 		}
 	}
-	return sample(`SELECT `+customerCols+` FROM customers WHERE NOT canary ORDER BY random() LIMIT $1`, n)
+	return sample(`SELECT `+row.CustomerCols+` FROM customers WHERE NOT canary ORDER BY random() LIMIT $1`, n)
 }
