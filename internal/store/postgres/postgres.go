@@ -767,13 +767,13 @@ func (s *Store) checkpoints(ctx context.Context, q string) ([]store.Checkpoint, 
 
 // Checkpoints returns every checkpoint in the order added.
 func (s *Store) Checkpoints(ctx context.Context) ([]store.Checkpoint, error) {
-	return s.checkpoints(ctx, `SELECT `+row.CheckpointCols+` FROM checkpoints ORDER BY seq`)
+	return s.checkpoints(ctx, row.CheckpointsQuery)
 }
 
 // LatestCheckpoint returns the checkpoint added last (store.ErrNotFound if
 // none).
 func (s *Store) LatestCheckpoint(ctx context.Context) (store.Checkpoint, error) {
-	return row.Latest(s.checkpoints(ctx, `SELECT `+row.CheckpointCols+` FROM checkpoints ORDER BY seq DESC LIMIT 1`))
+	return row.Latest(s.checkpoints(ctx, row.LatestCheckpointQuery))
 }
 
 // AddAlert stores an alert and returns its id.

@@ -861,14 +861,18 @@ func (s *Store) checkpoints(ctx context.Context, q string) ([]store.Checkpoint, 
 	return collect(rows, err, row.Checkpoint)
 }
 
+// Checkpoints returns every checkpoint kept, oldest first.
 func (s *Store) Checkpoints(ctx context.Context) ([]store.Checkpoint, error) {
-	return s.checkpoints(ctx, `SELECT `+row.CheckpointCols+` FROM checkpoints ORDER BY seq`)
+	return s.checkpoints(ctx, row.CheckpointsQuery)
 }
 
+// LatestCheckpoint returns the newest checkpoint; store.ErrNotFound before
+// the first.
 func (s *Store) LatestCheckpoint(ctx context.Context) (store.Checkpoint, error) {
-	return row.Latest(s.checkpoints(ctx, `SELECT `+row.CheckpointCols+` FROM checkpoints ORDER BY seq DESC LIMIT 1`))
+	return row.Latest(s.checkpoints(ctx, row.LatestCheckpointQuery))
 }
 
+// AddAlert stores a (its Reasons as a JSON array) and returns the new id.
 func (s *Store) AddAlert(ctx context.Context, a store.Alert) (int64, error) {
 	reasons, err := row.Reasons(a)
 	if err != nil {

@@ -70,4 +70,3 @@ func testRateLimitConcurrent(t *testing.T, s store.Store) {
 		t.Errorf("%d of %d hits allowed, want %d", got, n, max)
 	}
 }
-

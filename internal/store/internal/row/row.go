@@ -55,6 +55,12 @@ func String(r Scanner) (string, error) {
 	return s, err
 }
 
+// Queries that need no parameters, so both stores run the same text.
+const (
+	CheckpointsQuery      = `SELECT ` + CheckpointCols + ` FROM checkpoints ORDER BY seq`
+	LatestCheckpointQuery = `SELECT ` + CheckpointCols + ` FROM checkpoints ORDER BY seq DESC LIMIT 1`
+)
+
 // Customer scans CustomerCols.
 func Customer(r Scanner) (store.Customer, error) {
 	var c store.Customer
