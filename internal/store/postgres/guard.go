@@ -16,8 +16,8 @@ import (
 // ownership, one-time code attempts, rate limits, status changes, two-person
 // approvals and dashboard sessions. Each decides in one statement whose row
 // lock orders concurrent callers on every gateway (READ COMMITTED re-reads
-// a row that changed while the statement waited for it), or in a short
-// loop of such statements.
+// a row that changed while the statement waited for it), or, for Approve,
+// in a transaction under an advisory lock on the action.
 
 // AssignTicket hands an open ticket to another principal.
 func (s *Store) AssignTicket(ctx context.Context, id, to string) error {
@@ -132,43 +132,41 @@ func (s *Store) Hit(ctx context.Context, key string, now time.Time, window time.
 	return true, 0, nil
 }
 
-// Approve records one approval of a two-person action. Each step is one
-// statement: a second approver takes the pending row with a DELETE (of
-// two racing, one gets it), and a first approver claims the key with an
-// upsert that replaces only an expired row. If the claim finds a live row
-// by someone else (it appeared meanwhile), the loop goes round again and
-// completes it.
-func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl time.Duration) (string, bool, error) {
-	live := now.Add(-ttl).UnixNano() // pending rows with at > live count
-	for range 8 {
-		var first string
-		err := s.pool.QueryRow(ctx, `DELETE FROM approvals WHERE key = $1 AND by <> $2 AND at > $3 RETURNING by`,
-			key, by, live).Scan(&first)
-		if err == nil {
-			return first, true, nil
+// approveLock is the first key of the two-key advisory locks Approve
+// takes; the second is the hash of the action's key ("cusa" in ASCII).
+const approveLock int32 = 0x63757361
+
+// Approve records one approval of a two-person action. It holds a
+// transaction-scoped advisory lock on the action's key, so the approvals of
+// one action, from every gateway, are decided one after another; each
+// statement after the lock reads what the one before committed (READ
+// COMMITTED).
+func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl time.Duration) (firstBy string, done bool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, approveLock, key); err != nil {
+			return err
 		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return "", false, fmt.Errorf("approve %s: %w", key, err)
+		var at int64
+		err := tx.QueryRow(ctx, `SELECT by, at FROM approvals WHERE key = $1`, key).Scan(&firstBy, &at)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) || err == nil && at <= now.Add(-ttl).UnixNano():
+			firstBy = by
+			_, err = tx.Exec(ctx, `INSERT INTO approvals (key, by, at) VALUES ($1, $2, $3)
+				ON CONFLICT (key) DO UPDATE SET by = EXCLUDED.by, at = EXCLUDED.at`, key, by, row.Nanos(now))
+			return err
+		case err != nil:
+			return err
+		case firstBy == by:
+			return nil
 		}
-		err = s.pool.QueryRow(ctx, `INSERT INTO approvals (key, by, at) VALUES ($1, $2, $3)
-			ON CONFLICT (key) DO UPDATE SET by = EXCLUDED.by, at = EXCLUDED.at WHERE approvals.at <= $4
-			RETURNING by`, key, by, row.Nanos(now), live).Scan(&first)
-		if err == nil {
-			return first, false, nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return "", false, fmt.Errorf("approve %s: %w", key, err)
-		}
-		// A live row stands: ours (still pending) or someone else's.
-		err = s.pool.QueryRow(ctx, `SELECT by FROM approvals WHERE key = $1 AND at > $2`, key, live).Scan(&first)
-		if err == nil && first == by {
-			return first, false, nil
-		}
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return "", false, fmt.Errorf("approve %s: %w", key, err)
-		}
+		done = true
+		_, err = tx.Exec(ctx, `DELETE FROM approvals WHERE key = $1`, key)
+		return err
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("approve %s: %w", key, err)
 	}
-	return "", false, fmt.Errorf("approve %s: too much contention: %w", key, store.ErrConflict)
+	return firstBy, done, nil
 }
 
 // PutSession stores a dashboard session.

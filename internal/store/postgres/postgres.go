@@ -17,6 +17,14 @@
 //     each); callers batch records (package auditlog group-commits).
 //   - PrincipalsVersion is bumped in the transaction that changes a
 //     principal, so every gateway sees the change as soon as it commits.
+//   - ReserveAttempt, Hit, ChangeStatus, AssignTicket and CloseTicket each
+//     decide in one UPDATE (or INSERT ... ON CONFLICT DO UPDATE) whose
+//     WHERE clause is the check: concurrent callers on any gateway queue on
+//     the row's lock and each re-checks after the one before it, so a code
+//     gets at most max attempts, a window at most max hits, and a status
+//     change from a stale read fails.
+//   - Approve decides under a transaction-scoped advisory lock on the
+//     action's key, so one pending approval completes at most one action.
 //   - SetMetaOnce inserts only if absent, then reads what is stored, so
 //     gateways starting together agree on one value.
 //
