@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -30,20 +31,37 @@ func (e *LineError) Unwrap() error { return e.Err }
 // ErrBadRow is wrapped by every row problem.
 var ErrBadRow = errors.New("bad row")
 
-// OrgKinds are the contract's org kinds.
-var OrgKinds = map[string]bool{"company": true, "distributor": true, "retailer": true, "contractor": true, "callcenter": true}
+// orgKinds are the contract's org kinds.
+var orgKinds = []string{"company", "distributor", "retailer", "contractor", "callcenter"}
 
-// Roles known out of the box.
-var Roles = map[string]bool{
-	"store_clerk": true, "store_manager": true, "repair_tech": true, "callcenter_agent": true, "partner_admin": true,
-	"security_analyst": true, "privacy_officer": true, "auditor": true, "integration": true, "provisioner": true,
+// The roles known out of the box: partner staff, and company staff and
+// systems.
+var (
+	partnerRoles = []string{"store_clerk", "store_manager", "repair_tech", "callcenter_agent", "partner_admin"}
+	companyRoles = []string{"security_analyst", "privacy_officer", "auditor", "integration", "provisioner"}
+)
+
+// KnownOrgKind reports whether k is one of the contract's org kinds.
+func KnownOrgKind(k string) bool { return slices.Contains(orgKinds, k) }
+
+// KnownRole reports whether r is a role known out of the box.
+func KnownRole(r string) bool {
+	return slices.Contains(partnerRoles, r) || slices.Contains(companyRoles, r)
 }
 
-// Headers the contract fixes.
+// PartnerRoles returns the partner-staff roles, in a new slice.
+func PartnerRoles() []string { return slices.Clone(partnerRoles) }
+
+// CompanyRoles returns the company-staff and system roles, in a new slice.
+func CompanyRoles() []string { return slices.Clone(companyRoles) }
+
+// Headers the contract fixes. TicketHeader may be followed by the optional
+// columns TicketOptional.
 var (
 	CustomerHeader  = []string{"id", "name", "phone", "account", "region", "site"}
 	PrincipalHeader = []string{"id", "name", "org", "org_kind", "role", "site", "region", "token"}
 	TicketHeader    = []string{"id", "customer", "site", "opened_by", "opened_at"}
+	TicketOptional  = []string{"assignee", "closed_at", "expires_at"}
 )
 
 // MinTokenLen is the shortest API token accepted on import.
@@ -54,6 +72,7 @@ type reader struct {
 	name string
 	cr   *csv.Reader
 	cols map[string]int
+	seen map[string]int // row ids so far, and their lines
 }
 
 func newReader(name string, r io.Reader, want []string) (*reader, error) {
@@ -77,7 +96,35 @@ func newReader(name string, r io.Reader, want []string) (*reader, error) {
 			return nil, &LineError{name, 1, fmt.Errorf("%w: header lacks column %q; want %s", ErrBadRow, w, strings.Join(want, ","))}
 		}
 	}
-	return &reader{name: name, cr: cr, cols: cols}, nil
+	return &reader{name: name, cr: cr, cols: cols, seen: map[string]int{}}, nil
+}
+
+// each calls fn for every row until the end of the file or an error.
+func (r *reader) each(fn func(get func(string) string, line int) error) error {
+	for {
+		get, line, err := r.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(get, line); err != nil {
+			return err
+		}
+	}
+}
+
+// newID checks a row's own id: valid, and not on an earlier row.
+func (r *reader) newID(id string, line int) error {
+	if !ValidID(id) {
+		return r.bad(line, "id %q is not a valid id", truncate(id))
+	}
+	if prev, dup := r.seen[id]; dup {
+		return r.bad(line, "duplicate id (first on line %d)", prev)
+	}
+	r.seen[id] = line
+	return nil
 }
 
 // next returns the next row as a column getter, or io.EOF.
@@ -125,43 +172,31 @@ func Customers(r io.Reader, v *vault.Vault) ([]store.Customer, error) {
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]int{}
 	var out []store.Customer
-	for {
-		get, line, err := cr.next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = cr.each(func(get func(string) string, line int) error {
 		id := get("id")
-		if !ValidID(id) {
-			return nil, cr.bad(line, "id %q is not a valid id", truncate(id))
+		if err := cr.newID(id, line); err != nil {
+			return err
 		}
-		if prev, dup := seen[id]; dup {
-			return nil, cr.bad(line, "duplicate id (first on line %d)", prev)
-		}
-		seen[id] = line
 		name := get("name")
 		if name == "" || len(name) > 200 {
-			return nil, cr.bad(line, "name is required (at most 200 bytes)")
+			return cr.bad(line, "name is required (at most 200 bytes)")
 		}
 		phone, err := vault.NormalizePhone(get("phone"))
 		if err != nil {
-			return nil, cr.bad(line, "phone is not a phone number in E.164 form (+8613800138000)")
+			return cr.bad(line, "phone is not a phone number in E.164 form (+8613800138000)")
 		}
 		account := vault.NormalizeAccount(get("account"))
 		if account == "" || len(account) > 320 || strings.ContainsAny(account, " \t") {
-			return nil, cr.bad(line, "account is required: an e-mail-like login")
+			return cr.bad(line, "account is required: an e-mail-like login")
 		}
 		region := strings.ToUpper(get("region"))
 		if region == "" || len(region) > 16 {
-			return nil, cr.bad(line, "region is required: a code such as GD")
+			return cr.bad(line, "region is required: a code such as GD")
 		}
 		site := get("site")
 		if site != "" && !ValidID(site) {
-			return nil, cr.bad(line, "site %q is not a valid id", truncate(site))
+			return cr.bad(line, "site %q is not a valid id", truncate(site))
 		}
 		out = append(out, store.Customer{
 			ID: id, Region: region, Site: site,
@@ -172,100 +207,188 @@ func Customers(r io.Reader, v *vault.Vault) ([]store.Customer, error) {
 			AccountIndex: v.BlindIndex(vault.IndexAccount, account),
 			NameIndex:    v.BlindIndex(vault.IndexName, vault.NormalizeName(name)),
 		})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
-// Principals reads principals.csv; tokens are stored only as hashes.
+// Principals reads principals.csv; tokens are stored only as hashes. Ids
+// reserved for custos itself (store.ReservedID: "custos…", "subject…") are
+// refused.
 func Principals(r io.Reader, v *vault.Vault) ([]store.Principal, error) {
 	cr, err := newReader("principals", r, PrincipalHeader)
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]int{}
 	tokens := map[string]int{}
 	var out []store.Principal
-	for {
-		get, line, err := cr.next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = cr.each(func(get func(string) string, line int) error {
 		p := store.Principal{ID: get("id"), Name: get("name"), Org: get("org"), OrgKind: strings.ToLower(get("org_kind")),
 			Role: strings.ToLower(get("role")), Site: get("site"), Region: strings.ToUpper(get("region")), Status: store.StatusActive}
-		if !ValidID(p.ID) {
-			return nil, cr.bad(line, "id %q is not a valid id", truncate(p.ID))
+		if err := cr.newID(p.ID, line); err != nil {
+			return err
 		}
-		if prev, dup := seen[p.ID]; dup {
-			return nil, cr.bad(line, "duplicate id (first on line %d)", prev)
+		if store.ReservedID(p.ID) {
+			return cr.bad(line, "id %q is reserved: ids starting with \"custos\" or \"subject\" belong to custos itself", truncate(p.ID))
 		}
-		seen[p.ID] = line
 		if !ValidID(p.Org) {
-			return nil, cr.bad(line, "org is required")
+			return cr.bad(line, "org is required")
 		}
-		if !OrgKinds[p.OrgKind] {
-			return nil, cr.bad(line, "org_kind %q: want company, distributor, retailer, contractor or callcenter", truncate(p.OrgKind))
+		if !KnownOrgKind(p.OrgKind) {
+			return cr.bad(line, "org_kind %q: want %s", truncate(p.OrgKind), orList(orgKinds))
 		}
-		if !Roles[p.Role] {
-			return nil, cr.bad(line, "role %q is not a known role", truncate(p.Role))
+		if !KnownRole(p.Role) {
+			return cr.bad(line, "role %q is not a known role", truncate(p.Role))
 		}
 		if p.Site != "" && !ValidID(p.Site) {
-			return nil, cr.bad(line, "site %q is not a valid id", truncate(p.Site))
+			return cr.bad(line, "site %q is not a valid id", truncate(p.Site))
 		}
 		if tok := get("token"); tok != "" {
 			if len(tok) < MinTokenLen || len(tok) > 512 || strings.ContainsAny(tok, " \t") {
-				return nil, cr.bad(line, "token must be %d to 512 characters without spaces", MinTokenLen)
+				return cr.bad(line, "token must be %d to 512 characters without spaces", MinTokenLen)
 			}
 			if prev, dup := tokens[tok]; dup {
-				return nil, cr.bad(line, "token already used on line %d", prev)
+				return cr.bad(line, "token already used on line %d", prev)
 			}
 			tokens[tok] = line
 			p.TokenHash = v.TokenHash(tok)
 		}
 		out = append(out, p)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
-// Tickets reads tickets.csv.
+// orList spells out a list of choices: "a, b or c".
+func orList(xs []string) string {
+	if len(xs) < 2 {
+		return strings.Join(xs, "")
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
+}
+
+// Tickets reads tickets.csv, with the optional columns assignee (a
+// principal id; empty means the opener holds the ticket), closed_at and
+// expires_at (RFC 3339; empty means open, and never expiring). Whether an
+// assignee is a principal at the ticket's site is checked by Load, which
+// knows the principals.
 func Tickets(r io.Reader) ([]store.Ticket, error) {
 	cr, err := newReader("tickets", r, TicketHeader)
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]int{}
 	var out []store.Ticket
-	for {
-		get, line, err := cr.next()
-		if err == io.EOF {
-			return out, nil
+	err = cr.each(func(get func(string) string, line int) error {
+		t := store.Ticket{ID: get("id"), Customer: get("customer"), Site: get("site"), OpenedBy: get("opened_by"), Assignee: get("assignee")}
+		if err := cr.newID(t.ID, line); err != nil {
+			return err
 		}
-		if err != nil {
-			return nil, err
-		}
-		t := store.Ticket{ID: get("id"), Customer: get("customer"), Site: get("site"), OpenedBy: get("opened_by")}
-		for _, f := range []struct{ name, v string }{{"id", t.ID}, {"customer", t.Customer}, {"site", t.Site}, {"opened_by", t.OpenedBy}} {
+		for _, f := range []struct{ name, v string }{{"customer", t.Customer}, {"site", t.Site}, {"opened_by", t.OpenedBy}} {
 			if !ValidID(f.v) {
-				return nil, cr.bad(line, "%s %q is not a valid id", f.name, truncate(f.v))
+				return cr.bad(line, "%s %q is not a valid id", f.name, truncate(f.v))
 			}
 		}
-		if prev, dup := seen[t.ID]; dup {
-			return nil, cr.bad(line, "duplicate id (first on line %d)", prev)
+		if t.Assignee != "" && !ValidID(t.Assignee) {
+			return cr.bad(line, "assignee %q is not a valid id", truncate(t.Assignee))
 		}
-		seen[t.ID] = line
-		at, err := time.Parse(time.RFC3339, get("opened_at"))
-		if err != nil {
-			return nil, cr.bad(line, "opened_at must be RFC 3339, e.g. 2026-03-02T09:14:05Z")
+		var err error
+		if t.OpenedAt, err = parseTime(get("opened_at")); err != nil || t.OpenedAt.IsZero() {
+			return cr.bad(line, "opened_at must be RFC 3339, e.g. 2026-03-02T09:14:05Z")
 		}
-		t.OpenedAt = at.UTC()
+		if t.ClosedAt, err = parseTime(get("closed_at")); err != nil {
+			return cr.bad(line, "closed_at must be empty or RFC 3339, e.g. 2026-03-02T09:14:05Z")
+		}
+		if t.ExpiresAt, err = parseTime(get("expires_at")); err != nil {
+			return cr.bad(line, "expires_at must be empty or RFC 3339, e.g. 2026-03-05T09:14:05Z")
+		}
+		if !t.ClosedAt.IsZero() && t.ClosedAt.Before(t.OpenedAt) {
+			return cr.bad(line, "closed_at is before opened_at")
+		}
+		if !t.ExpiresAt.IsZero() && !t.ExpiresAt.After(t.OpenedAt) {
+			return cr.bad(line, "expires_at must be after opened_at")
+		}
 		out = append(out, t)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
-// Load stores the batch; a failure stores nothing.
+// parseTime parses an RFC 3339 time into UTC; empty is the zero time.
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if t.IsZero() || t.Unix() == 0 && t.Nanosecond() == 0 {
+		return time.Time{}, errors.New("not a real time")
+	}
+	return t.UTC(), nil
+}
+
+// Load checks the batch against what the store holds, then stores it; a
+// failure stores nothing. A ticket's assignee must be a principal at the
+// ticket's site when principals are known (in the batch, or in the store):
+// a principal in the batch counts over one of the same id in the store.
+// Such an error wraps ErrBadRow and names the ticket.
 func Load(ctx context.Context, st store.Store, b store.Batch) error {
+	if err := checkAssignees(ctx, st, b); err != nil {
+		return fmt.Errorf("import: nothing was loaded: %w", err)
+	}
 	if err := st.Import(ctx, b); err != nil {
 		return fmt.Errorf("import: nothing was loaded: %w", err)
+	}
+	return nil
+}
+
+func checkAssignees(ctx context.Context, st store.Store, b store.Batch) error {
+	sites := map[string]string{} // principal → site, from the batch, then the store
+	for _, p := range b.Principals {
+		sites[p.ID] = p.Site
+	}
+	known := len(b.Principals) > 0
+	checkedStore := false
+	for i, t := range b.Tickets {
+		if t.Assignee == "" {
+			continue
+		}
+		site, ok := sites[t.Assignee]
+		if !ok {
+			p, err := st.Principal(ctx, t.Assignee)
+			switch {
+			case err == nil:
+				site, ok = p.Site, true
+				sites[p.ID] = p.Site
+			case !errors.Is(err, store.ErrNotFound):
+				return fmt.Errorf("tickets: ticket %s: look up assignee: %w", t.ID, err)
+			}
+		}
+		if !ok && !known && !checkedStore {
+			// Principals are known if the store has any.
+			v, err := st.PrincipalsVersion(ctx)
+			if err != nil {
+				return fmt.Errorf("tickets: %w", err)
+			}
+			known, checkedStore = v > 0, true
+		}
+		switch {
+		case !ok && known:
+			return fmt.Errorf("tickets: ticket %s (row %d): %w: assignee %q is not a known principal", t.ID, i+1, ErrBadRow, truncate(t.Assignee))
+		case ok && site != t.Site:
+			return fmt.Errorf("tickets: ticket %s (row %d): %w: assignee %q works at site %q, not at the ticket's site %q",
+				t.ID, i+1, ErrBadRow, truncate(t.Assignee), site, t.Site)
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/custos-dev/custos/internal/importer"
+	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/store/sqlite"
 	"github.com/custos-dev/custos/internal/vault"
 )
@@ -95,7 +96,7 @@ func FuzzPrincipals(f *testing.F) {
 			return
 		}
 		for _, p := range ps {
-			if !importer.ValidID(p.ID) || !importer.Roles[p.Role] || !importer.OrgKinds[p.OrgKind] {
+			if !importer.ValidID(p.ID) || !importer.KnownRole(p.Role) || !importer.KnownOrgKind(p.OrgKind) || store.ReservedID(p.ID) {
 				t.Fatalf("accepted bad principal %+v", p)
 			}
 			if len(p.TokenHash) != 0 && len(p.TokenHash) != 32 {

@@ -47,6 +47,18 @@ func NormStatus(status string) string {
 	return status
 }
 
+// ReservedID reports whether id is reserved for custos itself as a
+// principal id: it starts with "custos" or "subject", in any case. Such ids
+// MUST be refused wherever principals are created (import, SCIM, OIDC).
+func ReservedID(id string) bool {
+	for _, p := range []string{"custos", "subject"} {
+		if len(id) >= len(p) && strings.EqualFold(id[:len(p)], p) {
+			return true
+		}
+	}
+	return false
+}
+
 // ValidID reports whether s is an id custos accepts for customers,
 // principals, tickets and sites: 1 to 128 printable ASCII bytes, no spaces,
 // slashes, quotes or wildcard characters. Imports and the API both hold ids

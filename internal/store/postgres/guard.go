@@ -9,14 +9,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/internal/row"
 )
 
 // This file holds the methods that guard purposes and identities: ticket
 // ownership, one-time code attempts, rate limits, status changes, two-person
 // approvals and dashboard sessions. Each decides in one statement whose row
 // lock orders concurrent callers on every gateway (READ COMMITTED re-reads
-// a row that changed while the statement waited for it), or in a short
-// loop of such statements.
+// a row that changed while the statement waited for it), or, for Approve,
+// in a transaction under an advisory lock on the action.
 
 // AssignTicket hands an open ticket to another principal.
 func (s *Store) AssignTicket(ctx context.Context, id, to string) error {
@@ -31,7 +32,7 @@ func (s *Store) CloseTicket(ctx context.Context, id string, at time.Time) error 
 	if at.IsZero() {
 		return errors.New("close ticket: zero time")
 	}
-	if err := s.updateTicket(ctx, id, `UPDATE tickets SET closed_at = $2 WHERE id = $1 AND closed_at = 0`, id, nanos(at)); err != nil {
+	if err := s.updateTicket(ctx, id, `UPDATE tickets SET closed_at = $2 WHERE id = $1 AND closed_at = 0`, id, row.Nanos(at)); err != nil {
 		return fmt.Errorf("close ticket: %w", err)
 	}
 	return nil
@@ -57,7 +58,7 @@ func (s *Store) updateTicket(ctx context.Context, id, q string, args ...any) err
 // CountTicketsOpenedSince counts the tickets principal opened since since.
 func (s *Store) CountTicketsOpenedSince(ctx context.Context, principal string, since time.Time) (int, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM tickets WHERE opened_by = $1 AND opened_at >= $2`, principal, nanos(since)).Scan(&n)
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM tickets WHERE opened_by = $1 AND opened_at >= $2`, principal, row.Nanos(since)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count tickets: %w", err)
 	}
@@ -69,7 +70,7 @@ func (s *Store) CountTicketsOpenedSince(ctx context.Context, principal string, s
 // each re-checks the attempts left after the one before it committed.
 func (s *Store) ReserveAttempt(ctx context.Context, id string, max int, now time.Time) (store.Consent, bool, error) {
 	c, err := scanConsent(s.pool.QueryRow(ctx, `UPDATE consents SET attempts = attempts + 1
-		WHERE id = $1 AND attempts < $2 AND confirmed_at = 0 AND expires_at > $3 RETURNING `+consentCols, id, max, nanos(now)))
+		WHERE id = $1 AND attempts < $2 AND confirmed_at = 0 AND expires_at > $3 RETURNING `+row.ConsentCols, id, max, row.Nanos(now)))
 	if err == nil {
 		return c, true, nil
 	}
@@ -131,43 +132,41 @@ func (s *Store) Hit(ctx context.Context, key string, now time.Time, window time.
 	return true, 0, nil
 }
 
-// Approve records one approval of a two-person action. Each step is one
-// statement: a second approver takes the pending row with a DELETE (of
-// two racing, one gets it), and a first approver claims the key with an
-// upsert that replaces only an expired row. If the claim finds a live row
-// by someone else (it appeared meanwhile), the loop goes round again and
-// completes it.
-func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl time.Duration) (string, bool, error) {
-	live := now.Add(-ttl).UnixNano() // pending rows with at > live count
-	for range 8 {
-		var first string
-		err := s.pool.QueryRow(ctx, `DELETE FROM approvals WHERE key = $1 AND by <> $2 AND at > $3 RETURNING by`,
-			key, by, live).Scan(&first)
-		if err == nil {
-			return first, true, nil
+// approveLock is the first key of the two-key advisory locks Approve
+// takes; the second is the hash of the action's key ("cusa" in ASCII).
+const approveLock int32 = 0x63757361
+
+// Approve records one approval of a two-person action. It holds a
+// transaction-scoped advisory lock on the action's key, so the approvals of
+// one action, from every gateway, are decided one after another; each
+// statement after the lock reads what the one before committed (READ
+// COMMITTED).
+func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl time.Duration) (firstBy string, done bool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, approveLock, key); err != nil {
+			return err
 		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return "", false, fmt.Errorf("approve %s: %w", key, err)
+		var at int64
+		err := tx.QueryRow(ctx, `SELECT by, at FROM approvals WHERE key = $1`, key).Scan(&firstBy, &at)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) || err == nil && at <= now.Add(-ttl).UnixNano():
+			firstBy = by
+			_, err = tx.Exec(ctx, `INSERT INTO approvals (key, by, at) VALUES ($1, $2, $3)
+				ON CONFLICT (key) DO UPDATE SET by = EXCLUDED.by, at = EXCLUDED.at`, key, by, row.Nanos(now))
+			return err
+		case err != nil:
+			return err
+		case firstBy == by:
+			return nil
 		}
-		err = s.pool.QueryRow(ctx, `INSERT INTO approvals (key, by, at) VALUES ($1, $2, $3)
-			ON CONFLICT (key) DO UPDATE SET by = EXCLUDED.by, at = EXCLUDED.at WHERE approvals.at <= $4
-			RETURNING by`, key, by, nanos(now), live).Scan(&first)
-		if err == nil {
-			return first, false, nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return "", false, fmt.Errorf("approve %s: %w", key, err)
-		}
-		// A live row stands: ours (still pending) or someone else's.
-		err = s.pool.QueryRow(ctx, `SELECT by FROM approvals WHERE key = $1 AND at > $2`, key, live).Scan(&first)
-		if err == nil && first == by {
-			return first, false, nil
-		}
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return "", false, fmt.Errorf("approve %s: %w", key, err)
-		}
+		done = true
+		_, err = tx.Exec(ctx, `DELETE FROM approvals WHERE key = $1`, key)
+		return err
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("approve %s: %w", key, err)
 	}
-	return "", false, fmt.Errorf("approve %s: too much contention: %w", key, store.ErrConflict)
+	return firstBy, done, nil
 }
 
 // PutSession stores a dashboard session.
@@ -175,7 +174,7 @@ func (s *Store) PutSession(ctx context.Context, idHash []byte, principal string,
 	now := time.Now()
 	if _, err := s.pool.Exec(ctx, `INSERT INTO sessions (id_hash, principal, expires) VALUES ($1, $2, $3)
 		ON CONFLICT (id_hash) DO UPDATE SET principal = EXCLUDED.principal, expires = EXCLUDED.expires`,
-		orEmpty(idHash), principal, nanos(expires)); err != nil {
+		orEmpty(idHash), principal, row.Nanos(expires)); err != nil {
 		return fmt.Errorf("put session: %w", err)
 	}
 	if s.pruneSessions.Due(now) {
@@ -193,7 +192,7 @@ func (s *Store) Session(ctx context.Context, idHash []byte) (string, time.Time, 
 	if err != nil {
 		return "", time.Time{}, notFound(err)
 	}
-	return p, fromNanos(exp), nil
+	return p, row.Time(exp), nil
 }
 
 // DeleteSession ends a session.
@@ -223,7 +222,7 @@ func (s *Store) SampleCustomers(ctx context.Context, n int) ([]store.Customer, e
 	}
 	sample := func(q string, args ...any) ([]store.Customer, error) {
 		rows, _ := s.pool.Query(ctx, q, args...)
-		cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Customer, error) { return scanCustomer(r) })
+		cs, err := collect(rows, row.Customer)
 		if err != nil {
 			return nil, fmt.Errorf("sample customers: %w", err)
 		}
@@ -231,11 +230,11 @@ func (s *Store) SampleCustomers(ctx context.Context, n int) ([]store.Customer, e
 	}
 	if est > sampleScan {
 		pct := min(100, 100*8*float64(n)/est)
-		cs, err := sample(`SELECT `+customerCols+` FROM customers TABLESAMPLE BERNOULLI ($1) WHERE NOT canary
+		cs, err := sample(`SELECT `+row.CustomerCols+` FROM customers TABLESAMPLE BERNOULLI ($1) WHERE NOT canary
 			ORDER BY random() LIMIT $2`, pct, n)
 		if err != nil || len(cs) == n {
 			return cs, err
 		}
 	}
-	return sample(`SELECT `+customerCols+` FROM customers WHERE NOT canary ORDER BY random() LIMIT $1`, n)
+	return sample(`SELECT `+row.CustomerCols+` FROM customers WHERE NOT canary ORDER BY random() LIMIT $1`, n)
 }

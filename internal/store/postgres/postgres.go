@@ -17,6 +17,14 @@
 //     each); callers batch records (package auditlog group-commits).
 //   - PrincipalsVersion is bumped in the transaction that changes a
 //     principal, so every gateway sees the change as soon as it commits.
+//   - ReserveAttempt, Hit, ChangeStatus, AssignTicket and CloseTicket each
+//     decide in one UPDATE (or INSERT ... ON CONFLICT DO UPDATE) whose
+//     WHERE clause is the check: concurrent callers on any gateway queue on
+//     the row's lock and each re-checks after the one before it, so a code
+//     gets at most max attempts, a window at most max hits, and a status
+//     change from a stale read fails.
+//   - Approve decides under a transaction-scoped advisory lock on the
+//     action's key, so one pending approval completes at most one action.
 //   - SetMetaOnce inserts only if absent, then reads what is stored, so
 //     gateways starting together agree on one value.
 //
@@ -31,7 +39,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -44,6 +51,7 @@ import (
 	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/store/internal/prune"
+	"github.com/custos-dev/custos/internal/store/internal/row"
 )
 
 // Store is the PostgreSQL implementation of store.Store. It is safe for
@@ -140,20 +148,6 @@ func (s *Store) Close() error {
 	return nil
 }
 
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
 // index converts a log index to the BIGINT it is stored as, saturating:
 // indexes past math.MaxInt64 cannot exist.
 func index(u uint64) int64 {
@@ -233,7 +227,7 @@ const upsertPrincipals = `INSERT INTO principals
 		token_hash = COALESCE(EXCLUDED.token_hash, principals.token_hash),
 		notice = EXCLUDED.notice`
 
-const upsertTickets = `INSERT INTO tickets (` + ticketCols + `)
+const upsertTickets = `INSERT INTO tickets (` + row.TicketCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
 		$7::text[], $8::bigint[], $9::boolean[])
 	ON CONFLICT (id) DO UPDATE SET customer = EXCLUDED.customer, site = EXCLUDED.site,
@@ -281,7 +275,7 @@ func (s *Store) Import(ctx context.Context, b store.Batch) error {
 				cols[0][i], cols[1][i], cols[2][i], cols[3][i] = p.ID, p.Name, p.Org, p.OrgKind
 				cols[4][i], cols[5][i], cols[6][i], cols[7][i] = p.Role, p.Site, p.Region, store.NormStatus(p.Status)
 				cols[8][i], cols[9][i], cols[10][i] = p.StatusSource, p.StatusBy, p.StatusReason
-				toks[i], notice[i] = nonEmpty(p.TokenHash), nanos(p.Notice)
+				toks[i], notice[i] = nonEmpty(p.TokenHash), row.Nanos(p.Notice)
 			}
 			_, err := tx.Exec(ctx, upsertPrincipals, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], toks, cols[7], notice,
 				cols[8], cols[9], cols[10])
@@ -310,7 +304,7 @@ func (s *Store) Import(ctx context.Context, b store.Batch) error {
 			crm := make([]bool, len(ts))
 			for i, t := range ts {
 				cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i] = t.ID, t.Customer, t.Site, t.OpenedBy, t.Assignee
-				opened[i], closed[i], expires[i], crm[i] = nanos(t.OpenedAt), nanos(t.ClosedAt), nanos(t.ExpiresAt), t.CRM
+				opened[i], closed[i], expires[i], crm[i] = row.Nanos(t.OpenedAt), row.Nanos(t.ClosedAt), row.Nanos(t.ExpiresAt), t.CRM
 			}
 			if _, err := tx.Exec(ctx, upsertTickets, cols[0], cols[1], cols[2], cols[3], opened, closed, cols[4], expires, crm); err != nil {
 				return fmt.Errorf("tickets: %w", err)
@@ -324,31 +318,27 @@ func (s *Store) Import(ctx context.Context, b store.Batch) error {
 	return nil
 }
 
-const customerCols = `id, region, site, name, phone, account, phone_idx, account_idx, name_idx, canary, scope`
-
-func scanCustomer(row pgx.Row) (store.Customer, error) {
-	var c store.Customer
-	err := row.Scan(&c.ID, &c.Region, &c.Site, &c.Name, &c.Phone, &c.Account,
-		&c.PhoneIndex, &c.AccountIndex, &c.NameIndex, &c.Canary, &c.Scope)
+func scanCustomer(r pgx.Row) (store.Customer, error) {
+	v, err := row.Customer(r)
 	if err != nil {
 		return store.Customer{}, notFound(err)
 	}
-	return c, nil
+	return v, nil
 }
 
 // Customer returns the customer with id.
 func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
-	return scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerCols+` FROM customers WHERE id = $1`, id))
+	return scanCustomer(s.pool.QueryRow(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE id = $1`, id))
 }
 
 // CustomerByPhone returns the customer with the phone blind index.
 func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerCols+` FROM customers WHERE phone_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
+	return scanCustomer(s.pool.QueryRow(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE phone_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
 }
 
 // CustomerByAccount returns the customer with the account blind index.
 func (s *Store) CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerCols+` FROM customers WHERE account_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
+	return scanCustomer(s.pool.QueryRow(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE account_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
 }
 
 // CustomerIDsByName returns the ids of customers with the name blind index.
@@ -370,33 +360,28 @@ func (s *Store) CustomerCount(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-const principalCols = `id, name, org, org_kind, role, site, region, token_hash, status, notice, status_source, status_by, status_reason`
-
-func scanPrincipal(row pgx.Row) (store.Principal, error) {
-	var p store.Principal
-	var notice int64
-	if err := row.Scan(&p.ID, &p.Name, &p.Org, &p.OrgKind, &p.Role, &p.Site, &p.Region, &p.TokenHash, &p.Status, &notice,
-		&p.StatusSource, &p.StatusBy, &p.StatusReason); err != nil {
+func scanPrincipal(r pgx.Row) (store.Principal, error) {
+	v, err := row.Principal(r)
+	if err != nil {
 		return store.Principal{}, notFound(err)
 	}
-	p.Notice = fromNanos(notice)
-	return p, nil
+	return v, nil
 }
 
 // Principal returns the principal with id.
 func (s *Store) Principal(ctx context.Context, id string) (store.Principal, error) {
-	return scanPrincipal(s.pool.QueryRow(ctx, `SELECT `+principalCols+` FROM principals WHERE id = $1`, id))
+	return scanPrincipal(s.pool.QueryRow(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE id = $1`, id))
 }
 
 // PrincipalByToken returns the principal whose token hashes to tokenHash.
 func (s *Store) PrincipalByToken(ctx context.Context, tokenHash []byte) (store.Principal, error) {
-	return scanPrincipal(s.pool.QueryRow(ctx, `SELECT `+principalCols+` FROM principals WHERE token_hash = $1`, nonEmpty(tokenHash)))
+	return scanPrincipal(s.pool.QueryRow(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE token_hash = $1`, nonEmpty(tokenHash)))
 }
 
 // Principals returns every principal, ordered by id.
 func (s *Store) Principals(ctx context.Context) ([]store.Principal, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+principalCols+` FROM principals ORDER BY id`)
-	ps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Principal, error) { return scanPrincipal(r) })
+	rows, _ := s.pool.Query(ctx, `SELECT `+row.PrincipalCols+` FROM principals ORDER BY id`)
+	ps, err := collect(rows, row.Principal)
 	if err != nil {
 		return nil, fmt.Errorf("principals: %w", err)
 	}
@@ -409,12 +394,12 @@ func (s *Store) Principals(ctx context.Context) ([]store.Principal, error) {
 func (s *Store) PutPrincipal(ctx context.Context, p store.Principal) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// An existing principal keeps its status: only ChangeStatus changes it.
-		_, err := tx.Exec(ctx, `INSERT INTO principals (`+principalCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+		_, err := tx.Exec(ctx, `INSERT INTO principals (`+row.PrincipalCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
 			ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, org = EXCLUDED.org, org_kind = EXCLUDED.org_kind,
 			role = EXCLUDED.role, site = EXCLUDED.site, region = EXCLUDED.region,
 			token_hash = COALESCE(EXCLUDED.token_hash, principals.token_hash),
 			notice = EXCLUDED.notice`,
-			p.ID, p.Name, p.Org, p.OrgKind, p.Role, p.Site, p.Region, nonEmpty(p.TokenHash), store.NormStatus(p.Status), nanos(p.Notice),
+			p.ID, p.Name, p.Org, p.OrgKind, p.Role, p.Site, p.Region, nonEmpty(p.TokenHash), store.NormStatus(p.Status), row.Nanos(p.Notice),
 			p.StatusSource, p.StatusBy, p.StatusReason)
 		if isUnique(err) {
 			return fmt.Errorf("put principal: token already in use: %w", store.ErrExists)
@@ -456,35 +441,31 @@ func (s *Store) PrincipalsVersion(ctx context.Context) (int64, error) {
 
 // CreateTicket stores a new ticket (store.ErrExists if the id is taken).
 func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO tickets (`+ticketCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
-		t.ID, t.Customer, t.Site, t.OpenedBy, nanos(t.OpenedAt), nanos(t.ClosedAt), t.Assignee, nanos(t.ExpiresAt), t.CRM)
+	_, err := s.pool.Exec(ctx, `INSERT INTO tickets (`+row.TicketCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+		t.ID, t.Customer, t.Site, t.OpenedBy, row.Nanos(t.OpenedAt), row.Nanos(t.ClosedAt), t.Assignee, row.Nanos(t.ExpiresAt), t.CRM)
 	if isUnique(err) {
 		return store.ErrExists
 	}
 	return err
 }
 
-const ticketCols = `id, customer, site, opened_by, opened_at, closed_at, assignee, expires_at, crm`
-
-func scanTicket(row pgx.Row) (store.Ticket, error) {
-	var t store.Ticket
-	var opened, closed, expires int64
-	if err := row.Scan(&t.ID, &t.Customer, &t.Site, &t.OpenedBy, &opened, &closed, &t.Assignee, &expires, &t.CRM); err != nil {
+func scanTicket(r pgx.Row) (store.Ticket, error) {
+	v, err := row.Ticket(r)
+	if err != nil {
 		return store.Ticket{}, notFound(err)
 	}
-	t.OpenedAt, t.ClosedAt, t.ExpiresAt = fromNanos(opened), fromNanos(closed), fromNanos(expires)
-	return t, nil
+	return v, nil
 }
 
 // Ticket returns the ticket with id.
 func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
-	return scanTicket(s.pool.QueryRow(ctx, `SELECT `+ticketCols+` FROM tickets WHERE id = $1`, id))
+	return scanTicket(s.pool.QueryRow(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = $1`, id))
 }
 
 // TicketsByCustomer returns the customer's tickets, oldest first.
 func (s *Store) TicketsByCustomer(ctx context.Context, customer string) ([]store.Ticket, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+ticketCols+` FROM tickets WHERE customer = $1 ORDER BY opened_at, id`, customer)
-	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Ticket, error) { return scanTicket(r) })
+	rows, _ := s.pool.Query(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE customer = $1 ORDER BY opened_at, id`, customer)
+	ts, err := collect(rows, row.Ticket)
 	if err != nil {
 		return nil, fmt.Errorf("tickets by customer: %w", err)
 	}
@@ -495,30 +476,25 @@ func (s *Store) TicketsByCustomer(ctx context.Context, customer string) ([]store
 func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO consents
 		(id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`, c.ID, c.Customer, c.Principal, c.CodeHash, nanos(c.CreatedAt),
-		nanos(c.ExpiresAt), c.Attempts, nanos(c.ConfirmedAt), nanos(c.GrantUntil))
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`, c.ID, c.Customer, c.Principal, c.CodeHash, row.Nanos(c.CreatedAt),
+		row.Nanos(c.ExpiresAt), c.Attempts, row.Nanos(c.ConfirmedAt), row.Nanos(c.GrantUntil))
 	if isUnique(err) {
 		return store.ErrExists
 	}
 	return err
 }
 
-const consentCols = `id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until`
-
-func scanConsent(row pgx.Row) (store.Consent, error) {
-	var c store.Consent
-	var created, expires, confirmed, grant int64
-	err := row.Scan(&c.ID, &c.Customer, &c.Principal, &c.CodeHash, &created, &expires, &c.Attempts, &confirmed, &grant)
+func scanConsent(r pgx.Row) (store.Consent, error) {
+	v, err := row.Consent(r)
 	if err != nil {
 		return store.Consent{}, notFound(err)
 	}
-	c.CreatedAt, c.ExpiresAt, c.ConfirmedAt, c.GrantUntil = fromNanos(created), fromNanos(expires), fromNanos(confirmed), fromNanos(grant)
-	return c, nil
+	return v, nil
 }
 
 // Consent returns the consent with id.
 func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
-	return scanConsent(s.pool.QueryRow(ctx, `SELECT `+consentCols+` FROM consents WHERE id = $1`, id))
+	return scanConsent(s.pool.QueryRow(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = $1`, id))
 }
 
 // ConsentFailed counts one wrong code and returns the count, atomically.
@@ -532,7 +508,7 @@ func (s *Store) ConsentFailed(ctx context.Context, id string) (int, error) {
 // already was).
 func (s *Store) ConfirmConsent(ctx context.Context, id string, at, grantUntil time.Time) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE consents SET confirmed_at = $2, grant_until = $3 WHERE id = $1 AND confirmed_at = 0`,
-		id, nanos(at), nanos(grantUntil))
+		id, row.Nanos(at), row.Nanos(grantUntil))
 	if err != nil {
 		return fmt.Errorf("confirm consent: %w", err)
 	}
@@ -548,7 +524,7 @@ func (s *Store) ConfirmConsent(ctx context.Context, id string, at, grantUntil ti
 // CreateBreakGlass stores a new request (store.ErrExists if the id is taken).
 func (s *Store) CreateBreakGlass(ctx context.Context, b store.BreakGlass) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO breakglass (id, principal, customer, reason, created_at) VALUES ($1,$2,$3,$4,$5)`,
-		b.ID, b.Principal, b.Customer, b.Reason, nanos(b.CreatedAt))
+		b.ID, b.Principal, b.Customer, b.Reason, row.Nanos(b.CreatedAt))
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -557,14 +533,10 @@ func (s *Store) CreateBreakGlass(ctx context.Context, b store.BreakGlass) error 
 
 // BreakGlass returns the request with id.
 func (s *Store) BreakGlass(ctx context.Context, id string) (store.BreakGlass, error) {
-	var b store.BreakGlass
-	var created, approved, expires int64
-	err := s.pool.QueryRow(ctx, `SELECT id, principal, customer, reason, created_at, approved_by, approved_at, expires_at
-		FROM breakglass WHERE id = $1`, id).Scan(&b.ID, &b.Principal, &b.Customer, &b.Reason, &created, &b.ApprovedBy, &approved, &expires)
+	b, err := row.BreakGlass(s.pool.QueryRow(ctx, `SELECT `+row.BreakGlassCols+` FROM breakglass WHERE id = $1`, id))
 	if err != nil {
 		return store.BreakGlass{}, notFound(err)
 	}
-	b.CreatedAt, b.ApprovedAt, b.ExpiresAt = fromNanos(created), fromNanos(approved), fromNanos(expires)
 	return b, nil
 }
 
@@ -572,7 +544,7 @@ func (s *Store) BreakGlass(ctx context.Context, id string) (store.BreakGlass, er
 // already was).
 func (s *Store) ApproveBreakGlass(ctx context.Context, id, approver string, at, expires time.Time) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE breakglass SET approved_by = $2, approved_at = $3, expires_at = $4
-		WHERE id = $1 AND approved_by = ''`, id, approver, nanos(at), nanos(expires))
+		WHERE id = $1 AND approved_by = ''`, id, approver, row.Nanos(at), row.Nanos(expires))
 	if err != nil {
 		return fmt.Errorf("approve break-glass: %w", err)
 	}
@@ -726,7 +698,7 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint
 	actors, customers := make([]string, len(recs)), make([]string, len(recs))
 	events, salts := make([][]byte, len(recs)), make([][]byte, len(recs))
 	for i, r := range recs {
-		times[i], actors[i], customers[i] = nanos(r.Time), r.Actor, r.Customer
+		times[i], actors[i], customers[i] = row.Nanos(r.Time), r.Actor, r.Customer
 		// NOT NULL columns: an empty value is stored as empty, not NULL.
 		events[i], salts[i] = orEmpty(r.Event), orEmpty(r.Salt)
 	}
@@ -755,40 +727,37 @@ func (s *Store) AuditSize(ctx context.Context) (uint64, error) {
 
 func (s *Store) auditQuery(ctx context.Context, q string, args ...any) ([]store.AuditRecord, error) {
 	rows, _ := s.pool.Query(ctx, q, args...)
-	recs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.AuditRecord, error) {
-		var a store.AuditRecord
-		var idx, t int64
-		err := r.Scan(&idx, &t, &a.Actor, &a.Customer, &a.Event, &a.Salt)
-		a.Index, a.Time = uint64(idx), fromNanos(t)
-		return a, err
-	})
+	recs, err := collect(rows, row.Audit)
 	if err != nil {
 		return nil, fmt.Errorf("read audit: %w", err)
 	}
 	return recs, nil
 }
 
-const auditCols = `idx, time, actor, customer, event, salt`
+// collect scans every row with scan (one of package row's scanners).
+func collect[T any](rows pgx.Rows, scan func(row.Scanner) (T, error)) ([]T, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+}
 
 // AuditRange returns the records with from <= Index < to, in order.
 func (s *Store) AuditRange(ctx context.Context, from, to uint64) ([]store.AuditRecord, error) {
-	return s.auditQuery(ctx, `SELECT `+auditCols+` FROM audit WHERE idx >= $1 AND idx < $2 ORDER BY idx`, index(from), index(to))
+	return s.auditQuery(ctx, `SELECT `+row.AuditCols+` FROM audit WHERE idx >= $1 AND idx < $2 ORDER BY idx`, index(from), index(to))
 }
 
 // AuditByCustomer returns the customer's records, in order.
 func (s *Store) AuditByCustomer(ctx context.Context, customer string) ([]store.AuditRecord, error) {
-	return s.auditQuery(ctx, `SELECT `+auditCols+` FROM audit WHERE customer = $1 ORDER BY idx`, customer)
+	return s.auditQuery(ctx, `SELECT `+row.AuditCols+` FROM audit WHERE customer = $1 ORDER BY idx`, customer)
 }
 
 // AuditByActor returns the actor's records with Index >= from, in order.
 func (s *Store) AuditByActor(ctx context.Context, actor string, from uint64) ([]store.AuditRecord, error) {
-	return s.auditQuery(ctx, `SELECT `+auditCols+` FROM audit WHERE actor = $1 AND idx >= $2 ORDER BY idx`, actor, index(from))
+	return s.auditQuery(ctx, `SELECT `+row.AuditCols+` FROM audit WHERE actor = $1 AND idx >= $2 ORDER BY idx`, actor, index(from))
 }
 
 // AddCheckpoint keeps a checkpoint; checkpoints are never deleted.
 func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO checkpoints (size, note, time) VALUES ($1, $2, $3)`,
-		index(c.Size), orEmpty(c.Note), nanos(c.Time))
+		index(c.Size), orEmpty(c.Note), row.Nanos(c.Time))
 	if err != nil {
 		return fmt.Errorf("add checkpoint: %w", err)
 	}
@@ -797,13 +766,7 @@ func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
 
 func (s *Store) checkpoints(ctx context.Context, q string) ([]store.Checkpoint, error) {
 	rows, _ := s.pool.Query(ctx, q)
-	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Checkpoint, error) {
-		var c store.Checkpoint
-		var size, t int64
-		err := r.Scan(&size, &c.Note, &t)
-		c.Size, c.Time = uint64(size), fromNanos(t)
-		return c, err
-	})
+	cs, err := collect(rows, row.Checkpoint)
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoints: %w", err)
 	}
@@ -812,32 +775,25 @@ func (s *Store) checkpoints(ctx context.Context, q string) ([]store.Checkpoint, 
 
 // Checkpoints returns every checkpoint in the order added.
 func (s *Store) Checkpoints(ctx context.Context) ([]store.Checkpoint, error) {
-	return s.checkpoints(ctx, `SELECT size, note, time FROM checkpoints ORDER BY seq`)
+	return s.checkpoints(ctx, row.CheckpointsQuery)
 }
 
 // LatestCheckpoint returns the checkpoint added last (store.ErrNotFound if
 // none).
 func (s *Store) LatestCheckpoint(ctx context.Context) (store.Checkpoint, error) {
-	cs, err := s.checkpoints(ctx, `SELECT size, note, time FROM checkpoints ORDER BY seq DESC LIMIT 1`)
-	if err != nil {
-		return store.Checkpoint{}, err
-	}
-	if len(cs) == 0 {
-		return store.Checkpoint{}, store.ErrNotFound
-	}
-	return cs[0], nil
+	return row.Latest(s.checkpoints(ctx, row.LatestCheckpointQuery))
 }
 
 // AddAlert stores an alert and returns its id.
 func (s *Store) AddAlert(ctx context.Context, a store.Alert) (int64, error) {
-	reasons, err := json.Marshal(a.Reasons)
+	reasons, err := row.Reasons(a)
 	if err != nil {
 		return 0, fmt.Errorf("add alert: %w", err)
 	}
 	var id int64
 	err = s.pool.QueryRow(ctx, `INSERT INTO alerts (actor, time, score, reasons, records, kind, action, detail)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id`,
-		a.Actor, nanos(a.Time), a.Score, string(reasons), a.Records, a.Kind, a.Action, a.Detail).Scan(&id)
+		a.Actor, row.Nanos(a.Time), a.Score, reasons, a.Records, a.Kind, a.Action, a.Detail).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("add alert: %w", err)
 	}
@@ -849,21 +805,8 @@ func (s *Store) Alerts(ctx context.Context, limit int) ([]store.Alert, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT id, actor, time, score, reasons, records, kind, action, detail
-		FROM alerts ORDER BY time DESC, id DESC LIMIT $1`, limit)
-	as, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Alert, error) {
-		var a store.Alert
-		var t int64
-		var reasons string
-		if err := r.Scan(&a.ID, &a.Actor, &t, &a.Score, &reasons, &a.Records, &a.Kind, &a.Action, &a.Detail); err != nil {
-			return a, err
-		}
-		a.Time = fromNanos(t)
-		if err := json.Unmarshal([]byte(reasons), &a.Reasons); err != nil {
-			return a, fmt.Errorf("alert %d reasons: %w", a.ID, err)
-		}
-		return a, nil
-	})
+	rows, _ := s.pool.Query(ctx, `SELECT `+row.AlertCols+` FROM alerts ORDER BY time DESC, id DESC LIMIT $1`, limit)
+	as, err := collect(rows, row.Alert)
 	if err != nil {
 		return nil, fmt.Errorf("read alerts: %w", err)
 	}

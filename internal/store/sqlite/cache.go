@@ -37,24 +37,38 @@ func (c *rowCache) drop() {
 	c.mu.Unlock()
 }
 
-func (c *rowCache) customer(id string) (store.Customer, bool, uint64) {
+// cacheGet returns the row under id in m (one of c's maps) and the
+// generation to hand to cachePut with a row read from the database.
+func cacheGet[T any](c *rowCache, m *map[string]T, id string) (T, bool, uint64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	v, ok := c.customers[id]
+	v, ok := (*m)[id]
 	return v, ok, c.gen
 }
 
-func (c *rowCache) putCustomer(v store.Customer, gen uint64) {
+// cachePut keeps v under id in m unless the cache was dropped since gen
+// (then the row read may be stale).
+func cachePut[T any](c *rowCache, m *map[string]T, id string, v T, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
-		return // dropped meanwhile: the row read may be stale
+		return
 	}
-	if len(c.customers) >= cacheMaxRows {
-		c.customers = map[string]store.Customer{}
+	if len(*m) >= cacheMaxRows {
+		*m = map[string]T{}
 	}
-	c.customers[v.ID] = v
+	(*m)[id] = v
 }
+
+func (c *rowCache) customer(id string) (store.Customer, bool, uint64) {
+	return cacheGet(c, &c.customers, id)
+}
+
+func (c *rowCache) putCustomer(v store.Customer, gen uint64) { cachePut(c, &c.customers, v.ID, v, gen) }
+
+func (c *rowCache) ticket(id string) (store.Ticket, bool, uint64) { return cacheGet(c, &c.tickets, id) }
+
+func (c *rowCache) putTicket(v store.Ticket, gen uint64) { cachePut(c, &c.tickets, v.ID, v, gen) }
 
 // forgetTicket drops ticket id after this process changed it. It also
 // starts a new generation, so a read that began before the change cannot
@@ -64,25 +78,6 @@ func (c *rowCache) forgetTicket(id string) {
 	c.gen++
 	delete(c.tickets, id)
 	c.mu.Unlock()
-}
-
-func (c *rowCache) ticket(id string) (store.Ticket, bool, uint64) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	v, ok := c.tickets[id]
-	return v, ok, c.gen
-}
-
-func (c *rowCache) putTicket(v store.Ticket, gen uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != gen {
-		return
-	}
-	if len(c.tickets) >= cacheMaxRows {
-		c.tickets = map[string]store.Ticket{}
-	}
-	c.tickets[v.ID] = v
 }
 
 // watchDataVersion drops the cache when another process commits.

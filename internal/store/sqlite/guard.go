@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/internal/row"
 )
 
 // This file holds the methods that guard purposes and identities: ticket
@@ -28,7 +29,7 @@ func (s *Store) CloseTicket(ctx context.Context, id string, at time.Time) error 
 	if at.IsZero() {
 		return errors.New("close ticket: zero time")
 	}
-	return s.updateTicket(ctx, id, `UPDATE tickets SET closed_at = ? WHERE id = ? AND closed_at = 0`, nanos(at), id)
+	return s.updateTicket(ctx, id, `UPDATE tickets SET closed_at = ? WHERE id = ? AND closed_at = 0`, row.Nanos(at), id)
 }
 
 // updateTicket runs an update that applies only to an open ticket, and
@@ -52,21 +53,21 @@ func (s *Store) updateTicket(ctx context.Context, id, q string, args ...any) err
 // CountTicketsOpenedSince counts the tickets principal opened since since.
 func (s *Store) CountTicketsOpenedSince(ctx context.Context, principal string, since time.Time) (int, error) {
 	var n int
-	err := s.rowR(ctx, `SELECT count(*) FROM tickets WHERE opened_by = ? AND opened_at >= ?`, principal, nanos(since)).Scan(&n)
+	err := s.rowR(ctx, `SELECT count(*) FROM tickets WHERE opened_by = ? AND opened_at >= ?`, principal, row.Nanos(since)).Scan(&n)
 	return n, err
 }
 
 // ReserveAttempt reserves one attempt at a consent's code, atomically.
 func (s *Store) ReserveAttempt(ctx context.Context, id string, max int, now time.Time) (store.Consent, bool, error) {
 	c, err := scanConsent(s.w.QueryRowContext(ctx, `UPDATE consents SET attempts = attempts + 1
-		WHERE id = ? AND attempts < ? AND confirmed_at = 0 AND expires_at > ? RETURNING `+consentCols, id, max, nanos(now)))
+		WHERE id = ? AND attempts < ? AND confirmed_at = 0 AND expires_at > ? RETURNING `+row.ConsentCols, id, max, row.Nanos(now)))
 	if err == nil {
 		return c, true, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return store.Consent{}, false, err
 	}
-	c, err = scanConsent(s.w.QueryRowContext(ctx, `SELECT `+consentCols+` FROM consents WHERE id = ?`, id))
+	c, err = scanConsent(s.w.QueryRowContext(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = ?`, id))
 	return c, false, err
 }
 
@@ -121,7 +122,7 @@ func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl 
 		switch {
 		case errors.Is(err, sql.ErrNoRows) || err == nil && at <= now.Add(-ttl).UnixNano():
 			firstBy = by
-			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO approvals (key, by, at) VALUES (?, ?, ?)`, key, by, nanos(now))
+			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO approvals (key, by, at) VALUES (?, ?, ?)`, key, by, row.Nanos(now))
 			return err
 		case err != nil:
 			return err
@@ -142,7 +143,7 @@ func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl 
 func (s *Store) PutSession(ctx context.Context, idHash []byte, principal string, expires time.Time) error {
 	now := time.Now()
 	if _, err := s.w.ExecContext(ctx, `INSERT OR REPLACE INTO sessions (id_hash, principal, expires) VALUES (?, ?, ?)`,
-		idHash, principal, nanos(expires)); err != nil {
+		idHash, principal, row.Nanos(expires)); err != nil {
 		return fmt.Errorf("put session: %w", err)
 	}
 	if s.pruneSessions.Due(now) {
@@ -159,7 +160,7 @@ func (s *Store) Session(ctx context.Context, idHash []byte) (string, time.Time, 
 	if err != nil {
 		return "", time.Time{}, notFound(err)
 	}
-	return p, fromNanos(exp), nil
+	return p, row.Time(exp), nil
 }
 
 // DeleteSession ends a session.
@@ -175,21 +176,13 @@ func (s *Store) SampleCustomers(ctx context.Context, n int) ([]store.Customer, e
 	if n <= 0 {
 		return nil, nil
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+customerCols+` FROM customers WHERE id IN
+	rows, err := s.r.QueryContext(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE id IN
 		(SELECT id FROM customers WHERE canary = 0 ORDER BY random() LIMIT ?)`, n)
+	cs, err := collect(rows, err, row.Customer)
 	if err != nil {
 		return nil, fmt.Errorf("sample customers: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Customer
-	for rows.Next() {
-		c, err := scanCustomer(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sample customers: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return cs, nil
 }
 
 // Snapshot writes a consistent copy of the database to dst, a file that

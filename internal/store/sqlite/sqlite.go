@@ -9,7 +9,6 @@ import (
 	"context"
 	"database/sql"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -26,6 +25,7 @@ import (
 	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/store/internal/prune"
+	"github.com/custos-dev/custos/internal/store/internal/row"
 )
 
 //go:embed schema.sql
@@ -289,20 +289,6 @@ func created(err error) error {
 	return err
 }
 
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
@@ -352,7 +338,7 @@ func (s *Store) Import(ctx context.Context, b store.Batch) error {
 			}
 		}
 		for _, t := range b.Tickets {
-			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO tickets (`+ticketCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO tickets (`+row.TicketCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
 				ticketArgs(t)...); err != nil {
 				return fmt.Errorf("ticket %s: %w", t.ID, err)
 			}
@@ -361,13 +347,9 @@ func (s *Store) Import(ctx context.Context, b store.Batch) error {
 	})
 }
 
-const customerCols = `id, region, site, name, phone, account, phone_idx, account_idx, name_idx, canary, scope`
-
-func scanCustomer(row interface{ Scan(...any) error }) (store.Customer, error) {
-	var c store.Customer
-	err := row.Scan(&c.ID, &c.Region, &c.Site, &c.Name, &c.Phone, &c.Account,
-		&c.PhoneIndex, &c.AccountIndex, &c.NameIndex, &c.Canary, &c.Scope)
-	return c, notFound(err)
+func scanCustomer(r row.Scanner) (store.Customer, error) {
+	v, err := row.Customer(r)
+	return v, notFound(err)
 }
 
 func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
@@ -375,7 +357,7 @@ func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error)
 	if ok {
 		return c, nil
 	}
-	c, err := scanCustomer(s.rowR(ctx, `SELECT `+customerCols+` FROM customers WHERE id = ?`, id))
+	c, err := scanCustomer(s.rowR(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE id = ?`, id))
 	if err == nil {
 		s.cache.putCustomer(c, gen)
 	}
@@ -383,28 +365,16 @@ func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error)
 }
 
 func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.rowR(ctx, `SELECT `+customerCols+` FROM customers WHERE phone_idx = ? ORDER BY id LIMIT 1`, index))
+	return scanCustomer(s.rowR(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE phone_idx = ? ORDER BY id LIMIT 1`, index))
 }
 
 func (s *Store) CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.rowR(ctx, `SELECT `+customerCols+` FROM customers WHERE account_idx = ? ORDER BY id LIMIT 1`, index))
+	return scanCustomer(s.rowR(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE account_idx = ? ORDER BY id LIMIT 1`, index))
 }
 
 func (s *Store) CustomerIDsByName(ctx context.Context, index []byte) ([]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id FROM customers WHERE name_idx = ? ORDER BY id`, index)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return collect(rows, err, row.String)
 }
 
 func (s *Store) CustomerCount(ctx context.Context) (int, error) {
@@ -413,40 +383,22 @@ func (s *Store) CustomerCount(ctx context.Context) (int, error) {
 	return n, err
 }
 
-const principalCols = `id, name, org, org_kind, role, site, region, token_hash, status, notice, status_source, status_by, status_reason`
-
-func scanPrincipal(row interface{ Scan(...any) error }) (store.Principal, error) {
-	var p store.Principal
-	var notice int64
-	err := row.Scan(&p.ID, &p.Name, &p.Org, &p.OrgKind, &p.Role, &p.Site, &p.Region, &p.TokenHash, &p.Status, &notice,
-		&p.StatusSource, &p.StatusBy, &p.StatusReason)
-	p.Notice = fromNanos(notice)
-	return p, notFound(err)
+func scanPrincipal(r row.Scanner) (store.Principal, error) {
+	v, err := row.Principal(r)
+	return v, notFound(err)
 }
 
 func (s *Store) Principal(ctx context.Context, id string) (store.Principal, error) {
-	return scanPrincipal(s.rowR(ctx, `SELECT `+principalCols+` FROM principals WHERE id = ?`, id))
+	return scanPrincipal(s.rowR(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE id = ?`, id))
 }
 
 func (s *Store) PrincipalByToken(ctx context.Context, tokenHash []byte) (store.Principal, error) {
-	return scanPrincipal(s.rowR(ctx, `SELECT `+principalCols+` FROM principals WHERE token_hash = ?`, tokenHash))
+	return scanPrincipal(s.rowR(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE token_hash = ?`, tokenHash))
 }
 
 func (s *Store) Principals(ctx context.Context) ([]store.Principal, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+principalCols+` FROM principals ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ps []store.Principal
-	for rows.Next() {
-		p, err := scanPrincipal(rows)
-		if err != nil {
-			return nil, err
-		}
-		ps = append(ps, p)
-	}
-	return ps, rows.Err()
+	rows, err := s.r.QueryContext(ctx, `SELECT `+row.PrincipalCols+` FROM principals ORDER BY id`)
+	return collect(rows, err, row.Principal)
 }
 
 func putPrincipal(ctx context.Context, tx *sql.Tx, p store.Principal) error {
@@ -458,11 +410,11 @@ func putPrincipal(ctx context.Context, tx *sql.Tx, p store.Principal) error {
 		tok = p.TokenHash
 	}
 	// An existing principal keeps its status: only ChangeStatus changes it.
-	_, err := tx.ExecContext(ctx, `INSERT INTO principals (`+principalCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+	_, err := tx.ExecContext(ctx, `INSERT INTO principals (`+row.PrincipalCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (id) DO UPDATE SET name=excluded.name, org=excluded.org, org_kind=excluded.org_kind,
 		role=excluded.role, site=excluded.site, region=excluded.region,
 		token_hash=COALESCE(excluded.token_hash, principals.token_hash), notice=excluded.notice`,
-		p.ID, p.Name, p.Org, p.OrgKind, p.Role, p.Site, p.Region, tok, p.Status, nanos(p.Notice),
+		p.ID, p.Name, p.Org, p.OrgKind, p.Role, p.Site, p.Region, tok, p.Status, row.Nanos(p.Notice),
 		p.StatusSource, p.StatusBy, p.StatusReason)
 	if err != nil {
 		if isUnique(err) {
@@ -510,23 +462,18 @@ func (s *Store) PrincipalsVersion(ctx context.Context) (int64, error) {
 	return v, err
 }
 
-const ticketCols = `id, customer, site, opened_by, opened_at, closed_at, assignee, expires_at, crm`
-
 func ticketArgs(t store.Ticket) []any {
-	return []any{t.ID, t.Customer, t.Site, t.OpenedBy, nanos(t.OpenedAt), nanos(t.ClosedAt), t.Assignee, nanos(t.ExpiresAt), t.CRM}
+	return []any{t.ID, t.Customer, t.Site, t.OpenedBy, row.Nanos(t.OpenedAt), row.Nanos(t.ClosedAt), t.Assignee, row.Nanos(t.ExpiresAt), t.CRM}
 }
 
 func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO tickets (`+ticketCols+`) VALUES (?,?,?,?,?,?,?,?,?)`, ticketArgs(t)...)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO tickets (`+row.TicketCols+`) VALUES (?,?,?,?,?,?,?,?,?)`, ticketArgs(t)...)
 	return created(err)
 }
 
-func scanTicket(row interface{ Scan(...any) error }) (store.Ticket, error) {
-	var t store.Ticket
-	var opened, closed, expires int64
-	err := row.Scan(&t.ID, &t.Customer, &t.Site, &t.OpenedBy, &opened, &closed, &t.Assignee, &expires, &t.CRM)
-	t.OpenedAt, t.ClosedAt, t.ExpiresAt = fromNanos(opened), fromNanos(closed), fromNanos(expires)
-	return t, notFound(err)
+func scanTicket(r row.Scanner) (store.Ticket, error) {
+	v, err := row.Ticket(r)
+	return v, notFound(err)
 }
 
 func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
@@ -534,7 +481,7 @@ func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
 	if ok {
 		return t, nil
 	}
-	t, err := scanTicket(s.rowR(ctx, `SELECT `+ticketCols+` FROM tickets WHERE id = ?`, id))
+	t, err := scanTicket(s.rowR(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = ?`, id))
 	if err == nil {
 		s.cache.putTicket(t, gen)
 	}
@@ -542,41 +489,24 @@ func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
 }
 
 func (s *Store) TicketsByCustomer(ctx context.Context, customer string) ([]store.Ticket, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+ticketCols+` FROM tickets WHERE customer = ? ORDER BY opened_at, id`, customer)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ts []store.Ticket
-	for rows.Next() {
-		t, err := scanTicket(rows)
-		if err != nil {
-			return nil, err
-		}
-		ts = append(ts, t)
-	}
-	return ts, rows.Err()
+	rows, err := s.r.QueryContext(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE customer = ? ORDER BY opened_at, id`, customer)
+	return collect(rows, err, row.Ticket)
 }
 
 func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO consents (id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until)
-		VALUES (?,?,?,?,?,?,?,?,?)`, c.ID, c.Customer, c.Principal, c.CodeHash, nanos(c.CreatedAt), nanos(c.ExpiresAt),
-		c.Attempts, nanos(c.ConfirmedAt), nanos(c.GrantUntil))
+		VALUES (?,?,?,?,?,?,?,?,?)`, c.ID, c.Customer, c.Principal, c.CodeHash, row.Nanos(c.CreatedAt), row.Nanos(c.ExpiresAt),
+		c.Attempts, row.Nanos(c.ConfirmedAt), row.Nanos(c.GrantUntil))
 	return created(err)
 }
 
-const consentCols = `id, customer, principal, code_hash, created_at, expires_at, attempts, confirmed_at, grant_until`
-
-func scanConsent(row interface{ Scan(...any) error }) (store.Consent, error) {
-	var c store.Consent
-	var created, expires, confirmed, grant int64
-	err := row.Scan(&c.ID, &c.Customer, &c.Principal, &c.CodeHash, &created, &expires, &c.Attempts, &confirmed, &grant)
-	c.CreatedAt, c.ExpiresAt, c.ConfirmedAt, c.GrantUntil = fromNanos(created), fromNanos(expires), fromNanos(confirmed), fromNanos(grant)
-	return c, notFound(err)
+func scanConsent(r row.Scanner) (store.Consent, error) {
+	v, err := row.Consent(r)
+	return v, notFound(err)
 }
 
 func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
-	return scanConsent(s.rowR(ctx, `SELECT `+consentCols+` FROM consents WHERE id = ?`, id))
+	return scanConsent(s.rowR(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = ?`, id))
 }
 
 func (s *Store) ConsentFailed(ctx context.Context, id string) (int, error) {
@@ -587,7 +517,7 @@ func (s *Store) ConsentFailed(ctx context.Context, id string) (int, error) {
 
 func (s *Store) ConfirmConsent(ctx context.Context, id string, at, grantUntil time.Time) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE consents SET confirmed_at = ?, grant_until = ? WHERE id = ? AND confirmed_at = 0`,
-		nanos(at), nanos(grantUntil), id)
+		row.Nanos(at), row.Nanos(grantUntil), id)
 	if err != nil {
 		return err
 	}
@@ -602,22 +532,18 @@ func (s *Store) ConfirmConsent(ctx context.Context, id string, at, grantUntil ti
 
 func (s *Store) CreateBreakGlass(ctx context.Context, b store.BreakGlass) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO breakglass (id, principal, customer, reason, created_at) VALUES (?,?,?,?,?)`,
-		b.ID, b.Principal, b.Customer, b.Reason, nanos(b.CreatedAt))
+		b.ID, b.Principal, b.Customer, b.Reason, row.Nanos(b.CreatedAt))
 	return created(err)
 }
 
 func (s *Store) BreakGlass(ctx context.Context, id string) (store.BreakGlass, error) {
-	var b store.BreakGlass
-	var created, approved, expires int64
-	err := s.rowR(ctx, `SELECT id, principal, customer, reason, created_at, approved_by, approved_at, expires_at
-		FROM breakglass WHERE id = ?`, id).Scan(&b.ID, &b.Principal, &b.Customer, &b.Reason, &created, &b.ApprovedBy, &approved, &expires)
-	b.CreatedAt, b.ApprovedAt, b.ExpiresAt = fromNanos(created), fromNanos(approved), fromNanos(expires)
+	b, err := row.BreakGlass(s.rowR(ctx, `SELECT `+row.BreakGlassCols+` FROM breakglass WHERE id = ?`, id))
 	return b, notFound(err)
 }
 
 func (s *Store) ApproveBreakGlass(ctx context.Context, id, approver string, at, expires time.Time) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE breakglass SET approved_by = ?, approved_at = ?, expires_at = ? WHERE id = ? AND approved_by = ''`,
-		approver, nanos(at), nanos(expires), id)
+		approver, row.Nanos(at), row.Nanos(expires), id)
 	if err != nil {
 		return err
 	}
@@ -866,7 +792,7 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint
 		}
 		defer st.Close()
 		for i, r := range recs {
-			if _, err := st.ExecContext(ctx, int64(first)+int64(i), nanos(r.Time), r.Actor, r.Customer, r.Event, r.Salt); err != nil {
+			if _, err := st.ExecContext(ctx, int64(first)+int64(i), row.Nanos(r.Time), r.Actor, r.Customer, r.Event, r.Salt); err != nil {
 				return err
 			}
 		}
@@ -886,19 +812,23 @@ func (s *Store) AuditSize(ctx context.Context) (uint64, error) {
 
 func (s *Store) auditQuery(ctx context.Context, q string, args ...any) ([]store.AuditRecord, error) {
 	rows, err := s.r.QueryContext(ctx, q, args...)
+	return collect(rows, err, row.Audit)
+}
+
+// collect scans every row with scan (one of package row's scanners) and
+// closes rows; err is the query's.
+func collect[T any](rows *sql.Rows, err error, scan func(row.Scanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []store.AuditRecord
+	var out []T
 	for rows.Next() {
-		var r store.AuditRecord
-		var idx, t int64
-		if err := rows.Scan(&idx, &t, &r.Actor, &r.Customer, &r.Event, &r.Salt); err != nil {
+		v, err := scan(rows)
+		if err != nil {
 			return nil, err
 		}
-		r.Index, r.Time = uint64(idx), fromNanos(t)
-		out = append(out, r)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -922,52 +852,35 @@ func (s *Store) AuditByActor(ctx context.Context, actor string, from uint64) ([]
 }
 
 func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO checkpoints (size, note, time) VALUES (?,?,?)`, int64(c.Size), c.Note, nanos(c.Time))
+	_, err := s.w.ExecContext(ctx, `INSERT INTO checkpoints (size, note, time) VALUES (?,?,?)`, int64(c.Size), c.Note, row.Nanos(c.Time))
 	return err
 }
 
 func (s *Store) checkpoints(ctx context.Context, q string) ([]store.Checkpoint, error) {
 	rows, err := s.r.QueryContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Checkpoint
-	for rows.Next() {
-		var c store.Checkpoint
-		var size, t int64
-		if err := rows.Scan(&size, &c.Note, &t); err != nil {
-			return nil, err
-		}
-		c.Size, c.Time = uint64(size), fromNanos(t)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(rows, err, row.Checkpoint)
 }
 
+// Checkpoints returns every checkpoint kept, oldest first.
 func (s *Store) Checkpoints(ctx context.Context) ([]store.Checkpoint, error) {
-	return s.checkpoints(ctx, `SELECT size, note, time FROM checkpoints ORDER BY seq`)
+	return s.checkpoints(ctx, row.CheckpointsQuery)
 }
 
+// LatestCheckpoint returns the newest checkpoint; store.ErrNotFound before
+// the first.
 func (s *Store) LatestCheckpoint(ctx context.Context) (store.Checkpoint, error) {
-	cs, err := s.checkpoints(ctx, `SELECT size, note, time FROM checkpoints ORDER BY seq DESC LIMIT 1`)
-	if err != nil {
-		return store.Checkpoint{}, err
-	}
-	if len(cs) == 0 {
-		return store.Checkpoint{}, store.ErrNotFound
-	}
-	return cs[0], nil
+	return row.Latest(s.checkpoints(ctx, row.LatestCheckpointQuery))
 }
 
+// AddAlert stores a (its Reasons as a JSON array) and returns the new id.
 func (s *Store) AddAlert(ctx context.Context, a store.Alert) (int64, error) {
-	reasons, err := json.Marshal(a.Reasons)
+	reasons, err := row.Reasons(a)
 	if err != nil {
 		return 0, err
 	}
 	var id int64
 	err = s.w.QueryRowContext(ctx, `INSERT INTO alerts (actor, time, score, reasons, records, kind, action, detail)
-		VALUES (?,?,?,?,?,?,?,?) RETURNING id`, a.Actor, nanos(a.Time), a.Score, string(reasons), a.Records, a.Kind, a.Action, a.Detail).Scan(&id)
+		VALUES (?,?,?,?,?,?,?,?) RETURNING id`, a.Actor, row.Nanos(a.Time), a.Score, reasons, a.Records, a.Kind, a.Action, a.Detail).Scan(&id)
 	return id, err
 }
 
@@ -975,27 +888,8 @@ func (s *Store) Alerts(ctx context.Context, limit int) ([]store.Alert, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, actor, time, score, reasons, records, kind, action, detail
-		FROM alerts ORDER BY time DESC, id DESC LIMIT ?`, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Alert
-	for rows.Next() {
-		var a store.Alert
-		var t int64
-		var reasons string
-		if err := rows.Scan(&a.ID, &a.Actor, &t, &a.Score, &reasons, &a.Records, &a.Kind, &a.Action, &a.Detail); err != nil {
-			return nil, err
-		}
-		a.Time = fromNanos(t)
-		if err := json.Unmarshal([]byte(reasons), &a.Reasons); err != nil {
-			return nil, fmt.Errorf("alert %d: %w", a.ID, err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	rows, err := s.r.QueryContext(ctx, `SELECT `+row.AlertCols+` FROM alerts ORDER BY time DESC, id DESC LIMIT ?`, limit)
+	return collect(rows, err, row.Alert)
 }
 
 func (s *Store) SetAlertAction(ctx context.Context, id int64, action string) error {

@@ -19,18 +19,26 @@ import (
 func TestUpgradeFromV1(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "custos.db")
-	v1, err := os.ReadFile("testdata/schema-v1.sql")
+	// A first-schema database: today's, without the columns added since.
+	s, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.Close()
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	opened := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	for _, q := range []string{string(v1),
+	for _, q := range []string{
+		`ALTER TABLE principals DROP COLUMN status_source`,
+		`ALTER TABLE principals DROP COLUMN status_by`,
+		`ALTER TABLE principals DROP COLUMN status_reason`,
+		`ALTER TABLE tickets DROP COLUMN assignee`,
+		`ALTER TABLE tickets DROP COLUMN expires_at`,
+		`ALTER TABLE tickets DROP COLUMN crm`,
 		`INSERT INTO principals (id, name, org, org_kind, role, site, region, status) VALUES ('emp-1', 'A', 'dist-1', 'distributor', 'store_clerk', 'store-1', 'GD', 'suspended')`,
-		`INSERT INTO tickets (id, customer, site, opened_by, opened_at) VALUES ('t-1', 'c-1', 'store-1', 'emp-1', ` + itoa(opened.UnixNano()) + `)`,
+		`INSERT INTO tickets (id, customer, site, opened_by, opened_at) VALUES ('t-1', 'c-1', 'store-1', 'emp-1', ` + strconv.FormatInt(opened.UnixNano(), 10) + `)`,
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
@@ -40,7 +48,7 @@ func TestUpgradeFromV1(t *testing.T) {
 
 	assignee := ""
 	for range 2 { // the second Open finds nothing left to do
-		s, err := sqlite.Open(ctx, path)
+		s, err = sqlite.Open(ctx, path)
 		if err != nil {
 			t.Fatalf("Open of a v1 database: %v", err)
 		}
@@ -61,8 +69,6 @@ func TestUpgradeFromV1(t *testing.T) {
 		}
 	}
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // TestSnapshot copies a live database and opens the copy: it holds what was
 // committed, is owner-only, and Snapshot refuses to overwrite a file.

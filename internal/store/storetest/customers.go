@@ -230,3 +230,42 @@ func testLookupCustomers(t *testing.T, s store.Store) {
 		t.Error("unknown kind accepted")
 	}
 }
+
+// testSampleCustomers checks that a sample holds distinct, whole, non-canary
+// customers and varies between calls.
+func testSampleCustomers(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if cs, err := s.SampleCustomers(ctx, 5); err != nil || len(cs) != 0 {
+		t.Errorf("SampleCustomers of an empty store = %v, %v; want none", cs, err)
+	}
+	var b store.Batch
+	byID := map[string]store.Customer{}
+	for i := range 60 {
+		c := customer(i)
+		c.Canary = i%2 == 1
+		b.Customers = append(b.Customers, c)
+		byID[c.ID] = c
+	}
+	mustImport(t, s, b)
+	seen := map[string]bool{}
+	for range 4 {
+		cs, err := s.SampleCustomers(ctx, 10)
+		if err != nil || len(cs) != 10 {
+			t.Fatalf("SampleCustomers(10) = %d customers, %v; want 10", len(cs), err)
+		}
+		ids := map[string]bool{}
+		for _, c := range cs {
+			want, ok := byID[c.ID]
+			if !ok || c.Canary || !equalCustomer(c, want) || ids[c.ID] {
+				t.Errorf("sampled %+v: want a distinct, whole, non-canary customer", c)
+			}
+			ids[c.ID], seen[c.ID] = true, true
+		}
+	}
+	if len(seen) <= 10 {
+		t.Errorf("four samples of 10 drew only %d distinct customers: not random", len(seen))
+	}
+	if cs, err := s.SampleCustomers(ctx, 1000); err != nil || len(cs) != 30 {
+		t.Errorf("SampleCustomers(1000) = %d customers, %v; want all 30 non-canaries", len(cs), err)
+	}
+}

@@ -183,3 +183,14 @@ func parallel(n int, fn func(i int)) {
 	close(start)
 	wg.Wait()
 }
+
+// count returns how many of bs are true.
+func count(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
+}
