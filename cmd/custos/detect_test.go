@@ -76,7 +76,7 @@ func TestDetectCommand(t *testing.T) {
 			if tt.errContain != "" && !strings.Contains(errS, tt.errContain) {
 				t.Errorf("stderr %q does not mention %q", errS, tt.errContain)
 			}
-			if tt.code != 0 && strings.Count(strings.TrimSpace(errS), "\n") > 0  {
+			if tt.code != 0 && strings.Count(strings.TrimSpace(errS), "\n") > 0 {
 				t.Errorf("stderr has more than one line: %q", errS)
 			}
 			lines := strings.Split(strings.TrimSpace(out), "\n")
