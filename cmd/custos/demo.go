@@ -80,7 +80,7 @@ func cmdDemo(ctx context.Context, env *Env, args []string) int {
 	if err != nil {
 		return fail(env, "demo", exitFail, fmt.Errorf("detectors did not catch up: %w", err))
 	}
-	leak := filepath.Join(f.data, "leak-demo.csv")
+	leak := filepath.Join(f.data, demo.LeakFile)
 	b, err := w.Leak(ctx, a.store)
 	if err == nil {
 		err = os.WriteFile(leak, b, 0o600)

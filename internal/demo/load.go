@@ -12,10 +12,12 @@ import (
 	"github.com/custos-dev/custos/internal/vault"
 )
 
-// Files are the names, in the data dir, of the CSV files Load writes.
+// Files the demo writes into its data dir: the world as CSV (Load), and
+// the leaked list (Leak) that "custos demo" writes for trace to find.
 const (
 	CustomersFile  = "customers.csv"
 	PrincipalsFile = "principals.csv"
+	LeakFile       = "leak-demo.csv"
 )
 
 // Load writes the world as the contract's CSV files into dir (so a
