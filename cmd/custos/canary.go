@@ -18,19 +18,9 @@ import (
 // site, so that their appearance in a leak points at where it came from.
 func cmdCanary(ctx context.Context, env *Env, args []string) int {
 	const synopsis = "canary seed [--data DIR | --db URL] [--per-org N] [--per-site N] [--like ID] [--list]"
-	if len(args) == 0 {
-		fmt.Fprintf(env.Stderr, "Usage: custos %s\n", synopsis)
-		return exitUsage
-	}
-	switch args[0] {
-	case "seed":
-		return canarySeed(ctx, env, args[1:])
-	case "help", "-h", "-help", "--help":
-		fmt.Fprintf(env.Stdout, "Usage: custos %s\n\nPlants synthetic customers, shaped like the real ones, in each partner org and store.\nRun \"custos canary seed --help\" for the flags.\n", synopsis)
-		return exitOK
-	}
-	fmt.Fprintf(env.Stderr, "custos canary: unknown subcommand %q (want seed)\n", args[0])
-	return exitUsage
+	return group{name: "canary", usage: "Usage: custos " + synopsis + "\n",
+		help: "Usage: custos " + synopsis + "\n\nPlants synthetic customers, shaped like the real ones, in each partner org and store.\nRun \"custos canary seed --help\" for the flags.\n",
+		want: "seed", subs: map[string]func(context.Context, *Env, []string) int{"seed": canarySeed}}.run(ctx, env, args)
 }
 
 // canarySeed plants canaries (see package canary) and loads them.

@@ -25,21 +25,10 @@ Subcommands:
 
 Run "custos keys <subcommand> --help" for its flags.
 `
-	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, usageText)
-		return exitUsage
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(env.Stdout, usageText)
-		return exitOK
-	case "rotate-master":
-		return cmdRotateMaster(ctx, env, args[1:])
-	case "rotate-log":
-		return cmdRotateLog(ctx, env, args[1:])
-	}
-	fmt.Fprintf(env.Stderr, "custos keys: unknown subcommand %q (want rotate-master or rotate-log)\n", args[0])
-	return exitUsage
+	return group{name: "keys", usage: usageText, want: "rotate-master or rotate-log", subs: map[string]func(context.Context, *Env, []string) int{
+		"rotate-master": cmdRotateMaster,
+		"rotate-log":    cmdRotateLog,
+	}}.run(ctx, env, args)
 }
 
 // cmdRotateMaster replaces the master key (see package masterkey).
