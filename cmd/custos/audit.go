@@ -21,21 +21,10 @@ Subcommands:
 
 Run "custos audit <subcommand> --help" for its flags.
 `
-	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, usageText)
-		return exitUsage
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(env.Stdout, usageText)
-		return exitOK
-	case "key":
-		return cmdAuditKey(env, args[1:])
-	case "verify":
-		return cmdAuditVerify(ctx, env, args[1:])
-	}
-	fmt.Fprintf(env.Stderr, "custos audit: unknown subcommand %q (want key or verify)\n", args[0])
-	return exitUsage
+	return group{name: "audit", usage: usageText, want: "key or verify", subs: map[string]func(context.Context, *Env, []string) int{
+		"key":    func(_ context.Context, env *Env, args []string) int { return cmdAuditKey(env, args) },
+		"verify": cmdAuditVerify,
+	}}.run(ctx, env, args)
 }
 
 func cmdAuditKey(env *Env, args []string) int {

@@ -66,7 +66,6 @@ func TestDetectCommand(t *testing.T) {
 		{"missing file", "", []string{"detect", "--events", filepath.Join(dir, "nope.jsonl")}, 2, 0, "nope.jsonl"},
 		{"bad flag", "", []string{"detect", "--frobnicate"}, 2, 0, "frobnicate"},
 		{"bad sensitivity", "", []string{"detect", "--sensitivity", "0"}, 2, 0, "Sensitivity"},
-		{"help", "", []string{"detect", "--help"}, 0, 0, "Usage: custos detect"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,7 +76,7 @@ func TestDetectCommand(t *testing.T) {
 			if tt.errContain != "" && !strings.Contains(errS, tt.errContain) {
 				t.Errorf("stderr %q does not mention %q", errS, tt.errContain)
 			}
-			if tt.code != 0 && strings.Count(strings.TrimSpace(errS), "\n") > 0 && tt.name != "bad flag" && tt.name != "help" {
+			if tt.code != 0 && strings.Count(strings.TrimSpace(errS), "\n") > 0 {
 				t.Errorf("stderr has more than one line: %q", errS)
 			}
 			lines := strings.Split(strings.TrimSpace(out), "\n")

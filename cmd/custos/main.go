@@ -6,6 +6,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -89,5 +90,31 @@ func run(ctx context.Context, args []string, env *Env) int {
 		}
 	}
 	fmt.Fprintf(env.Stderr, "custos: unknown command %q (run \"custos help\" for the list)\n", args[0])
+	return exitUsage
+}
+
+// group is a command made of subcommands ("custos audit key").
+type group struct {
+	name  string // "audit"
+	usage string // printed on stderr when no subcommand is given (exit 2)
+	help  string // printed on stdout for --help; usage when empty
+	want  string // the subcommands, for an unknown one: "key or verify"
+	subs  map[string]func(context.Context, *Env, []string) int
+}
+
+func (g group) run(ctx context.Context, env *Env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, g.usage)
+		return exitUsage
+	}
+	if sub, ok := g.subs[args[0]]; ok {
+		return sub(ctx, env, args[1:])
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(env.Stdout, cmp.Or(g.help, g.usage))
+		return exitOK
+	}
+	fmt.Fprintf(env.Stderr, "custos %s: unknown subcommand %q (want %s)\n", g.name, args[0], g.want)
 	return exitUsage
 }

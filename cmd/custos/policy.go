@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/policy"
 )
 
@@ -39,7 +40,7 @@ func cmdPolicy(_ context.Context, env *Env, args []string) int {
 	fs := flag.NewFlagSet("custos policy", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	policiesDir := fs.String("policies", "", "policy directory (schema and *.cedar files)")
-	dataDir := fs.String("data", "./custos-data", "data directory; its policies/ subdirectory is used when --policies is not given")
+	dataDir := fs.String("data", DefaultDataDir, "data directory; its policies/ subdirectory is used when --policies is not given")
 	// Usage is printed only for --help, on stdout; a bad flag gets the
 	// flag package's one line on stderr.
 	fs.Usage = func() {}
@@ -112,7 +113,7 @@ func activePolicies(policiesDir, dataDir string) (*policy.Engine, string, error)
 	if dir == "" {
 		// The server seeds <data>/policies with the default pack when it
 		// has none, so without policies there the defaults are active.
-		d := filepath.Join(dataDir, policy.DirName)
+		d := datadir.Dir(dataDir).Policies()
 		if m, _ := filepath.Glob(filepath.Join(d, "*.cedar")); len(m) > 0 {
 			dir = d
 		}

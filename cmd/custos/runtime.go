@@ -7,16 +7,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
+	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/store/sqlite"
 	"github.com/custos-dev/custos/internal/vault"
 )
 
 // DefaultDataDir is where the embedded store, keys and log live by default.
-const DefaultDataDir = "./custos-data"
+const DefaultDataDir = datadir.Default
 
 // DefaultAddr is serve's default listen address.
 const DefaultAddr = "127.0.0.1:8470"
@@ -76,7 +76,7 @@ func openStore(ctx context.Context, f storeFlags, opt ...sqlite.Option) (store.S
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", f.data, err)
 	}
-	return sqlite.Open(ctx, filepath.Join(f.data, "custos.db"), opt...)
+	return sqlite.Open(ctx, datadir.Dir(f.data).DB(), opt...)
 }
 
 // openVault loads the master key (CUSTOS_MASTER_KEY or <data>/master.key)

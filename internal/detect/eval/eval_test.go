@@ -1,6 +1,8 @@
 package eval
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	"github.com/custos-dev/custos/internal/detect"
@@ -71,5 +73,28 @@ func TestSparseVariant(t *testing.T) {
 	}
 	if d.MedianRecords > 100 {
 		t.Errorf("sparse: median records %.0f > 100", d.MedianRecords)
+	}
+}
+
+// TestObserve feeds lines to the detectors: blank lines are skipped, a bad
+// line stops it naming the line, and the alerts before it are emitted.
+func TestObserve(t *testing.T) {
+	ev := `{"time":"2026-03-02T09:14:05Z","actor":"a","action":"customer.read","customer":"c-1","decision":"allow"}`
+	for _, tc := range []struct {
+		name, in string
+		n        int
+		err      string
+	}{
+		{"empty", "", 0, ""},
+		{"blank lines", "\n  \n" + ev + "\r\n\n" + ev, 2, ""},
+		{"bad line", ev + "\n\nnot json\n" + ev, 1, "line 3:"},
+		{"too long", ev + "\n" + strings.Repeat("x", 3*MaxLine), 1, "line 2: line longer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := Observe(context.Background(), strings.NewReader(tc.in), detect.New(detect.DefaultConfig()), func(detect.Alert) error { return nil })
+			if n != tc.n || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("Observe = %d, %v; want %d, %q", n, err, tc.n, tc.err)
+			}
+		})
 	}
 }

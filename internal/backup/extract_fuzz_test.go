@@ -1,4 +1,4 @@
-package main
+package backup
 
 import (
 	"archive/tar"
@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/custos-dev/custos/internal/datadir"
 )
 
 // tarGz builds a .tar.gz with the given entries (name → content; a name
@@ -52,7 +54,7 @@ func FuzzExtractBackup(f *testing.F) {
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		_, err := extractBackup(bytes.NewReader(data), dir)
+		_, err := Extract(bytes.NewReader(data), dir)
 		filepath.WalkDir(root, func(p string, d fs.DirEntry, werr error) error {
 			if werr != nil || p == root || p == dir {
 				return nil
@@ -71,7 +73,7 @@ func FuzzExtractBackup(f *testing.F) {
 			return nil
 		})
 		if err == nil {
-			for _, need := range []string{backupDBName, "log-signing.key"} {
+			for _, need := range []string{datadir.DBFile, "log-signing.key"} {
 				if _, err := os.Stat(filepath.Join(dir, need)); err != nil {
 					t.Fatalf("accepted an archive without %s", need)
 				}
