@@ -55,10 +55,20 @@ func (c *Codes) Notify(_ context.Context, to, text string) error {
 	return nil
 }
 
+// code returns the newest code sent to phone and forgets it, waiting (up
+// to five seconds) for it to arrive: the gateway queues deliveries, so a
+// code lands shortly after the consent was started.
 func (c *Codes) code(phone string) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.last[phone]
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c.mu.Lock()
+		code, ok := c.last[phone]
+		delete(c.last, phone)
+		c.mu.Unlock()
+		if ok || time.Now().After(deadline) {
+			return code
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // Stats counts what the replay did.
