@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -19,6 +20,7 @@ import (
 	"github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store"
 )
 
@@ -317,6 +319,7 @@ func VerifyWith(ctx context.Context, st store.Store, dir string, o VerifyOptions
 			switch {
 			case rec != nil:
 				leaf = Leaf(rec.Salt, rec.Event)
+				checkColumns(&rep, rec)
 			default:
 				rep.problem(int64(i), "", "record missing from the store (deleted?)")
 			}
@@ -472,4 +475,25 @@ func cmpU64(a, b uint64) int {
 		return 1
 	}
 	return 0
+}
+
+// checkColumns checks the columns the store keeps beside an audit event —
+// customer, actor, time, which /my, trace and the dashboard look records up
+// by — against the committed event itself: a record moved to another
+// customer's history (or actor's) is named by its index.
+func checkColumns(rep *Report, rec *store.AuditRecord) {
+	ev, err := event.Parse(rec.Event)
+	if err != nil {
+		rep.problem(int64(rec.Index), "", "stored event does not parse: %v", err)
+		return
+	}
+	if rec.Customer != ev.Customer {
+		rep.problem(int64(rec.Index), "", "the record's customer column says %q but its event is about %q (record moved to another customer's history)", rec.Customer, ev.Customer)
+	}
+	if rec.Actor != ev.Actor {
+		rep.problem(int64(rec.Index), "", "the record's actor column says %q but its event's actor is %q", rec.Actor, ev.Actor)
+	}
+	if !rec.Time.IsZero() && !rec.Time.Equal(ev.Time) {
+		rep.problem(int64(rec.Index), "", "the record's time column %s differs from its event's time %s", rec.Time.UTC().Format(time.RFC3339Nano), ev.Time.UTC().Format(time.RFC3339Nano))
+	}
 }
