@@ -4,7 +4,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 
@@ -60,7 +59,7 @@ func canarySeed(ctx context.Context, env *Env, args []string) int {
 	var seed [16]byte
 	_, _ = crand.Read(seed[:])
 	rng := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
-	cs, err := canary.Seed(ctx, auditSampler{st}, v, canary.Options{PerOrg: *perOrg, PerSite: *perSite, Like: *like, Rand: rng})
+	cs, err := canary.Seed(ctx, st, v, canary.Options{PerOrg: *perOrg, PerSite: *perSite, Like: *like, Rand: rng})
 	if err != nil {
 		return fail(env, "canary seed", exitFail, err)
 	}
@@ -79,48 +78,4 @@ func canarySeed(ctx context.Context, env *Env, args []string) int {
 		}
 	}
 	return exitOK
-}
-
-// auditSampler gives a store the SampleCustomers method canary.Store needs,
-// drawing the customers of the newest audit records (at most the newest
-// 200,000).
-//
-// TODO(store): drop auditSampler once store.Store has
-// SampleCustomers(ctx context.Context, n int) ([]store.Customer, error)
-// and pass the store itself to canary.Seed.
-type auditSampler struct{ store.Store }
-
-func (s auditSampler) SampleCustomers(ctx context.Context, n int) ([]store.Customer, error) {
-	size, err := s.AuditSize(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []store.Customer
-	seen := map[string]bool{}
-	for to := size; to > 0 && len(out) < n && size-to < 200_000; {
-		from := to - min(to, 5000)
-		recs, err := s.AuditRange(ctx, from, to)
-		if err != nil {
-			return nil, err
-		}
-		for i := len(recs) - 1; i >= 0 && len(out) < n; i-- {
-			id := recs[i].Customer
-			if id == "" || seen[id] {
-				continue
-			}
-			seen[id] = true
-			c, err := s.Customer(ctx, id)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			if !c.Canary {
-				out = append(out, c)
-			}
-		}
-		to = from
-	}
-	return out, nil
 }
