@@ -308,8 +308,8 @@ const (
 	TokPrivacy    = "tok-privacy-0123456789abcde" // privacy_officer, company
 	TokAuditor    = "tok-auditor-0123456789abcde" // auditor, company
 	TokIntegrator = "tok-integration-0123456789a" // integration (CRM)
-	TokSecurity2  = "tok-security2-0123456789ab" // a second security_analyst
-	TokProvision  = "tok-provisioner-0123456789" // provisioner (SCIM)
+	TokSecurity2  = "tok-security2-0123456789ab"  // a second security_analyst
+	TokProvision  = "tok-provisioner-0123456789"  // provisioner (SCIM)
 	// MetricsToken is the operator's token for /metrics on servers Start runs.
 	MetricsToken = "tok-metrics-operator-0123456"
 )

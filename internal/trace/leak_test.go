@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
 )
 
 // TestParseLeakForms checks each messy form a leaked list arrives in: every
