@@ -110,7 +110,7 @@ func FuzzPrincipals(f *testing.F) {
 }
 
 // FuzzTickets: never panics, LineError on failure, accepted tickets have
-// valid ids and a UTC opening time.
+// valid ids, a UTC opening time, and closing and expiry times after it.
 func FuzzTickets(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ts, err := importer.Tickets(bytes.NewReader(data))
@@ -126,6 +126,12 @@ func FuzzTickets(f *testing.F) {
 			}
 			if tk.OpenedAt.Location().String() != "UTC" {
 				t.Fatalf("opened_at not UTC: %v", tk.OpenedAt)
+			}
+			if tk.Assignee != "" && !importer.ValidID(tk.Assignee) {
+				t.Fatalf("accepted bad assignee %q", tk.Assignee)
+			}
+			if !tk.ClosedAt.IsZero() && tk.ClosedAt.Before(tk.OpenedAt) || !tk.ExpiresAt.IsZero() && !tk.ExpiresAt.After(tk.OpenedAt) {
+				t.Fatalf("accepted times out of order: %+v", tk)
 			}
 		}
 	})

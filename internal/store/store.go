@@ -361,7 +361,8 @@ type Store interface {
 	// replacing any with the same hash; it ends at expires.
 	PutSession(ctx context.Context, idHash []byte, principal string, expires time.Time) error
 	// Session returns the principal and expiry of the session; ErrNotFound
-	// if there is none or it has expired.
+	// if there is none or it has expired (by the store's wall clock).
+	// Expired sessions are pruned as new ones are put.
 	Session(ctx context.Context, idHash []byte) (principal string, expires time.Time, err error)
 	// DeleteSession ends a session; deleting one that does not exist is
 	// not an error.

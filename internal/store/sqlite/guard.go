@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -169,21 +170,61 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 	return err
 }
 
-// SampleCustomers draws up to n non-canary customers at random. SQLite
-// picks the ids with a bounded top-n sort over the id column, so memory
-// stays O(n) whatever the table's size.
+// SampleCustomers draws up to n non-canary customers at random. On a table
+// much larger than n it probes random rowids (each probe takes the first
+// non-canary row at or after a random rowid: one index seek, so the cost
+// is O(n log size) whatever the table's size; rows after gaps in the
+// rowids are a little likelier). On a small table, or if the probes come
+// up short, it sorts the whole id column by random() with a top-n sort,
+// which keeps O(n) memory.
 func (s *Store) SampleCustomers(ctx context.Context, n int) ([]store.Customer, error) {
 	if n <= 0 {
 		return nil, nil
 	}
+	cs, err := s.sampleByRowid(ctx, n)
+	if err != nil || len(cs) == n {
+		return cs, err
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE id IN
 		(SELECT id FROM customers WHERE canary = 0 ORDER BY random() LIMIT ?)`, n)
-	cs, err := collect(rows, err, row.Customer)
+	cs, err = collect(rows, err, row.Customer)
 	if err != nil {
 		return nil, fmt.Errorf("sample customers: %w", err)
 	}
 	return cs, nil
 }
+
+// sampleByRowid probes random rowids for n distinct non-canary customers;
+// it returns fewer (nil on a table under sampleProbeMin times n rows) when
+// the probes do not find enough.
+func (s *Store) sampleByRowid(ctx context.Context, n int) ([]store.Customer, error) {
+	var maxID sql.NullInt64
+	if err := s.rowR(ctx, `SELECT max(rowid) FROM customers`).Scan(&maxID); err != nil {
+		return nil, fmt.Errorf("sample customers: %w", err)
+	}
+	if maxID.Int64 < int64(sampleProbeMin*n) {
+		return nil, nil
+	}
+	seen := make(map[string]bool, n)
+	var out []store.Customer
+	for try := 0; try < 4*n && len(out) < n; try++ {
+		c, err := scanCustomer(s.rowR(ctx, `SELECT `+row.CustomerCols+` FROM customers
+			WHERE rowid >= ? AND canary = 0 ORDER BY rowid LIMIT 1`, 1+rand.Int64N(maxID.Int64)))
+		if errors.Is(err, store.ErrNotFound) || err == nil && seen[c.ID] {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sample customers: %w", err)
+		}
+		seen[c.ID] = true
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// sampleProbeMin is how many times n rows a table needs before
+// SampleCustomers probes rowids rather than sorting.
+const sampleProbeMin = 20
 
 // Snapshot writes a consistent copy of the database to dst, a file that
 // MUST NOT exist yet (os.ErrExist otherwise). The copy is made with VACUUM
