@@ -559,9 +559,8 @@ func (l *Log) commit(batch []*request) {
 		}
 		return
 	}
-	for i, r := range batch {
+	for i := range batch {
 		recs[i].Index = first + uint64(i)
-		r.done <- result{index: first + uint64(i)}
 	}
 	end := first + uint64(len(recs))
 	l.commits.Add(1)
@@ -577,6 +576,10 @@ func (l *Log) commit(batch []*request) {
 		frecs[i] = Record{AuditRecord: recs[i], Event: r.ev, Err: r.perr}
 	}
 	l.hub.publish(frecs, end)
+	// Acknowledge only now: an acknowledged record is already in the feed.
+	for i, r := range batch {
+		r.done <- result{index: first + uint64(i)}
+	}
 	select {
 	case l.notify <- struct{}{}:
 	default:
