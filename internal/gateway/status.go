@@ -13,10 +13,10 @@ import (
 
 // Who changed a principal's status (store.Principal.StatusSource).
 const (
-	SourceDetect  = "detect"
-	SourceAnalyst = "analyst"
-	SourceSCIM    = "scim"
-	SourceOIDC    = "oidc"
+	SourceDetect  = store.SourceDetect
+	SourceAnalyst = store.SourceAnalyst
+	SourceSCIM    = store.SourceSCIM
+	SourceOIDC    = store.SourceOIDC
 )
 
 // DetectActor is the audit actor of automatic containment.
