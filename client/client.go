@@ -415,10 +415,13 @@ func (c *Client) Checkpoint(ctx context.Context) ([]byte, error) {
 // Entry is one audit-log entry with its inclusion proof.
 type Entry struct {
 	Index uint64 `json:"index"`
-	// Event is the access event as JSON; EventBytes its canonical bytes.
+	// Event is the access event as JSON; EventBytes the bytes the leaf
+	// commits to (leaf version 2: the event with its actor replaced by a
+	// salted commitment, which ActorSalt opens).
 	Event       json.RawMessage `json:"event"`
 	EventBytes  []byte          `json:"event_bytes"`
 	Salt        []byte          `json:"salt"`
+	ActorSalt   []byte          `json:"actor_salt,omitempty"`
 	Leaf        []byte          `json:"leaf"`
 	LeafVersion int             `json:"leaf_version"`
 	TreeSize    uint64          `json:"tree_size"`

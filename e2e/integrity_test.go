@@ -3,12 +3,16 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/custos-dev/custos/internal/auditlog"
 	et "github.com/custos-dev/custos/internal/e2etest"
+	"github.com/custos-dev/custos/internal/event"
 )
 
 // TestTicketBelongsToItsHolder: a colleague at the same store cannot read
@@ -219,5 +223,105 @@ func TestMetricsAreForTheOperator(t *testing.T) {
 	}
 	if r := s.Do(t, et.Req{Path: "/metrics", Token: et.MetricsToken}); r.Status != 200 {
 		t.Fatalf("/metrics refused the operator: %d", r.Status)
+	}
+}
+
+// TestCustomerPageNamesNoPerson: the customer's own history, proofs
+// included, names the company, role and site of each access but never the
+// staff member, and every entry still verifies; the privacy role sees the
+// id and its proof opens the actor commitment to it.
+func TestCustomerPageNamesNoPerson(t *testing.T) {
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	defer s.Stop(t)
+	tid := openTicket(t, s, et.TokClerk2, "c-0002")
+	if r := s.Do(t, et.Req{Path: "/v1/customers/c-0002", Token: et.TokClerk2, Purpose: "ticket:" + tid}); r.Status != 200 {
+		t.Fatalf("read: %d %s", r.Status, r.Body)
+	}
+	s.Do(t, et.Req{Path: "/v1/customers/c-0002", Token: et.TokClerk1, Purpose: "ticket:" + tid}) // denied, also shown
+	key, errOut, code := et.Run(t, "", "audit", "key", "--data", f.Data)
+	if code != 0 {
+		t.Fatalf("audit key: %d %s", code, errOut)
+	}
+	key = strings.TrimSpace(key)
+
+	login := s.Do(t, et.Req{Path: "/v1/subjects/login", Body: map[string]string{"phone": "+8613900139000"}})
+	if login.Status != 201 {
+		t.Fatalf("subject login: %d %s", login.Status, login.Body)
+	}
+	conf := s.Do(t, et.Req{Path: "/v1/subjects/login/" + login.JSON(t)["id"].(string) + "/confirm",
+		Body: map[string]string{"code": outboxCode(t, f.Data, "+8613900139000")}})
+	if conf.Status != 200 {
+		t.Fatalf("subject confirm: %d %s", conf.Status, conf.Body)
+	}
+	own := conf.JSON(t)["token"].(string)
+
+	type access struct {
+		Actor string               `json:"actor"`
+		Org   string               `json:"org"`
+		Site  string               `json:"site"`
+		Proof *auditlog.EntryProof `json:"proof"`
+	}
+	history := func(tok string) (string, []access) {
+		for range 50 { // until both entries are in a signed checkpoint
+			r := s.Do(t, et.Req{Path: "/v1/subjects/c-0002/accesses", Token: tok})
+			if r.Status != 200 {
+				t.Fatalf("accesses: %d %s", r.Status, r.Body)
+			}
+			var body struct{ Accesses []access }
+			if err := json.Unmarshal(r.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			pending := len(body.Accesses) != 2
+			for _, a := range body.Accesses {
+				pending = pending || a.Proof == nil || a.Proof.Pending
+			}
+			if !pending {
+				return string(r.Body), body.Accesses
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatal("the accesses never reached a signed checkpoint")
+		return "", nil
+	}
+
+	raw, mine := history(own)
+	for _, a := range mine {
+		if a.Actor != "" || a.Proof.ActorSalt != nil {
+			t.Errorf("the customer's view names or opens the actor: %+v", a)
+		}
+		if err := a.Proof.Verify(key); err != nil {
+			t.Errorf("the customer's proof of entry %d does not verify: %v", a.Proof.Index, err)
+		}
+		if a.Org == "" || a.Site == "" {
+			t.Errorf("the customer's view lost the company or site: %+v", a)
+		}
+		if strings.Contains(string(a.Proof.EventBytes), "emp-") {
+			t.Errorf("committed bytes name a person: %s", a.Proof.EventBytes)
+		}
+	}
+	for _, id := range []string{"emp-1", "emp-2"} {
+		if strings.Contains(raw, id) {
+			t.Errorf("the customer's page carries staff id %s:\n%s", id, raw)
+		}
+	}
+
+	_, theirs := history(et.TokPrivacy)
+	actors := map[string]bool{}
+	for _, a := range theirs {
+		actors[a.Actor] = true
+		if err := a.Proof.Verify(key); err != nil {
+			t.Errorf("the privacy role's proof of entry %d does not verify: %v", a.Proof.Index, err)
+		}
+		forged := *a.Proof
+		ev, _ := event.Parse(forged.Event)
+		ev.Actor = "mgr-1"
+		forged.Event = ev.Canonical()
+		if forged.Verify(key) == nil {
+			t.Errorf("entry %d still verifies when it names someone else", a.Proof.Index)
+		}
+	}
+	if !actors["emp-1"] || !actors["emp-2"] {
+		t.Errorf("the privacy role does not see who it was: %v", actors)
 	}
 }

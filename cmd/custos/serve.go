@@ -218,7 +218,7 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 	a.api = &httpapi.Server{
 		Gateway: a.gw, Store: st, Vault: v, Policy: pol, Config: cfg, Logger: logger,
 		Registerer: reg, Gatherer: reg,
-		AuditReader: auditReader{lg}, LogHandler: http.StripPrefix("/log", lg.Handler()),
+		AuditReader: lg, LogHandler: http.StripPrefix("/log", lg.Handler()),
 		Alerts: alerts, Now: opts.Now,
 	}
 	if cfg.MetricsAddr != "" {
@@ -292,31 +292,6 @@ func (a *app) serve(ctx context.Context, env *Env) int {
 	a.close()
 	a.logger.Info("stopped")
 	return code
-}
-
-// auditReader adapts the audit log to the API's AuditReader.
-type auditReader struct{ l *auditlog.Log }
-
-func (r auditReader) Checkpoint(ctx context.Context) ([]byte, error) { return r.l.Checkpoint(ctx) }
-
-func (r auditReader) Entry(ctx context.Context, i uint64) (any, error) {
-	e, err := r.l.Entry(ctx, i)
-	if errors.Is(err, auditlog.ErrPending) {
-		return nil, gateway.ErrPending
-	}
-	return e, err
-}
-
-func (r auditReader) ByCustomer(ctx context.Context, customer string) ([]httpapi.CustomerEntry, error) {
-	es, err := r.l.ByCustomer(ctx, customer)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]httpapi.CustomerEntry, len(es))
-	for i, e := range es {
-		out[i] = httpapi.CustomerEntry{Index: e.Index, Event: e.EventBytes, Proof: e}
-	}
-	return out, nil
 }
 
 // alertSink stores alerts raised by the gateway itself.

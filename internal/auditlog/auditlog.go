@@ -5,7 +5,8 @@
 // kept by tessera's POSIX driver in <Dir>/log, with Ed25519-signed
 // checkpoints. The public log holds no personal data: entry i is
 // Leaf(salt_i, event_i), a version byte and SHA-256 over the record's random
-// salt and the event's canonical bytes; event and salt stay in the store.
+// salt and the event's canonical bytes with its actor replaced by a salted
+// commitment (see leaf.go); event and salts stay in the store.
 //
 // Life of an entry:
 //

@@ -131,7 +131,7 @@ func TestAppendAssignsConsecutiveIndexes(t *testing.T) {
 				t.Errorf("record %d not in store after Append: %v", idx, err)
 				return
 			}
-			if len(recs[0].Salt) != SaltSize {
+			if len(recs[0].Salt) != RecordSaltSize {
 				t.Errorf("record %d salt has %d bytes", idx, len(recs[0].Salt))
 			}
 			mu.Lock()

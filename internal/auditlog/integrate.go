@@ -130,9 +130,17 @@ func (l *Log) nextChunk(next uint64) ([]store.AuditRecord, error) {
 // records were integrated. A tessera index different from the store index is
 // ErrInconsistent.
 func (l *Log) integrateChunk(chunk []store.AuditRecord) (uint64, error) {
-	futs := make([]tessera.IndexFuture, len(chunk))
+	leaves := make([][]byte, len(chunk))
 	for i, r := range chunk {
-		futs[i] = l.appender.Add(l.bgCtx, tessera.NewEntry(Leaf(r.Salt, r.Event)))
+		leaf, err := Leaf(r.Salt, r.Event)
+		if err != nil {
+			return 0, fmt.Errorf("store record %d: %w: %w", r.Index, err, ErrInconsistent)
+		}
+		leaves[i] = leaf
+	}
+	futs := make([]tessera.IndexFuture, len(chunk))
+	for i, leaf := range leaves {
+		futs[i] = l.appender.Add(l.bgCtx, tessera.NewEntry(leaf))
 	}
 	var done uint64
 	var firstErr error

@@ -14,25 +14,34 @@ import (
 	"github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store"
 )
 
 // EntryProof is one audit record with everything needed to check it against
-// the public log: Leaf is the log entry's exact bytes, and equals
-// Leaf(Salt, EventBytes); Proof is the RFC 6962 inclusion proof of
+// the public log: Leaf is the log entry's exact bytes, a version byte and
+// SHA-256(Salt || EventBytes); Proof is the RFC 6962 inclusion proof of
 // SHA-256(0x00 || Leaf) at Index in the tree of TreeSize entries whose root
 // Checkpoint (a signed note) commits to. It is the body of
 // GET /v1/audit/entries/{index}. []byte fields encode as base64.
+//
+// In a version 2 entry (see leaf.go) EventBytes is the public event, whose
+// actor is a salted commitment; Event is the whole event and ActorSalt opens
+// the commitment. A customer's view (Public) carries only the public event.
 type EntryProof struct {
 	Index uint64 `json:"index"`
-	// Event is the access event as JSON (the canonical bytes; an encoder
-	// that escapes HTML may change them, so EventBytes has them exactly).
-	Event json.RawMessage `json:"event"`
-	// EventBytes are the event's canonical bytes, which the leaf commits to.
-	EventBytes []byte `json:"event_bytes"`
-	Salt       []byte `json:"salt"`
-	Leaf       []byte `json:"leaf"`
-	// LeafVersion is the leaf format (see Leaf).
+	// Event is the access event as JSON (an encoder that escapes HTML may
+	// change its bytes, so EventBytes has the committed ones exactly).
+	Event json.RawMessage `json:"event,omitempty"`
+	// EventBytes are the bytes the leaf commits to after the salt: the
+	// event's canonical bytes (version 1) or the public event's (version 2).
+	EventBytes []byte `json:"event_bytes,omitempty"`
+	Salt       []byte `json:"salt,omitempty"`
+	// ActorSalt opens the actor commitment in EventBytes to Event's actor
+	// (version 2, never in a customer's view).
+	ActorSalt []byte `json:"actor_salt,omitempty"`
+	Leaf      []byte `json:"leaf"`
+	// LeafVersion is the leaf format (see leaf.go).
 	LeafVersion int `json:"leaf_version"`
 	// TreeSize is the checkpoint's tree size; Proof is against it.
 	TreeSize   uint64   `json:"tree_size"`
@@ -43,16 +52,39 @@ type EntryProof struct {
 	Pending bool `json:"pending,omitempty"`
 }
 
+// ErrNotPublic reports an entry that cannot be shown without naming its
+// actor (version 1): Public drops its event, and Verify can then check only
+// that its leaf is in the log.
+var ErrNotPublic = errors.New("entry written before actor commitments; its event names the actor")
+
+// Public returns the entry as its customer may see it: the public event and
+// the leaf salt, never the actor or the salt that opens its commitment. A
+// version 1 entry keeps only its leaf and inclusion proof.
+func (p EntryProof) Public() EntryProof {
+	p.ActorSalt = nil
+	if p.LeafVersion != LeafVersion2 {
+		p.Event, p.EventBytes, p.Salt = nil, nil, nil
+		return p
+	}
+	p.Event = json.RawMessage(p.EventBytes)
+	return p
+}
+
 // Verify checks p on its own, as an outside auditor would with the log's
-// verifier key: the leaf commits to the event and salt, the checkpoint is
+// verifier key: the leaf commits to the event and salt (and, with the actor
+// salt, the actor commitment opens to the event's actor), the checkpoint is
 // signed by the key, and the inclusion proof leads from the leaf to the
-// checkpoint's root.
+// checkpoint's root. A version 1 entry without its event (a customer's view)
+// is checked as far as the log goes and then reported with ErrNotPublic.
 func (p EntryProof) Verify(verifierKey string) error {
 	if p.Pending {
 		return fmt.Errorf("entry %d: %w", p.Index, ErrPending)
 	}
-	if !bytes.Equal(p.Leaf, Leaf(p.Salt, p.EventBytes)) {
-		return fmt.Errorf("entry %d: leaf does not commit to the event and salt", p.Index)
+	hidden := p.LeafVersion == LeafVersion1 && p.EventBytes == nil
+	if !hidden {
+		if err := p.verifyLeaf(); err != nil {
+			return fmt.Errorf("entry %d: %w", p.Index, err)
+		}
 	}
 	v, err := note.NewVerifier(verifierKey)
 	if err != nil {
@@ -68,6 +100,35 @@ func (p EntryProof) Verify(verifierKey string) error {
 	lh := rfc6962.DefaultHasher.HashLeaf(p.Leaf)
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, p.Index, cp.Size, lh, p.Proof, cp.Hash); err != nil {
 		return fmt.Errorf("entry %d: inclusion proof: %w", p.Index, err)
+	}
+	if hidden {
+		return fmt.Errorf("entry %d: in the log, but %w", p.Index, ErrNotPublic)
+	}
+	return nil
+}
+
+// verifyLeaf checks that Leaf commits to EventBytes under Salt and that
+// Event is the committed event (through the actor commitment in version 2).
+func (p EntryProof) verifyLeaf() error {
+	if p.LeafVersion != LeafVersion1 && p.LeafVersion != LeafVersion2 {
+		return fmt.Errorf("leaf version %d: %w", p.LeafVersion, ErrLeafFormat)
+	}
+	if len(p.Leaf) != LeafSize || int(p.Leaf[0]) != p.LeafVersion ||
+		!bytes.Equal(p.Leaf, leafOf(byte(p.LeafVersion), p.Salt, p.EventBytes)) {
+		return errors.New("leaf does not commit to the event and salt")
+	}
+	if len(p.Event) == 0 {
+		return nil
+	}
+	shown, err := event.Parse(p.Event)
+	if err != nil {
+		return fmt.Errorf("event: %w", err)
+	}
+	if p.LeafVersion == LeafVersion2 && p.ActorSalt != nil {
+		shown.Actor = ActorCommitment(p.ActorSalt, shown.Actor)
+	}
+	if !bytes.Equal(shown.Canonical(), p.EventBytes) {
+		return errors.New("the event shown is not the committed one")
 	}
 	return nil
 }
@@ -157,7 +218,11 @@ func (l *Log) ByCustomer(ctx context.Context, customer string) ([]EntryProof, er
 	out := make([]EntryProof, 0, len(recs))
 	for _, r := range recs {
 		if n == nil || r.Index >= size {
-			out = append(out, pendingProof(r))
+			p, err := pendingProof(r)
+			if err != nil {
+				return nil, fmt.Errorf("audit by customer: %w", err)
+			}
+			out = append(out, p)
 			continue
 		}
 		p, err := l.entryProof(ctx, pb, r, n, size)
@@ -169,17 +234,25 @@ func (l *Log) ByCustomer(ctx context.Context, customer string) ([]EntryProof, er
 	return out, nil
 }
 
-func pendingProof(r store.AuditRecord) EntryProof {
-	return EntryProof{
+func pendingProof(r store.AuditRecord) (EntryProof, error) {
+	leafSalt, body, v, err := committed(r.Salt, r.Event)
+	if err != nil {
+		return EntryProof{}, fmt.Errorf("audit entry %d: %w", r.Index, err)
+	}
+	p := EntryProof{
 		Index:       r.Index,
 		Event:       json.RawMessage(r.Event),
-		EventBytes:  r.Event,
-		Salt:        r.Salt,
-		Leaf:        Leaf(r.Salt, r.Event),
-		LeafVersion: LeafVersion,
+		EventBytes:  body,
+		Salt:        leafSalt,
+		Leaf:        leafOf(byte(v), leafSalt, body),
+		LeafVersion: v,
 		Proof:       [][]byte{},
 		Pending:     true,
 	}
+	if v == LeafVersion2 {
+		p.ActorSalt = r.Salt[SaltSize:]
+	}
+	return p, nil
 }
 
 func (l *Log) entryProof(ctx context.Context, pb *client.ProofBuilder, r store.AuditRecord, n []byte, size uint64) (EntryProof, error) {
@@ -190,7 +263,10 @@ func (l *Log) entryProof(ctx context.Context, pb *client.ProofBuilder, r store.A
 	if err != nil {
 		return EntryProof{}, fmt.Errorf("inclusion proof for %d in %d: %w", r.Index, size, err)
 	}
-	p := pendingProof(r)
+	p, err := pendingProof(r)
+	if err != nil {
+		return EntryProof{}, err
+	}
 	p.Pending = false
 	p.TreeSize = size
 	p.Proof = hashes

@@ -318,7 +318,10 @@ func VerifyWith(ctx context.Context, st store.Store, dir string, o VerifyOptions
 			var leaf []byte
 			switch {
 			case rec != nil:
-				leaf = Leaf(rec.Salt, rec.Event)
+				var err error
+				if leaf, err = Leaf(rec.Salt, rec.Event); err != nil {
+					rep.problem(int64(i), "", "record cannot be hashed to a leaf (salt or event edited?): %v", err)
+				}
 				checkColumns(&rep, rec)
 			default:
 				rep.problem(int64(i), "", "record missing from the store (deleted?)")

@@ -135,13 +135,6 @@ func Code(err error) string {
 	return ""
 }
 
-// Sentinels callers branch on.
-var (
-	// ErrPending is returned for an audit entry that is durable but not
-	// yet covered by a published checkpoint.
-	ErrPending = errors.New("audit entry not yet integrated")
-)
-
 // The context carries, for a transport that wants it, the index of the
 // last audit entry the request recorded.
 type noteKey struct{}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/policy"
@@ -49,7 +50,7 @@ func (s *Server) auditEntry(w http.ResponseWriter, r *http.Request, p store.Prin
 	case errors.Is(err, store.ErrNotFound):
 		s.fail(w, r, gateway.NotFound("no entry at this index"))
 		return
-	case errors.Is(err, gateway.ErrPending):
+	case errors.Is(err, auditlog.ErrPending):
 		s.fail(w, r, &gateway.Error{Code: "pending", Msg: "entry is durable but not yet in a published checkpoint; retry shortly", RetryAfter: time.Second})
 		return
 	case err != nil:
@@ -108,8 +109,9 @@ type accessView struct {
 	Reason   string    `json:"reason,omitempty"`
 	Fields   []string  `json:"fields"`
 	// Proof is the entry with its inclusion proof, as GET /v1/audit/entries
-	// returns it, when the log serves proofs.
-	Proof any `json:"proof,omitempty"`
+	// returns it (the customer's own view: its public form), when the log
+	// serves proofs.
+	Proof *auditlog.EntryProof `json:"proof,omitempty"`
 }
 
 // subjectAccesses lists every access to one customer's record: for that
@@ -149,7 +151,7 @@ func (s *Server) subjectAccesses(w http.ResponseWriter, r *http.Request) {
 	}
 	// One read of the customer's entries: with proofs from the log, or
 	// (no log attached) the bare records.
-	var recs []CustomerEntry
+	var recs []auditlog.EntryProof
 	if s.AuditReader != nil {
 		es, err := s.AuditReader.ByCustomer(ctx, customer)
 		if err != nil {
@@ -164,7 +166,7 @@ func (s *Server) subjectAccesses(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, rec := range rs {
-			recs = append(recs, CustomerEntry{Index: rec.Index, Event: rec.Event})
+			recs = append(recs, auditlog.EntryProof{Index: rec.Index, Event: rec.Event})
 		}
 	}
 	out := make([]accessView, 0, len(recs))
@@ -183,8 +185,14 @@ func (s *Server) subjectAccesses(w http.ResponseWriter, r *http.Request) {
 			continue // disclosed to the customer only after the legal delay; not even counted
 		}
 		v := accessView{Index: rec.Index, Time: ev.Time, Org: ev.Org, Role: ev.Role, Site: ev.Site,
-			Action: ev.Action, Purpose: purposeKind(ev.Purpose), Decision: ev.Decision, Reason: ev.Reason, Fields: ev.Fields,
-			Proof: rec.Proof}
+			Action: ev.Action, Purpose: purposeKind(ev.Purpose), Decision: ev.Decision, Reason: ev.Reason, Fields: ev.Fields}
+		if s.AuditReader != nil {
+			proof := rec
+			if own {
+				proof = rec.Public() // names the company, role and site, never the person
+			}
+			v.Proof = &proof
+		}
 		if !own {
 			v.Actor = ev.Actor
 		}

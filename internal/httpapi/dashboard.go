@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/policy"
@@ -144,14 +145,7 @@ type auditListing struct {
 	Checkpoint string `json:"checkpoint,omitempty"`
 	// Entries are newest first: with proofs (as GET /v1/audit/entries/{i})
 	// for entries the checkpoint covers, and marked pending otherwise.
-	Entries []any `json:"entries"`
-}
-
-// pendingEntry is an entry no published checkpoint covers yet.
-type pendingEntry struct {
-	Index   uint64 `json:"index"`
-	Event   any    `json:"event"`
-	Pending bool   `json:"pending"`
+	Entries []auditlog.EntryProof `json:"entries"`
 }
 
 // auditEntries lists the newest entries of the audit log (or those below
@@ -182,7 +176,7 @@ func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request, p store.Pr
 		s.fail(w, r, err)
 		return
 	}
-	out := auditListing{Size: size, Entries: []any{}}
+	out := auditListing{Size: size, Entries: []auditlog.EntryProof{}}
 	if cp, err := s.AuditReader.Checkpoint(ctx); err == nil {
 		out.Checkpoint = string(cp)
 		out.TreeSize = checkpointSize(cp)
@@ -202,12 +196,12 @@ func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request, p store.Pr
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Index > recs[j].Index })
 	for _, rec := range recs {
 		if rec.Index >= out.TreeSize {
-			out.Entries = append(out.Entries, pendingEntry{Index: rec.Index, Event: rawJSON(rec.Event), Pending: true})
+			out.Entries = append(out.Entries, auditlog.EntryProof{Index: rec.Index, Event: rec.Event, Pending: true})
 			continue
 		}
 		e, err := s.AuditReader.Entry(ctx, rec.Index)
-		if errors.Is(err, gateway.ErrPending) {
-			out.Entries = append(out.Entries, pendingEntry{Index: rec.Index, Event: rawJSON(rec.Event), Pending: true})
+		if errors.Is(err, auditlog.ErrPending) {
+			out.Entries = append(out.Entries, auditlog.EntryProof{Index: rec.Index, Event: rec.Event, Pending: true})
 			continue
 		}
 		if err != nil {
@@ -217,16 +211,6 @@ func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request, p store.Pr
 		out.Entries = append(out.Entries, e)
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// rawJSON is b as JSON if valid, or null.
-type rawJSON []byte
-
-func (b rawJSON) MarshalJSON() ([]byte, error) {
-	if len(b) == 0 {
-		return []byte("null"), nil
-	}
-	return b, nil
 }
 
 // checkpointSize reads the tree size (second line) of a checkpoint note.

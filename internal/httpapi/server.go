@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/config"
 	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/gateway"
@@ -33,26 +34,16 @@ import (
 	"github.com/custos-dev/custos/internal/vault"
 )
 
-// AuditReader serves the auditor-facing endpoints. Its results are encoded
-// as JSON as they are.
+// AuditReader serves the auditor-facing endpoints (an *auditlog.Log).
 type AuditReader interface {
 	// Checkpoint returns the latest signed checkpoint (signed-note text).
 	Checkpoint(ctx context.Context) ([]byte, error)
-	// Entry returns one entry with its inclusion proof; gateway.ErrPending
+	// Entry returns one entry with its inclusion proof; auditlog.ErrPending
 	// while no published checkpoint covers it.
-	Entry(ctx context.Context, index uint64) (any, error)
+	Entry(ctx context.Context, index uint64) (auditlog.EntryProof, error)
 	// ByCustomer returns the customer's entries in log order, each with
-	// its proof.
-	ByCustomer(ctx context.Context, customer string) ([]CustomerEntry, error)
-}
-
-// CustomerEntry is one audit entry about a customer: its index, the
-// event's canonical bytes, and the entry with its inclusion proof (encoded
-// as JSON as it is).
-type CustomerEntry struct {
-	Index uint64
-	Event []byte
-	Proof any
+	// its proof (or marked pending).
+	ByCustomer(ctx context.Context, customer string) ([]auditlog.EntryProof, error)
 }
 
 // Tracer runs leak attribution for POST /v1/trace.

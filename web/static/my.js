@@ -199,6 +199,9 @@ function accessItem(a, s, key, done) {
       fill(status, badge("Verified", "ok"), " ", el("span", { class: "verify-detail" },
         "entry #" + a.index + " of the audit log (" + r.treeSize + " entries)" +
         (r.signature.status === "verified" ? "; signature checked" : "")));
+    } else if (r.partial) {
+      fill(status, badge("In the log", "info"), " ", el("span", { class: "verify-detail" },
+        "entry #" + a.index + " of the audit log (" + r.treeSize + " entries); " + r.reason));
     } else if (a.proof && a.proof.pending) {
       fill(status, badge("Not yet in the log", "warn"), " ", el("span", { class: "verify-detail" }, "refresh in a moment"));
     } else {

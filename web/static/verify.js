@@ -1,8 +1,12 @@
 // Checks an audit entry's proof in the browser, with no help from the
 // server beyond the data it sent:
 //
-//  1. the leaf commits to the event: leaf == 0x01 || SHA-256(salt || event_bytes),
-//     and the event shown is the one in event_bytes;
+//  1. the leaf commits to the event: leaf == v || SHA-256(salt || event_bytes),
+//     where v is the leaf version. In version 1 event_bytes is the event; in
+//     version 2 it is the public event, whose actor is a salted commitment
+//     ("commit:" + base64url(SHA-256("custos actor v1\0" || actor_salt || actor))):
+//     a customer checks it without learning who the actor was, and a viewer
+//     given actor_salt checks that the commitment opens to the actor shown;
 //  2. the RFC 6962 inclusion proof leads from SHA-256(0x00 || leaf) at index
 //     to the root hash of a tree of tree_size entries;
 //  3. that root and size are the checkpoint's (C2SP tlog-checkpoint);
@@ -10,7 +14,9 @@
 //     (signed-note format), where the browser's WebCrypto supports Ed25519.
 //
 // Steps 1–3 decide "verified"; step 4 is reported separately so that a
-// browser without Ed25519 still checks the proof.
+// browser without Ed25519 still checks the proof. A version 1 entry sent
+// without its event (a customer's view of an entry written before actor
+// commitments) is checked from step 2 on and reported as "partial".
 
 const enc = new TextEncoder();
 
@@ -47,7 +53,11 @@ async function sha256(bytes) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 }
 
-const LEAF_VERSION = 1;
+// actorCommitment is the public stand-in for actor under actorSalt.
+export async function actorCommitment(actorSalt, actor) {
+  const d = await sha256(concat(enc.encode("custos actor v1\0"), actorSalt, enc.encode(actor)));
+  return "commit:" + toB64(d).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
 
 // leafHash is RFC 6962's hash of a leaf.
 export async function leafHash(leaf) {
@@ -172,27 +182,38 @@ export async function checkSignature(note, key) {
 // must equal the committed event's. It resolves to
 // {ok, event, treeSize, root, signature: {status, reason}, reason}.
 export async function verifyEntry(p, key, expect) {
-  const res = { ok: false, event: null, signature: { status: "unchecked" }, reason: "" };
+  const res = { ok: false, partial: false, event: null, signature: { status: "unchecked" }, reason: "" };
   try {
     if (!window.crypto || !crypto.subtle) throw new Error("this page is not in a secure context (HTTPS), so the browser offers no SHA-256");
     if (!p || typeof p !== "object") throw new Error("no proof was sent");
     if (p.pending) throw new Error("not yet in a signed checkpoint");
-    const eventBytes = b64(p.event_bytes);
-    const ev = JSON.parse(new TextDecoder().decode(eventBytes));
-    res.event = ev;
-    if (p.event && JSON.stringify(p.event) !== JSON.stringify(ev)) throw new Error("the event shown is not the committed one");
-    for (const [k, v] of Object.entries(expect || {})) {
-      let got = ev[k];
-      if (k === "time") {
-        if (Date.parse(got) !== Date.parse(v)) throw new Error("time differs from the committed event");
-        continue;
-      }
-      if ((got ?? "") !== (v ?? "")) throw new Error(k + " differs from the committed event");
-    }
+    const version = p.leaf_version ?? 1;
+    if (version !== 1 && version !== 2) throw new Error("unknown leaf version " + version);
     const leaf = b64(p.leaf);
-    if (p.leaf_version !== undefined && p.leaf_version !== LEAF_VERSION) throw new Error("unknown leaf version " + p.leaf_version);
-    const digest = await sha256(concat(b64(p.salt), eventBytes));
-    if (!equal(leaf, concat(new Uint8Array([LEAF_VERSION]), digest))) throw new Error("the leaf does not commit to this event");
+    if (leaf.length !== 33 || leaf[0] !== version) throw new Error("the leaf is not of version " + version);
+    const hidden = version === 1 && !p.event_bytes;
+    if (!hidden) {
+      const eventBytes = b64(p.event_bytes);
+      const committed = JSON.parse(new TextDecoder().decode(eventBytes));
+      let shown = p.event || committed;
+      if (version === 2 && p.actor_salt && p.event) {
+        const c = await actorCommitment(b64(p.actor_salt), String(p.event.actor));
+        if (c !== committed.actor) throw new Error("the actor shown does not open the committed actor");
+        shown = { ...p.event, actor: c };
+      }
+      if (JSON.stringify(shown) !== JSON.stringify(committed)) throw new Error("the event shown is not the committed one");
+      res.event = p.event || committed;
+      for (const [k, v] of Object.entries(expect || {})) {
+        const got = res.event[k];
+        if (k === "time") {
+          if (Date.parse(got) !== Date.parse(v)) throw new Error("time differs from the committed event");
+          continue;
+        }
+        if ((got ?? "") !== (v ?? "")) throw new Error(k + " differs from the committed event");
+      }
+      const digest = await sha256(concat(b64(p.salt), eventBytes));
+      if (!equal(leaf, concat(new Uint8Array([version]), digest))) throw new Error("the leaf does not commit to this event");
+    }
     const cp = parseCheckpoint(p.checkpoint || "");
     if (cp.size !== Number(p.tree_size)) throw new Error("the proof is for another tree size than the checkpoint's");
     const root = await rootFromInclusionProof(Number(p.index), cp.size, await leafHash(leaf), (p.proof || []).map(b64));
@@ -201,6 +222,11 @@ export async function verifyEntry(p, key, expect) {
     res.root = toB64(cp.root);
     res.signature = await checkSignature(p.checkpoint, key);
     if (res.signature.status === "failed") throw new Error("checkpoint signature: " + res.signature.reason);
+    if (hidden) {
+      res.partial = true;
+      res.reason = "in the signed log; recorded before entries hid the staff member, so its details are not shown for checking";
+      return res;
+    }
     res.ok = true;
   } catch (e) {
     res.reason = e.message || String(e);
