@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -16,7 +14,7 @@ import (
 )
 
 // attach wires the optional parts (detectors, trace, dashboard) into the app.
-func (a *app) attach(ctx context.Context, env *Env, reg *prometheus.Registry, v *vault.Vault, alerts *alertSink) error {
+func (a *app) attach(ctx context.Context, reg *prometheus.Registry, v *vault.Vault) error {
 	a.api.OpenAPI = api.Spec
 	if err := a.attachEnterprise(ctx); err != nil {
 		return err
@@ -42,38 +40,25 @@ func (a *app) attachDetectors(ctx context.Context, reg *prometheus.Registry) err
 		r.Contain = a.gw.Contain
 	}
 	if ld, ok := a.store.(store.Leader); ok {
-		var leading atomic.Bool
-		r.Lead = leading.Load
-		go func() {
-			for {
-				release, ok, err := ld.TryLead(ctx, "detectors")
-				if err != nil && ctx.Err() == nil {
-					a.logger.Warn("detectors: leader election failed", "err", err)
-				}
-				if ok {
-					leading.Store(true)
-					a.logger.Info("detectors: this gateway leads alerting and containment")
-					<-ctx.Done()
-					release()
-					return
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(2 * time.Second):
-				}
-			}
-		}()
+		r.Lead = store.Campaign(ctx, ld, "detectors", a.logger)
 	}
 	a.watch = r
 	a.api.Risk = r
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	a.spawn(ctx, func(ctx context.Context) {
 		if err := r.Run(ctx); err != nil {
 			a.logger.Error("detectors stopped", "err", err)
 		}
-	}()
-	a.closers = append(a.closers, func() { a.cancel(); <-done })
+	})
 	return nil
+}
+
+// spawn runs f until the app closes, which waits for it.
+func (a *app) spawn(ctx context.Context, f func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(ctx)
+	}()
+	a.closers = append(a.closers, func() { cancel(); <-done })
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,7 +40,7 @@ func cmdDemo(ctx context.Context, env *Env, args []string) int {
 		return fail(env, "demo", exitUsage, err)
 	}
 	defer stopProf()
-	if err := prepareDemoDir(f.data); err != nil {
+	if err := datadir.Dir(f.data).PrepareDemo(); err != nil {
 		return fail(env, "demo", exitUsage, err)
 	}
 	start := time.Now()
@@ -94,32 +93,6 @@ func cmdDemo(ctx context.Context, env *Env, args []string) int {
 		return exitOK
 	}
 	return a.serve(ctx, env)
-}
-
-// prepareDemoDir makes dir ready for a demo: created, or wiped when an
-// earlier demo made it; any other non-empty dir is refused.
-func prepareDemoDir(dir string) error {
-	marker := datadir.Dir(dir).Demo()
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return os.MkdirAll(dir, 0o700)
-	}
-	if err != nil {
-		return err
-	}
-	if len(entries) == 0 {
-		return os.WriteFile(marker, nil, 0o600)
-	}
-	if _, err := os.Stat(marker); err != nil {
-		return fmt.Errorf("%s is not empty and not an earlier demo: pass --data with a new directory", dir)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(marker, nil, 0o600)
 }
 
 // importDemo imports the world into the data dir's store.

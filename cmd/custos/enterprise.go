@@ -78,12 +78,10 @@ func (a *app) attachSIEM(ctx context.Context) error {
 	if c.Interval != "" {
 		x.Interval, _ = time.ParseDuration(c.Interval) // validated with the config
 	}
-	xctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		x.Run(xctx)
-	}()
-	a.closers = append(a.closers, func() { cancel(); <-done })
+	a.spawn(ctx, func(ctx context.Context) {
+		if err := x.Run(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Error("SIEM export stopped", "err", err)
+		}
+	})
 	return nil
 }

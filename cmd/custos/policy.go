@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/custos-dev/custos/internal/datadir"
@@ -78,7 +77,7 @@ func cmdPolicy(_ context.Context, env *Env, args []string) int {
 			fmt.Fprintln(env.Stderr, "custos policy check: takes no arguments (use --policies DIR)")
 			return exitUsage
 		}
-		eng, src, err := activePolicies(*policiesDir, *dataDir)
+		eng, src, err := policy.Active(*policiesDir, datadir.Dir(*dataDir).Policies())
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "custos policy check: %v\n", err)
 			return exitUsage
@@ -107,27 +106,6 @@ func cmdPolicy(_ context.Context, env *Env, args []string) int {
 	}
 }
 
-// activePolicies loads the policies "custos policy" works on and says which.
-func activePolicies(policiesDir, dataDir string) (*policy.Engine, string, error) {
-	dir := policiesDir
-	if dir == "" {
-		// The server seeds <data>/policies with the default pack when it
-		// has none, so without policies there the defaults are active.
-		d := datadir.Dir(dataDir).Policies()
-		if m, _ := filepath.Glob(filepath.Join(d, "*.cedar")); len(m) > 0 {
-			dir = d
-		}
-	}
-	if dir == "" {
-		return policy.Default(), "default pack", nil
-	}
-	eng, err := policy.Load(dir)
-	if err != nil {
-		return nil, "", err
-	}
-	return eng, dir, nil
-}
-
 func policyTest(env *Env, file, policiesDir, dataDir string) int {
 	var r io.Reader
 	if file == "-" {
@@ -141,7 +119,7 @@ func policyTest(env *Env, file, policiesDir, dataDir string) int {
 		defer f.Close()
 		r = f
 	}
-	eng, src, err := activePolicies(policiesDir, dataDir)
+	eng, src, err := policy.Active(policiesDir, datadir.Dir(dataDir).Policies())
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "custos policy test: %v\n", err)
 		return exitUsage

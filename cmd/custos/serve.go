@@ -15,7 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/config"
@@ -58,7 +57,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) int {
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
-	if _, err := f.tls.config(); err != nil {
+	if _, err := f.tls.Load(); err != nil {
 		return fail(env, "serve", exitUsage, err)
 	}
 	stopProf, err := startCPUProfile(f.cpuProf)
@@ -106,16 +105,6 @@ type appOptions struct {
 	Durability string
 	Now        func() time.Time
 	Notifier   notify.Notifier // receives messages besides the configured notifier
-}
-
-// teeNotifier sends to both.
-type teeNotifier struct{ a, b notify.Notifier }
-
-func (t teeNotifier) Notify(ctx context.Context, to, text string) error {
-	if err := t.a.Notify(ctx, to, text); err != nil {
-		return err
-	}
-	return t.b.Notify(ctx, to, text)
 }
 
 // startApp opens everything and listens; it does not serve yet.
@@ -206,9 +195,9 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 		n = &notify.Webhook{URL: cfg.NotifyWebhook}
 	}
 	if opts.Notifier != nil {
-		n = teeNotifier{n, opts.Notifier}
+		n = notify.Tee(n, opts.Notifier)
 	}
-	alerts := &alertSink{store: st, logger: logger}
+	alerts := &gateway.StoreAlerts{Store: st, Logger: logger}
 	if cfg.MetricsToken == "" {
 		cfg.MetricsToken = env.Getenv("CUSTOS_METRICS_TOKEN")
 	}
@@ -222,11 +211,13 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 		Alerts: alerts, Now: opts.Now,
 	}
 	if cfg.MetricsAddr != "" {
-		if err := a.serveMetrics(runCtx, cfg.MetricsAddr, reg); err != nil {
+		stop, err := httpapi.ServeMetrics(cfg.MetricsAddr, reg)
+		if err != nil {
 			return nil, err
 		}
+		a.closers = append(a.closers, stop)
 	}
-	if err := a.attach(runCtx, env, reg, v, alerts); err != nil {
+	if err := a.attach(runCtx, reg, v); err != nil {
 		return nil, err
 	}
 	go a.gw.RefreshPrincipals(runCtx, 500*time.Millisecond)
@@ -258,7 +249,7 @@ func (a *app) serve(ctx context.Context, env *Env) int {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
-	tcfg, err := a.flags.tls.config()
+	tcfg, err := a.flags.tls.Load()
 	if err != nil {
 		a.close()
 		return fail(env, "serve", exitUsage, err)
@@ -292,36 +283,6 @@ func (a *app) serve(ctx context.Context, env *Env) int {
 	a.close()
 	a.logger.Info("stopped")
 	return code
-}
-
-// alertSink stores alerts raised by the gateway itself.
-type alertSink struct {
-	store  store.Store
-	logger *slog.Logger
-}
-
-func (s *alertSink) Raise(ctx context.Context, a store.Alert) error {
-	if _, err := s.store.AddAlert(ctx, a); err != nil {
-		s.logger.Error("store alert", "kind", a.Kind, "err", err)
-		return err
-	}
-	s.logger.Warn("alert", "kind", a.Kind, "actor", a.Actor, "score", a.Score)
-	return nil
-}
-
-// serveMetrics serves /metrics on its own address (the operator's), until
-// ctx ends.
-func (a *app) serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("metrics_addr %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	a.closers = append(a.closers, func() { srv.Close() })
-	return nil
 }
 
 // startCPUProfile writes a CPU profile to path (if set) until stop.

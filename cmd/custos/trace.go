@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
-	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/trace"
 	"github.com/custos-dev/custos/internal/vault"
 )
@@ -41,8 +40,10 @@ func cmdTrace(ctx context.Context, env *Env, args []string) int {
 	if err != nil {
 		return fail(env, "trace", exitUsage, fmt.Errorf("%s: %w", *leakPath, err))
 	}
-	if err := storeExists(sf); err != nil {
-		return fail(env, "trace", exitUsage, err)
+	if sf.db == "" {
+		if err := datadir.Dir(sf.data).HasStore(); err != nil {
+			return fail(env, "trace", exitUsage, err)
+		}
 	}
 	st, err := openStore(ctx, sf)
 	if err != nil {
@@ -53,8 +54,10 @@ func cmdTrace(ctx context.Context, env *Env, args []string) int {
 	if err != nil {
 		return fail(env, "trace", exitUsage, err)
 	}
-	lt, err := newLeakTracer(ctx, st, v, filepath.Join(sf.data, accessSetsFile))
-	if err != nil {
+	// The access-sets snapshot is a cache: loaded if usable, caught up
+	// with the audit records, saved again if it grew.
+	lt := trace.NewTracer(st, v, datadir.Dir(sf.data).AccessSets())
+	if err := lt.CatchUp(ctx, true); err != nil {
 		return fail(env, "trace", exitFail, err)
 	}
 	rep, err := lt.Trace(ctx, leak, trace.WithMaxSuspects(*suspects))
@@ -72,18 +75,6 @@ func cmdTrace(ctx context.Context, env *Env, args []string) int {
 	return exitOK
 }
 
-// storeExists reports an error when --data names no existing embedded
-// store, so that a mistyped directory is not silently created empty.
-func storeExists(sf storeFlags) error {
-	if sf.db != "" {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(sf.data, "custos.db")); err != nil {
-		return fmt.Errorf("no custos store in %s (give --data DIR or --db URL; custos import or serve creates one)", sf.data)
-	}
-	return nil
-}
-
 func writeReportJSON(w io.Writer, rep trace.Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
@@ -91,39 +82,15 @@ func writeReportJSON(w io.Writer, rep trace.Report) error {
 	return enc.Encode(rep)
 }
 
-// accessSetsFile is the access-sets snapshot in the data dir: a cache,
-// rebuilt from the audit records whenever it is missing, damaged or not of
-// this store (format: trace.WriteSnapshot).
-const accessSetsFile = "access-sets.bin"
-
-// leakTracer adapts trace.Tracer to httpapi.Tracer.
-type leakTracer struct{ *trace.Tracer }
-
-// newLeakTracer loads the snapshot at cache (if usable; "" for none),
-// catches up with the audit records and saves the snapshot if it grew.
-func newLeakTracer(ctx context.Context, st store.Store, v *vault.Vault, cache string) (leakTracer, error) {
-	t := leakTracer{trace.NewTracer(st, v, cache)}
-	if err := t.CatchUp(ctx, true); err != nil {
-		return leakTracer{}, err
-	}
-	return t, nil
-}
-
-// TraceCSV implements httpapi.Tracer.
-func (t leakTracer) TraceCSV(ctx context.Context, csv []byte) (any, error) {
-	return t.Tracer.TraceCSV(ctx, csv)
-}
-
 // attachTrace serves POST /v1/trace: the tracer loads the access-sets
 // snapshot from the data dir and keeps the sets current from the audit
 // feed, so that a trace replays little.
 func (a *app) attachTrace(ctx context.Context, v *vault.Vault) {
-	t := leakTracer{trace.NewTracer(a.store, v, filepath.Join(a.flags.data, accessSetsFile))}
+	t := trace.NewTracer(a.store, v, datadir.Dir(a.flags.data).AccessSets())
 	a.api.Tracer = t
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t.Follow(ctx, a.log)
-	}()
-	a.closers = append(a.closers, func() { a.cancel(); <-done })
+	a.spawn(ctx, func(ctx context.Context) {
+		if err := t.Follow(ctx, a.log); err != nil && ctx.Err() == nil {
+			a.logger.Error("trace access sets stopped following the audit log", "err", err)
+		}
+	})
 }

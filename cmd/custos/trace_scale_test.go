@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/store/sqlite"
@@ -110,7 +111,7 @@ func TestTraceScaleCLI(t *testing.T) {
 		}
 		t.Logf("%s: %v wall, %.1fs CPU\n%s", run, time.Since(t0).Round(10*time.Millisecond), cpuSeconds()-cpu0, firstLines(out, 3))
 	}
-	if fi, err := os.Stat(filepath.Join(dir, accessSetsFile)); err == nil {
+	if fi, err := os.Stat(datadir.Dir(dir).AccessSets()); err == nil {
 		t.Logf("snapshot %d MB", fi.Size()>>20)
 	}
 
@@ -121,8 +122,8 @@ func TestTraceScaleCLI(t *testing.T) {
 	}
 	defer st.Close()
 	cpu0, t0 := cpuSeconds(), time.Now()
-	lt, err := newLeakTracer(ctx, st, v, filepath.Join(dir, accessSetsFile))
-	if err != nil {
+	lt := trace.NewTracer(st, v, datadir.Dir(dir).AccessSets())
+	if err := lt.CatchUp(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	lf, _ := os.Open(leak)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos/internal/auditlog"
+	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store/sqlite"
 	"github.com/custos-dev/custos/internal/trace"
@@ -190,7 +191,7 @@ func TestTraceCommand(t *testing.T) {
 	if rep.Universe != 306 {
 		t.Errorf("universe = %d, want 306 customers (300 + 6 canaries)", rep.Universe)
 	}
-	if _, err := os.Stat(filepath.Join(dir, accessSetsFile)); err != nil {
+	if _, err := os.Stat(datadir.Dir(dir).AccessSets()); err != nil {
 		t.Errorf("no access-sets snapshot: %v", err)
 	}
 
@@ -204,8 +205,8 @@ func TestTraceCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lt, err := newLeakTracer(ctx, st, v, "")
-	if err != nil {
+	lt := trace.NewTracer(st, v, "")
+	if err := lt.CatchUp(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	csvBytes, _ := os.ReadFile(leak)
@@ -215,7 +216,7 @@ func TestTraceCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var apiJSON bytes.Buffer
-	if err := writeReportJSON(&apiJSON, apiRep.(trace.Report)); err != nil {
+	if err := writeReportJSON(&apiJSON, apiRep); err != nil {
 		t.Fatal(err)
 	}
 	if apiJSON.String() != out {
@@ -243,7 +244,7 @@ func TestTraceCommand(t *testing.T) {
 	}
 
 	// A damaged snapshot is rebuilt from the audit log, same answer.
-	if err := os.WriteFile(filepath.Join(dir, accessSetsFile), []byte("garbage"), 0o600); err != nil {
+	if err := os.WriteFile(datadir.Dir(dir).AccessSets(), []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, again, _ := runCmd(t, "trace", "--data", dir, "--leak", leak)

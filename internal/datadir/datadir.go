@@ -17,6 +17,7 @@
 package datadir
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,4 +83,29 @@ func (d Dir) HasStore() error {
 		return fmt.Errorf("no custos store in %s (give --data DIR or --db URL; custos import or serve creates one)", d)
 	}
 	return nil
+}
+
+// PrepareDemo makes d ready for a demo: created, or wiped when an earlier
+// demo made it (it holds the demo marker); any other non-empty directory
+// is refused, so that a demo never wipes real data.
+func (d Dir) PrepareDemo() error {
+	entries, err := os.ReadDir(d.Path())
+	if errors.Is(err, os.ErrNotExist) {
+		return os.MkdirAll(d.Path(), 0o700)
+	}
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		if _, err := os.Stat(d.Demo()); err != nil {
+			return fmt.Errorf("%s is not empty and not an earlier demo: pass --data with a new directory", d)
+		}
+		if err := os.RemoveAll(d.Path()); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(d.Path(), 0o700); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(d.Demo(), nil, 0o600)
 }

@@ -52,3 +52,36 @@ func ExampleDir() {
 	// /var/lib/custos/master.key
 	// /var/lib/custos/policies
 }
+
+func TestPrepareDemo(t *testing.T) {
+	root := t.TempDir()
+	fresh := datadir.Dir(filepath.Join(root, "new"))
+	if err := fresh.PrepareDemo(); err != nil {
+		t.Fatalf("new dir: %v", err)
+	}
+	// An earlier demo is wiped.
+	if err := os.WriteFile(fresh.DB(), []byte("old demo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fresh.Demo(), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.PrepareDemo(); err != nil {
+		t.Fatalf("earlier demo: %v", err)
+	}
+	if _, err := os.Stat(fresh.DB()); !os.IsNotExist(err) {
+		t.Errorf("the earlier demo's store survived: %v", err)
+	}
+	// Real data is never wiped.
+	real := datadir.Dir(filepath.Join(root, "real"))
+	os.MkdirAll(real.Path(), 0o700)
+	if err := os.WriteFile(real.DB(), []byte("customers"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := real.PrepareDemo(); err == nil {
+		t.Fatal("a non-demo data dir was accepted for the demo")
+	}
+	if b, _ := os.ReadFile(real.DB()); string(b) != "customers" {
+		t.Error("a refused dir was changed")
+	}
+}

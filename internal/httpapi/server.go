@@ -31,6 +31,7 @@ import (
 	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/policy"
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/trace"
 	"github.com/custos-dev/custos/internal/vault"
 )
 
@@ -48,7 +49,7 @@ type AuditReader interface {
 
 // Tracer runs leak attribution for POST /v1/trace.
 type Tracer interface {
-	TraceCSV(ctx context.Context, csv []byte) (any, error)
+	TraceCSV(ctx context.Context, csv []byte) (trace.Report, error)
 }
 
 // Store is what the API reads directly, beside the gateway: quota usage,

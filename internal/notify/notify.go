@@ -93,3 +93,15 @@ func (h *Webhook) Notify(ctx context.Context, to, text string) error {
 	}
 	return nil
 }
+
+// Tee returns a Notifier that sends each message to a, then to b.
+func Tee(a, b Notifier) Notifier { return tee{a, b} }
+
+type tee struct{ a, b Notifier }
+
+func (t tee) Notify(ctx context.Context, to, text string) error {
+	if err := t.a.Notify(ctx, to, text); err != nil {
+		return err
+	}
+	return t.b.Notify(ctx, to, text)
+}
