@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/event"
@@ -233,7 +232,7 @@ type policyEngine interface {
 	Engine() *policy.Engine
 }
 
-// policiesView is what GET /v1/policies answers when no PolicyInfo is set.
+// policiesView is what GET /v1/policies answers.
 type policiesView struct {
 	Policies        []string       `json:"policies"`
 	Files           []string       `json:"files,omitempty"`
@@ -255,19 +254,10 @@ type quotaInForce struct {
 }
 
 func (s *Server) policies(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	if s.Policies != nil {
-		v, err := s.Policies.Describe(r.Context())
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, v)
-		return
-	}
 	writeJSON(w, http.StatusOK, s.describePolicies())
 }
 
-// describePolicies is the fallback description: the configuration's quotas
+// describePolicies describes what is in force: the configuration's quotas
 // and limits and, for the Cedar engine, its policy ids.
 func (s *Server) describePolicies() policiesView {
 	c := s.Config
@@ -289,16 +279,10 @@ func (s *Server) describePolicies() policiesView {
 	return v
 }
 
+// alertView is an alert with its actor's status now.
 type alertView struct {
-	ID      int64     `json:"id"`
-	Actor   string    `json:"actor"`
-	Time    time.Time `json:"time"`
-	Score   float64   `json:"score"`
-	Reasons []string  `json:"reasons"`
-	Records int       `json:"records"`
-	Kind    string    `json:"kind"`
-	Action  string    `json:"action"`
-	Status  string    `json:"actor_status,omitempty"`
+	store.Alert
+	Status string `json:"actor_status,omitempty"`
 }
 
 func (s *Server) alerts(w http.ResponseWriter, r *http.Request, p store.Principal) {
@@ -322,8 +306,7 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, p store.Principa
 			}
 			status[a.Actor] = st
 		}
-		out = append(out, alertView{ID: a.ID, Actor: a.Actor, Time: a.Time, Score: a.Score, Reasons: a.Reasons,
-			Records: a.Records, Kind: a.Kind, Action: a.Action, Status: st})
+		out = append(out, alertView{Alert: a, Status: st})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alerts": out})
 }

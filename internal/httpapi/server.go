@@ -76,11 +76,6 @@ type RiskSource interface {
 	Person(ctx context.Context, id string) (any, error)
 }
 
-// PolicyInfo describes the policies in force.
-type PolicyInfo interface {
-	Describe(ctx context.Context) (any, error)
-}
-
 // Server is the HTTP API. Set the fields, then call Handler. Fields must not
 // change after that.
 type Server struct {
@@ -108,8 +103,6 @@ type Server struct {
 	OpenAPI     []byte
 	// Risk serves the detectors' view of people for the dashboard.
 	Risk RiskSource
-	// Policies describes the policies and quotas in force (dashboard).
-	Policies PolicyInfo
 	Extra    map[string]http.Handler // extra "METHOD /path" routes
 
 	// MaxBody caps request bodies (default 1 MiB; trace uploads 64 MiB).

@@ -196,18 +196,19 @@ type Checkpoint struct {
 	Time time.Time
 }
 
-// Alert is a detector's finding about one actor.
+// Alert is a detector's (or the gateway's) finding about one actor, as
+// stored and as GET /v1/alerts lists it.
 type Alert struct {
-	ID      int64
-	Actor   string
-	Time    time.Time
-	Score   float64
-	Reasons []string
-	Records int
-	Kind    string // detector name, e.g. "volume", "canary"
-	Action  string // containment taken: "", "stepup", "suspend"
+	ID      int64     `json:"id"`
+	Actor   string    `json:"actor"`
+	Time    time.Time `json:"time"`
+	Score   float64   `json:"score"`
+	Reasons []string  `json:"reasons"`
+	Records int       `json:"records"`
+	Kind    string    `json:"kind"`   // detector name, e.g. "volume", "canary"
+	Action  string    `json:"action"` // containment taken: "", "stepup", "suspend"
 	// Detail is the alert's full JSON (implementation-defined extras).
-	Detail []byte
+	Detail []byte `json:"-"`
 }
 
 // BreakGlass is a request to read a customer without a normal purpose.
