@@ -27,6 +27,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/custos-dev/custos/internal/auditlog"
+	"github.com/custos-dev/custos/internal/store"
 )
 
 // DefaultTimeout bounds each call when Options.HTTPClient is not set.
@@ -377,17 +380,10 @@ func (c *Client) Notice(ctx context.Context, id string, lastDay time.Time) error
 	return err
 }
 
-// Alert is a detector's (or the gateway's) finding about one actor.
+// Alert is a detector's (or the gateway's) finding about one actor, with
+// the actor's status when it was listed.
 type Alert struct {
-	ID      int64     `json:"id"`
-	Actor   string    `json:"actor"`
-	Time    time.Time `json:"time"`
-	Score   float64   `json:"score"`
-	Reasons []string  `json:"reasons"`
-	Records int       `json:"records"`
-	Kind    string    `json:"kind"`
-	// Action is the containment taken: "", "stepup" or "suspend".
-	Action      string `json:"action"`
+	store.Alert
 	ActorStatus string `json:"actor_status"`
 }
 
@@ -412,23 +408,9 @@ func (c *Client) Checkpoint(ctx context.Context) ([]byte, error) {
 	return b, err
 }
 
-// Entry is one audit-log entry with its inclusion proof.
-type Entry struct {
-	Index uint64 `json:"index"`
-	// Event is the access event as JSON; EventBytes the bytes the leaf
-	// commits to (leaf version 2: the event with its actor replaced by a
-	// salted commitment, which ActorSalt opens).
-	Event       json.RawMessage `json:"event"`
-	EventBytes  []byte          `json:"event_bytes"`
-	Salt        []byte          `json:"salt"`
-	ActorSalt   []byte          `json:"actor_salt,omitempty"`
-	Leaf        []byte          `json:"leaf"`
-	LeafVersion int             `json:"leaf_version"`
-	TreeSize    uint64          `json:"tree_size"`
-	Proof       [][]byte        `json:"proof"`
-	Checkpoint  string          `json:"checkpoint"`
-	Pending     bool            `json:"pending"`
-}
+// Entry is one audit-log entry with its inclusion proof; Verify checks it
+// offline with the log's verifier key.
+type Entry = auditlog.EntryProof
 
 // Entry returns audit-log entry index with its proof. ErrPending means it
 // is durable but not yet in a published checkpoint: retry shortly.

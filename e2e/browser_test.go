@@ -7,7 +7,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -404,7 +403,7 @@ func TestBrowserCustomer(t *testing.T) {
 	b.do(chromedp.SendKeys(chromedp.ID("phone"), "+86 138 0013 8000"),
 		chromedp.Click(chromedp.ID("phone-btn")))
 	b.waitFor("the code form", `!document.getElementById("step-code").hidden`)
-	code := browserCode(t, f.Data, "+8613800138000")
+	code := outboxCode(t, f.Data, "+8613800138000")
 	b.do(chromedp.SendKeys(chromedp.ID("code"), code), chromedp.Click(chromedp.ID("code-btn")))
 	b.waitFor("the history", `!document.getElementById("history").hidden && document.querySelectorAll("li.access").length > 0`)
 	b.waitFor("every entry checked", `[...document.querySelectorAll("li.access")].every(li => li.dataset.verified)`)
@@ -507,35 +506,6 @@ func TestBrowserCustomer(t *testing.T) {
 	b.do(chromedp.Click(chromedp.ID("signout")))
 	b.waitFor("signed out", `!document.getElementById("step-phone").hidden && !sessionStorage.getItem("custos.subject")`)
 	b.assertNoConsoleErrors()
-}
-
-// browserCode waits for and reads the newest one-time code sent to phone from the outbox.
-func browserCode(t *testing.T, data, phone string) string {
-	t.Helper()
-	re := regexp.MustCompile(`\b(\d{6})\b`)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		fh, err := os.Open(filepath.Join(data, "outbox.jsonl"))
-		if err == nil {
-			code := ""
-			sc := bufio.NewScanner(fh)
-			for sc.Scan() {
-				var m struct{ To, Text string }
-				if json.Unmarshal(sc.Bytes(), &m) == nil && m.To == phone {
-					if c := re.FindStringSubmatch(m.Text); c != nil {
-						code = c[1]
-					}
-				}
-			}
-			fh.Close()
-			if code != "" {
-				return code
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("no code for %s in the outbox", phone)
-	return ""
 }
 
 // TestDashboardSession: the dashboard's sign-in over plain HTTP. The cookie

@@ -152,8 +152,8 @@ func (s *specTransport) covered() map[string]bool {
 // outboxCode returns the newest one-time code sent to phone.
 func outboxCode(t testing.TB, data, phone string) string {
 	t.Helper()
-	re := regexp.MustCompile(`code (?:is )?(\d{6})`)
-	deadline := time.Now().Add(5 * time.Second)
+	re := regexp.MustCompile(`\b(\d{6})\b`)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		f, err := os.Open(filepath.Join(data, "outbox.jsonl"))
 		code := ""

@@ -74,21 +74,27 @@ type ocsfActor struct {
 	AppName string   `json:"app_name"`
 }
 
+// classHeader is what every OCSF event starts with: its class, category,
+// activity, type, time, severity and status.
+type classHeader struct {
+	ClassUID     int    `json:"class_uid"`
+	ClassName    string `json:"class_name"`
+	CategoryUID  int    `json:"category_uid"`
+	CategoryName string `json:"category_name"`
+	ActivityID   int    `json:"activity_id"`
+	ActivityName string `json:"activity_name"`
+	TypeUID      int    `json:"type_uid"`
+	TypeName     string `json:"type_name"`
+	Time         int64  `json:"time"`
+	SeverityID   int    `json:"severity_id"`
+	Severity     string `json:"severity"`
+	StatusID     int    `json:"status_id"`
+	Status       string `json:"status"`
+}
+
 // apiActivity is an OCSF API Activity event.
 type apiActivity struct {
-	ClassUID     int              `json:"class_uid"`
-	ClassName    string           `json:"class_name"`
-	CategoryUID  int              `json:"category_uid"`
-	CategoryName string           `json:"category_name"`
-	ActivityID   int              `json:"activity_id"`
-	ActivityName string           `json:"activity_name"`
-	TypeUID      int              `json:"type_uid"`
-	TypeName     string           `json:"type_name"`
-	Time         int64            `json:"time"`
-	SeverityID   int              `json:"severity_id"`
-	Severity     string           `json:"severity"`
-	StatusID     int              `json:"status_id"`
-	Status       string           `json:"status"`
+	classHeader
 	StatusDetail string           `json:"status_detail,omitempty"`
 	Message      string           `json:"message"`
 	Metadata     ocsfMetadata     `json:"metadata"`
@@ -136,9 +142,9 @@ func auditActivity(rec store.AuditRecord, ev *event.Event) (Record, error) {
 	uid := fmt.Sprintf("custos-audit-%d", rec.Index)
 	actID, actName := activityOf(ev.Action)
 	a := apiActivity{
-		ClassUID: ClassAPIActivity, ClassName: "API Activity", CategoryUID: 6, CategoryName: "Application Activity",
-		ActivityID: actID, ActivityName: actName, TypeUID: ClassAPIActivity*100 + actID, TypeName: "API Activity: " + actName,
-		Time: ev.Time.UnixMilli(), SeverityID: 1, Severity: "Informational", StatusID: 1, Status: "Success",
+		classHeader: classHeader{ClassUID: ClassAPIActivity, ClassName: "API Activity", CategoryUID: 6, CategoryName: "Application Activity",
+			ActivityID: actID, ActivityName: actName, TypeUID: ClassAPIActivity*100 + actID, TypeName: "API Activity: " + actName,
+			Time: ev.Time.UnixMilli(), SeverityID: 1, Severity: "Informational", StatusID: 1, Status: "Success"},
 		Message:  ev.Action + " " + ev.Decision,
 		Metadata: metadata(uid, "audit", int64(rec.Index)),
 		Actor:    ocsfActor{User: ocsfUser{UID: ev.Actor}, AppName: "custos"},
@@ -187,19 +193,7 @@ func auditActivity(rec store.AuditRecord, ev *event.Event) (Record, error) {
 
 // detectionFinding is an OCSF Detection Finding.
 type detectionFinding struct {
-	ClassUID        int            `json:"class_uid"`
-	ClassName       string         `json:"class_name"`
-	CategoryUID     int            `json:"category_uid"`
-	CategoryName    string         `json:"category_name"`
-	ActivityID      int            `json:"activity_id"`
-	ActivityName    string         `json:"activity_name"`
-	TypeUID         int            `json:"type_uid"`
-	TypeName        string         `json:"type_name"`
-	Time            int64          `json:"time"`
-	SeverityID      int            `json:"severity_id"`
-	Severity        string         `json:"severity"`
-	StatusID        int            `json:"status_id"`
-	Status          string         `json:"status"`
+	classHeader
 	ConfidenceScore int            `json:"confidence_score"`
 	Message         string         `json:"message"`
 	Metadata        ocsfMetadata   `json:"metadata"`
@@ -229,9 +223,9 @@ func AlertRecord(a store.Alert) (Record, error) {
 		reasons = []string{}
 	}
 	f := detectionFinding{
-		ClassUID: ClassDetectionFinding, ClassName: "Detection Finding", CategoryUID: 2, CategoryName: "Findings",
-		ActivityID: 1, ActivityName: "Create", TypeUID: ClassDetectionFinding*100 + 1, TypeName: "Detection Finding: Create",
-		Time: a.Time.UnixMilli(), SeverityID: sevID, Severity: sevName, StatusID: 1, Status: "New",
+		classHeader: classHeader{ClassUID: ClassDetectionFinding, ClassName: "Detection Finding", CategoryUID: 2, CategoryName: "Findings",
+			ActivityID: 1, ActivityName: "Create", TypeUID: ClassDetectionFinding*100 + 1, TypeName: "Detection Finding: Create",
+			Time: a.Time.UnixMilli(), SeverityID: sevID, Severity: sevName, StatusID: 1, Status: "New"},
 		ConfidenceScore: int(a.Score*100 + 0.5),
 		Message:         fmt.Sprintf("custos %s alert on %s: %s", kind, a.Actor, strings.Join(reasons, "; ")),
 		Metadata:        metadata(uid, "alerts", a.ID),
