@@ -225,6 +225,8 @@ type BreakGlass struct {
 
 // Store is custos's persistent state.
 type Store interface {
+	Investigations
+
 	// Import stores a whole batch in one transaction: all or nothing.
 	// Existing rows with the same id are replaced, except that an existing
 	// principal keeps its status (see PutPrincipal).

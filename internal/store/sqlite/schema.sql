@@ -87,3 +87,28 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE TABLE IF NOT EXISTS sessions (
 	id_hash BLOB PRIMARY KEY, principal TEXT NOT NULL, expires INTEGER NOT NULL
 );
+-- audit_search holds what audit search filters on, one row per audit
+-- record, written by a consumer of the audit feed (not the hot append).
+CREATE TABLE IF NOT EXISTS audit_search (
+	idx INTEGER PRIMARY KEY, time INTEGER NOT NULL,
+	actor TEXT NOT NULL, customer TEXT NOT NULL, org TEXT NOT NULL, site TEXT NOT NULL,
+	action TEXT NOT NULL, decision TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_search_actor ON audit_search (actor, idx);
+CREATE INDEX IF NOT EXISTS audit_search_customer ON audit_search (customer, idx);
+CREATE INDEX IF NOT EXISTS audit_search_org ON audit_search (org, idx);
+CREATE INDEX IF NOT EXISTS audit_search_site ON audit_search (site, idx);
+CREATE INDEX IF NOT EXISTS audit_search_action ON audit_search (action, idx);
+-- cases are investigations opened from alerts; case_notes their notes
+-- (free text: never in the audit log).
+CREATE TABLE IF NOT EXISTS cases (
+	id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER NOT NULL UNIQUE,
+	person TEXT NOT NULL, status TEXT NOT NULL, assignee TEXT NOT NULL DEFAULT '',
+	outcome TEXT NOT NULL DEFAULT '', window_from INTEGER NOT NULL, window_to INTEGER NOT NULL,
+	created_by TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS case_notes (
+	case_id INTEGER NOT NULL, seq INTEGER NOT NULL, time INTEGER NOT NULL,
+	author TEXT NOT NULL, text TEXT NOT NULL,
+	PRIMARY KEY (case_id, seq)
+);

@@ -78,6 +78,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QuotaConcurrent", testQuotaConcurrent},
 		{"QuotaConcurrentSameCustomer", testQuotaConcurrentSameCustomer},
 		{"AuditAppendAndRead", testAuditAppendAndRead},
+		{"AuditSearch", testAuditSearch},
+		{"Cases", testCases},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"Checkpoints", testCheckpoints},
 		{"Alerts", testAlerts},
