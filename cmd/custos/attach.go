@@ -7,6 +7,7 @@ import (
 
 	"github.com/custos-dev/custos/api"
 	"github.com/custos-dev/custos/internal/detect"
+	"github.com/custos-dev/custos/internal/search"
 	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/vault"
 	"github.com/custos-dev/custos/internal/watch"
@@ -24,6 +25,9 @@ func (a *app) attach(ctx context.Context, reg *prometheus.Registry, v *vault.Vau
 		return err
 	}
 	a.attachTrace(ctx, v)
+	a.gw.Prover = a.log
+	idx := &search.Indexer{Store: a.store, Feed: a.log, Logger: a.logger}
+	a.spawn(ctx, func(ctx context.Context) { idx.Run(ctx) })
 	return nil
 }
 

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/custos-dev/custos/internal/auditlog"
+	"github.com/custos-dev/custos/internal/evidence"
 )
 
 // cmdAudit runs the audit log tools: "key" prints the verifier key,
@@ -18,12 +21,16 @@ Subcommands:
   key      print the log's public verifier key (signed-note name+hash+base64)
   verify   recompute the Merkle tree from every stored event and check the
            tiles and every checkpoint the log has issued; exit 0 only if all holds
+  verify-bundle FILE [--key K]
+           check an evidence bundle (GET /v1/cases/{id}/evidence) offline:
+           exit 0 if every byte holds, 1 naming what does not
 
 Run "custos audit <subcommand> --help" for its flags.
 `
-	return group{name: "audit", usage: usageText, want: "key or verify", subs: map[string]func(context.Context, *Env, []string) int{
-		"key":    func(_ context.Context, env *Env, args []string) int { return cmdAuditKey(env, args) },
-		"verify": cmdAuditVerify,
+	return group{name: "audit", usage: usageText, want: "key, verify or verify-bundle", subs: map[string]func(context.Context, *Env, []string) int{
+		"key":           func(_ context.Context, env *Env, args []string) int { return cmdAuditKey(env, args) },
+		"verify":        cmdAuditVerify,
+		"verify-bundle": cmdAuditVerifyBundle,
 	}}.run(ctx, env, args)
 }
 
@@ -99,5 +106,41 @@ func cmdAuditVerify(ctx context.Context, env *Env, args []string) int {
 		}
 		fmt.Fprintf(env.Stdout, " (%.2fs)\n", elapsed.Seconds())
 	}
+	return exitOK
+}
+
+func cmdAuditVerifyBundle(_ context.Context, env *Env, args []string) int {
+	fs := newFlagSet(env, "audit verify-bundle", "audit verify-bundle FILE [--key VERIFIER]")
+	key := fs.String("key", "", "the log's verifier `key` you trust (default: the key in the bundle, with a warning)")
+	var file string
+	for i := 0; i < len(args); i++ { // FILE may stand before or after the flags
+		if args[i] == "--key" || args[i] == "-key" {
+			i++
+		} else if !strings.HasPrefix(args[i], "-") {
+			file, args = args[i], append(args[:i:i], args[i+1:]...)
+			break
+		}
+	}
+	if code, stop := parseFlags(fs, env, args); stop {
+		return code
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return fail(env, "audit verify-bundle", exitUsage, err)
+	}
+	defer f.Close()
+	rep, err := evidence.Verify(f, *key)
+	if err != nil {
+		return fail(env, "audit verify-bundle", exitUsage, fmt.Errorf("%s: %w", file, err))
+	}
+	if !rep.OK() {
+		fmt.Fprintf(env.Stderr, "custos audit verify-bundle: FAILED: %s: %d problem(s):\n  %s\n", file, len(rep.Problems), strings.Join(rep.Problems, "\n  "))
+		return exitFail
+	}
+	if rep.KeyFromBundle {
+		fmt.Fprintln(env.Stderr, "custos audit verify-bundle: warning: checked against the key in the bundle; give --key with the log's published key")
+	}
+	fmt.Fprintf(env.Stdout, "evidence bundle OK: case %d, %s, %d entries proven against the signed checkpoint of %d entries\n",
+		rep.Manifest.Case, rep.Manifest.Person, rep.Entries, rep.Manifest.TreeSize)
 	return exitOK
 }

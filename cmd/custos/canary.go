@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/binary"
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/custos-dev/custos/internal/canary"
-	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/importer"
 	"github.com/custos-dev/custos/internal/store"
 )
@@ -42,24 +38,12 @@ func canarySeed(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "custos canary seed: nothing to seed: --per-org and --per-site are both 0")
 		return exitUsage
 	}
-	if sf.db == "" {
-		if err := datadir.Dir(sf.data).HasStore(); err != nil {
-			return fail(env, "canary seed", exitUsage, err)
-		}
-	}
-	st, err := openStore(ctx, sf)
+	st, v, err := openExisting(ctx, env, sf)
 	if err != nil {
 		return fail(env, "canary seed", exitUsage, err)
 	}
 	defer st.Close()
-	v, err := openVault(ctx, env, sf, st)
-	if err != nil {
-		return fail(env, "canary seed", exitUsage, err)
-	}
-	var seed [16]byte
-	_, _ = crand.Read(seed[:])
-	rng := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
-	cs, err := canary.Seed(ctx, st, v, canary.Options{PerOrg: *perOrg, PerSite: *perSite, Like: *like, Rand: rng})
+	cs, err := canary.Seed(ctx, st, v, canary.Options{PerOrg: *perOrg, PerSite: *perSite, Like: *like})
 	if err != nil {
 		return fail(env, "canary seed", exitFail, err)
 	}

@@ -10,7 +10,7 @@ import (
 
 // subcommands are the second words of commands that take one.
 var subcommands = map[string][]string{
-	"audit":      {"key", "verify"},
+	"audit":      {"key", "verify", "verify-bundle"},
 	"policy":     {"test", "check", "init"},
 	"canary":     {"seed"},
 	"completion": {"bash", "zsh", "fish"},

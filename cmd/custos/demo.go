@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
-
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/demo"
@@ -62,33 +59,13 @@ func cmdDemo(ctx context.Context, env *Env, args []string) int {
 	}
 	defer a.close()
 
-	bar := progressbar.NewOptions(len(w.Events), progressbar.OptionSetWriter(env.Stderr),
-		progressbar.OptionSetDescription("replaying work through the gateway"), progressbar.OptionShowCount(),
-		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
-	rp := &demo.Replayer{World: w, Handler: a.api.Handler(), Clock: clock, Codes: codes,
-		Progress: func(done, total int) { bar.Set(done) }}
-	stats, err := rp.Run(ctx)
-	bar.Finish()
-	clock.Release()
+	sum, err := demo.Session{World: w, Handler: a.api.Handler(), Clock: clock, Codes: codes, WaitIdle: a.watch.WaitIdle,
+		Store: a.store, Dir: f.data, Progress: env.Stderr}.Run(ctx)
 	if err != nil {
 		return fail(env, "demo", exitFail, err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	err = a.watch.WaitIdle(wctx)
-	cancel()
-	if err != nil {
-		return fail(env, "demo", exitFail, fmt.Errorf("detectors did not catch up: %w", err))
-	}
-	leak := filepath.Join(f.data, demo.LeakFile)
-	b, err := w.Leak(ctx, a.store)
-	if err == nil {
-		err = os.WriteFile(leak, b, 0o600)
-	}
-	if err != nil {
-		return fail(env, "demo", exitFail, err)
-	}
-	alerts, _ := a.store.Alerts(ctx, 10000)
-	demo.Summary{World: w, Stats: stats, Alerts: alerts, Leak: leak, Addr: a.ln.Addr().String(), Took: time.Since(start)}.Print(env.Stdout)
+	sum.Addr, sum.Took = a.ln.Addr().String(), time.Since(start)
+	sum.Print(env.Stdout)
 	if *noServe {
 		return exitOK
 	}

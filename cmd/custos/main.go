@@ -54,7 +54,7 @@ func commands() []command {
 		{"demo", "build a synthetic world, replay its work through the gateway, then serve", cmdDemo},
 		{"import", "load customers, principals and tickets from CSV, all or nothing", cmdImport},
 		{"policy", "policy tools: test cases, check, init", cmdPolicy},
-		{"audit", "audit log tools: key, verify", cmdAudit},
+		{"audit", "audit log tools: key, verify, verify-bundle", cmdAudit},
 		{"detect", "run the insider detectors over access events (JSON lines)", cmdDetect},
 		{"trace", "leak attribution: who could have leaked this list", cmdTrace},
 		{"canary", "plant canary records per org and site: canary seed", cmdCanary},

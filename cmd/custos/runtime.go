@@ -89,6 +89,26 @@ func openVault(ctx context.Context, env *Env, f storeFlags, st store.Store) (*va
 	return vault.Open(ctx, st, mk)
 }
 
+// openExisting opens an existing store and its vault; a --data dir that
+// holds no store is refused rather than created empty.
+func openExisting(ctx context.Context, env *Env, sf storeFlags) (store.Store, *vault.Vault, error) {
+	if sf.db == "" {
+		if err := datadir.Dir(sf.data).HasStore(); err != nil {
+			return nil, nil, err
+		}
+	}
+	st, err := openStore(ctx, sf)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := openVault(ctx, env, sf, st)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, v, nil
+}
+
 // fail prints one line for a command error and returns code.
 func fail(env *Env, cmd string, code int, err error) int {
 	fmt.Fprintf(env.Stderr, "custos %s: %v\n", cmd, err)

@@ -40,20 +40,11 @@ func cmdTrace(ctx context.Context, env *Env, args []string) int {
 	if err != nil {
 		return fail(env, "trace", exitUsage, fmt.Errorf("%s: %w", *leakPath, err))
 	}
-	if sf.db == "" {
-		if err := datadir.Dir(sf.data).HasStore(); err != nil {
-			return fail(env, "trace", exitUsage, err)
-		}
-	}
-	st, err := openStore(ctx, sf)
+	st, v, err := openExisting(ctx, env, sf)
 	if err != nil {
 		return fail(env, "trace", exitUsage, err)
 	}
 	defer st.Close()
-	v, err := openVault(ctx, env, sf, st)
-	if err != nil {
-		return fail(env, "trace", exitUsage, err)
-	}
 	// The access-sets snapshot is a cache: loaded if usable, caught up
 	// with the audit records, saved again if it grew.
 	lt := trace.NewTracer(st, v, datadir.Dir(sf.data).AccessSets())

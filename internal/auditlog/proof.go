@@ -205,29 +205,45 @@ func (l *Log) ByCustomer(ctx context.Context, customer string) ([]EntryProof, er
 	if err != nil {
 		return nil, fmt.Errorf("audit by customer: %w", err)
 	}
-	if len(recs) == 0 {
-		return []EntryProof{}, nil
+	ps, err := l.Prove(ctx, recs)
+	if err != nil {
+		return nil, fmt.Errorf("audit by customer: %w", err)
 	}
-	n, size, _ := l.waitCheckpoint(ctx, recs[len(recs)-1].Index+1)
+	return ps, nil
+}
+
+// Prove returns recs (in index order) each with its inclusion proof, all
+// against one checkpoint: the latest, once it covers the last record or
+// PendingWait has passed. Records it does not cover are marked Pending.
+func (l *Log) Prove(ctx context.Context, recs []store.AuditRecord) ([]EntryProof, error) {
+	out := make([]EntryProof, 0, len(recs))
+	if len(recs) == 0 {
+		return out, nil
+	}
+	var last uint64
+	for _, r := range recs {
+		last = max(last, r.Index)
+	}
+	n, size, _ := l.waitCheckpoint(ctx, last+1)
 	var pb *client.ProofBuilder
 	if n != nil {
+		var err error
 		if pb, err = client.NewProofBuilder(ctx, size, l.reader.ReadTile); err != nil {
-			return nil, fmt.Errorf("audit by customer: %w", err)
+			return nil, err
 		}
 	}
-	out := make([]EntryProof, 0, len(recs))
 	for _, r := range recs {
 		if n == nil || r.Index >= size {
 			p, err := pendingProof(r)
 			if err != nil {
-				return nil, fmt.Errorf("audit by customer: %w", err)
+				return nil, err
 			}
 			out = append(out, p)
 			continue
 		}
 		p, err := l.entryProof(ctx, pb, r, n, size)
 		if err != nil {
-			return nil, fmt.Errorf("audit by customer: %w", err)
+			return nil, err
 		}
 		out = append(out, p)
 	}

@@ -15,6 +15,8 @@ package canary
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"encoding/csv"
 	"fmt"
 	"math/rand/v2"
@@ -52,8 +54,9 @@ type Options struct {
 	// Optional: by default the pattern is learned from a sample, else
 	// c-0000001.
 	Like string
-	// Rand draws everything random. Required; seed it from crypto/rand in
-	// production, so canaries cannot be predicted.
+	// Rand draws everything random. Optional: by default it is seeded from
+	// crypto/rand, so that canaries cannot be predicted (tests give a fixed
+	// seed).
 	Rand *rand.Rand
 }
 
@@ -73,6 +76,13 @@ func Seed(ctx context.Context, st Store, v *vault.Vault, opt Options) ([]store.C
 		return nil, err
 	}
 	rng := opt.Rand
+	if rng == nil {
+		var seed [16]byte
+		if _, err := crand.Read(seed[:]); err != nil {
+			return nil, fmt.Errorf("canary seed: %w", err)
+		}
+		rng = rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+	}
 	g := &generator{st: st, v: v, shape: sh, rng: rng, taken: map[string]bool{}}
 	var buf bytes.Buffer
 	cw := csv.NewWriter(&buf)

@@ -38,6 +38,13 @@ const (
 	ActionSubjectView     = "subject.accesses"
 	ActionAlertsRead      = "alerts.read"
 	ActionAuditRead       = "audit.read"
+	ActionAuditSearch     = "audit.search"
+	// Cases: Target is the person investigated, Purpose "case:<id>"
+	// (or "alert:<id>" when opening), Reason what changed (never a note).
+	ActionCaseOpen     = "case.open"
+	ActionCaseRead     = "case.read"
+	ActionCaseUpdate   = "case.update"
+	ActionCaseEvidence = "case.evidence"
 )
 
 // Decisions.

@@ -71,6 +71,8 @@ type Gateway struct {
 	Alerts Alerter
 	// External resolves tokens custos did not issue. Optional.
 	External TokenAuthenticator
+	// Prover proves audit entries for evidence bundles. Optional.
+	Prover Prover
 	// OnDecision, if set, is called after every recorded decision (metrics).
 	OnDecision func(ev *event.Event)
 

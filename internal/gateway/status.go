@@ -15,6 +15,7 @@ import (
 const (
 	SourceDetect  = store.SourceDetect
 	SourceAnalyst = store.SourceAnalyst
+	SourceCase    = store.SourceCase
 	SourceSCIM    = store.SourceSCIM
 	SourceOIDC    = store.SourceOIDC
 )
@@ -77,7 +78,7 @@ func (g *Gateway) ChangeStatus(ctx context.Context, p store.Principal, target, s
 	if status == statusOf(t) {
 		return StatusResult{ID: target, Status: status}, nil
 	}
-	if CompanyRole(t.Role) || (status == store.StatusActive && t.StatusSource == SourceDetect) {
+	if CompanyRole(t.Role) || (status == store.StatusActive && (t.StatusSource == SourceDetect || t.StatusSource == SourceCase)) {
 		key := evAction + ":" + target
 		first, done, err := g.Store.Approve(ctx, key, p.ID, g.Now(), approvalTTL)
 		if err != nil {

@@ -102,8 +102,8 @@ type Server struct {
 	Alerts      gateway.Alerter
 	OpenAPI     []byte
 	// Risk serves the detectors' view of people for the dashboard.
-	Risk RiskSource
-	Extra    map[string]http.Handler // extra "METHOD /path" routes
+	Risk  RiskSource
+	Extra map[string]http.Handler // extra "METHOD /path" routes
 
 	// MaxBody caps request bodies (default 1 MiB; trace uploads 64 MiB).
 	MaxBody int64
@@ -172,6 +172,7 @@ func (s *Server) Handler() http.Handler {
 	handle("POST /v1/subjects/{customer}/objections", s.subjectObject)
 	handle("POST /v1/trace", s.gated(policy.ActionTrace, event.ActionTrace, s.trace))
 	s.dashboardRoutes(handle)
+	s.investigationRoutes(handle)
 	if s.Gatherer != nil && s.Config.MetricsToken != "" {
 		mux.Handle("GET /metrics", s.operatorOnly(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})))
 	}

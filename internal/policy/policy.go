@@ -25,6 +25,8 @@ const (
 	ActionTrace          = "trace"
 	ActionAlertsRead     = "alerts.read"
 	ActionAuditRead      = "audit.read"
+	ActionAuditSearch    = "audit.search"  // search the audit log
+	ActionCases          = "cases"         // open, work and export investigations
 	ActionAccessesRead   = "accesses.read" // a customer's access history
 	ActionPoliciesRead   = "policies.read"
 	ActionProvision      = "provision" // SCIM

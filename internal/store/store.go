@@ -34,6 +34,7 @@ const (
 const (
 	SourceDetect  = "detect"  // the detectors' containment
 	SourceAnalyst = "analyst" // a security analyst by hand
+	SourceCase    = "case"    // a case closed as confirmed (lifting it takes two analysts)
 	SourceSCIM    = "scim"    // the identity provider's SCIM client
 	SourceOIDC    = "oidc"    // a sign-in through OIDC
 	SourceImport  = "import"  // principals.csv
