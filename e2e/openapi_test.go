@@ -379,6 +379,16 @@ func TestOpenAPIMatchesLiveResponses(t *testing.T) {
 	run(t, []specReq{
 		{name: "suspended opens ticket", method: "POST", path: "/v1/tickets", token: et.TokClerk2, body: `{"customer":"c-0002"}`, want: 423, code: "principal_suspended"},
 		{name: "reinstate", method: "POST", path: "/v1/principals/emp-2/reinstate", token: et.TokSecurity, body: `{"reason":"test"}`, want: 200},
+		{name: "audit search", method: "GET", path: "/v1/audit/search?actor=emp-2&limit=2", token: et.TokAuditor, want: 200},
+		{name: "audit search clerk", method: "GET", path: "/v1/audit/search", token: et.TokClerk1, want: 403, code: "forbidden"},
+		{name: "audit search bad", method: "GET", path: "/v1/audit/search?cursor=x", token: et.TokAuditor, want: 400, code: "invalid_request"},
+		{name: "case", method: "POST", path: "/v1/alerts/1/case", token: et.TokSecurity, want: 201},
+		{name: "cases", method: "GET", path: "/v1/cases", token: et.TokSecurity, want: 200},
+		{name: "case one", method: "GET", path: "/v1/cases/1", token: et.TokSecurity, want: 200},
+		{name: "case patch", method: "PATCH", path: "/v1/cases/1", token: et.TokSecurity, body: `{"status":"investigating","note":"looking"}`, want: 200},
+		{name: "case patch bad", method: "PATCH", path: "/v1/cases/1", token: et.TokSecurity, body: `{"status":"done"}`, want: 400, code: "invalid_request"},
+		{name: "case none", method: "GET", path: "/v1/cases/999", token: et.TokSecurity, want: 404, code: "not_found"},
+		{name: "evidence", method: "GET", path: "/v1/cases/1/evidence", token: et.TokSecurity, want: 200},
 	})
 
 	// Every contract error status was seen and validated.
@@ -387,6 +397,7 @@ func TestOpenAPIMatchesLiveResponses(t *testing.T) {
 		"GET /v1/customers/{id} 200", "GET /v1/customers/{id} 400", "GET /v1/customers/{id} 403", "GET /v1/customers/{id} 404",
 		"GET /v1/customers/{id} 423", "GET /v1/customers/{id} 429", "POST /v1/customers/search 413", "GET /v1/me 401",
 		"POST /v1/consents/{id}/confirm 200", "GET /v1/subjects/{customer}/accesses 200", "POST /v1/subjects/{customer}/objections 201",
+		"GET /v1/audit/search 200", "POST /v1/alerts/{id}/case 201", "PATCH /v1/cases/{id} 200", "GET /v1/cases/{id}/evidence 200",
 	} {
 		if !cov[want] {
 			t.Errorf("walk did not validate %q", want)
