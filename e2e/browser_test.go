@@ -749,3 +749,77 @@ func TestBrowserInclusionProofs(t *testing.T) {
 	}
 	b.assertNoConsoleErrors()
 }
+
+// TestBrowserInvestigation: an analyst opens a case from an alert, assigns
+// it, writes a note, closes it as confirmed, finds the person's history
+// through the audit search's filters and the links on each entry.
+func TestBrowserInvestigation(t *testing.T) {
+	findChromium(t)
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	tk := openTicket(t, s, et.TokClerk1, "c-0001")
+	for range 3 {
+		s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "ticket:" + tk})
+	}
+	t2 := openTicket(t, s, et.TokClerk2, "c-0002")
+	s.Do(t, et.Req{Path: "/v1/customers/c-0002", Token: et.TokClerk2, Purpose: "ticket:" + t2})
+	if r := s.Do(t, et.Req{Path: "/v1/breakglass", Token: et.TokClerk1,
+		Body: map[string]string{"customer": "c-0003", "reason": "customer locked out"}}); r.Status != 201 {
+		t.Fatalf("break-glass request: %d %s", r.Status, r.Body)
+	}
+
+	b := newBrowser(t, 1280, 900)
+	b.do(chromedp.Navigate(s.URL + "/"))
+	b.waitFor("the sign-in form", `document.querySelector("input[name=token]")`)
+	b.do(chromedp.SendKeys(chromedp.CSS("input[name=token]"), et.TokSecurity), chromedp.Click(chromedp.ID("signin-btn")))
+	b.waitFor("the alert on emp-1", `document.querySelector('.alert-item[data-actor="emp-1"] button[data-alert]')`)
+
+	// Alert → case.
+	b.do(chromedp.Click(chromedp.CSS(`.alert-item[data-actor="emp-1"] button[data-alert]`)))
+	b.waitFor("the case page", `location.hash.startsWith("#cases/") && document.getElementById("case-form")`)
+	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("case-assignee").value = "sec-2"`),
+		chromedp.SendKeys(chromedp.ID("case-note"), "Break-glass without a ticket; asked the store manager."),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("case-status").value = "investigating"`),
+		chromedp.Click(chromedp.CSS(`#case-form button[type=submit]`)))
+	b.waitFor("the note saved", `document.querySelector("#case-notes li") && document.querySelector("#case-msg .msg-ok")`)
+	b.shot("dashboard-case")
+	b.do(chromedp.Click(chromedp.ID("case-confirm")))
+	b.waitFor("the case closed", `document.querySelector("#case-msg .msg-ok") && !document.getElementById("case-confirm")`)
+	text := evalAs[string](b, `document.getElementById("view-cases").innerText`)
+	for _, want := range []string{"emp-1", "closed", "confirmed", "sec-2", "asked the store manager", "Download the evidence bundle"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("case view lacks %q:\n%s", want, text)
+		}
+	}
+	b.shot("dashboard-cases")
+	if r := s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "ticket:" + tk}); r.Status != 423 {
+		t.Errorf("confirmed from the page, yet emp-1 reads: %d", r.Status)
+	}
+	// The evidence link serves a bundle to the signed-in analyst.
+	href := evalAs[string](b, `document.getElementById("case-evidence").href`)
+	if !strings.HasSuffix(href, "/evidence") {
+		t.Errorf("evidence link %q", href)
+	}
+
+	// Audit search: the person's link from the case, then a filter by hand.
+	b.do(chromedp.Click(chromedp.CSS(`#case-body a[href^="#audit/"]`)))
+	b.waitFor("emp-1's history", `document.querySelectorAll("#audit-results tbody tr").length >= 5`)
+	actors := evalAs[[]string](b, `[...document.querySelectorAll("#audit-results tbody tr td:nth-child(3) a")].map((a) => a.textContent)`)
+	for _, a := range actors {
+		if a != "emp-1" {
+			t.Errorf("emp-1's history lists %q", a)
+		}
+	}
+	b.shot("dashboard-audit-search")
+	b.do(chromedp.Click(chromedp.ID("audit-clear")))
+	b.waitFor("the plain log", `location.hash === "#audit"`)
+	b.do(chromedp.SendKeys(chromedp.ID("f-customer"), "c-0002"), chromedp.Click(chromedp.CSS(`#audit-search button[type=submit]`)))
+	b.waitFor("c-0002's history", `document.querySelectorAll("#audit-results tbody tr").length >= 1 && location.hash.includes("customer=c-0002")`)
+	custs := evalAs[[]string](b, `[...document.querySelectorAll("#audit-results tbody tr td:nth-child(5)")].map((td) => td.textContent)`)
+	for _, c := range custs {
+		if c != "c-0002" {
+			t.Errorf("c-0002's history lists %q", c)
+		}
+	}
+	b.assertNoConsoleErrors()
+}

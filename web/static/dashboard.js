@@ -9,10 +9,10 @@ import {
 import { verifyEntry, checkSignature, parseCheckpoint, logKey } from "./verify.js";
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ["alerts", "people", "audit", "trace", "policies"];
+const VIEWS = ["alerts", "cases", "people", "audit", "trace", "policies"];
 const POLL_MS = 4000;
 
-const state = { me: null, view: "", pollTimer: 0, alertsKey: "", auditBefore: null, auditLowest: null };
+const state = { me: null, view: "", pollTimer: 0, alertsKey: "", auditBefore: null, auditLowest: null, auditOlder: null };
 
 // ---- session ----
 
@@ -22,8 +22,10 @@ async function start() {
   $("signin-form").addEventListener("submit", onSignIn);
   $("signout").addEventListener("click", onSignOut);
   $("trace-form").addEventListener("submit", onTrace);
-  $("audit-newest").addEventListener("click", () => loadAudit(null));
-  $("audit-older").addEventListener("click", () => { if (state.auditLowest > 0) loadAudit(state.auditLowest); });
+  $("audit-newest").addEventListener("click", () => { location.hash = "audit"; loadAudit(null); });
+  $("audit-search").addEventListener("submit", onAuditSearch);
+  $("audit-clear").addEventListener("click", () => { $("audit-search").reset(); location.hash = "audit"; });
+  $("audit-older").addEventListener("click", () => state.auditOlder && state.auditOlder());
   window.addEventListener("hashchange", () => {
     route();
     const h = document.querySelector("main > section:not([hidden]) h1");
@@ -121,11 +123,12 @@ function route() {
     if (a.dataset.view === v) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  document.title = { alerts: "Alerts", people: "People", audit: "Audit log", trace: "Trace", policies: "Policies" }[v] + " — custos";
+  document.title = { alerts: "Alerts", cases: "Cases", people: "People", audit: "Audit log", trace: "Trace", policies: "Policies" }[v] + " — custos";
   stopPolling();
   if (v === "alerts") pollAlerts();
+  if (v === "cases") loadCases(arg);
   if (v === "people") loadPeople(arg);
-  if (v === "audit") loadAudit(null);
+  if (v === "audit") { if (arg) searchAudit(new URLSearchParams(arg)); else loadAudit(null); }
   if (v === "policies") loadPolicies();
 }
 
@@ -222,7 +225,9 @@ function renderAlerts(alerts) {
         earlier.length ? el("details", { class: "earlier" }, el("summary", {}, "Earlier alerts (" + earlier.length + ")"),
           el("ul", { class: "reasons small" }, earlier.map((e) => el("li", {}, timeEl(e.time), " · ", e.kind || "alert", " · ",
             (e.score ?? 0).toFixed(2), " · ", (e.reasons || []).join("; "))))) : null),
-      el("div", { class: "actions" }, btn)));
+      el("div", { class: "actions" }, btn, " ",
+        el("button", { class: "btn btn-quiet btn-small", type: "button", "data-alert": a.id, onclick: onOpenCase,
+          "aria-label": "Open a case on " + a.actor }, "Open case"))));
   }
   fill(body, summary, list);
   applyWidths(body);
@@ -439,6 +444,7 @@ async function loadAudit(before) {
   const entries = data.entries || [];
   state.auditLowest = entries.length ? entries[entries.length - 1].index : 0;
   $("audit-older").disabled = !(state.auditLowest > 0);
+  state.auditOlder = state.auditLowest > 0 ? () => loadAudit(state.auditLowest) : null;
   // checkpoint
   if (data.checkpoint) {
     const sigCell = el("dd", { id: "cp-sig" }, "checking…");
@@ -472,9 +478,9 @@ async function loadAudit(before) {
     return el("tr", { "data-index": e.index },
       el("td", { class: "num" }, e.index),
       el("td", { class: "small" }, timeEl(ev.time)),
-      el("td", {}, ev.actor || "—", ev.role ? el("div", { class: "small muted" }, ev.role.replace(/_/g, " ")) : null),
+      el("td", {}, historyLink("actor", ev.actor), ev.role ? el("div", { class: "small muted" }, ev.role.replace(/_/g, " ")) : null),
       el("td", { class: "mono small" }, ev.action || "—"),
-      el("td", { class: "hide-narrow" }, ev.customer || ev.target || ""),
+      el("td", { class: "hide-narrow" }, ev.customer ? historyLink("customer", ev.customer) : historyLink("actor", ev.target)),
       el("td", {}, ev.decision === "allow" ? badge("allow", "ok") : badge(ev.decision || "?", "bad"),
         ev.reason ? el("div", { class: "small muted" }, ev.reason) : null),
       cell);
@@ -490,6 +496,180 @@ async function loadAudit(before) {
     el("thead", {}, el("tr", {}, ["#", "Time", "Actor", "Action", "Customer / target", "Decision", "Proof"].map((h, i) =>
       el("th", { scope: "col", class: i === 0 ? "num" : i === 4 ? "hide-narrow" : null }, h)))),
     el("tbody", {}, rows))));
+}
+
+// historyLink links a person's or a customer's id to their filtered history.
+function historyLink(field, id) {
+  if (!id) return "—";
+  if (id.startsWith("custos")) return id;
+  return el("a", { href: "#audit/" + new URLSearchParams({ [field]: id }).toString(), title: "Every entry of " + id }, id);
+}
+
+// ---- audit search ----
+
+const FILTERS = ["actor", "customer", "org", "site", "action", "decision", "since", "until"];
+
+function onAuditSearch(ev) {
+  ev.preventDefault();
+  const q = new URLSearchParams();
+  for (const f of FILTERS) {
+    let v = $("f-" + f).value.trim();
+    if (v && (f === "since" || f === "until")) v = new Date(v).toISOString().replace(/\.\d{3}Z$/, "Z");
+    if (v) q.set(f, v);
+  }
+  location.hash = q.toString() ? "audit/" + q.toString() : "audit";
+}
+
+async function searchAudit(q, cursor) {
+  const body = $("audit-body");
+  for (const f of FILTERS) {
+    const v = q.get(f) || "";
+    $("f-" + f).value = (f === "since" || f === "until") && v ? v.slice(0, 16) : v;
+  }
+  fill($("audit-cp"), el("p", { class: "small" }, "Entries matching ",
+    [...q.entries()].map(([k, v]) => [el("strong", {}, k), " ", el("code", {}, v), " "]), "· newest first"));
+  fill(body, el("p", { class: "muted" }, "Searching…"));
+  const params = new URLSearchParams(q);
+  params.set("limit", "50");
+  if (cursor) params.set("cursor", cursor);
+  let data;
+  try {
+    data = await api("/v1/audit/search?" + params.toString());
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill(body, errorBox(e));
+    return;
+  }
+  const entries = data.entries || [];
+  $("audit-older").disabled = !data.next;
+  state.auditOlder = data.next ? () => searchAudit(q, data.next) : null;
+  if (!entries.length) {
+    fill(body, el("p", { class: "muted", id: "audit-none" }, "No entry matches."));
+    return;
+  }
+  const rows = entries.map(({ index, event: ev }) => el("tr", { "data-index": index },
+    el("td", { class: "num" }, index),
+    el("td", { class: "small" }, timeEl(ev.time)),
+    el("td", {}, historyLink("actor", ev.actor), el("div", { class: "small muted" }, [ev.org, ev.site].filter(Boolean).join(" · "))),
+    el("td", { class: "mono small" }, ev.action),
+    el("td", { class: "hide-narrow" }, ev.customer ? historyLink("customer", ev.customer) : historyLink("actor", ev.target)),
+    el("td", {}, ev.decision === "allow" ? badge("allow", "ok") : badge(ev.decision || "?", "bad"),
+      ev.reason ? el("div", { class: "small muted" }, ev.reason) : null)));
+  fill(body, el("p", { class: "small", id: "audit-found" }, entries.length + (data.next ? "+ entries (more with Older)" : " entries")),
+    el("div", { class: "table-wrap" }, el("table", { id: "audit-results" },
+      el("caption", { class: "visually-hidden" }, "Audit entries matching the search, newest first"),
+      el("thead", {}, el("tr", {}, ["#", "Time", "Person", "Action", "Customer / target", "Decision"].map((h, i) =>
+        el("th", { scope: "col", class: i === 0 ? "num" : i === 4 ? "hide-narrow" : null }, h)))),
+      el("tbody", {}, rows))));
+}
+
+// ---- cases ----
+
+const STATUS_KIND = { open: "warn", investigating: "info", closed: "neutral" };
+
+async function onOpenCase(ev) {
+  const b = ev.currentTarget;
+  b.disabled = true;
+  try {
+    const c = await api("/v1/alerts/" + b.dataset.alert + "/case", { method: "POST", body: {} });
+    location.hash = "cases/" + c.id;
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill($("alerts-msg"), errorBox(e));
+    b.disabled = false;
+  }
+}
+
+async function loadCases(selected) {
+  const body = $("cases-body");
+  let data;
+  try {
+    data = await api("/v1/cases?limit=200");
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill(body, errorBox(e));
+    return;
+  }
+  const cases = data.cases || [];
+  if (!cases.length) {
+    fill(body, el("p", { class: "muted" }, "No cases yet. Open one from an alert."));
+  } else {
+    fill(body, el("ul", { class: "case-list", "aria-label": "Cases, most recently updated first" }, cases.map((c) =>
+      el("li", { "data-case": c.id, "aria-current": String(String(c.id) === selected) },
+        el("a", { href: "#cases/" + c.id }, "Case " + c.id + " · " + c.person), " ",
+        badge(c.status, STATUS_KIND[c.status]), c.outcome ? [" ", badge(c.outcome, c.outcome === "confirmed" ? "bad" : "ok")] : null,
+        el("div", { class: "small muted" }, "assigned to " + (c.assignee || "nobody") + " · updated ", timeEl(c.updated))))));
+  }
+  if (selected) await loadCase(selected);
+}
+
+async function loadCase(id) {
+  const box = $("case-body");
+  let c;
+  try {
+    c = await api("/v1/cases/" + encodeURIComponent(id));
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill(box, errorBox(e));
+    return;
+  }
+  const closed = c.status === "closed";
+  const status = el("select", { id: "case-status", name: "status" },
+    ["open", "investigating", "closed"].map((s) => el("option", { value: s, selected: s === c.status ? "" : null }, s)));
+  const assignee = el("input", { id: "case-assignee", name: "assignee", value: c.assignee || "", spellcheck: "false", autocomplete: "off" });
+  const note = el("textarea", { id: "case-note", name: "note", maxlength: "4000", "aria-describedby": "note-hint" });
+  const form = el("form", { class: "case-form", id: "case-form", novalidate: "" },
+    el("div", { class: "row" },
+      el("div", { class: "field" }, el("label", { for: "case-status" }, "Status"), status),
+      el("div", { class: "field" }, el("label", { for: "case-assignee" }, "Assignee"), assignee)),
+    el("div", { class: "field" }, el("label", { for: "case-note" }, "Add a note"), note,
+      el("span", { class: "hint", id: "note-hint" }, "Notes stay with the case; they never enter the public audit log.")),
+    el("div", { class: "row" },
+      el("button", { class: "btn btn-small", type: "submit" }, "Save"),
+      closed ? null : el("button", { class: "btn btn-danger btn-small", type: "button", id: "case-confirm",
+        onclick: () => saveCase(c.id, { outcome: "confirmed" }) }, "Close: confirmed"),
+      closed ? null : el("button", { class: "btn btn-quiet btn-small", type: "button", id: "case-benign",
+        onclick: () => saveCase(c.id, { outcome: "benign" }) }, "Close: benign")));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const patch = {};
+    if (status.value !== c.status) patch.status = status.value;
+    if (assignee.value.trim() !== (c.assignee || "")) patch.assignee = assignee.value.trim();
+    if (note.value.trim()) patch.note = note.value.trim();
+    saveCase(c.id, patch);
+  });
+  fill(box,
+    el("h2", {}, "Case " + c.id + ": ", el("a", { href: "#people/" + encodeURIComponent(c.person) }, c.person)),
+    el("p", {}, badge(c.status, STATUS_KIND[c.status]), c.outcome ? [" ", badge(c.outcome, c.outcome === "confirmed" ? "bad" : "ok")] : null),
+    el("dl", { class: "kv small" },
+      el("dt", {}, "Opened"), el("dd", {}, timeEl(c.opened), " by ", c.opened_by, " from alert ", String(c.alert)),
+      el("dt", {}, "Window"), el("dd", {}, timeEl(c.from), " – ", c.to ? timeEl(c.to) : "now"),
+      el("dt", {}, "History"), el("dd", {}, historyLink("actor", c.person)),
+      el("dt", {}, "Evidence"), el("dd", {}, el("a", { href: "/v1/cases/" + c.id + "/evidence", download: "case-" + c.id + "-evidence.tar", id: "case-evidence" },
+        "Download the evidence bundle"), el("div", { class: "muted" }, "Check it offline: custos audit verify-bundle FILE --key KEY"))),
+    el("div", { id: "case-msg", "aria-live": "polite" }),
+    form,
+    el("h3", {}, "Notes"),
+    (c.notes || []).length ? el("ol", { class: "notes", id: "case-notes" }, c.notes.map((n) =>
+      el("li", {}, el("div", { class: "small muted" }, timeEl(n.time), " · ", n.author), n.text))) : el("p", { class: "muted" }, "No notes yet."));
+}
+
+async function saveCase(id, patch) {
+  if (!Object.keys(patch).length) {
+    fill($("case-msg"), el("div", { class: "msg msg-info", role: "status" }, "Nothing to save."));
+    return;
+  }
+  try {
+    await api("/v1/cases/" + id, { method: "PATCH", body: patch });
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill($("case-msg"), errorBox(e));
+    return;
+  }
+  await loadCases(String(id));
+  fill($("case-msg"), el("div", { class: "msg msg-ok", role: "status" },
+    patch.outcome === "confirmed" ? "Closed as confirmed: the person stays suspended until two analysts lift it." :
+    patch.outcome === "benign" ? "Closed as benign: the detectors damp this pattern for this person." : "Saved."));
 }
 
 function sigText(s) {
