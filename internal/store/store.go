@@ -227,6 +227,7 @@ type BreakGlass struct {
 // Store is custos's persistent state.
 type Store interface {
 	Investigations
+	Incidents
 
 	// Import stores a whole batch in one transaction: all or nothing.
 	// Existing rows with the same id are replaced, except that an existing

@@ -50,6 +50,9 @@ type Report struct {
 	// Universe is the number of customers the likelihoods are computed
 	// against.
 	Universe int `json:"universe"`
+	// Customers are the matched customers' ids, sorted (for incidents; not
+	// part of the report's JSON).
+	Customers []string `json:"-"`
 }
 
 // Suspect is one principal who could have produced part of the leak.
@@ -126,6 +129,7 @@ func Trace(ctx context.Context, leak Leak, r Resolver, sets *AccessSets, isCanar
 		Unresolved:     res.Unresolved,
 		ResolvedByName: res.ByName,
 		InvalidCells:   leak.Invalid,
+		Customers:      slices.Sorted(slices.Values(res.Customers)),
 	}
 	if isCanary != nil {
 		for _, id := range res.Customers {

@@ -112,3 +112,20 @@ CREATE TABLE IF NOT EXISTS case_notes (
 	author TEXT NOT NULL, text TEXT NOT NULL,
 	PRIMARY KEY (case_id, seq)
 );
+-- incidents are data incidents from leaked lists; incident_customers the
+-- affected customers and whether each was told (notified_at, 0 = not yet).
+CREATE TABLE IF NOT EXISTS incidents (
+	id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL, found_at INTEGER NOT NULL,
+	fields TEXT NOT NULL, notice TEXT NOT NULL, leak_hash BLOB NOT NULL UNIQUE,
+	created_by TEXT NOT NULL, created_at INTEGER NOT NULL, report BLOB
+);
+CREATE TABLE IF NOT EXISTS incident_customers (
+	incident_id INTEGER NOT NULL, customer TEXT NOT NULL, notified_at INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (incident_id, customer)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS incident_customers_customer ON incident_customers (customer);
+CREATE INDEX IF NOT EXISTS incident_customers_pending ON incident_customers (notified_at, incident_id);
+-- erasures are tombstones of erased customers (no personal data).
+CREATE TABLE IF NOT EXISTS erasures (
+	customer TEXT PRIMARY KEY, at INTEGER NOT NULL, by TEXT NOT NULL
+);

@@ -80,6 +80,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditAppendAndRead", testAuditAppendAndRead},
 		{"AuditSearch", testAuditSearch},
 		{"Cases", testCases},
+		{"Incidents", testIncidents},
+		{"EraseCustomer", testEraseCustomer},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"Checkpoints", testCheckpoints},
 		{"Alerts", testAlerts},

@@ -1,0 +1,63 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Incident is a data incident: a leaked list that resolved to customers,
+// each of whom is told.
+type Incident struct {
+	ID      int64
+	Title   string
+	FoundAt time.Time
+	// Fields are the customer fields the leaked list held.
+	Fields []string
+	// Notice is the text sent to each affected customer.
+	Notice string
+	// LeakHash identifies the resolved set of customers, so that the same
+	// list posted again is the same incident.
+	LeakHash  []byte
+	CreatedBy string
+	CreatedAt time.Time
+	// Report is the trace report behind the incident (JSON).
+	Report []byte
+	// Customers and Notified count the affected customers and those told
+	// so far (read only).
+	Customers, Notified int
+}
+
+// Notice is one customer to tell about one incident.
+type Notice struct {
+	Incident int64
+	Customer string
+}
+
+// Incidents is the store's part in data incidents and erasure.
+type Incidents interface {
+	// CreateIncident records inc with its affected customers, unless an
+	// incident with the same LeakHash exists: then it returns that one
+	// and created false.
+	CreateIncident(ctx context.Context, inc Incident, customers []string) (out Incident, created bool, err error)
+	// Incident returns one incident with its counts (ErrNotFound if none).
+	Incident(ctx context.Context, id int64) (Incident, error)
+	// ListIncidents returns up to limit incidents, newest first, with
+	// their counts.
+	ListIncidents(ctx context.Context, limit int) ([]Incident, error)
+	// IncidentsOf returns the incidents customer was affected by, newest
+	// first.
+	IncidentsOf(ctx context.Context, customer string) ([]Incident, error)
+	// PendingNotices returns up to limit notices not yet sent, oldest
+	// incident first.
+	PendingNotices(ctx context.Context, limit int) ([]Notice, error)
+	// MarkNotified records that n was sent at at; false if it already was
+	// (by this or another gateway), in which case it must not be sent.
+	MarkNotified(ctx context.Context, n Notice, at time.Time) (bool, error)
+
+	// EraseCustomer deletes a customer's record (its sealed fields and
+	// blind indexes) for good and keeps a tombstone, so that an import
+	// does not bring the record back. ErrNotFound if there is none.
+	EraseCustomer(ctx context.Context, id, by string, at time.Time) error
+	// Erased reports whether id was erased.
+	Erased(ctx context.Context, id string) (bool, error)
+}

@@ -1,0 +1,104 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/internal/row"
+)
+
+// CreateIncident records inc and its customers unless its list is known.
+func (s *Store) CreateIncident(ctx context.Context, inc store.Incident, customers []string) (store.Incident, bool, error) {
+	created := false
+	var id int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO incidents (title, found_at, fields, notice, leak_hash, created_by, created_at, report)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (leak_hash) DO NOTHING RETURNING id`,
+			inc.Title, row.Nanos(inc.FoundAt), row.Fields(inc), inc.Notice, inc.LeakHash, inc.CreatedBy, row.Nanos(inc.CreatedAt), inc.Report).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tx.QueryRow(ctx, `SELECT id FROM incidents WHERE leak_hash = $1`, inc.LeakHash).Scan(&id)
+		}
+		if err != nil {
+			return err
+		}
+		created = true
+		_, err = tx.Exec(ctx, `INSERT INTO incident_customers (incident_id, customer) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`, id, customers)
+		return err
+	})
+	if err != nil {
+		return store.Incident{}, false, fmt.Errorf("create incident: %w", err)
+	}
+	out, err := s.Incident(ctx, id)
+	return out, created, err
+}
+
+// Incident returns one incident with its counts.
+func (s *Store) Incident(ctx context.Context, id int64) (store.Incident, error) {
+	in, err := row.Incident(s.pool.QueryRow(ctx, `SELECT `+row.IncidentCols+row.IncidentFrom+` WHERE i.id = $1`, id))
+	return in, notFound(err)
+}
+
+// ListIncidents returns incidents, newest first.
+func (s *Store) ListIncidents(ctx context.Context, limit int) ([]store.Incident, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+row.IncidentCols+row.IncidentFrom+` ORDER BY i.id DESC LIMIT $1`, store.ClampLimit(limit, 100, 1000))
+	return collect(rows, row.Incident)
+}
+
+// IncidentsOf returns the incidents that affected customer, newest first.
+func (s *Store) IncidentsOf(ctx context.Context, customer string) ([]store.Incident, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+row.IncidentCols+row.IncidentFrom+`
+		WHERE i.id IN (SELECT incident_id FROM incident_customers WHERE customer = $1) ORDER BY i.id DESC`, customer)
+	return collect(rows, row.Incident)
+}
+
+// PendingNotices returns notices not yet sent, oldest incident first.
+func (s *Store) PendingNotices(ctx context.Context, limit int) ([]store.Notice, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT incident_id, customer FROM incident_customers
+		WHERE notified_at = 0 ORDER BY incident_id, customer LIMIT $1`, store.ClampLimit(limit, 100, 10000))
+	return collect(rows, row.Notice)
+}
+
+// MarkNotified records a notice as sent, once across gateways.
+func (s *Store) MarkNotified(ctx context.Context, n store.Notice, at time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE incident_customers SET notified_at = $1 WHERE incident_id = $2 AND customer = $3 AND notified_at = 0`,
+		row.Nanos(at), n.Incident, n.Customer)
+	if err != nil {
+		return false, fmt.Errorf("mark notice: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// EraseCustomer deletes the customer's row and keeps a tombstone. The
+// deleted tuples stay in the table's pages until VACUUM reclaims them
+// (docs/THREATS.md).
+func (s *Store) EraseCustomer(ctx context.Context, id, by string, at time.Time) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM customers WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO erasures (customer, at, by) VALUES ($1, $2, $3) ON CONFLICT (customer) DO NOTHING`, id, row.Nanos(at), by)
+		return err
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("erase customer: %w", err)
+	}
+	return err
+}
+
+// Erased reports whether id was erased.
+func (s *Store) Erased(ctx context.Context, id string) (bool, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM erasures WHERE customer = $1`, id).Scan(&n); err != nil {
+		return false, fmt.Errorf("erased: %w", err)
+	}
+	return n > 0, nil
+}

@@ -1,0 +1,117 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/internal/row"
+)
+
+// CreateIncident records inc and its customers unless its list is known.
+func (s *Store) CreateIncident(ctx context.Context, inc store.Incident, customers []string) (store.Incident, bool, error) {
+	created := false
+	var id int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO incidents (title, found_at, fields, notice, leak_hash, created_by, created_at, report)
+			VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (leak_hash) DO NOTHING RETURNING id`,
+			inc.Title, row.Nanos(inc.FoundAt), row.Fields(inc), inc.Notice, inc.LeakHash, inc.CreatedBy, row.Nanos(inc.CreatedAt), inc.Report).Scan(&id)
+		if err == sql.ErrNoRows {
+			return tx.QueryRowContext(ctx, `SELECT id FROM incidents WHERE leak_hash = ?`, inc.LeakHash).Scan(&id)
+		}
+		if err != nil {
+			return err
+		}
+		created = true
+		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO incident_customers (incident_id, customer) VALUES (?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, c := range customers {
+			if _, err := st.ExecContext(ctx, id, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Incident{}, false, fmt.Errorf("create incident: %w", err)
+	}
+	out, err := s.Incident(ctx, id)
+	return out, created, err
+}
+
+// Incident returns one incident with its counts.
+func (s *Store) Incident(ctx context.Context, id int64) (store.Incident, error) {
+	in, err := row.Incident(s.r.QueryRowContext(ctx, `SELECT `+row.IncidentCols+row.IncidentFrom+` WHERE i.id = ?`, id))
+	return in, notFound(err)
+}
+
+// ListIncidents returns incidents, newest first.
+func (s *Store) ListIncidents(ctx context.Context, limit int) ([]store.Incident, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+row.IncidentCols+row.IncidentFrom+` ORDER BY i.id DESC LIMIT ?`, store.ClampLimit(limit, 100, 1000))
+	return collect(rows, err, row.Incident)
+}
+
+// IncidentsOf returns the incidents that affected customer, newest first.
+func (s *Store) IncidentsOf(ctx context.Context, customer string) ([]store.Incident, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+row.IncidentCols+row.IncidentFrom+`
+		WHERE i.id IN (SELECT incident_id FROM incident_customers WHERE customer = ?) ORDER BY i.id DESC`, customer)
+	return collect(rows, err, row.Incident)
+}
+
+// PendingNotices returns notices not yet sent, oldest incident first.
+func (s *Store) PendingNotices(ctx context.Context, limit int) ([]store.Notice, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT incident_id, customer FROM incident_customers
+		WHERE notified_at = 0 ORDER BY incident_id, customer LIMIT ?`, store.ClampLimit(limit, 100, 10000))
+	return collect(rows, err, row.Notice)
+}
+
+// MarkNotified records a notice as sent, once.
+func (s *Store) MarkNotified(ctx context.Context, n store.Notice, at time.Time) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE incident_customers SET notified_at = ? WHERE incident_id = ? AND customer = ? AND notified_at = 0`,
+		row.Nanos(at), n.Incident, n.Customer)
+	if err != nil {
+		return false, err
+	}
+	k, _ := res.RowsAffected()
+	return k == 1, nil
+}
+
+// EraseCustomer deletes the customer's row with SQLite's secure delete
+// (freed pages are overwritten with zeros), keeps a tombstone, and then
+// truncates the write-ahead log so no copy of the old pages stays in it.
+func (s *Store) EraseCustomer(ctx context.Context, id, by string, at time.Time) error {
+	defer s.cache.drop()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO erasures (customer, at, by) VALUES (?, ?, ?) ON CONFLICT (customer) DO NOTHING`, id, row.Nanos(at), by)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := s.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return fmt.Errorf("erase %s: checkpoint: %w", id, err)
+	}
+	return nil
+}
+
+// Erased reports whether id was erased.
+func (s *Store) Erased(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM erasures WHERE customer = ?`, id).Scan(&n)
+	return n > 0, err
+}

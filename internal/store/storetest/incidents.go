@@ -1,0 +1,108 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/custos-dev/custos/internal/store"
+)
+
+func testIncidents(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	in := store.Incident{Title: "list on a forum", FoundAt: base, Fields: []string{"name", "phone"}, Notice: "your data leaked",
+		LeakHash: []byte("hash-1"), CreatedBy: "sec-1", CreatedAt: base.Add(time.Hour), Report: []byte(`{"matched":3}`)}
+	got, created, err := s.CreateIncident(ctx, in, []string{"c-1", "c-2", "c-3"})
+	if err != nil || !created || got.ID == 0 || got.Customers != 3 || got.Notified != 0 || got.Title != in.Title ||
+		!got.FoundAt.Equal(base) || fmt.Sprint(got.Fields) != "[name phone]" || string(got.Report) != `{"matched":3}` {
+		t.Fatalf("CreateIncident = %+v, %v, %v", got, created, err)
+	}
+	again, created, err := s.CreateIncident(ctx, in, []string{"c-1", "c-2", "c-3"})
+	if err != nil || created || again.ID != got.ID || again.Customers != 3 {
+		t.Fatalf("the same list again = %+v, %v, %v; want the first incident", again, created, err)
+	}
+	in2 := in
+	in2.LeakHash, in2.Title = []byte("hash-2"), "second"
+	second, _, err := s.CreateIncident(ctx, in2, []string{"c-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list, err := s.ListIncidents(ctx, 10); err != nil || len(list) != 2 || list[0].ID != second.ID {
+		t.Errorf("ListIncidents = %+v, %v", list, err)
+	}
+	if of, err := s.IncidentsOf(ctx, "c-2"); err != nil || len(of) != 2 {
+		t.Errorf("IncidentsOf(c-2) = %d, %v; want 2", len(of), err)
+	}
+	if of, err := s.IncidentsOf(ctx, "c-9"); err != nil || len(of) != 0 {
+		t.Errorf("IncidentsOf(c-9) = %d, %v; want none", len(of), err)
+	}
+	if _, err := s.Incident(ctx, 9999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Incident(9999) = %v", err)
+	}
+	// Four notices pending; several gateways sending at once send each once.
+	ns, err := s.PendingNotices(ctx, 100)
+	if err != nil || len(ns) != 4 || ns[0].Incident != got.ID {
+		t.Fatalf("PendingNotices = %+v, %v", ns, err)
+	}
+	var mu sync.Mutex
+	sent := map[store.Notice]int{}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, n := range ns {
+				ok, err := s.MarkNotified(ctx, n, base.Add(2*time.Hour))
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					sent[n]++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, n := range ns {
+		if sent[n] != 1 {
+			t.Errorf("notice %+v sent %d times", n, sent[n])
+		}
+	}
+	if left, _ := s.PendingNotices(ctx, 100); len(left) != 0 {
+		t.Errorf("pending after sending: %+v", left)
+	}
+	if got, _ := s.Incident(ctx, got.ID); got.Notified != 3 {
+		t.Errorf("Notified = %d, want 3", got.Notified)
+	}
+}
+
+func testEraseCustomer(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	c := store.Customer{ID: "c-erase", Region: "GD", Site: "s-1", Name: []byte("sealed-name"), Phone: []byte("sealed-phone"),
+		PhoneIndex: []byte("pidx-erase"), AccountIndex: []byte("aidx-erase")}
+	if err := s.Import(ctx, store.Batch{Customers: []store.Customer{c}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EraseCustomer(ctx, "c-erase", "priv-1", base); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Customer(ctx, "c-erase"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("erased customer still read: %v", err)
+	}
+	if _, err := s.CustomerByPhone(ctx, []byte("pidx-erase")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("erased customer still found by phone: %v", err)
+	}
+	if ok, err := s.Erased(ctx, "c-erase"); err != nil || !ok {
+		t.Errorf("Erased = %v, %v", ok, err)
+	}
+	if ok, _ := s.Erased(ctx, "c-other"); ok {
+		t.Error("a customer never erased is reported erased")
+	}
+	if err := s.EraseCustomer(ctx, "c-erase", "priv-1", base); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("erasing twice = %v; want ErrNotFound", err)
+	}
+}
