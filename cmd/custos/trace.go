@@ -78,7 +78,8 @@ func writeReportJSON(w io.Writer, rep trace.Report) error {
 // feed, so that a trace replays little.
 func (a *app) attachTrace(ctx context.Context, v *vault.Vault) {
 	t := trace.NewTracer(a.store, v, datadir.Dir(a.flags.data).AccessSets())
-	a.api.Tracer = t
+	a.api.Tracer, a.gw.Tracer = t, t
+	a.spawn(ctx, func(ctx context.Context) { a.gw.RunNotices(ctx, a.cfg.IncidentNoticeRate) })
 	a.spawn(ctx, func(ctx context.Context) {
 		if err := t.Follow(ctx, a.log); err != nil && ctx.Err() == nil {
 			a.logger.Error("trace access sets stopped following the audit log", "err", err)

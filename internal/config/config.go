@@ -42,6 +42,10 @@ type Config struct {
 	// TicketTTL is how long a ticket serves after it is opened (default
 	// 72h); nothing reads under an expired ticket.
 	TicketTTL Duration `toml:"ticket_ttl"`
+	// IncidentNoticeRate is how many incident notices a second custos
+	// sends at most (default 10), so that a large incident does not
+	// flood the SMS provider.
+	IncidentNoticeRate int `toml:"incident_notices_per_second"`
 	// MetricsToken, when set, is the bearer token an operator sends to read
 	// /metrics; without it (and without MetricsAddr) /metrics is not served
 	// on the API address. Keep it out of the file with CUSTOS_METRICS_TOKEN.
@@ -146,6 +150,7 @@ func Default() Config {
 		ConsentMaxAttempts:   5,
 		BreakGlassGrant:      Duration{time.Hour},
 		TicketTTL:            Duration{72 * time.Hour},
+		IncidentNoticeRate:   10,
 		LegalDisclosureDelay: Duration{90 * 24 * time.Hour},
 		Detect:               Detect{StepUpScore: 0.85, SuspendScore: 0.95},
 		Durability:           "full",
@@ -206,6 +211,9 @@ func Parse(b []byte) (Config, error) {
 	}
 	if md.IsDefined("ticket_ttl") {
 		c.TicketTTL = fromFile.TicketTTL
+	}
+	if md.IsDefined("incident_notices_per_second") {
+		c.IncidentNoticeRate = fromFile.IncidentNoticeRate
 	}
 	if md.IsDefined("metrics_token") {
 		c.MetricsToken = fromFile.MetricsToken
@@ -280,6 +288,9 @@ func (c Config) Validate() error {
 	}
 	if c.TicketTTL.Duration <= 0 {
 		return &ValidationError{Field: "ticket_ttl", Problem: "must be positive"}
+	}
+	if c.IncidentNoticeRate < 1 || c.IncidentNoticeRate > 10000 {
+		return &ValidationError{Field: "incident_notices_per_second", Problem: "must be 1 to 10000"}
 	}
 	if c.BreakGlassGrant.Duration <= 0 {
 		return &ValidationError{Field: "breakglass_grant", Problem: "must be positive"}

@@ -45,6 +45,13 @@ const (
 	ActionCaseRead     = "case.read"
 	ActionCaseUpdate   = "case.update"
 	ActionCaseEvidence = "case.evidence"
+	// Incidents: Fields name what leaked; a notice's Customer is the
+	// customer told, its Purpose "incident:<id>".
+	ActionIncidentCreate = "incident.create"
+	ActionIncidentRead   = "incident.read"
+	ActionIncidentNotice = "incident.notice"
+	ActionSubjectErase   = "subject.erase"
+	ActionSubjectIncView = "subject.incidents"
 )
 
 // Decisions.

@@ -73,6 +73,8 @@ type Gateway struct {
 	External TokenAuthenticator
 	// Prover proves audit entries for evidence bundles. Optional.
 	Prover Prover
+	// Tracer resolves leaked lists for incidents. Optional.
+	Tracer LeakTracer
 	// OnDecision, if set, is called after every recorded decision (metrics).
 	OnDecision func(ev *event.Event)
 
@@ -82,6 +84,8 @@ type Gateway struct {
 	delivered chan struct{}
 	cache     *principalCache
 	fails     *limiter // failed sign-ins per source address
+	// noticeWake wakes RunNotices when an incident is recorded.
+	noticeWake chan struct{}
 }
 
 func (g *Gateway) init() {
@@ -96,6 +100,7 @@ func (g *Gateway) init() {
 		g.fails = &limiter{window: failWindow, max: failMax}
 		g.outbox = make(chan message, 4096)
 		g.delivered = make(chan struct{})
+		g.noticeWake = make(chan struct{}, 1)
 		go g.deliverLoop()
 	})
 }

@@ -177,8 +177,14 @@ func (g *Gateway) RecordSubject(ctx context.Context, customer, action string) er
 // RecordAccessesView audits p (the privacy role) viewing customer's
 // access history.
 func (g *Gateway) RecordAccessesView(ctx context.Context, p store.Principal, customer string) error {
+	return g.RecordCustomerView(ctx, p, customer, event.ActionSubjectView)
+}
+
+// RecordCustomerView audits p's view of something about customer that is
+// not the record itself (its access history, its incidents).
+func (g *Gateway) RecordCustomerView(ctx context.Context, p store.Principal, customer, action string) error {
 	g.init()
-	ev := g.event(p, event.ActionSubjectView)
+	ev := g.event(p, action)
 	ev.Customer = customer
 	return g.allow(ctx, ev)
 }

@@ -173,6 +173,7 @@ func (s *Server) Handler() http.Handler {
 	handle("POST /v1/trace", s.gated(policy.ActionTrace, event.ActionTrace, s.trace))
 	s.dashboardRoutes(handle)
 	s.investigationRoutes(handle)
+	s.incidentRoutes(handle)
 	if s.Gatherer != nil && s.Config.MetricsToken != "" {
 		mux.Handle("GET /metrics", s.operatorOnly(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})))
 	}
@@ -330,7 +331,7 @@ func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, note: note}
 		r = r.WithContext(ctx)
 		limit := s.MaxBody
-		if strings.HasSuffix(route, " /v1/trace") {
+		if strings.HasSuffix(route, " /v1/trace") || strings.HasSuffix(route, " /v1/incidents") {
 			limit = 64 << 20
 		}
 		r.Body = http.MaxBytesReader(rec, r.Body, limit)

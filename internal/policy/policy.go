@@ -27,6 +27,8 @@ const (
 	ActionAuditRead      = "audit.read"
 	ActionAuditSearch    = "audit.search"  // search the audit log
 	ActionCases          = "cases"         // open, work and export investigations
+	ActionIncidents      = "incidents"     // record data incidents and read them
+	ActionErase          = "subject.erase" // erase a customer's personal data
 	ActionAccessesRead   = "accesses.read" // a customer's access history
 	ActionPoliciesRead   = "policies.read"
 	ActionProvision      = "provision" // SCIM

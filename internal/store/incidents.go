@@ -57,7 +57,8 @@ type Incidents interface {
 	// EraseCustomer deletes a customer's record (its sealed fields and
 	// blind indexes) for good and keeps a tombstone, so that an import
 	// does not bring the record back. ErrNotFound if there is none.
-	EraseCustomer(ctx context.Context, id, by string, at time.Time) error
+	// reason (free text) stays with the tombstone, never in the audit log.
+	EraseCustomer(ctx context.Context, id, by, reason string, at time.Time) error
 	// Erased reports whether id was erased.
 	Erased(ctx context.Context, id string) (bool, error)
 }

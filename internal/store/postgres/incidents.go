@@ -76,7 +76,7 @@ func (s *Store) MarkNotified(ctx context.Context, n store.Notice, at time.Time) 
 // EraseCustomer deletes the customer's row and keeps a tombstone. The
 // deleted tuples stay in the table's pages until VACUUM reclaims them
 // (docs/THREATS.md).
-func (s *Store) EraseCustomer(ctx context.Context, id, by string, at time.Time) error {
+func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at time.Time) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM customers WHERE id = $1`, id)
 		if err != nil {
@@ -85,7 +85,7 @@ func (s *Store) EraseCustomer(ctx context.Context, id, by string, at time.Time) 
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO erasures (customer, at, by) VALUES ($1, $2, $3) ON CONFLICT (customer) DO NOTHING`, id, row.Nanos(at), by)
+		_, err = tx.Exec(ctx, `INSERT INTO erasures (customer, at, by, reason) VALUES ($1, $2, $3, $4) ON CONFLICT (customer) DO NOTHING`, id, row.Nanos(at), by, reason)
 		return err
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

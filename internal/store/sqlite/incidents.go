@@ -84,7 +84,7 @@ func (s *Store) MarkNotified(ctx context.Context, n store.Notice, at time.Time) 
 // EraseCustomer deletes the customer's row with SQLite's secure delete
 // (freed pages are overwritten with zeros), keeps a tombstone, and then
 // truncates the write-ahead log so no copy of the old pages stays in it.
-func (s *Store) EraseCustomer(ctx context.Context, id, by string, at time.Time) error {
+func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at time.Time) error {
 	defer s.cache.drop()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
@@ -97,7 +97,7 @@ func (s *Store) EraseCustomer(ctx context.Context, id, by string, at time.Time) 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO erasures (customer, at, by) VALUES (?, ?, ?) ON CONFLICT (customer) DO NOTHING`, id, row.Nanos(at), by)
+		_, err = tx.ExecContext(ctx, `INSERT INTO erasures (customer, at, by, reason) VALUES (?, ?, ?, ?) ON CONFLICT (customer) DO NOTHING`, id, row.Nanos(at), by, reason)
 		return err
 	})
 	if err != nil {

@@ -127,5 +127,5 @@ CREATE INDEX IF NOT EXISTS incident_customers_customer ON incident_customers (cu
 CREATE INDEX IF NOT EXISTS incident_customers_pending ON incident_customers (notified_at, incident_id);
 -- erasures are tombstones of erased customers (no personal data).
 CREATE TABLE IF NOT EXISTS erasures (
-	customer TEXT PRIMARY KEY, at INTEGER NOT NULL, by TEXT NOT NULL
+	customer TEXT PRIMARY KEY, at INTEGER NOT NULL, by TEXT NOT NULL, reason TEXT NOT NULL
 );

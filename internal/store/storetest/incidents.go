@@ -87,7 +87,7 @@ func testEraseCustomer(t *testing.T, s store.Store) {
 	if err := s.Import(ctx, store.Batch{Customers: []store.Customer{c}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.EraseCustomer(ctx, "c-erase", "priv-1", base); err != nil {
+	if err := s.EraseCustomer(ctx, "c-erase", "priv-1", "asked on the phone", base); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Customer(ctx, "c-erase"); !errors.Is(err, store.ErrNotFound) {
@@ -102,7 +102,7 @@ func testEraseCustomer(t *testing.T, s store.Store) {
 	if ok, _ := s.Erased(ctx, "c-other"); ok {
 		t.Error("a customer never erased is reported erased")
 	}
-	if err := s.EraseCustomer(ctx, "c-erase", "priv-1", base); !errors.Is(err, store.ErrNotFound) {
+	if err := s.EraseCustomer(ctx, "c-erase", "priv-1", "asked on the phone", base); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("erasing twice = %v; want ErrNotFound", err)
 	}
 }

@@ -1,0 +1,180 @@
+// End-to-end tests of the customers' rights (issue 20): incidents that
+// tell every affected customer once, and erasure, through the built binary.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	et "github.com/custos-dev/custos/internal/e2etest"
+)
+
+// outboxCount counts the messages to phone whose text holds substr.
+func outboxCount(t *testing.T, data, phone, substr string) int {
+	t.Helper()
+	f, err := os.Open(filepath.Join(data, "outbox.jsonl"))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m struct{ To, Text string }
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m.To == phone && strings.Contains(m.Text, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestIncidentTellsEveryCustomerOnce(t *testing.T) {
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	tk := openTicket(t, s, et.TokClerk1, "c-0001")
+	if r := s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "ticket:" + tk}); r.Status != 200 {
+		t.Fatalf("read: %d %s", r.Status, r.Body)
+	}
+	const notice = "A list with your name and phone number was found on a forum."
+	body := map[string]any{"title": "forum list", "found_at": time.Now().Add(time.Minute).UTC().Format(time.RFC3339), "fields": []string{"name", "phone"},
+		"leak": "phone,name\n+8613800138000,Li Wei\n+8613700137000,Wang Fang\n", "notice": notice}
+	if r := s.Do(t, et.Req{Path: "/v1/incidents", Token: et.TokClerk1, Body: body}); r.Status != 403 {
+		t.Errorf("a clerk recorded an incident: %d", r.Status)
+	}
+	r := s.Do(t, et.Req{Path: "/v1/incidents", Token: et.TokSecurity, Body: body})
+	if r.Status != 201 || r.JSON(t)["customers"] != float64(2) {
+		t.Fatalf("incident: %d %s", r.Status, r.Body)
+	}
+	id := fmt.Sprint(r.JSON(t)["id"])
+	if r := s.Do(t, et.Req{Path: "/v1/incidents", Token: et.TokPrivacy, Body: body}); r.Status != 200 || fmt.Sprint(r.JSON(t)["id"]) != id {
+		t.Errorf("the same list again: %d %s; want 200 and the same incident", r.Status, r.Body)
+	}
+	nobody := map[string]any{"title": "x", "found_at": time.Now().UTC().Format(time.RFC3339), "fields": []string{"phone"},
+		"leak": "phone\n+8613011112222\n", "notice": "n"}
+	for _, bad := range []any{nobody, map[string]any{"title": "x"}, "{"} {
+		if r := s.Do(t, et.Req{Path: "/v1/incidents", Token: et.TokSecurity, Body: bad}); r.Status != 400 || r.ErrorCode() != "invalid_request" {
+			t.Errorf("incident %v: %d %s; want 400", bad, r.Status, r.Body)
+		}
+	}
+	if list := s.Do(t, et.Req{Method: "GET", Path: "/v1/incidents", Token: et.TokSecurity}).JSON(t)["incidents"].([]any); len(list) != 1 {
+		t.Fatalf("incidents after refused lists: %d; want 1", len(list))
+	}
+
+	// Both customers are told, once; a restart tells nobody again.
+	waitNotified := func() {
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			inc := s.Do(t, et.Req{Method: "GET", Path: "/v1/incidents/" + id, Token: et.TokSecurity}).JSON(t)
+			if inc["notified"] == float64(2) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("notices not sent: %v", inc)
+			}
+		}
+	}
+	waitNotified()
+	s.Stop(t)
+	s = et.Start(t, f.Data)
+	defer s.Stop(t)
+	time.Sleep(time.Second)
+	for _, phone := range []string{"+8613800138000", "+8613700137000"} {
+		if n := outboxCount(t, f.Data, phone, "found on a forum"); n != 1 {
+			t.Errorf("%s was told %d times; want once", phone, n)
+		}
+	}
+	if n := outboxCount(t, f.Data, "+8613900139000", "found on a forum"); n != 0 {
+		t.Errorf("a customer not in the list was told")
+	}
+
+	// The customer's own view: which companies and sites had read the
+	// record before, never a person.
+	login := s.Do(t, et.Req{Path: "/v1/subjects/login", Body: map[string]string{"phone": "+8613800138000"}})
+	conf := s.Do(t, et.Req{Path: "/v1/subjects/login/" + login.JSON(t)["id"].(string) + "/confirm",
+		Body: map[string]string{"code": outboxCode(t, f.Data, "+8613800138000")}})
+	own := conf.JSON(t)["token"].(string)
+	mine := s.Do(t, et.Req{Method: "GET", Path: "/v1/subjects/c-0001/incidents", Token: own})
+	if mine.Status != 200 || strings.Contains(string(mine.Body), "emp-") {
+		t.Fatalf("own incidents: %d %s", mine.Status, mine.Body)
+	}
+	var v struct {
+		Incidents []struct {
+			Title  string
+			Fields []string
+			ReadBy []struct{ Org, Role, Site string } `json:"read_by"`
+		}
+	}
+	json.Unmarshal(mine.Body, &v)
+	if len(v.Incidents) != 1 || len(v.Incidents[0].ReadBy) != 1 || v.Incidents[0].ReadBy[0].Org != "dist-1" ||
+		v.Incidents[0].ReadBy[0].Site != "store-1" || v.Incidents[0].ReadBy[0].Role != "store_clerk" {
+		t.Errorf("own incidents: %s", mine.Body)
+	}
+	if r := s.Do(t, et.Req{Method: "GET", Path: "/v1/subjects/c-0003/incidents", Token: own}); r.Status != 403 {
+		t.Errorf("another customer's incidents: %d", r.Status)
+	}
+	// c-0003 was never read through custos: the evidence the leak came another way.
+	other := s.Do(t, et.Req{Method: "GET", Path: "/v1/subjects/c-0003/incidents", Token: et.TokPrivacy})
+	if !strings.Contains(string(other.Body), `"read_by":[]`) {
+		t.Errorf("c-0003 never read, yet: %s", other.Body)
+	}
+}
+
+func TestErasure(t *testing.T) {
+	f := et.NewFixture(t)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(f.Data, "custos.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sealed []byte
+	if err := db.QueryRowContext(context.Background(), `SELECT name FROM customers WHERE id = 'c-0002'`).Scan(&sealed); err != nil || len(sealed) < 16 {
+		t.Fatalf("sealed name: %v", err)
+	}
+	db.Close()
+	s := et.Start(t, f.Data)
+	tk := openTicket(t, s, et.TokClerk2, "c-0002")
+	s.Do(t, et.Req{Path: "/v1/customers/c-0002", Token: et.TokClerk2, Purpose: "ticket:" + tk})
+
+	if r := s.Do(t, et.Req{Path: "/v1/subjects/c-0002/erase", Token: et.TokSecurity, Body: map[string]string{"reason": "asked"}}); r.Status != 403 {
+		t.Errorf("security erased: %d", r.Status)
+	}
+	if r := s.Do(t, et.Req{Path: "/v1/subjects/c-0002/erase", Token: et.TokPrivacy, Body: map[string]string{}}); r.Status != 400 {
+		t.Errorf("erase without a reason: %d", r.Status)
+	}
+	if r := s.Do(t, et.Req{Path: "/v1/subjects/c-0002/erase", Token: et.TokPrivacy, Body: map[string]string{"reason": "the customer asked in writing"}}); r.Status != 200 {
+		t.Fatalf("erase: %d %s", r.Status, r.Body)
+	}
+	// Afterwards c-0002 answers as a customer that never existed.
+	real := s.Do(t, et.Req{Path: "/v1/customers/search", Token: et.TokClerk2, Body: map[string]string{"phone": "+8613900139000"}})
+	made := s.Do(t, et.Req{Path: "/v1/customers/search", Token: et.TokClerk2, Body: map[string]string{"phone": "+8613955556666"}})
+	if real.Status != made.Status || !bytes.Equal(real.Body, made.Body) {
+		t.Errorf("search for the erased phone: %d %s; made-up phone: %d %s", real.Status, real.Body, made.Status, made.Body)
+	}
+	if r := s.Do(t, et.Req{Path: "/v1/customers/c-0002", Token: et.TokClerk2, Purpose: "ticket:" + tk}); r.Status == 200 {
+		t.Errorf("the erased record was read: %s", r.Body)
+	}
+	tr := s.Do(t, et.Req{Path: "/v1/trace", Token: et.TokSecurity, Body: "phone\n+8613900139000\n", Header: map[string]string{"Content-Type": "text/csv"}})
+	if tr.Status != 200 || tr.JSON(t)["matched"] != float64(0) {
+		t.Errorf("trace still resolves the erased phone: %d %s", tr.Status, tr.Body)
+	}
+	if r := s.Do(t, et.Req{Path: "/v1/subjects/c-0002/erase", Token: et.TokPrivacy, Body: map[string]string{"reason": "again"}}); r.Status != 404 {
+		t.Errorf("erasing twice: %d", r.Status)
+	}
+	s.Stop(t)
+	for _, name := range []string{"custos.db", "custos.db-wal"} {
+		b, _ := os.ReadFile(filepath.Join(f.Data, name))
+		if bytes.Contains(b, sealed) {
+			t.Errorf("%s still holds the erased customer's sealed name", name)
+		}
+	}
+	if out, errOut, code := et.Run(t, "", "audit", "verify", "--data", f.Data); code != 0 {
+		t.Errorf("audit verify after erasure: %d\n%s%s", code, out, errOut)
+	}
+}

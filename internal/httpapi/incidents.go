@@ -1,0 +1,99 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/custos-dev/custos/internal/event"
+	"github.com/custos-dev/custos/internal/gateway"
+	"github.com/custos-dev/custos/internal/policy"
+	"github.com/custos-dev/custos/internal/store"
+)
+
+// incidentRoutes are data incidents and the customers' rights.
+func (s *Server) incidentRoutes(handle func(string, http.HandlerFunc)) {
+	g := s.Gateway
+	handle("POST /v1/incidents", s.authed(func(w http.ResponseWriter, r *http.Request, p store.Principal) {
+		var req gateway.IncidentRequest
+		if err := decode(r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		v, created, err := g.CreateIncident(r.Context(), p, req)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
+		}
+		writeJSON(w, status, v)
+	}))
+	handle("GET /v1/incidents", s.authed(call(s, http.StatusOK, func(ctx context.Context, r *http.Request, p store.Principal, _ none) (map[string][]gateway.IncidentView, error) {
+		ins, err := g.Incidents(ctx, p)
+		return map[string][]gateway.IncidentView{"incidents": ins}, err
+	})))
+	handle("GET /v1/incidents/{id}", s.authed(call(s, http.StatusOK, func(ctx context.Context, r *http.Request, p store.Principal, _ none) (gateway.IncidentView, error) {
+		id, err := pathID(r)
+		if err != nil {
+			return gateway.IncidentView{}, err
+		}
+		return g.Incident(ctx, p, id)
+	})))
+	handle("GET /v1/subjects/{customer}/incidents", func(w http.ResponseWriter, r *http.Request) {
+		customer, ok := s.subjectOrPrivacy(w, r, event.ActionSubjectIncView)
+		if !ok {
+			return
+		}
+		ins, err := g.SubjectIncidents(r.Context(), customer)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"customer": customer, "incidents": ins})
+	})
+	handle("POST /v1/subjects/{customer}/erase", s.authed(call(s, http.StatusOK, func(ctx context.Context, r *http.Request, p store.Principal, req struct {
+		Reason string `json:"reason"`
+	}) (map[string]string, error) {
+		c := r.PathValue("customer")
+		return map[string]string{"customer": c, "status": "erased"}, g.Erase(ctx, p, c, req.Reason)
+	})))
+}
+
+// subjectOrPrivacy admits the customer of the path (own session token) or
+// a principal the policy lets read access histories, and audits the view
+// as action. It answers the request itself when it returns false.
+func (s *Server) subjectOrPrivacy(w http.ResponseWriter, r *http.Request, action string) (customer string, ok bool) {
+	ctx := r.Context()
+	customer = r.PathValue("customer")
+	if !store.ValidID(customer) {
+		s.fail(w, r, gateway.BadRequest("customer must be an id"))
+		return "", false
+	}
+	if cust, own := s.Gateway.SubjectOf(bearer(r)); own {
+		if cust != customer {
+			s.fail(w, r, gateway.Forbidden("you can see only your own record"))
+			return "", false
+		}
+		if err := s.Gateway.RecordSubject(ctx, customer, action); err != nil {
+			s.fail(w, r, err)
+			return "", false
+		}
+		return customer, true
+	}
+	p, err := s.authenticate(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return "", false
+	}
+	if _, err := s.Gateway.Gate(ctx, p, policy.ActionAccessesRead, action, policy.Request{Resource: policy.Resource{ID: customer}}); err != nil {
+		s.fail(w, r, err)
+		return "", false
+	}
+	if err := s.Gateway.RecordCustomerView(ctx, p, customer, action); err != nil {
+		s.fail(w, r, err)
+		return "", false
+	}
+	return customer, true
+}
