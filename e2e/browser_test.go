@@ -823,3 +823,38 @@ func TestBrowserInvestigation(t *testing.T) {
 	}
 	b.assertNoConsoleErrors()
 }
+
+// TestBrowserCustomerIncident: a customer whose record was in a leaked list
+// signs in at /my and sees the incident: what leaked, when, and which
+// company and store had opened the record before, never a person.
+func TestBrowserCustomerIncident(t *testing.T) {
+	findChromium(t)
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	tk := openTicket(t, s, et.TokClerk1, "c-0001")
+	s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "ticket:" + tk})
+	if r := s.Do(t, et.Req{Path: "/v1/incidents", Token: et.TokSecurity, Body: map[string]any{
+		"title": "Customer list offered for sale", "found_at": time.Now().Add(time.Minute).UTC().Format(time.RFC3339),
+		"fields": []string{"name", "phone"}, "leak": "phone\n+8613800138000\n",
+		"notice": "Your name and phone number were in a list offered for sale online. We are sorry."}}); r.Status != 201 {
+		t.Fatalf("incident: %d %s", r.Status, r.Body)
+	}
+	b := newBrowser(t, 1100, 900)
+	b.do(chromedp.Navigate(s.URL + "/my"))
+	b.waitFor("the phone form", `!document.getElementById("step-phone").hidden`)
+	b.do(chromedp.SendKeys(chromedp.ID("phone"), "+8613800138000"), chromedp.Click(chromedp.ID("phone-btn")))
+	b.waitFor("the code form", `!document.getElementById("step-code").hidden`)
+	b.do(chromedp.SendKeys(chromedp.ID("code"), outboxCode(t, f.Data, "+8613800138000")), chromedp.Click(chromedp.ID("code-btn")))
+	b.waitFor("the incident", `!document.getElementById("incidents").hidden && document.querySelector("li.incident .read-by li")`)
+	text := evalAs[string](b, `document.getElementById("incidents").innerText`)
+	for _, want := range []string{"Customer list offered for sale", "offered for sale online", "name, phone", "dist-1", "store clerk at store-1"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("incident lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "emp-") {
+		t.Errorf("the incident names a person:\n%s", text)
+	}
+	b.shot("my-incident")
+	b.assertNoConsoleErrors()
+}

@@ -24,6 +24,7 @@ function session() {
 function show(step) {
   for (const id of ["step-phone", "step-code", "history"]) $(id).hidden = id !== step;
   $("who").hidden = step !== "history";
+  if (step !== "history") $("incidents").hidden = true;
 }
 
 function start() {
@@ -122,9 +123,34 @@ function objected() {
   try { return new Set(JSON.parse(sessionStorage.getItem(KEY + ".objected") || "[]")); } catch { return new Set(); }
 }
 
+// loadIncidents shows the incidents the customer's record appeared in.
+async function loadIncidents(s) {
+  let data;
+  try {
+    data = await api("/v1/subjects/" + encodeURIComponent(s.customer) + "/incidents", { token: s.token });
+  } catch {
+    $("incidents").hidden = true;
+    return;
+  }
+  const ins = data.incidents || [];
+  $("incidents").hidden = ins.length === 0;
+  fill($("incident-list"), ins.map((i) => el("li", { class: "incident", "data-incident": i.id },
+    el("h2", {}, i.title),
+    el("p", {}, i.notice),
+    el("dl", { class: "kv" },
+      el("dt", {}, "Found"), el("dd", {}, timeEl(i.found_at)),
+      el("dt", {}, "It held your"), el("dd", {}, (i.fields || []).join(", ")),
+      el("dt", {}, "Opened before by"), el("dd", {}, (i.read_by || []).length
+        ? el("ul", { class: "read-by" }, i.read_by.map((r) => el("li", {}, (r.org || "a company") + " · " +
+            (r.role || "staff").replace(/_/g, " ") + (r.site ? " at " + r.site : "") + " · " +
+            (r.reads === 1 ? "once" : r.reads + " times") + ", last ", timeEl(r.last))))
+        : el("strong", { class: "none-through" }, "Nobody: your record was not opened through custos before the list was found."))))));
+}
+
 async function loadHistory() {
   const s = session();
   if (!s) { signOut("Your session has ended. Sign in again."); return; }
+  loadIncidents(s);
   const list = $("accesses");
   fill($("history-msg"));
   fill($("history-summary"), el("p", { class: "muted" }, "Loading your history…"));
