@@ -95,6 +95,29 @@ func TestIncidentTellsEveryCustomerOnce(t *testing.T) {
 		t.Errorf("a customer not in the list was told")
 	}
 
+	// The regulator's report: counts by region and field, sources, notices.
+	rep := s.Do(t, et.Req{Method: "GET", Path: "/v1/incidents/" + id + "/report", Token: et.TokPrivacy})
+	var rj struct {
+		ByRegion    map[string]int `json:"by_region"`
+		ByField     map[string]int `json:"by_field"`
+		Orgs        []struct{ Org string }
+		NoticesSent int `json:"notices_sent"`
+		Timeline    []struct{ What string }
+	}
+	if err := json.Unmarshal(rep.Body, &rj); err != nil || rep.Status != 200 {
+		t.Fatalf("report: %d %s", rep.Status, rep.Body)
+	}
+	if rj.ByRegion["GD"] != 2 || rj.ByField["phone"] != 2 || rj.NoticesSent != 2 || len(rj.Orgs) != 1 || rj.Orgs[0].Org != "dist-1" || len(rj.Timeline) < 3 {
+		t.Errorf("report: %s", rep.Body)
+	}
+	html := s.Do(t, et.Req{Method: "GET", Path: "/v1/incidents/" + id + "/report?format=html", Token: et.TokPrivacy})
+	if html.Status != 200 || !strings.HasPrefix(html.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(html.Body), "forum list") {
+		t.Errorf("printable report: %d %s", html.Status, html.Header.Get("Content-Type"))
+	}
+	if r := s.Do(t, et.Req{Method: "GET", Path: "/v1/incidents/" + id + "/report", Token: et.TokClerk1}); r.Status != 403 {
+		t.Errorf("a clerk read the report: %d", r.Status)
+	}
+
 	// The customer's own view: which companies and sites had read the
 	// record before, never a person.
 	login := s.Do(t, et.Req{Path: "/v1/subjects/login", Body: map[string]string{"phone": "+8613800138000"}})

@@ -326,3 +326,78 @@ func (g *Gateway) Erase(ctx context.Context, p store.Principal, customer, reason
 	}
 	return err
 }
+
+// IncidentReport is the report for a regulator: how many customers, by
+// region and field, the suspected sources, the timeline and the notices.
+type IncidentReport struct {
+	Incident IncidentView   `json:"incident"`
+	ByRegion map[string]int `json:"by_region"`
+	// ByField counts the customers whose record each leaked field exposed.
+	ByField map[string]int `json:"by_field"`
+	// NeverAccessed counts affected customers nobody had read through
+	// custos: their data left by another way.
+	NeverAccessed int              `json:"never_accessed"`
+	Suspects      []trace.Suspect  `json:"suspects"`
+	Orgs          []trace.OrgCover `json:"orgs"`
+	Timeline      []TimelineEntry  `json:"timeline"`
+	NoticesSent   int              `json:"notices_sent"`
+	NoticesDue    int              `json:"notices_due"`
+	Made          time.Time        `json:"made"`
+}
+
+// TimelineEntry is one step of an incident.
+type TimelineEntry struct {
+	Time time.Time `json:"time"`
+	What string    `json:"what"`
+}
+
+// IncidentReport builds incident id's report for a regulator.
+func (g *Gateway) IncidentReport(ctx context.Context, p store.Principal, id int64) (IncidentReport, error) {
+	v, err := g.Incident(ctx, p, id)
+	if err != nil {
+		return IncidentReport{}, err
+	}
+	cs, err := g.Store.IncidentCustomers(ctx, id)
+	if err != nil {
+		return IncidentReport{}, err
+	}
+	rep := IncidentReport{Incident: v, ByRegion: map[string]int{}, ByField: map[string]int{}, Made: g.Now().UTC(),
+		Suspects: []trace.Suspect{}, Orgs: []trace.OrgCover{}}
+	var first, last time.Time
+	for _, c := range cs {
+		region := "erased"
+		if cu, err := g.Store.Customer(ctx, c.Customer); err == nil {
+			region = cu.Region
+		}
+		rep.ByRegion[region]++
+		if c.NotifiedAt.IsZero() {
+			rep.NoticesDue++
+			continue
+		}
+		rep.NoticesSent++
+		if first.IsZero() || c.NotifiedAt.Before(first) {
+			first = c.NotifiedAt
+		}
+		if c.NotifiedAt.After(last) {
+			last = c.NotifiedAt
+		}
+	}
+	for _, f := range v.Fields {
+		rep.ByField[f] = len(cs)
+	}
+	var tr trace.Report
+	if json.Unmarshal(v.Trace, &tr) == nil {
+		rep.NeverAccessed = tr.NeverAccessed
+		if tr.Suspects != nil {
+			rep.Suspects = tr.Suspects
+		}
+		if tr.Orgs != nil {
+			rep.Orgs = tr.Orgs
+		}
+	}
+	rep.Timeline = []TimelineEntry{{v.FoundAt, "the list was found"}, {v.CreatedAt, "recorded in custos by " + v.CreatedBy}}
+	if !first.IsZero() {
+		rep.Timeline = append(rep.Timeline, TimelineEntry{first, "first customer told"}, TimelineEntry{last, "last customer told so far"})
+	}
+	return rep, nil
+}

@@ -41,6 +41,7 @@ func (s *Server) incidentRoutes(handle func(string, http.HandlerFunc)) {
 		}
 		return g.Incident(ctx, p, id)
 	})))
+	handle("GET /v1/incidents/{id}/report", s.authed(s.incidentReport))
 	handle("GET /v1/subjects/{customer}/incidents", func(w http.ResponseWriter, r *http.Request) {
 		customer, ok := s.subjectOrPrivacy(w, r, event.ActionSubjectIncView)
 		if !ok {

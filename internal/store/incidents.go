@@ -27,6 +27,13 @@ type Incident struct {
 	Customers, Notified int
 }
 
+// IncidentCustomer is one affected customer and when they were told (zero:
+// not yet).
+type IncidentCustomer struct {
+	Customer   string
+	NotifiedAt time.Time
+}
+
 // Notice is one customer to tell about one incident.
 type Notice struct {
 	Incident int64
@@ -47,6 +54,8 @@ type Incidents interface {
 	// IncidentsOf returns the incidents customer was affected by, newest
 	// first.
 	IncidentsOf(ctx context.Context, customer string) ([]Incident, error)
+	// IncidentCustomers returns an incident's customers, in id order.
+	IncidentCustomers(ctx context.Context, id int64) ([]IncidentCustomer, error)
 	// PendingNotices returns up to limit notices not yet sent, oldest
 	// incident first.
 	PendingNotices(ctx context.Context, limit int) ([]Notice, error)

@@ -63,6 +63,12 @@ func (s *Store) IncidentsOf(ctx context.Context, customer string) ([]store.Incid
 	return collect(rows, err, row.Incident)
 }
 
+// IncidentCustomers returns an incident's customers.
+func (s *Store) IncidentCustomers(ctx context.Context, id int64) ([]store.IncidentCustomer, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT customer, notified_at FROM incident_customers WHERE incident_id = ? ORDER BY customer`, id)
+	return collect(rows, err, row.IncidentCustomer)
+}
+
 // PendingNotices returns notices not yet sent, oldest incident first.
 func (s *Store) PendingNotices(ctx context.Context, limit int) ([]store.Notice, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT incident_id, customer FROM incident_customers

@@ -78,6 +78,10 @@ func testIncidents(t *testing.T, s store.Store) {
 	if got, _ := s.Incident(ctx, got.ID); got.Notified != 3 {
 		t.Errorf("Notified = %d, want 3", got.Notified)
 	}
+	cs, err := s.IncidentCustomers(ctx, got.ID)
+	if err != nil || len(cs) != 3 || cs[0].Customer != "c-1" || !cs[0].NotifiedAt.Equal(base.Add(2*time.Hour)) {
+		t.Errorf("IncidentCustomers = %+v, %v", cs, err)
+	}
 }
 
 func testEraseCustomer(t *testing.T, s store.Store) {

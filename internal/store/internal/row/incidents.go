@@ -38,6 +38,17 @@ func Fields(in store.Incident) string {
 	return string(b)
 }
 
+// IncidentCustomer scans customer, notified_at.
+func IncidentCustomer(r Scanner) (store.IncidentCustomer, error) {
+	var c store.IncidentCustomer
+	var at int64
+	err := r.Scan(&c.Customer, &at)
+	if at != 0 {
+		c.NotifiedAt = Time(at)
+	}
+	return c, err
+}
+
 // Notice scans incident_id, customer.
 func Notice(r Scanner) (store.Notice, error) {
 	var n store.Notice
