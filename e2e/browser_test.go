@@ -858,3 +858,52 @@ func TestBrowserCustomerIncident(t *testing.T) {
 	b.shot("my-incident")
 	b.assertNoConsoleErrors()
 }
+
+// TestBrowserIncident: the privacy officer records an incident from a
+// leaked file on the dashboard, follows the notices and opens the report.
+func TestBrowserIncident(t *testing.T) {
+	findChromium(t)
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	tk := openTicket(t, s, et.TokClerk1, "c-0001")
+	s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "ticket:" + tk})
+	leak := filepath.Join(t.TempDir(), "leak.csv")
+	os.WriteFile(leak, []byte("phone\n+8613800138000\n+8613700137000\n"), 0o600)
+
+	b := newBrowser(t, 1280, 900)
+	b.do(chromedp.Navigate(s.URL + "/"))
+	b.waitFor("the sign-in form", `document.querySelector("input[name=token]")`)
+	b.do(chromedp.SendKeys(chromedp.CSS("input[name=token]"), et.TokPrivacy), chromedp.Click(chromedp.ID("signin-btn")))
+	b.waitFor("the dashboard", `!document.getElementById("app").hidden`)
+	b.do(chromedp.Navigate(s.URL + "/#incidents"))
+	b.waitFor("the incidents view", `!document.getElementById("view-incidents").hidden && document.getElementById("incidents-body").textContent`)
+	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("new-incident").open = true`),
+		chromedp.SendKeys(chromedp.ID("inc-title"), "Customer list on a forum"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("inc-found").value = "2026-11-01T09:00"`),
+		chromedp.SetUploadFiles(chromedp.ID("inc-leak"), []string{leak}),
+		chromedp.SendKeys(chromedp.ID("inc-notice"), "Your name and phone number were in a list found on a forum."),
+		chromedp.Click(chromedp.ID("inc-submit")))
+	b.waitFor("the incident", `location.hash.startsWith("#incidents/") && document.getElementById("incident-progress")`)
+	id := strings.TrimPrefix(evalAs[string](b, `location.hash`), "#incidents/")
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if s.Do(t, et.Req{Method: "GET", Path: "/v1/incidents/" + id, Token: et.TokPrivacy}).JSON(t)["notified"] == float64(2) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the customers were not told")
+		}
+	}
+	b.do(chromedp.Navigate(s.URL + "/#incidents"), chromedp.Navigate(s.URL+"/#incidents/"+id))
+	b.waitFor("every customer told", `(() => { const p = document.querySelector("#incident-progress progress"); return p && p.value === 2 && p.max === 2 })()`)
+	text := evalAs[string](b, `document.getElementById("view-incidents").innerText`)
+	for _, want := range []string{"Customer list on a forum", "2 of 2 told", "name, phone", "Printable report"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("incident view lacks %q:\n%s", want, text)
+		}
+	}
+	b.shot("dashboard-incident")
+	if n := outboxCount(t, f.Data, "+8613700137000", "found on a forum"); n != 1 {
+		t.Errorf("c-0003 told %d times", n)
+	}
+	b.assertNoConsoleErrors()
+}

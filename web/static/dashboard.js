@@ -9,7 +9,7 @@ import {
 import { verifyEntry, checkSignature, parseCheckpoint, logKey } from "./verify.js";
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ["alerts", "cases", "people", "audit", "trace", "policies"];
+const VIEWS = ["alerts", "cases", "people", "audit", "trace", "incidents", "policies"];
 const POLL_MS = 4000;
 
 const state = { me: null, view: "", pollTimer: 0, alertsKey: "", auditBefore: null, auditLowest: null, auditOlder: null };
@@ -24,6 +24,7 @@ async function start() {
   $("trace-form").addEventListener("submit", onTrace);
   $("audit-newest").addEventListener("click", () => { location.hash = "audit"; loadAudit(null); });
   $("audit-search").addEventListener("submit", onAuditSearch);
+  $("incident-form").addEventListener("submit", onIncident);
   $("audit-clear").addEventListener("click", () => { $("audit-search").reset(); location.hash = "audit"; });
   $("audit-older").addEventListener("click", () => state.auditOlder && state.auditOlder());
   window.addEventListener("hashchange", () => {
@@ -123,10 +124,11 @@ function route() {
     if (a.dataset.view === v) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  document.title = { alerts: "Alerts", cases: "Cases", people: "People", audit: "Audit log", trace: "Trace", policies: "Policies" }[v] + " — custos";
+  document.title = { alerts: "Alerts", cases: "Cases", people: "People", audit: "Audit log", trace: "Trace", incidents: "Incidents", policies: "Policies" }[v] + " — custos";
   stopPolling();
   if (v === "alerts") pollAlerts();
   if (v === "cases") loadCases(arg);
+  if (v === "incidents") loadIncidents(arg);
   if (v === "people") loadPeople(arg);
   if (v === "audit") { if (arg) searchAudit(new URLSearchParams(arg)); else loadAudit(null); }
   if (v === "policies") loadPolicies();
@@ -670,6 +672,86 @@ async function saveCase(id, patch) {
   fill($("case-msg"), el("div", { class: "msg msg-ok", role: "status" },
     patch.outcome === "confirmed" ? "Closed as confirmed: the person stays suspended until two analysts lift it." :
     patch.outcome === "benign" ? "Closed as benign: the detectors damp this pattern for this person." : "Saved."));
+}
+
+// ---- incidents ----
+
+async function loadIncidents(selected) {
+  const body = $("incidents-body");
+  let data;
+  try {
+    data = await api("/v1/incidents");
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill(body, errorBox(e));
+    return;
+  }
+  const ins = data.incidents || [];
+  fill(body, ins.length ? el("ul", { class: "case-list", "aria-label": "Incidents, newest first" }, ins.map((i) =>
+    el("li", { "data-incident": i.id, "aria-current": String(String(i.id) === selected) },
+      el("a", { href: "#incidents/" + i.id }, i.title), " ",
+      i.notified >= i.customers ? badge("all told", "ok") : badge(i.notified + " of " + i.customers + " told", "warn"),
+      el("div", { class: "small muted" }, num(i.customers), " customers · found ", timeEl(i.found_at)))))
+    : el("p", { class: "muted" }, "No incidents recorded."));
+  if (selected) await loadIncident(selected);
+}
+
+async function loadIncident(id) {
+  const box = $("incident-body");
+  let i;
+  try {
+    i = await api("/v1/incidents/" + encodeURIComponent(id));
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill(box, errorBox(e));
+    return;
+  }
+  const tr = i.trace || {};
+  fill(box,
+    el("h2", {}, i.title),
+    el("dl", { class: "kv small" },
+      el("dt", {}, "Found"), el("dd", {}, timeEl(i.found_at)),
+      el("dt", {}, "Recorded"), el("dd", {}, timeEl(i.created_at), " by ", i.created_by || "—"),
+      el("dt", {}, "Leaked fields"), el("dd", {}, (i.fields || []).join(", ")),
+      el("dt", {}, "Customers"), el("dd", {}, num(i.customers), " · ", num(tr.never_accessed || 0), " never opened through custos"),
+      el("dt", {}, "Notices"), el("dd", { id: "incident-progress" }, el("progress", { max: i.customers, value: i.notified }), " ", num(i.notified), " of ", num(i.customers), " told"),
+      el("dt", {}, "Report"), el("dd", {},
+        el("a", { href: "/v1/incidents/" + i.id + "/report?format=html", target: "_blank", rel: "noopener", id: "incident-report" }, "Printable report for the regulator"),
+        " · ", el("a", { href: "/v1/incidents/" + i.id + "/report" }, "JSON"))),
+    el("h3", {}, "The notice"), el("blockquote", {}, i.notice || ""),
+    el("h3", {}, "Who could have leaked it"),
+    (tr.suspects || []).length ? el("div", { class: "table-wrap" }, el("table", {},
+      el("thead", {}, el("tr", {}, ["Person", "Company", "Share read", "Read by nobody else"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, tr.suspects.map((s) => el("tr", {},
+        el("td", {}, historyLink("actor", s.actor)), el("td", {}, s.org), el("td", {}, pct(s.covered)), el("td", { class: "num" }, s.exclusive))))))
+      : el("p", { class: "muted" }, "Nobody had read these records through custos: the list left by another way."));
+}
+
+async function onIncident(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const file = $("inc-leak").files[0];
+  const found = $("inc-found").value;
+  if (!file || !found || !$("inc-title").value.trim() || !$("inc-notice").value.trim()) {
+    fill($("incidents-msg"), el("div", { class: "msg msg-error", role: "alert" }, "Give a title, when it was found, the leaked list and the notice."));
+    return;
+  }
+  $("inc-submit").disabled = true;
+  try {
+    const r = await api("/v1/incidents", { body: {
+      title: $("inc-title").value.trim(), found_at: new Date(found).toISOString(), notice: $("inc-notice").value.trim(),
+      fields: [...form.querySelectorAll("input[name=fields]:checked")].map((c) => c.value), leak: await file.text(),
+    } });
+    form.reset();
+    $("new-incident").open = false;
+    fill($("incidents-msg"), el("div", { class: "msg msg-ok", role: "status" }, "Recorded: " + r.customers + " customers will be told."));
+    location.hash = "incidents/" + r.id;
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill($("incidents-msg"), errorBox(e));
+  } finally {
+    $("inc-submit").disabled = false;
+  }
 }
 
 function sigText(s) {
