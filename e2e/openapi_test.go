@@ -389,6 +389,15 @@ func TestOpenAPIMatchesLiveResponses(t *testing.T) {
 		{name: "case patch bad", method: "PATCH", path: "/v1/cases/1", token: et.TokSecurity, body: `{"status":"done"}`, want: 400, code: "invalid_request"},
 		{name: "case none", method: "GET", path: "/v1/cases/999", token: et.TokSecurity, want: 404, code: "not_found"},
 		{name: "evidence", method: "GET", path: "/v1/cases/1/evidence", token: et.TokSecurity, want: 200},
+		{name: "incident", method: "POST", path: "/v1/incidents", token: et.TokPrivacy, want: 201,
+			body: `{"title":"t","found_at":"2026-01-02T03:04:05Z","fields":["phone"],"leak":"phone\n+8613800138000\n","notice":"n"}`},
+		{name: "incident bad", method: "POST", path: "/v1/incidents", token: et.TokPrivacy, body: `{"title":""}`, want: 400, code: "invalid_request"},
+		{name: "incidents", method: "GET", path: "/v1/incidents", token: et.TokSecurity, want: 200},
+		{name: "incident one", method: "GET", path: "/v1/incidents/1", token: et.TokSecurity, want: 200},
+		{name: "incident report", method: "GET", path: "/v1/incidents/1/report", token: et.TokSecurity, want: 200},
+		{name: "subject incidents", method: "GET", path: "/v1/subjects/c-0001/incidents", token: et.TokPrivacy, want: 200},
+		{name: "erase clerk", method: "POST", path: "/v1/subjects/c-0003/erase", token: et.TokClerk1, body: `{"reason":"x"}`, want: 403, code: "forbidden"},
+		{name: "erase", method: "POST", path: "/v1/subjects/c-0003/erase", token: et.TokPrivacy, body: `{"reason":"asked"}`, want: 200},
 	})
 
 	// Every contract error status was seen and validated.
@@ -398,6 +407,7 @@ func TestOpenAPIMatchesLiveResponses(t *testing.T) {
 		"GET /v1/customers/{id} 423", "GET /v1/customers/{id} 429", "POST /v1/customers/search 413", "GET /v1/me 401",
 		"POST /v1/consents/{id}/confirm 200", "GET /v1/subjects/{customer}/accesses 200", "POST /v1/subjects/{customer}/objections 201",
 		"GET /v1/audit/search 200", "POST /v1/alerts/{id}/case 201", "PATCH /v1/cases/{id} 200", "GET /v1/cases/{id}/evidence 200",
+		"POST /v1/incidents 201", "GET /v1/incidents/{id}/report 200", "GET /v1/subjects/{customer}/incidents 200", "POST /v1/subjects/{customer}/erase 200",
 	} {
 		if !cov[want] {
 			t.Errorf("walk did not validate %q", want)
