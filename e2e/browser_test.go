@@ -893,7 +893,7 @@ func TestBrowserIncident(t *testing.T) {
 			t.Fatal("the customers were not told")
 		}
 	}
-	b.do(chromedp.Navigate(s.URL + "/#incidents"), chromedp.Navigate(s.URL+"/#incidents/"+id))
+	b.do(chromedp.Navigate(s.URL+"/#incidents"), chromedp.Navigate(s.URL+"/#incidents/"+id))
 	b.waitFor("every customer told", `(() => { const p = document.querySelector("#incident-progress progress"); return p && p.value === 2 && p.max === 2 })()`)
 	text := evalAs[string](b, `document.getElementById("view-incidents").innerText`)
 	for _, want := range []string{"Customer list on a forum", "2 of 2 told", "name, phone", "Printable report"} {
