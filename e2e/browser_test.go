@@ -856,6 +856,12 @@ func TestBrowserCustomerIncident(t *testing.T) {
 		t.Errorf("the incident names a person:\n%s", text)
 	}
 	b.shot("my-incident")
+	// The customer asks to be erased; the privacy team sees the request.
+	b.do(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`), chromedp.Click(chromedp.ID("erase-btn")))
+	b.waitFor("the request acknowledged", `document.querySelector("#erase-msg .msg-ok")`)
+	if r := s.Do(t, et.Req{Method: "GET", Path: "/v1/erasure-requests", Token: et.TokPrivacy}); !strings.Contains(string(r.Body), "c-0001") {
+		t.Errorf("the request did not reach the privacy team: %s", r.Body)
+	}
 	b.assertNoConsoleErrors()
 }
 
@@ -904,6 +910,18 @@ func TestBrowserIncident(t *testing.T) {
 	b.shot("dashboard-incident")
 	if n := outboxCount(t, f.Data, "+8613700137000", "found on a forum"); n != 1 {
 		t.Errorf("c-0003 told %d times", n)
+	}
+	// A customer's request to be erased, carried out from the page.
+	login := s.Do(t, et.Req{Path: "/v1/subjects/login", Body: map[string]string{"phone": "+8613700137000"}})
+	own := s.Do(t, et.Req{Path: "/v1/subjects/login/" + login.JSON(t)["id"].(string) + "/confirm",
+		Body: map[string]string{"code": outboxCode(t, f.Data, "+8613700137000")}}).JSON(t)["token"].(string)
+	s.Do(t, et.Req{Path: "/v1/subjects/c-0003/erasure-request", Token: own, Body: "{}"})
+	b.do(chromedp.Navigate(s.URL+"/#policies"), chromedp.Navigate(s.URL+"/#incidents/"+id))
+	b.waitFor("the request", `document.querySelector('#erasures-body button[data-customer="c-0003"]')`)
+	b.do(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`), chromedp.Click(chromedp.CSS(`#erasures-body button[data-customer="c-0003"]`)))
+	b.waitFor("the erasure", `document.querySelector("#incidents-msg .msg-ok") && !document.querySelector('#erasures-body button[data-customer="c-0003"]')`)
+	if r := s.Do(t, et.Req{Path: "/v1/customers/search", Token: et.TokClerk1, Body: map[string]string{"phone": "+8613700137000"}}); r.Status == 200 {
+		t.Errorf("the erased customer is still found: %s", r.Body)
 	}
 	b.assertNoConsoleErrors()
 }

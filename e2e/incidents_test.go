@@ -165,6 +165,22 @@ func TestErasure(t *testing.T) {
 	tk := openTicket(t, s, et.TokClerk2, "c-0002")
 	s.Do(t, et.Req{Path: "/v1/customers/c-0002", Token: et.TokClerk2, Purpose: "ticket:" + tk})
 
+	// The customer asks from their own page; the privacy officer sees it.
+	login := s.Do(t, et.Req{Path: "/v1/subjects/login", Body: map[string]string{"phone": "+8613900139000"}})
+	own := s.Do(t, et.Req{Path: "/v1/subjects/login/" + login.JSON(t)["id"].(string) + "/confirm",
+		Body: map[string]string{"code": outboxCode(t, f.Data, "+8613900139000")}}).JSON(t)["token"].(string)
+	if r := s.Do(t, et.Req{Path: "/v1/subjects/c-0001/erasure-request", Token: own, Body: "{}"}); r.Status != 403 {
+		t.Errorf("a customer asked to erase another: %d", r.Status)
+	}
+	if r := s.Do(t, et.Req{Path: "/v1/subjects/c-0002/erasure-request", Token: own, Body: "{}"}); r.Status != 202 {
+		t.Fatalf("erasure request: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, et.Req{Method: "GET", Path: "/v1/erasure-requests", Token: et.TokPrivacy}); !strings.Contains(string(r.Body), `"customer":"c-0002"`) {
+		t.Errorf("requests: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, et.Req{Method: "GET", Path: "/v1/erasure-requests", Token: et.TokClerk2}); r.Status != 403 {
+		t.Errorf("a clerk listed erasure requests: %d", r.Status)
+	}
 	if r := s.Do(t, et.Req{Path: "/v1/subjects/c-0002/erase", Token: et.TokSecurity, Body: map[string]string{"reason": "asked"}}); r.Status != 403 {
 		t.Errorf("security erased: %d", r.Status)
 	}
@@ -189,6 +205,9 @@ func TestErasure(t *testing.T) {
 	}
 	if r := s.Do(t, et.Req{Path: "/v1/subjects/c-0002/erase", Token: et.TokPrivacy, Body: map[string]string{"reason": "again"}}); r.Status != 404 {
 		t.Errorf("erasing twice: %d", r.Status)
+	}
+	if r := s.Do(t, et.Req{Method: "GET", Path: "/v1/erasure-requests", Token: et.TokPrivacy}); strings.Contains(string(r.Body), "c-0002") {
+		t.Errorf("a carried-out request is still listed: %s", r.Body)
 	}
 	s.Stop(t)
 	for _, name := range []string{"custos.db", "custos.db-wal"} {

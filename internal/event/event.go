@@ -47,11 +47,12 @@ const (
 	ActionCaseEvidence = "case.evidence"
 	// Incidents: Fields name what leaked; a notice's Customer is the
 	// customer told, its Purpose "incident:<id>".
-	ActionIncidentCreate = "incident.create"
-	ActionIncidentRead   = "incident.read"
-	ActionIncidentNotice = "incident.notice"
-	ActionSubjectErase   = "subject.erase"
-	ActionSubjectIncView = "subject.incidents"
+	ActionIncidentCreate  = "incident.create"
+	ActionIncidentRead    = "incident.read"
+	ActionIncidentNotice  = "incident.notice"
+	ActionSubjectErase    = "subject.erase"
+	ActionSubjectEraseReq = "subject.erase_request"
+	ActionSubjectIncView  = "subject.incidents"
 )
 
 // Decisions.

@@ -401,3 +401,38 @@ func (g *Gateway) IncidentReport(ctx context.Context, p store.Principal, id int6
 	}
 	return rep, nil
 }
+
+// RequestErasure records the customer's own request, from their page, to
+// be erased; the privacy role carries it out with Erase. Audited.
+func (g *Gateway) RequestErasure(ctx context.Context, customer string) error {
+	if err := g.RecordSubject(ctx, customer, event.ActionSubjectEraseReq); err != nil {
+		return err
+	}
+	_, err := g.Store.RequestErasure(ctx, customer, g.Now().UTC())
+	return err
+}
+
+// ErasureRequestView is a pending request to be erased.
+type ErasureRequestView struct {
+	Customer string    `json:"customer"`
+	At       time.Time `json:"at"`
+}
+
+// ErasureRequests lists the customers' pending requests (privacy role).
+func (g *Gateway) ErasureRequests(ctx context.Context, p store.Principal) ([]ErasureRequestView, error) {
+	if _, err := g.Gate(ctx, p, policy.ActionErase, event.ActionIncidentRead, policy.Request{}); err != nil {
+		return nil, err
+	}
+	rs, err := g.Store.ErasureRequests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.allow(ctx, g.event(p, event.ActionIncidentRead)); err != nil {
+		return nil, err
+	}
+	out := make([]ErasureRequestView, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, ErasureRequestView{Customer: r.Customer, At: r.At})
+	}
+	return out, nil
+}

@@ -54,6 +54,22 @@ func (s *Server) incidentRoutes(handle func(string, http.HandlerFunc)) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"customer": customer, "incidents": ins})
 	})
+	handle("POST /v1/subjects/{customer}/erasure-request", func(w http.ResponseWriter, r *http.Request) {
+		customer := r.PathValue("customer")
+		if cust, own := g.SubjectOf(bearer(r)); !own || cust != customer {
+			s.fail(w, r, gateway.Forbidden("only the customer, signed in on their own page, asks to be erased"))
+			return
+		}
+		if err := g.RequestErasure(r.Context(), customer); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]string{"customer": customer, "status": "requested"})
+	})
+	handle("GET /v1/erasure-requests", s.authed(call(s, http.StatusOK, func(ctx context.Context, r *http.Request, p store.Principal, _ none) (map[string][]gateway.ErasureRequestView, error) {
+		rs, err := g.ErasureRequests(ctx, p)
+		return map[string][]gateway.ErasureRequestView{"requests": rs}, err
+	})))
 	handle("POST /v1/subjects/{customer}/erase", s.authed(call(s, http.StatusOK, func(ctx context.Context, r *http.Request, p store.Principal, req struct {
 		Reason string `json:"reason"`
 	}) (map[string]string, error) {

@@ -34,6 +34,13 @@ type IncidentCustomer struct {
 	NotifiedAt time.Time
 }
 
+// ErasureRequest is a customer's request, from their own page, to be
+// erased; the privacy role carries it out.
+type ErasureRequest struct {
+	Customer string
+	At       time.Time
+}
+
 // Notice is one customer to tell about one incident.
 type Notice struct {
 	Incident int64
@@ -70,4 +77,10 @@ type Incidents interface {
 	EraseCustomer(ctx context.Context, id, by, reason string, at time.Time) error
 	// Erased reports whether id was erased.
 	Erased(ctx context.Context, id string) (bool, error)
+	// RequestErasure records a customer's own request to be erased
+	// (once; false if it was already pending).
+	RequestErasure(ctx context.Context, customer string, at time.Time) (bool, error)
+	// ErasureRequests returns the requests not yet carried out, oldest
+	// first.
+	ErasureRequests(ctx context.Context) ([]ErasureRequest, error)
 }

@@ -693,7 +693,42 @@ async function loadIncidents(selected) {
       i.notified >= i.customers ? badge("all told", "ok") : badge(i.notified + " of " + i.customers + " told", "warn"),
       el("div", { class: "small muted" }, num(i.customers), " customers · found ", timeEl(i.found_at)))))
     : el("p", { class: "muted" }, "No incidents recorded."));
+  loadErasures();
   if (selected) await loadIncident(selected);
+}
+
+// loadErasures lists customers' requests to be erased, for the privacy role.
+async function loadErasures() {
+  if (state.me.role !== "privacy_officer") return; // the only role that erases
+  let data;
+  try {
+    data = await api("/v1/erasure-requests");
+  } catch {
+    $("erasures").hidden = true; // not this role's to see
+    return;
+  }
+  const rs = data.requests || [];
+  $("erasures").hidden = false;
+  fill($("erasures-body"), rs.length ? el("ul", { class: "case-list" }, rs.map((r) => el("li", { "data-customer": r.customer },
+    el("span", { class: "mono" }, r.customer), " · asked ", timeEl(r.at), " ",
+    el("button", { class: "btn btn-danger btn-small", type: "button", "data-customer": r.customer, onclick: onErase }, "Erase"))))
+    : el("p", { class: "muted" }, "No pending requests."));
+}
+
+async function onErase(ev) {
+  const b = ev.currentTarget;
+  const c = b.dataset.customer;
+  if (!window.confirm("Erase " + c + "'s name, phone and account for good? This cannot be undone.")) return;
+  b.disabled = true;
+  try {
+    await api("/v1/subjects/" + encodeURIComponent(c) + "/erase", { body: { reason: "the customer asked on their own page" } });
+    fill($("incidents-msg"), el("div", { class: "msg msg-ok", role: "status" }, c + " is erased."));
+    loadErasures();
+  } catch (e) {
+    if (handleAuth(e)) return;
+    fill($("incidents-msg"), errorBox(e));
+    b.disabled = false;
+  }
 }
 
 async function loadIncident(id) {

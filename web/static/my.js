@@ -34,6 +34,7 @@ function start() {
   $("code-back").addEventListener("click", () => { loginID = ""; show("step-phone"); $("phone").focus(); });
   $("signout").addEventListener("click", () => signOut("You are signed out."));
   $("refresh").addEventListener("click", loadHistory);
+  $("erase-btn").addEventListener("click", askErasure);
   if (session()) {
     show("history");
     loadHistory();
@@ -121,6 +122,22 @@ function reasonText(r) {
 
 function objected() {
   try { return new Set(JSON.parse(sessionStorage.getItem(KEY + ".objected") || "[]")); } catch { return new Set(); }
+}
+
+// askErasure sends the customer's request to be erased, after a confirm.
+async function askErasure() {
+  const s = session();
+  if (!s) { signOut("Your session has ended. Sign in again."); return; }
+  if (!window.confirm("Ask us to erase your name, phone number and account for good?")) return;
+  $("erase-btn").disabled = true;
+  try {
+    await api("/v1/subjects/" + encodeURIComponent(s.customer) + "/erasure-request", { body: {}, token: s.token });
+    fill($("erase-msg"), el("div", { class: "msg msg-ok", role: "status" }, "Your request is with our privacy team."));
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) { signOut("Your session has ended. Sign in again."); return; }
+    fill($("erase-msg"), errorBox(e));
+    $("erase-btn").disabled = false;
+  }
 }
 
 // loadIncidents shows the incidents the customer's record appeared in.

@@ -91,6 +91,9 @@ func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at tim
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM erasure_requests WHERE customer = $1`, id); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `INSERT INTO erasures (customer, at, by, reason) VALUES ($1, $2, $3, $4) ON CONFLICT (customer) DO NOTHING`, id, row.Nanos(at), by, reason)
 		return err
 	})
@@ -107,4 +110,19 @@ func (s *Store) Erased(ctx context.Context, id string) (bool, error) {
 		return false, fmt.Errorf("erased: %w", err)
 	}
 	return n > 0, nil
+}
+
+// RequestErasure records a customer's request to be erased, once.
+func (s *Store) RequestErasure(ctx context.Context, customer string, at time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO erasure_requests (customer, at) VALUES ($1, $2) ON CONFLICT (customer) DO NOTHING`, customer, row.Nanos(at))
+	if err != nil {
+		return false, fmt.Errorf("request erasure: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ErasureRequests returns the pending requests, oldest first.
+func (s *Store) ErasureRequests(ctx context.Context) ([]store.ErasureRequest, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT customer, at FROM erasure_requests ORDER BY at, customer`)
+	return collect(rows, row.ErasureRequest)
 }

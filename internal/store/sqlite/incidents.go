@@ -103,6 +103,9 @@ func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at tim
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM erasure_requests WHERE customer = ?`, id); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO erasures (customer, at, by, reason) VALUES (?, ?, ?, ?) ON CONFLICT (customer) DO NOTHING`, id, row.Nanos(at), by, reason)
 		return err
 	})
@@ -120,4 +123,20 @@ func (s *Store) Erased(ctx context.Context, id string) (bool, error) {
 	var n int
 	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM erasures WHERE customer = ?`, id).Scan(&n)
 	return n > 0, err
+}
+
+// RequestErasure records a customer's request to be erased, once.
+func (s *Store) RequestErasure(ctx context.Context, customer string, at time.Time) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `INSERT INTO erasure_requests (customer, at) VALUES (?, ?) ON CONFLICT (customer) DO NOTHING`, customer, row.Nanos(at))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// ErasureRequests returns the pending requests, oldest first.
+func (s *Store) ErasureRequests(ctx context.Context) ([]store.ErasureRequest, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT customer, at FROM erasure_requests ORDER BY at, customer`)
+	return collect(rows, err, row.ErasureRequest)
 }

@@ -125,6 +125,10 @@ CREATE TABLE IF NOT EXISTS incident_customers (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS incident_customers_customer ON incident_customers (customer);
 CREATE INDEX IF NOT EXISTS incident_customers_pending ON incident_customers (notified_at, incident_id);
+-- erasure_requests are customers' own requests to be erased.
+CREATE TABLE IF NOT EXISTS erasure_requests (
+	customer TEXT PRIMARY KEY, at INTEGER NOT NULL
+);
 -- erasures are tombstones of erased customers (no personal data).
 CREATE TABLE IF NOT EXISTS erasures (
 	customer TEXT PRIMARY KEY, at INTEGER NOT NULL, by TEXT NOT NULL, reason TEXT NOT NULL

@@ -91,8 +91,20 @@ func testEraseCustomer(t *testing.T, s store.Store) {
 	if err := s.Import(ctx, store.Batch{Customers: []store.Customer{c}}); err != nil {
 		t.Fatal(err)
 	}
+	if ok, err := s.RequestErasure(ctx, "c-erase", base); err != nil || !ok {
+		t.Fatalf("RequestErasure = %v, %v", ok, err)
+	}
+	if ok, _ := s.RequestErasure(ctx, "c-erase", base.Add(time.Minute)); ok {
+		t.Error("a second request for the same customer was recorded")
+	}
+	if rs, err := s.ErasureRequests(ctx); err != nil || len(rs) != 1 || rs[0].Customer != "c-erase" || !rs[0].At.Equal(base) {
+		t.Errorf("ErasureRequests = %+v, %v", rs, err)
+	}
 	if err := s.EraseCustomer(ctx, "c-erase", "priv-1", "asked on the phone", base); err != nil {
 		t.Fatal(err)
+	}
+	if rs, _ := s.ErasureRequests(ctx); len(rs) != 0 {
+		t.Errorf("a carried-out request is still pending: %+v", rs)
 	}
 	if _, err := s.Customer(ctx, "c-erase"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("erased customer still read: %v", err)

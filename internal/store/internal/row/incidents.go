@@ -49,6 +49,15 @@ func IncidentCustomer(r Scanner) (store.IncidentCustomer, error) {
 	return c, err
 }
 
+// ErasureRequest scans customer, at.
+func ErasureRequest(r Scanner) (store.ErasureRequest, error) {
+	var e store.ErasureRequest
+	var at int64
+	err := r.Scan(&e.Customer, &at)
+	e.At = Time(at)
+	return e, err
+}
+
 // Notice scans incident_id, customer.
 func Notice(r Scanner) (store.Notice, error) {
 	var n store.Notice

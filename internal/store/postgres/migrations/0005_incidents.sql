@@ -10,6 +10,9 @@ CREATE TABLE incident_customers (
 );
 CREATE INDEX incident_customers_customer ON incident_customers (customer);
 CREATE INDEX incident_customers_pending ON incident_customers (notified_at, incident_id);
+CREATE TABLE erasure_requests (
+	customer TEXT PRIMARY KEY, at BIGINT NOT NULL
+);
 CREATE TABLE erasures (
 	customer TEXT PRIMARY KEY, at BIGINT NOT NULL, by TEXT NOT NULL, reason TEXT NOT NULL
 );
