@@ -5,13 +5,10 @@
 package e2e
 
 import (
-	"bufio"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,33 +17,11 @@ import (
 	et "github.com/custos-dev/custos/internal/e2etest"
 )
 
-var codeRE = regexp.MustCompile(`code (\d{6})`)
-
-// lastCode returns the one-time code in the newest outbox message to phone.
+// lastCode returns the one-time code sent to phone; codes are delivered
+// from a queue, so it waits for the message (see outboxCode).
 func lastCode(t *testing.T, data, phone string) string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(data, "outbox.jsonl"))
-	if err != nil {
-		t.Fatalf("outbox: %v", err)
-	}
-	defer f.Close()
-	code := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var m struct{ To, Text string }
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("outbox line %q: %v", sc.Text(), err)
-		}
-		if m.To == phone {
-			if c := codeRE.FindStringSubmatch(m.Text); c != nil {
-				code = c[1]
-			}
-		}
-	}
-	if code == "" {
-		t.Fatalf("no code sent to %s", phone)
-	}
-	return code
+	return outboxCode(t, data, phone)
 }
 
 func startConsent(t *testing.T, s *et.Server, token, customer string) string {

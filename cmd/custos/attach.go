@@ -56,13 +56,13 @@ func (a *app) attachDetectors(ctx context.Context, reg *prometheus.Registry) err
 	return nil
 }
 
-// spawn runs f until the app closes, which waits for it.
+// spawn runs f until the app closes, which ends the app's background work
+// (releasing, say, a leader lease before the store closes) and waits for f.
 func (a *app) spawn(ctx context.Context, f func(ctx context.Context)) {
-	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		f(ctx)
 	}()
-	a.closers = append(a.closers, func() { cancel(); <-done })
+	a.closers = append(a.closers, func() { a.cancel(); <-done })
 }

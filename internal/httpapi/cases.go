@@ -20,23 +20,13 @@ func (s *Server) investigationRoutes(handle func(string, http.HandlerFunc)) {
 		}
 		return g.SearchAudit(ctx, p, q)
 	})))
-	handle("POST /v1/alerts/{id}/case", s.authed(func(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	handle("POST /v1/alerts/{id}/case", s.authed(callCreating(s, func(ctx context.Context, r *http.Request, p store.Principal, _ none) (gateway.CaseView, bool, error) {
 		id, err := pathID(r)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return gateway.CaseView{}, false, err
 		}
-		c, created, err := g.OpenCase(r.Context(), p, id)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		status := http.StatusOK
-		if created {
-			status = http.StatusCreated
-		}
-		writeJSON(w, status, c)
-	}))
+		return g.OpenCase(ctx, p, id)
+	})))
 	handle("GET /v1/cases", s.authed(call(s, http.StatusOK, func(ctx context.Context, r *http.Request, p store.Principal, _ none) (map[string][]gateway.CaseView, error) {
 		limit, err := queryInt(r, "limit", 100, 1, 1000)
 		if err != nil {

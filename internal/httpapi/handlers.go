@@ -36,6 +36,32 @@ func call[In, Out any](s *Server, ok int, f func(ctx context.Context, r *http.Re
 
 type none = struct{}
 
+// callCreating is call for operations that create something unless it
+// exists: 201 when f created it, 200 when it returned the existing one.
+func callCreating[In, Out any](s *Server, f func(ctx context.Context, r *http.Request, p store.Principal, in In) (Out, bool, error)) authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, p store.Principal) {
+		var created bool
+		call(s, http.StatusOK, func(ctx context.Context, r *http.Request, p store.Principal, in In) (Out, error) {
+			out, c, err := f(ctx, r, p, in)
+			created = c
+			return out, err
+		})(&createdWriter{ResponseWriter: w, created: &created}, r, p)
+	}
+}
+
+// createdWriter turns a 200 into a 201 when *created.
+type createdWriter struct {
+	http.ResponseWriter
+	created *bool
+}
+
+func (w *createdWriter) WriteHeader(code int) {
+	if code == http.StatusOK && *w.created {
+		code = http.StatusCreated
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
 func (s *Server) coreRoutes(handle func(string, http.HandlerFunc)) {
 	g := s.Gateway
 	handle("GET /v1/me", s.authed(s.me))

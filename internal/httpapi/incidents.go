@@ -13,23 +13,9 @@ import (
 // incidentRoutes are data incidents and the customers' rights.
 func (s *Server) incidentRoutes(handle func(string, http.HandlerFunc)) {
 	g := s.Gateway
-	handle("POST /v1/incidents", s.authed(func(w http.ResponseWriter, r *http.Request, p store.Principal) {
-		var req gateway.IncidentRequest
-		if err := decode(r, &req); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		v, created, err := g.CreateIncident(r.Context(), p, req)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		status := http.StatusOK
-		if created {
-			status = http.StatusCreated
-		}
-		writeJSON(w, status, v)
-	}))
+	handle("POST /v1/incidents", s.authed(callCreating(s, func(ctx context.Context, r *http.Request, p store.Principal, req gateway.IncidentRequest) (gateway.IncidentView, bool, error) {
+		return g.CreateIncident(ctx, p, req)
+	})))
 	handle("GET /v1/incidents", s.authed(call(s, http.StatusOK, func(ctx context.Context, r *http.Request, p store.Principal, _ none) (map[string][]gateway.IncidentView, error) {
 		ins, err := g.Incidents(ctx, p)
 		return map[string][]gateway.IncidentView{"incidents": ins}, err
