@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos-dev/custos/api"
 	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/store"
 )
@@ -198,29 +199,10 @@ func auditIndex(h http.Header) (uint64, bool) {
 func esc(s string) string { return url.PathEscape(s) }
 
 // Me is the calling principal, with their quota and status.
-type Me struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Org     string `json:"org"`
-	OrgKind string `json:"org_kind"`
-	Role    string `json:"role"`
-	Site    string `json:"site"`
-	Region  string `json:"region"`
-	// Status is "active", "stepup" or "suspended".
-	Status string `json:"status"`
-	Quota  Quota  `json:"quota"`
-}
+type Me = api.Me
 
-// Quota is a principal's quota in distinct customers; limits of 0 and
-// remaining counts of -1 mean unlimited.
-type Quota struct {
-	PerHour       int `json:"customers_per_hour"`
-	PerDay        int `json:"customers_per_day"`
-	UsedHour      int `json:"used_hour"`
-	UsedDay       int `json:"used_day"`
-	RemainingHour int `json:"remaining_hour"`
-	RemainingDay  int `json:"remaining_day"`
-}
+// Quota is a principal's distinct-customer quota and its use.
+type Quota = api.Quota
 
 // Me returns who the caller is.
 func (c *Client) Me(ctx context.Context) (Me, error) {

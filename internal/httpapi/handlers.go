@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/custos-dev/custos/api"
 	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/policy"
 	"github.com/custos-dev/custos/internal/store"
@@ -147,27 +148,6 @@ func (s *Server) changeStatus(status string) authedHandler {
 	}
 }
 
-type meResponse struct {
-	ID      string    `json:"id"`
-	Name    string    `json:"name"`
-	Org     string    `json:"org"`
-	OrgKind string    `json:"org_kind"`
-	Role    string    `json:"role"`
-	Site    string    `json:"site"`
-	Region  string    `json:"region"`
-	Status  string    `json:"status"`
-	Quota   quotaView `json:"quota"`
-}
-
-type quotaView struct {
-	PerHour       int `json:"customers_per_hour"`
-	PerDay        int `json:"customers_per_day"`
-	UsedHour      int `json:"used_hour"`
-	UsedDay       int `json:"used_day"`
-	RemainingHour int `json:"remaining_hour"`
-	RemainingDay  int `json:"remaining_day"`
-}
-
 func (s *Server) me(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	q := s.Config.Quotas[p.Role]
 	h, d, err := s.Store.QuotaUsage(r.Context(), p.ID, s.Now())
@@ -185,8 +165,8 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	if status == "" {
 		status = store.StatusActive
 	}
-	writeJSON(w, http.StatusOK, meResponse{ID: p.ID, Name: p.Name, Org: p.Org, OrgKind: p.OrgKind, Role: p.Role,
+	writeJSON(w, http.StatusOK, api.Me{ID: p.ID, Name: p.Name, Org: p.Org, OrgKind: p.OrgKind, Role: p.Role,
 		Site: p.Site, Region: p.Region, Status: status,
-		Quota: quotaView{PerHour: q.CustomersPerHour, PerDay: q.CustomersPerDay, UsedHour: h, UsedDay: d,
+		Quota: api.Quota{PerHour: q.CustomersPerHour, PerDay: q.CustomersPerDay, UsedHour: h, UsedDay: d,
 			RemainingHour: rem(q.CustomersPerHour, h), RemainingDay: rem(q.CustomersPerDay, d)}})
 }
