@@ -83,10 +83,13 @@ func run(customers, clients int, duration time.Duration, bin string, keep bool) 
 	// The world: customers at store-1, one ticket each, one clerk.
 	var cb, tb strings.Builder
 	cb.WriteString("id,name,phone,account,region,site\n")
-	tb.WriteString("id,customer,site,opened_by,opened_at\n")
+	// Tickets at the clerks' store, each held by one clerk (tickets belong
+	// to their holder) and open for the whole run (they expire: ticket_ttl).
+	tb.WriteString("id,customer,site,opened_by,opened_at,expires_at\n")
+	opened, expires := time.Now().UTC().Format(time.RFC3339), time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339)
 	for i := 0; i < customers; i++ {
 		fmt.Fprintf(&cb, "c-%07d,Customer %d,+86138%08d,user%d@example.com,GD,store-1\n", i, i, i, i)
-		fmt.Fprintf(&tb, "T-%07d,c-%07d,store-1,crm,2026-01-01T00:00:00Z\n", i, i)
+		fmt.Fprintf(&tb, "T-%07d,c-%07d,store-1,emp-%d,%s,%s\n", i, i, i%clients, opened, expires)
 	}
 	write := func(name, s string) string {
 		p := filepath.Join(dir, name)
@@ -214,6 +217,9 @@ func load(bases []string, customers, clients int, d time.Duration, guarded bool)
 			base := bases[w%len(bases)]
 			for time.Now().Before(deadline) {
 				i = (i + 104729) % customers
+				if guarded { // a customer whose ticket this clerk holds
+					i = min(i-i%clients+w, customers-1-(customers-1-w)%clients)
+				}
 				id := fmt.Sprintf("c-%07d", i)
 				var req *http.Request
 				if guarded {

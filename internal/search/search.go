@@ -26,6 +26,9 @@ type Indexer struct {
 	Store  Store
 	Feed   auditlog.Feed
 	Logger *slog.Logger
+	// Interval is the least time between two index writes (default
+	// DefaultInterval): search sees an entry at most about this late.
+	Interval time.Duration
 }
 
 // Run indexes until ctx ends. A store error is logged and retried from the
@@ -60,7 +63,25 @@ func (x *Indexer) follow(ctx context.Context) error {
 		if err := x.Store.IndexAudit(ctx, Terms(recs)); err != nil {
 			return err
 		}
+		// One index transaction per interval at most: the index is derived,
+		// and the audit committer must not share the store's one writer
+		// with a transaction per group commit.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(x.interval()):
+		}
 	}
+}
+
+// DefaultInterval is how often the index is written at most.
+const DefaultInterval = 250 * time.Millisecond
+
+func (x *Indexer) interval() time.Duration {
+	if x.Interval > 0 {
+		return x.Interval
+	}
+	return DefaultInterval
 }
 
 // Terms returns the search terms of records from the feed. A record whose
