@@ -37,6 +37,11 @@ func (e *customerError) Is(target error) bool { return target == ErrBadCustomer 
 // a record is the same whichever way it came in. Surrounding spaces are
 // ignored.
 func SealCustomer(v *vault.Vault, f CustomerFields) (store.Customer, error) {
+	return sealCustomer(v.NewSealer(), f)
+}
+
+// sealCustomer is SealCustomer with a Sealer of the caller's.
+func sealCustomer(v *vault.Sealer, f CustomerFields) (store.Customer, error) {
 	c, err := checkCustomer(f)
 	if err != nil {
 		return store.Customer{}, err

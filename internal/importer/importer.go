@@ -173,12 +173,13 @@ func Customers(r io.Reader, v *vault.Vault) ([]store.Customer, error) {
 		return nil, err
 	}
 	var out []store.Customer
+	sv := v.NewSealer()
 	err = cr.each(func(get func(string) string, line int) error {
 		id := get("id")
 		if err := cr.newID(id, line); err != nil {
 			return err
 		}
-		c, err := SealCustomer(v, CustomerFields{ID: id, Name: get("name"), Phone: get("phone"), Account: get("account"),
+		c, err := sealCustomer(sv, CustomerFields{ID: id, Name: get("name"), Phone: get("phone"), Account: get("account"),
 			Region: get("region"), Site: get("site")})
 		if err != nil {
 			return cr.bad(line, "%s", err)

@@ -141,8 +141,9 @@ func stream(ctx context.Context, cr *reader, v *vault.Vault, workers int, load s
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sv := v.NewSealer()
 			for j := range jobs {
-				sealJob(v, j)
+				sealJob(sv, j)
 			}
 		}()
 	}
@@ -265,11 +266,11 @@ func readRows(ctx context.Context, cr *reader, jobs, order chan<- *job) error {
 }
 
 // sealJob checks and seals a job's rows; the first bad one ends it.
-func sealJob(v *vault.Vault, j *job) {
+func sealJob(v *vault.Sealer, j *job) {
 	defer close(j.done)
 	j.out = make([]store.StagedCustomer, 0, len(j.rows))
 	for _, r := range j.rows {
-		c, err := SealCustomer(v, r.f)
+		c, err := sealCustomer(v, r.f)
 		if err != nil {
 			j.err = &LineError{"customers", r.line, fmt.Errorf("%w: %s", ErrBadRow, err)}
 			return

@@ -17,12 +17,23 @@ import (
 // write (store.CustomerWriter) and the former blind indexes
 // (store.FormerIndexes).
 //
-// A load stages its rows in a TEMP table on the writer connection. SQLite
-// keeps temporary tables in a file of their own that it deletes when the
-// connection closes (or the process dies), and writing them takes no lock
-// on the database: a server using the same file goes on writing while the
-// rows are staged, and a crash leaves the database exactly as it was.
-// Commit then switches the rows in with one IMMEDIATE transaction.
+// A load runs one of two ways:
+//
+//   - Into an empty customers table, when it is a full load (the first
+//     load of a deployment, at the brand's scale): the lookup indexes are
+//     dropped and the rows go straight into the table, all in one IMMEDIATE
+//     transaction that builds the indexes again and commits at the end.
+//     Until then the rows are in the write-ahead log only, invisible to
+//     every reader, and a crash (however hard) rolls them back: the stage is
+//     the uncommitted transaction. It holds the database's write lock
+//     throughout, so other writers (a running server) wait for it.
+//   - Otherwise (the table holds customers, or the load is an upsert): the
+//     rows are staged in a TEMP table on the writer connection. SQLite keeps
+//     temporary tables in a file of their own that is deleted when the
+//     connection closes or the process dies, and writing them takes no lock
+//     on the database: a server using the same file goes on working while
+//     the rows are staged. Commit switches them in with one IMMEDIATE
+//     transaction that also keeps the former indexes of replaced rows.
 
 var (
 	_ store.CustomerLoader = (*Store)(nil)
@@ -30,7 +41,7 @@ var (
 	_ store.FormerIndexes  = (*Store)(nil)
 )
 
-// loadRowsPerInsert is how many rows one multi-row INSERT stages (13
+// loadRowsPerInsert is how many rows one multi-row INSERT carries (12
 // parameters each, well under SQLite's bound on host parameters).
 const loadRowsPerInsert = 256
 
@@ -39,9 +50,9 @@ const loadRowsPerInsert = 256
 const loadRowsPerTx = 100_000
 
 // loadCacheKiB is the page cache of the writer connection (and of its
-// temporary tables) while a load runs, so index builds sort in memory as
-// far as they can. It is restored afterwards.
-const loadCacheKiB = 96 << 10
+// temporary tables) while a load runs, so that index builds sort in memory
+// as far as they can. The connection is discarded after the load.
+const loadCacheKiB = 64 << 10
 
 // lookupIndexes are the customers table's lookup indexes, as schema.sql
 // creates them. A full load drops them and builds them again at the end.
@@ -51,21 +62,41 @@ var lookupIndexes = []string{
 	`CREATE INDEX IF NOT EXISTS customers_name ON customers (name_idx)`,
 }
 
-const loadCols = `line, ` + row.CustomerCols
+func dropLookupIndexes(ctx context.Context, tx *sql.Tx) error {
+	for _, name := range []string{"customers_phone", "customers_account", "customers_name"} {
+		if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 type load struct {
-	s      *Store
-	conn   *sql.Conn
-	opt    store.LoadOptions
+	s    *Store
+	conn *sql.Conn
+	opt  store.LoadOptions
+	// direct is set for a full load into an empty table: tx is the one
+	// transaction, rows go into customers.
+	direct bool
+	tx     *sql.Tx
 	ins    *sql.Stmt // loadRowsPerInsert rows
 	inTx   int       // rows staged in the open staging transaction
 	done   bool
 	args   []any
 	staged int
+	// lines maps the ordinal of a staged row (1-based) to its line: entry
+	// {n, d} says rows from the n-th on are on line ordinal+d, until the
+	// next entry. A file without quoted line breaks needs one entry.
+	lines [][2]int
+	// lastID is the last id staged; ascending stays true while every id is
+	// greater than the one before (files sorted by id, the usual export):
+	// then no id can repeat, and the rows are already in key order.
+	lastID    string
+	ascending bool
 }
 
-// LoadCustomers begins a staged load on the writer connection, which it
-// holds until Commit or Abort: meanwhile this Store's other writes wait.
+// LoadCustomers begins a load on the writer connection, which it holds
+// until Commit or Abort: meanwhile this Store's other writes wait.
 func (s *Store) LoadCustomers(ctx context.Context, opt store.LoadOptions) (store.CustomerLoad, error) {
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
@@ -74,48 +105,109 @@ func (s *Store) LoadCustomers(ctx context.Context, opt store.LoadOptions) (store
 	if err != nil {
 		return nil, fmt.Errorf("load customers: %w", err)
 	}
-	l := &load{s: s, conn: conn, opt: opt}
-	for _, q := range []string{
-		fmt.Sprintf(`PRAGMA cache_size = -%d`, loadCacheKiB),
-		fmt.Sprintf(`PRAGMA temp.cache_size = -%d`, loadCacheKiB),
-		`DROP TABLE IF EXISTS temp.load_customers`,
-		`CREATE TEMP TABLE load_customers (
-			line INTEGER NOT NULL, id TEXT NOT NULL, region TEXT NOT NULL, site TEXT NOT NULL,
-			name BLOB, phone BLOB, account BLOB, phone_idx BLOB, account_idx BLOB, name_idx BLOB,
-			canary INTEGER NOT NULL, scope TEXT NOT NULL)`,
-	} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			l.Abort()
-			return nil, fmt.Errorf("load customers: %w", err)
-		}
-	}
-	l.ins, err = conn.PrepareContext(ctx, insertRows(loadRowsPerInsert))
-	if err != nil {
+	l := &load{s: s, conn: conn, opt: opt, ascending: true}
+	if err := l.begin(ctx); err != nil {
 		l.Abort()
 		return nil, fmt.Errorf("load customers: %w", err)
 	}
 	return l, nil
 }
 
-func insertRows(n int) string {
-	one := "(?" + strings.Repeat(",?", 11) + ")"
-	return `INSERT INTO temp.load_customers (` + loadCols + `) VALUES ` + one + strings.Repeat(","+one, n-1)
+func (l *load) begin(ctx context.Context) error {
+	for _, q := range []string{
+		fmt.Sprintf(`PRAGMA cache_size = -%d`, loadCacheKiB),
+		fmt.Sprintf(`PRAGMA temp.cache_size = -%d`, loadCacheKiB),
+	} {
+		if _, err := l.conn.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	if !l.opt.Upsert {
+		tx, err := l.conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE (the DSN's _txlock)
+		if err != nil {
+			return err
+		}
+		var one int
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM customers LIMIT 1`).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			l.direct, l.tx = true, tx
+			if err := dropLookupIndexes(ctx, tx); err != nil {
+				return err
+			}
+			l.ins, err = tx.PrepareContext(ctx, insertRows("customers", row.CustomerCols, loadRowsPerInsert))
+			return err
+		}
+		tx.Rollback()
+		if err != nil {
+			return err
+		}
+	}
+	for _, q := range []string{
+		`PRAGMA temp.journal_mode = OFF`, // the staging table is thrown away on any failure
+		`DROP TABLE IF EXISTS temp.load_customers`,
+		`CREATE TEMP TABLE load_customers (
+			line INTEGER NOT NULL, id TEXT NOT NULL, region TEXT NOT NULL, site TEXT NOT NULL,
+			name BLOB, phone BLOB, account BLOB, phone_idx BLOB, account_idx BLOB, name_idx BLOB,
+			canary INTEGER NOT NULL, scope TEXT NOT NULL)`,
+	} {
+		if _, err := l.conn.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	var err error
+	l.ins, err = l.conn.PrepareContext(ctx, insertRows("temp.load_customers", loadCols, loadRowsPerInsert))
+	return err
 }
 
-func appendLoadArgs(args []any, r store.StagedCustomer) []any {
+const loadCols = `line, ` + row.CustomerCols
+
+func insertRows(table, cols string, n int) string {
+	one := "(?" + strings.Repeat(",?", strings.Count(cols, ",")) + ")"
+	return `INSERT INTO ` + table + ` (` + cols + `) VALUES ` + one + strings.Repeat(","+one, n-1)
+}
+
+func (l *load) appendArgs(args []any, r store.StagedCustomer) []any {
 	c := r.Customer
-	return append(args, r.Line, c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account,
+	if !l.direct {
+		args = append(args, r.Line)
+	}
+	return append(args, c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account,
 		c.PhoneIndex, c.AccountIndex, c.NameIndex, c.Canary, c.Scope)
 }
 
-// Add stages rows in multi-row inserts, in large transactions on the
-// temporary table (which lock nothing in the database).
+// note records a staged row's ordinal, line and id.
+func (l *load) note(r store.StagedCustomer) {
+	l.staged++
+	if d := r.Line - l.staged; len(l.lines) == 0 || l.lines[len(l.lines)-1][1] != d {
+		l.lines = append(l.lines, [2]int{l.staged, d})
+	}
+	if l.ascending && l.staged > 1 && r.ID <= l.lastID {
+		l.ascending = false
+	}
+	l.lastID = r.ID
+}
+
+// lineOf returns the line of the n-th staged row.
+func (l *load) lineOf(n int) int {
+	d := 0
+	for _, e := range l.lines {
+		if e[0] > n {
+			break
+		}
+		d = e[1]
+	}
+	return n + d
+}
+
+// Add inserts rows with multi-row inserts: into the customers table in the
+// load's transaction (direct), or into the staging table in large
+// transactions that lock nothing in the database.
 func (l *load) Add(ctx context.Context, rows []store.StagedCustomer) error {
 	if l.done {
 		return errors.New("load customers: load is over")
 	}
 	for len(rows) > 0 {
-		if l.inTx == 0 {
+		if !l.direct && l.inTx == 0 {
 			// A plain (deferred) BEGIN: it writes only the temporary
 			// table, so it never takes the database's write lock.
 			if _, err := l.conn.ExecContext(ctx, `BEGIN`); err != nil {
@@ -123,29 +215,67 @@ func (l *load) Add(ctx context.Context, rows []store.StagedCustomer) error {
 			}
 		}
 		n := min(len(rows), loadRowsPerInsert)
-		l.args = l.args[:0]
-		for _, r := range rows[:n] {
-			l.args = appendLoadArgs(l.args, r)
-		}
-		var err error
-		if n == loadRowsPerInsert {
-			_, err = l.ins.ExecContext(ctx, l.args...)
-		} else {
-			_, err = l.conn.ExecContext(ctx, insertRows(n), l.args...)
-		}
-		if err != nil {
-			return fmt.Errorf("load customers: stage: %w", err)
+		if err := l.insert(ctx, rows[:n]); err != nil {
+			return err
 		}
 		rows = rows[n:]
-		l.inTx += n
-		l.staged += n
-		if l.inTx >= loadRowsPerTx {
+		if l.inTx += n; !l.direct && l.inTx >= loadRowsPerTx {
 			if err := l.commitStage(ctx); err != nil {
 				return err
 			}
 		}
 	}
+	return nil
+}
+
+func (l *load) insert(ctx context.Context, rows []store.StagedCustomer) error {
+	l.args = l.args[:0]
+	for _, r := range rows {
+		l.args = l.appendArgs(l.args, r)
+	}
+	var err error
+	switch {
+	case len(rows) == loadRowsPerInsert:
+		_, err = l.ins.ExecContext(ctx, l.args...)
+	case l.direct:
+		_, err = l.tx.ExecContext(ctx, insertRows("customers", row.CustomerCols, len(rows)), l.args...)
+	default:
+		_, err = l.conn.ExecContext(ctx, insertRows("temp.load_customers", loadCols, len(rows)), l.args...)
+	}
 	clear(l.args)
+	if l.direct && isUnique(err) {
+		// An id the file has twice: find it row by row (the failed
+		// statement changed nothing).
+		return l.insertEach(ctx, rows)
+	}
+	if err != nil {
+		return fmt.Errorf("load customers: %w", err)
+	}
+	for _, r := range rows {
+		l.note(r)
+	}
+	return nil
+}
+
+// insertEach inserts rows one at a time into the customers table of a
+// direct load, and returns a *store.DuplicateError for the first whose id
+// is taken. Rows take rowids 1, 2, … in the order staged, so the earlier
+// row's rowid is its ordinal.
+func (l *load) insertEach(ctx context.Context, rows []store.StagedCustomer) error {
+	for _, r := range rows {
+		_, err := l.tx.ExecContext(ctx, insertRows("customers", row.CustomerCols, 1), l.appendArgs(nil, r)...)
+		if isUnique(err) {
+			var first int
+			if err := l.tx.QueryRowContext(ctx, `SELECT rowid FROM customers WHERE id = ?`, r.ID).Scan(&first); err != nil {
+				return fmt.Errorf("load customers: %w", err)
+			}
+			return &store.DuplicateError{ID: r.ID, First: l.lineOf(first), Line: r.Line}
+		}
+		if err != nil {
+			return fmt.Errorf("load customers: %w", err)
+		}
+		l.note(r)
+	}
 	return nil
 }
 
@@ -160,32 +290,55 @@ func (l *load) commitStage(ctx context.Context) error {
 	return nil
 }
 
-// Commit checks the staged ids, then switches the rows in with rest in one
-// IMMEDIATE transaction.
+// Commit finishes the load in one transaction with rest.
 func (l *load) Commit(ctx context.Context, rest store.Batch) (store.LoadResult, error) {
 	if l.done {
 		return store.LoadResult{}, errors.New("load customers: load is over")
 	}
 	defer l.Abort()
-	if err := l.commitStage(ctx); err != nil {
-		return store.LoadResult{}, err
-	}
-	// One index serves the duplicate check and the switch's ORDER BY id
-	// (rows go into the customers table in key order: appends, not
-	// random inserts).
-	if _, err := l.conn.ExecContext(ctx, `CREATE INDEX temp.load_customers_id ON load_customers (id, line)`); err != nil {
-		return store.LoadResult{}, fmt.Errorf("load customers: %w", err)
-	}
-	if err := l.checkDistinct(ctx); err != nil {
-		return store.LoadResult{}, err
-	}
 	var res store.LoadResult
-	err := l.switchIn(ctx, rest, &res)
+	var err error
+	if l.direct {
+		err = l.finishDirect(ctx, rest, &res)
+	} else {
+		if err := l.commitStage(ctx); err != nil {
+			return store.LoadResult{}, err
+		}
+		if !l.ascending {
+			// One index serves the duplicate check and the switch's ORDER
+			// BY id (rows go into the customers table in key order:
+			// appends, not random inserts).
+			if _, err := l.conn.ExecContext(ctx, `CREATE INDEX temp.load_customers_id ON load_customers (id, line)`); err != nil {
+				return store.LoadResult{}, fmt.Errorf("load customers: %w", err)
+			}
+			if err := l.checkDistinct(ctx); err != nil {
+				return store.LoadResult{}, err
+			}
+		}
+		err = l.switchIn(ctx, rest, &res)
+	}
 	l.s.cache.drop()
 	if err != nil {
 		return store.LoadResult{}, fmt.Errorf("load customers: %w", err)
 	}
 	return res, nil
+}
+
+// finishDirect builds the lookup indexes, stores rest and commits.
+func (l *load) finishDirect(ctx context.Context, rest store.Batch, res *store.LoadResult) error {
+	for _, q := range lookupIndexes {
+		if _, err := l.tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	if err := importTx(ctx, l.tx, rest); err != nil {
+		return err
+	}
+	if err := l.tx.Commit(); err != nil {
+		return err
+	}
+	res.Created = l.staged
+	return nil
 }
 
 // checkDistinct returns a *store.DuplicateError for the first row (in file
@@ -219,6 +372,7 @@ const formerFromLoad = `INSERT OR IGNORE INTO customer_former (kind, idx, custom
 	SELECT 'account', c.account_idx, c.id, ?1 FROM temp.load_customers l JOIN customers c ON c.id = l.id
 		WHERE c.account_idx IS NOT NULL AND c.account_idx IS NOT l.account_idx`
 
+// switchIn moves the staged rows into the customers table.
 func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadResult) error {
 	tx, err := l.conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE (the DSN's _txlock)
 	if err != nil {
@@ -236,15 +390,17 @@ func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadRe
 		}
 	}
 	rebuild := !l.opt.Upsert && l.staged > 0
+	order := "id"
+	if l.ascending {
+		order = "rowid" // the same order, without a sort
+	}
 	if rebuild {
-		for _, name := range []string{"customers_phone", "customers_account", "customers_name"} {
-			if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+name); err != nil {
-				return err
-			}
+		if err := dropLookupIndexes(ctx, tx); err != nil {
+			return err
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO customers (`+row.CustomerCols+`)
-		SELECT `+row.CustomerCols+` FROM temp.load_customers ORDER BY id`); err != nil {
+		SELECT `+row.CustomerCols+` FROM temp.load_customers ORDER BY `+order); err != nil {
 		return err
 	}
 	if rebuild {
@@ -260,9 +416,10 @@ func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadRe
 	return tx.Commit()
 }
 
-// Abort drops the staged rows and gives the writer connection back. The
-// connection is closed rather than reused (the pool opens a fresh one), so
-// neither the staging table nor the load's settings outlive the load.
+// Abort drops the staged rows (or rolls the direct load back) and gives
+// the writer connection back. The connection is closed rather than reused
+// (the pool opens a fresh one), so neither the staging table nor the
+// load's settings outlive the load.
 func (l *load) Abort() error {
 	if l.done {
 		return nil
@@ -270,6 +427,9 @@ func (l *load) Abort() error {
 	l.done = true
 	if l.ins != nil {
 		l.ins.Close()
+	}
+	if l.tx != nil {
+		l.tx.Rollback()
 	}
 	l.conn.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck // discards the connection
 	return l.conn.Close()
