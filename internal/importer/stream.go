@@ -93,18 +93,24 @@ func LoadCustomers(ctx context.Context, st store.Store, v *vault.Vault, r io.Rea
 	defer load.Abort()
 	n, err := stream(ctx, cr, v, opt.Workers, load)
 	if err != nil {
-		return res, err
+		return res, duplicate(err)
 	}
 	lr, err := load.Commit(ctx, rest)
-	var d *store.DuplicateError
-	if errors.As(err, &d) {
-		return res, &LineError{"customers", d.Line, fmt.Errorf("%w: duplicate id (first on line %d)", ErrBadRow, d.First)}
-	}
 	if err != nil {
-		return res, fmt.Errorf("import: nothing was loaded: %w", err)
+		return res, duplicate(fmt.Errorf("import: nothing was loaded: %w", err))
 	}
 	res.Customers, res.Created, res.Replaced = n, lr.Created, lr.Replaced
 	return res, nil
+}
+
+// duplicate turns a store's *DuplicateError (a load finds repeated ids
+// as it stores them, or at its end) into the *LineError of the row.
+func duplicate(err error) error {
+	var d *store.DuplicateError
+	if errors.As(err, &d) {
+		return &LineError{"customers", d.Line, fmt.Errorf("%w: duplicate id (first on line %d)", ErrBadRow, d.First)}
+	}
+	return err
 }
 
 // rawRow is one row as read, before it is checked.
