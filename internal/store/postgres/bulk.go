@@ -102,10 +102,10 @@ func (l *load) Add(ctx context.Context, rows []store.StagedCustomer) error {
 // formerFromLoad keeps the phone and account indexes that staged rows
 // replace.
 const formerFromLoad = `INSERT INTO customer_former (kind, idx, customer, replaced_at)
-	SELECT 'phone', c.phone_idx, c.id, $1 FROM load_customers l JOIN customers c ON c.id = l.id
+	SELECT 'phone', c.phone_idx, c.id, $1::bigint FROM load_customers l JOIN customers c ON c.id = l.id
 		WHERE c.phone_idx IS NOT NULL AND c.phone_idx IS DISTINCT FROM l.phone_idx
 	UNION ALL
-	SELECT 'account', c.account_idx, c.id, $1 FROM load_customers l JOIN customers c ON c.id = l.id
+	SELECT 'account', c.account_idx, c.id, $1::bigint FROM load_customers l JOIN customers c ON c.id = l.id
 		WHERE c.account_idx IS NOT NULL AND c.account_idx IS DISTINCT FROM l.account_idx
 	ON CONFLICT DO NOTHING`
 

@@ -431,8 +431,13 @@ func (l *load) Abort() error {
 	if l.tx != nil {
 		l.tx.Rollback()
 	}
-	l.conn.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck // discards the connection
-	return l.conn.Close()
+	// Returning driver.ErrBadConn from Raw makes database/sql close the
+	// connection instead of pooling it (Raw then reports that error).
+	l.conn.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck
+	if err := l.conn.Close(); err != nil && !errors.Is(err, sql.ErrConnDone) {
+		return err
+	}
+	return nil
 }
 
 // PutCustomer creates or replaces one customer, keeping the former phone
