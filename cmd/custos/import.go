@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -81,6 +82,10 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 	}
 	res := importer.Result{Principals: len(b.Principals), Tickets: len(b.Tickets)}
 	if cf != nil {
+		// The pipeline's live heap is small and constant, but it
+		// allocates at a great rate: collect less often, within a bound.
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(256 << 20))
 		r, done := progress(env, cf)
 		res, err = importer.LoadCustomers(ctx, st, v, r, b, importer.Options{Upsert: *upsert})
 		done()
