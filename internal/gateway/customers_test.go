@@ -20,6 +20,9 @@ func TestPutCustomer(t *testing.T) {
 	f := newFixture(t, 0)
 	ctx := context.Background()
 	crm := f.principal(t, "crm")
+	if _, err := f.st.Customer(ctx, "c-1"); err != nil { // now in the store's row cache
+		t.Fatal(err)
+	}
 	in := gateway.CustomerInput{Name: "Ouyang Xiaoming", Phone: "135 1234 5678", Account: "Ouyang@CRM.example", Region: "gd", Site: "store-1"}
 
 	for _, tc := range []struct {

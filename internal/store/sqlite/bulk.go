@@ -464,7 +464,7 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 			c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account, c.PhoneIndex, c.AccountIndex, c.NameIndex, c.Canary, c.Scope)
 		return err
 	})
-	s.cache.drop()
+	s.cache.forgetCustomer(c.ID)
 	if err != nil {
 		return false, fmt.Errorf("put customer %s: %w", c.ID, err)
 	}
@@ -523,4 +523,15 @@ func (s *Store) lookupFormer(ctx context.Context, kind string, keys [][]byte, re
 		}
 	}
 	return nil
+}
+
+// forgetCustomer drops customer id after this process changed it. It also
+// starts a new generation, so a read that began before the change cannot
+// put the old row back. (Other processes drop their whole cache when they
+// see the commit: watchDataVersion.)
+func (c *rowCache) forgetCustomer(id string) {
+	c.mu.Lock()
+	c.gen++
+	delete(c.customers, id)
+	c.mu.Unlock()
 }
