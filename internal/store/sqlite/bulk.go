@@ -389,7 +389,15 @@ func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadRe
 			return fmt.Errorf("keep former indexes: %w", err)
 		}
 	}
-	rebuild := !l.opt.Upsert && l.staged > 0
+	// A full load drops the lookup indexes and builds them again when that
+	// is cheaper than updating them row by row: when it brings at least a
+	// quarter as many rows as the table holds (max(rowid) is a count that
+	// costs one seek).
+	var rows int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM customers`).Scan(&rows); err != nil {
+		return err
+	}
+	rebuild := !l.opt.Upsert && l.staged > 0 && int64(l.staged)*4 >= rows
 	order := "id"
 	if l.ascending {
 		order = "rowid" // the same order, without a sort
