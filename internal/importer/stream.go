@@ -36,12 +36,14 @@ type Result struct {
 	Principals, Tickets          int
 }
 
-// Sizes of the pipeline: rows per sealing job, and rows per store.Add.
-// At most 2×Workers+2 jobs are in flight, so memory is bounded whatever the
-// file's size.
+// Sizes of the pipeline: rows per sealing job, rows per store.Add, and
+// jobs in flight. The reader runs up to maxAhead jobs ahead of the store,
+// so that sealing goes on on every core while the store writes a batch;
+// that bounds memory whatever the file's size (a few MB of rows).
 const (
-	jobRows = 1024
-	addRows = 16384
+	jobRows  = 1024
+	addRows  = 16384
+	maxAhead = 2 * addRows / jobRows
 )
 
 // LoadCustomers streams customers.csv from r into st, sealing rows on
@@ -132,8 +134,8 @@ type job struct {
 func stream(ctx context.Context, cr *reader, v *vault.Vault, workers int, load store.CustomerLoad) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	jobs := make(chan *job, workers)
-	order := make(chan *job, workers+2)
+	jobs := make(chan *job, maxAhead)
+	order := make(chan *job, maxAhead)
 	var wg sync.WaitGroup
 	var readErr error
 	wg.Add(1)
