@@ -50,6 +50,11 @@ type load struct {
 	opt    store.LoadOptions
 	done   bool
 	staged int
+	// lastID is the last id staged; ascending stays true while every id is
+	// greater than the one before (files sorted by id, the usual export):
+	// then no id can repeat.
+	lastID    string
+	ascending bool
 }
 
 // LoadCustomers begins a load: one transaction on a connection of its own.
@@ -66,7 +71,7 @@ func (s *Store) LoadCustomers(ctx context.Context, opt store.LoadOptions) (store
 		conn.Release()
 		return nil, fmt.Errorf("load customers: %w", err)
 	}
-	l := &load{conn: conn, tx: tx, opt: opt}
+	l := &load{conn: conn, tx: tx, opt: opt, ascending: true}
 	for _, q := range []string{
 		`SET LOCAL maintenance_work_mem = '256MB'`,
 		`CREATE TEMP TABLE load_customers (
@@ -95,7 +100,13 @@ func (l *load) Add(ctx context.Context, rows []store.StagedCustomer) error {
 	if _, err := l.tx.CopyFrom(ctx, pgx.Identifier{"load_customers"}, loadColumns, src); err != nil {
 		return fmt.Errorf("load customers: copy: %w", err)
 	}
-	l.staged += len(rows)
+	for _, r := range rows {
+		if l.ascending && l.staged > 0 && r.ID <= l.lastID {
+			l.ascending = false
+		}
+		l.lastID = r.ID
+		l.staged++
+	}
 	return nil
 }
 
@@ -130,33 +141,27 @@ func (l *load) Commit(ctx context.Context, rest store.Batch) (store.LoadResult, 
 
 func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadResult) error {
 	tx := l.tx
-	for _, q := range []string{`CREATE INDEX ON load_customers (id, line)`, `ANALYZE load_customers`} {
-		if _, err := tx.Exec(ctx, q); err != nil {
+	if !l.ascending {
+		if err := l.checkDistinct(ctx); err != nil {
 			return err
 		}
 	}
-	var dup string
-	err := tx.QueryRow(ctx, `SELECT id FROM load_customers GROUP BY id HAVING count(*) > 1 LIMIT 1`).Scan(&dup)
-	if err == nil {
-		d := &store.DuplicateError{}
-		var line, first int64
-		if err := tx.QueryRow(ctx, `SELECT id, line, first FROM
-			(SELECT id, line, min(line) OVER (PARTITION BY id) AS first FROM load_customers) t
-			WHERE line > first ORDER BY line LIMIT 1`).Scan(&d.ID, &line, &first); err != nil {
-			return fmt.Errorf("check ids: %w", err)
-		}
-		d.Line, d.First = int(line), int(first)
-		return d
-	} else if !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("check ids: %w", err)
+	if _, err := tx.Exec(ctx, `ANALYZE load_customers`); err != nil {
+		return err
 	}
 	// Writers of customers (PutCustomer, other loads) wait for the
 	// switch; readers do not, unless the indexes are rebuilt.
 	if _, err := tx.Exec(ctx, `LOCK TABLE customers IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 		return err
 	}
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM load_customers l JOIN customers c ON c.id = l.id`).Scan(&res.Replaced); err != nil {
+	var empty bool
+	if err := tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM customers)`).Scan(&empty); err != nil {
 		return err
+	}
+	if !empty {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM load_customers l JOIN customers c ON c.id = l.id`).Scan(&res.Replaced); err != nil {
+			return err
+		}
 	}
 	res.Created = l.staged - res.Replaced
 	if res.Replaced > 0 {
@@ -171,18 +176,23 @@ func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadRe
 	if err := tx.QueryRow(ctx, `SELECT reltuples::float8 FROM pg_class WHERE oid = 'customers'::regclass`).Scan(&rows); err != nil {
 		return err
 	}
-	rebuild := !l.opt.Upsert && l.staged > 0 && float64(l.staged)*4 >= rows
+	rebuild := !l.opt.Upsert && l.staged > 0 && (empty || float64(l.staged)*4 >= rows)
 	if rebuild {
 		if _, err := tx.Exec(ctx, `DROP INDEX IF EXISTS customers_phone, customers_account, customers_name`); err != nil {
 			return err
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO customers (`+row.CustomerCols+`)
-		SELECT `+row.CustomerCols+` FROM load_customers ORDER BY id
-		ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region, site = EXCLUDED.site,
+	insert := `INSERT INTO customers (` + row.CustomerCols + `) SELECT ` + row.CustomerCols + ` FROM load_customers`
+	if !l.ascending {
+		insert += ` ORDER BY id` // key order: the primary key's index grows at its end
+	}
+	if !empty {
+		insert += ` ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region, site = EXCLUDED.site,
 		name = EXCLUDED.name, phone = EXCLUDED.phone, account = EXCLUDED.account,
 		phone_idx = EXCLUDED.phone_idx, account_idx = EXCLUDED.account_idx, name_idx = EXCLUDED.name_idx,
-		canary = EXCLUDED.canary, scope = EXCLUDED.scope`); err != nil {
+		canary = EXCLUDED.canary, scope = EXCLUDED.scope`
+	}
+	if _, err := tx.Exec(ctx, insert); err != nil {
 		return err
 	}
 	if rebuild {
@@ -198,6 +208,32 @@ func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadRe
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// checkDistinct returns a *store.DuplicateError for the first row (in file
+// order) whose id an earlier row has.
+func (l *load) checkDistinct(ctx context.Context) error {
+	tx := l.tx
+	if _, err := tx.Exec(ctx, `CREATE INDEX ON load_customers (id, line)`); err != nil {
+		return err
+	}
+	var dup string
+	err := tx.QueryRow(ctx, `SELECT id FROM load_customers GROUP BY id HAVING count(*) > 1 LIMIT 1`).Scan(&dup)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check ids: %w", err)
+	}
+	d := &store.DuplicateError{}
+	var line, first int64
+	if err := tx.QueryRow(ctx, `SELECT id, line, first FROM
+		(SELECT id, line, min(line) OVER (PARTITION BY id) AS first FROM load_customers) t
+		WHERE line > first ORDER BY line LIMIT 1`).Scan(&d.ID, &line, &first); err != nil {
+		return fmt.Errorf("check ids: %w", err)
+	}
+	d.Line, d.First = int(line), int(first)
+	return d
 }
 
 // Abort rolls the load back and releases its connection.
