@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	et "github.com/custos-dev/custos/internal/e2etest"
+	"github.com/custos-dev/custos/internal/pgtest"
 )
 
 // The CRM's new values for c-0001, and a new customer. None of them may
@@ -275,4 +278,95 @@ func TestImportUpsert(t *testing.T) {
 	}
 	s.Stop(t)
 	noPlaintext(t, f.Data, newName, newPhone, newAccount, "Sun Li", "sunli@example.com")
+}
+
+// TestImportOnPostgres runs the CRM's writes and the imports on
+// PostgreSQL, with two gateways on one database: a PUT on one gateway is
+// what a clerk reads and finds on the other, an --upsert reaches both, a
+// bad file changes nothing, and the replaced phone still traces.
+func TestImportOnPostgres(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	dir := t.TempDir()
+	cf := et.WriteFile(t, dir, "customers.csv", et.CustomersCSV)
+	pf := et.WriteFile(t, dir, "principals.csv", et.PrincipalsCSV)
+	dataA, dataB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if out, errOut, code := et.Run(t, "", "import", "--db", db, "--data", dataA, "--customers", cf, "--principals", pf); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	a := et.Start(t, dataA, "--db", db)
+	copyFile(t, filepath.Join(dataA, "master.key"), filepath.Join(dataB, "master.key"))
+	copyFile(t, filepath.Join(dataA, "log-signing.key"), filepath.Join(dataB, "log-signing.key"))
+	b := et.Start(t, dataB, "--db", db)
+
+	conn, err := pgx.Connect(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	dump := func() string {
+		var s string
+		if err := conn.QueryRow(t.Context(), `SELECT coalesce(string_agg(t::text, E'\n' ORDER BY id), '') FROM customers t`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	r := a.Do(t, et.Req{Method: "PUT", Path: "/v1/customers/c-0001", Token: et.TokIntegrator,
+		Body: map[string]string{"name": newName, "phone": newPhone, "account": newAccount, "region": "GD", "site": "store-1"}})
+	if r.Status != 200 {
+		t.Fatalf("PUT on A: %d %s", r.Status, r.Body)
+	}
+	if r := a.Do(t, et.Req{Method: "PUT", Path: "/v1/customers/c-0001", Token: et.TokIntegrator, Body: `{"name":""}`}); r.Status != 400 || r.ErrorCode() != "invalid_request" {
+		t.Errorf("bad body: %d %s", r.Status, r.Body)
+	}
+	if r := b.Do(t, et.Req{Method: "PUT", Path: "/v1/customers/c-0001", Token: et.TokClerk1,
+		Body: map[string]string{"name": "M", "phone": "+8613999999999", "account": "m@x.y", "region": "GD"}}); r.Status != 403 {
+		t.Errorf("PUT by a clerk: %d %s", r.Status, r.Body)
+	}
+	tk := openTicket(t, b, et.TokClerk1, "c-0001")
+	r = b.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "ticket:" + tk})
+	if r.Status != 200 || r.JSON(t)["name"] != newName {
+		t.Errorf("read on B after the PUT on A: %d %s", r.Status, r.Body)
+	}
+	r = b.Do(t, et.Req{Path: "/v1/customers/search", Token: et.TokClerk1, Purpose: "ticket:" + tk, Body: map[string]string{"phone": newPhone}})
+	if r.Status != 200 || r.JSON(t)["id"] != "c-0001" {
+		t.Errorf("search on B by the new phone: %d %s", r.Status, r.Body)
+	}
+
+	before := dump()
+	bad := et.WriteFile(t, dir, "bad.csv", "id,name,phone,account,region,site\nc-0003,X,+8613712345678,x@example.com,GD,\nc-0003,Y,+8613712345679,y@example.com,GD,\n")
+	for _, upsert := range []string{"--customers", "--upsert"} {
+		args := []string{"import", "--db", db, "--data", dataA, "--customers", bad}
+		if upsert == "--upsert" {
+			args = append(args, "--upsert")
+		}
+		if _, errOut, code := et.Run(t, "", args...); code != 2 || !strings.Contains(errOut, "line 3: bad row: duplicate id (first on line 2)") {
+			t.Errorf("import %s of a bad file: exit %d %s", upsert, code, errOut)
+		}
+	}
+	if dump() != before {
+		t.Error("a failed import changed the customers")
+	}
+
+	changes := et.WriteFile(t, dir, "changes.csv", "id,name,phone,account,region,site\nc-0003,Wang Fang,+8613711112222,wangfang@example.org,GD,store-1\nc-0400,Zhou Yu,+8613722223333,zhouyu@example.org,GD,store-1\n")
+	if out, errOut, code := et.Run(t, "", "import", "--db", db, "--data", dataA, "--upsert", "--customers", changes); code != 0 || !strings.Contains(out, "(1 new, 1 replaced)") {
+		t.Fatalf("upsert: exit %d %s%s", code, out, errOut)
+	}
+	tk3 := openTicket(t, a, et.TokClerk1, "c-0003")
+	r = a.Do(t, et.Req{Path: "/v1/customers/search", Token: et.TokClerk1, Purpose: "ticket:" + tk3, Body: map[string]string{"phone": "+8613711112222"}})
+	if r.Status != 200 || r.JSON(t)["id"] != "c-0003" {
+		t.Errorf("search on A by the upserted phone: %d %s", r.Status, r.Body)
+	}
+	for _, old := range []string{oldPhone, "+8613700137000"} { // c-0001's and c-0003's replaced phones
+		r = b.Do(t, et.Req{Path: "/v1/trace", Token: et.TokSecurity, Body: "phone\n" + old + "\n", Header: map[string]string{"Content-Type": "text/csv"}})
+		if r.Status != 200 || r.JSON(t)["matched"] != float64(1) {
+			t.Errorf("trace of replaced phone %s: %d %s; want 1 matched", old, r.Status, r.Body)
+		}
+	}
+	var leaks int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM customers
+		WHERE position(convert_to($1, 'UTF8') in coalesce(name, '') || coalesce(phone, '') || coalesce(account, '')) > 0
+		OR position($1 in id || region || site) > 0`, newName).Scan(&leaks); err != nil || leaks != 0 {
+		t.Errorf("%d rows hold the new name in the clear (%v)", leaks, err)
+	}
 }
