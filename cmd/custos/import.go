@@ -86,8 +86,8 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 		// allocates at a great rate: collect less often, within a bound.
 		defer debug.SetGCPercent(debug.SetGCPercent(400))
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(256 << 20))
-		r, done := progress(env, cf)
-		res, err = importer.LoadCustomers(ctx, st, v, r, b, importer.Options{Upsert: *upsert})
+		r, switching, done := progress(env, cf)
+		res, err = importer.LoadCustomers(ctx, st, v, r, b, importer.Options{Upsert: *upsert, Switching: switching})
 		done()
 		if le := (*importer.LineError)(nil); errors.As(err, &le) {
 			return importFailed(env, *customers, err)
@@ -111,18 +111,45 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 }
 
 // progress wraps f with a progress bar on stderr when stderr is a
-// terminal; done clears it.
-func progress(env *Env, f *os.File) (r io.Reader, done func()) {
+// terminal; switching turns it into a spinner while the store switches the
+// rows in, and done clears it.
+func progress(env *Env, f *os.File) (r io.Reader, switching func(int), done func()) {
 	tty, ok := env.Stderr.(*os.File)
 	fi, err := f.Stat()
 	if !ok || !term.IsTerminal(int(tty.Fd())) || err != nil || !fi.Mode().IsRegular() {
-		return f, func() {}
+		return f, nil, func() {}
 	}
 	bar := progressbar.NewOptions64(fi.Size(), progressbar.OptionSetWriter(env.Stderr),
 		progressbar.OptionSetDescription("customers"), progressbar.OptionShowBytes(true),
 		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+	var spin *progressbar.ProgressBar
+	stop := make(chan struct{})
+	switching = func(rows int) {
+		bar.Finish()
+		spin = progressbar.NewOptions(-1, progressbar.OptionSetWriter(env.Stderr),
+			progressbar.OptionSetDescription(fmt.Sprintf("%d customers read; storing and indexing", rows)),
+			progressbar.OptionSpinnerType(14), progressbar.OptionClearOnFinish())
+		go func() {
+			t := time.NewTicker(200 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					spin.Add(1)
+				}
+			}
+		}()
+	}
 	pr := progressbar.NewReader(f, bar)
-	return &pr, func() { bar.Finish() }
+	return &pr, switching, func() {
+		close(stop)
+		bar.Finish()
+		if spin != nil {
+			spin.Finish()
+		}
+	}
 }
 
 func importFailed(env *Env, path string, err error) int {

@@ -26,6 +26,10 @@ type Options struct {
 	Workers int
 	// Now stamps replaced blind indexes (default time.Now).
 	Now func() time.Time
+	// Switching, if set, is called once the whole file has been read and
+	// checked, when the store starts switching the rows in (building its
+	// indexes: the long quiet part of a large load). Optional.
+	Switching func(rows int)
 }
 
 // Result counts what an import stored.
@@ -96,6 +100,9 @@ func LoadCustomers(ctx context.Context, st store.Store, v *vault.Vault, r io.Rea
 	n, err := stream(ctx, cr, v, opt.Workers, load)
 	if err != nil {
 		return res, duplicate(err)
+	}
+	if opt.Switching != nil {
+		opt.Switching(n)
 	}
 	lr, err := load.Commit(ctx, rest)
 	if err != nil {
