@@ -1,6 +1,15 @@
 // Package importer reads the contract's CSV files (customers, principals,
-// tickets) and turns them into one store batch. It is all or nothing: the
-// first bad row is reported with its file and line, and nothing is stored.
+// tickets) into the store, all or nothing: the first bad row is reported
+// with its file and line (a *LineError wrapping ErrBadRow), and nothing is
+// stored.
+//
+// Customers stream (LoadCustomers): rows are checked and sealed by a pool
+// of workers, in file order, into a staged bulk load of the store
+// (store.CustomerLoader) that one transaction switches in with the
+// principals and tickets of the same import, so memory stays bounded
+// whatever the file's size. Principals and tickets are small and read
+// whole (Principals, Tickets, Load). SealCustomer is the one place a
+// customer record is checked and sealed: the CRM's PUT uses it too.
 package importer
 
 import (
