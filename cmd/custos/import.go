@@ -5,20 +5,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/custos-dev/custos/internal/importer"
 	"github.com/custos-dev/custos/internal/store"
 )
 
-// cmdImport loads customers, principals and tickets: all or nothing.
+// cmdImport loads customers, principals and tickets: all or nothing. The
+// customers file is streamed (package importer), so memory stays bounded
+// whatever its size.
 func cmdImport(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "import", "import [--data DIR | --db URL] [--customers F.csv] [--principals F.csv] [--tickets F.csv]")
+	fs := newFlagSet(env, "import", "import [--data DIR | --db URL] [--upsert] [--customers F.csv] [--principals F.csv] [--tickets F.csv]")
 	var sf storeFlags
 	sf.register(fs)
 	customers := fs.String("customers", "", "customers `file` (CSV: id,name,phone,account,region,site)")
 	principals := fs.String("principals", "", "principals `file` (CSV: id,name,org,org_kind,role,site,region,token)")
 	tickets := fs.String("tickets", "", "tickets `file` (CSV: id,customer,site,opened_by,opened_at)")
+	upsert := fs.Bool("upsert", false, "apply the customers file as changes (new and changed customers) to a live deployment, keeping its indexes")
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
@@ -26,10 +35,14 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "custos import: nothing to import: give --customers, --principals and/or --tickets")
 		return exitUsage
 	}
-	// Read every file before touching the store, so an unreadable file
-	// changes nothing.
+	if *upsert && *customers == "" {
+		fmt.Fprintln(env.Stderr, "custos import: --upsert applies a customers file: give --customers")
+		return exitUsage
+	}
+	// Read the small files, and open the customers file, before touching
+	// the store, so an unreadable file changes nothing.
 	files := map[string][]byte{}
-	for name, path := range map[string]string{"customers": *customers, "principals": *principals, "tickets": *tickets} {
+	for name, path := range map[string]string{"principals": *principals, "tickets": *tickets} {
 		if path == "" {
 			continue
 		}
@@ -38,6 +51,14 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 			return fail(env, "import", exitUsage, fmt.Errorf("cannot read %s file: %w", name, err))
 		}
 		files[name] = b
+	}
+	var cf *os.File
+	if *customers != "" {
+		var err error
+		if cf, err = os.Open(*customers); err != nil {
+			return fail(env, "import", exitUsage, fmt.Errorf("cannot read customers file: %w", err))
+		}
+		defer cf.Close()
 	}
 	st, err := openStore(ctx, sf)
 	if err != nil {
@@ -49,11 +70,6 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 		return fail(env, "import", exitUsage, err)
 	}
 	var b store.Batch
-	if data, ok := files["customers"]; ok {
-		if b.Customers, err = importer.Customers(bytes.NewReader(data), v); err != nil {
-			return importFailed(env, *customers, err)
-		}
-	}
 	if data, ok := files["principals"]; ok {
 		if b.Principals, err = importer.Principals(bytes.NewReader(data), v); err != nil {
 			return importFailed(env, *principals, err)
@@ -64,14 +80,76 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 			return importFailed(env, *tickets, err)
 		}
 	}
-	if err := importer.Load(ctx, st, b); err != nil {
-		if errors.Is(err, store.ErrExists) {
+	res := importer.Result{Principals: len(b.Principals), Tickets: len(b.Tickets)}
+	if cf != nil {
+		// The pipeline's live heap is small and constant, but it
+		// allocates at a great rate: collect less often, within a bound.
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(256 << 20))
+		r, switching, done := progress(env, cf)
+		res, err = importer.LoadCustomers(ctx, st, v, r, b, importer.Options{Upsert: *upsert, Switching: switching})
+		done()
+		if le := (*importer.LineError)(nil); errors.As(err, &le) {
+			return importFailed(env, *customers, err)
+		}
+	} else {
+		err = importer.Load(ctx, st, b)
+	}
+	if err != nil {
+		if errors.Is(err, store.ErrExists) || errors.Is(err, importer.ErrBadRow) {
 			return fail(env, "import", exitUsage, err)
 		}
 		return fail(env, "import", exitFail, err)
 	}
-	fmt.Fprintf(env.Stdout, "imported %d customers, %d principals, %d tickets\n", len(b.Customers), len(b.Principals), len(b.Tickets))
+	if *upsert {
+		fmt.Fprintf(env.Stdout, "applied %d customers (%d new, %d replaced), %d principals, %d tickets\n",
+			res.Customers, res.Created, res.Replaced, res.Principals, res.Tickets)
+		return exitOK
+	}
+	fmt.Fprintf(env.Stdout, "imported %d customers, %d principals, %d tickets\n", res.Customers, res.Principals, res.Tickets)
 	return exitOK
+}
+
+// progress wraps f with a progress bar on stderr when stderr is a
+// terminal; switching turns it into a spinner while the store switches the
+// rows in, and done clears it.
+func progress(env *Env, f *os.File) (r io.Reader, switching func(int), done func()) {
+	tty, ok := env.Stderr.(*os.File)
+	fi, err := f.Stat()
+	if !ok || !term.IsTerminal(int(tty.Fd())) || err != nil || !fi.Mode().IsRegular() {
+		return f, nil, func() {}
+	}
+	bar := progressbar.NewOptions64(fi.Size(), progressbar.OptionSetWriter(env.Stderr),
+		progressbar.OptionSetDescription("customers"), progressbar.OptionShowBytes(true),
+		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+	var spin *progressbar.ProgressBar
+	stop := make(chan struct{})
+	switching = func(rows int) {
+		bar.Finish()
+		spin = progressbar.NewOptions(-1, progressbar.OptionSetWriter(env.Stderr),
+			progressbar.OptionSetDescription(fmt.Sprintf("%d customers read; storing and indexing", rows)),
+			progressbar.OptionSpinnerType(14), progressbar.OptionClearOnFinish())
+		go func() {
+			t := time.NewTicker(200 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					spin.Add(1)
+				}
+			}
+		}()
+	}
+	pr := progressbar.NewReader(f, bar)
+	return &pr, switching, func() {
+		close(stop)
+		bar.Finish()
+		if spin != nil {
+			spin.Finish()
+		}
+	}
 }
 
 func importFailed(env *Env, path string, err error) int {

@@ -18,6 +18,7 @@ const (
 	ActionRead           = "customer.read"
 	ActionSearch         = "customer.search"
 	ActionExport         = "customer.export"
+	ActionWrite          = "customer.write" // the CRM integration creates or replaces a record
 	ActionTicketCreate   = "ticket.create"
 	ActionTicketAssign   = "ticket.assign"
 	ActionTicketClose    = "ticket.close"

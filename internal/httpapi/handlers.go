@@ -69,6 +69,7 @@ func (s *Server) coreRoutes(handle func(string, http.HandlerFunc)) {
 	handle("GET /v1/customers/{id}", s.authed(call(s, http.StatusOK, func(ctx context.Context, r *http.Request, p store.Principal, _ none) (gateway.CustomerView, error) {
 		return g.Read(ctx, p, r.PathValue("id"), r.Header.Get(PurposeHeader))
 	})))
+	handle("PUT /v1/customers/{id}", s.authed(s.putCustomer))
 	handle("POST /v1/customers/search", s.authed(call(s, http.StatusOK, func(ctx context.Context, r *http.Request, p store.Principal, q gateway.Query) (gateway.CustomerView, error) {
 		return g.Search(ctx, p, q, r.Header.Get(PurposeHeader))
 	})))

@@ -1,6 +1,15 @@
 // Package importer reads the contract's CSV files (customers, principals,
-// tickets) and turns them into one store batch. It is all or nothing: the
-// first bad row is reported with its file and line, and nothing is stored.
+// tickets) into the store, all or nothing: the first bad row is reported
+// with its file and line (a *LineError wrapping ErrBadRow), and nothing is
+// stored.
+//
+// Customers stream (LoadCustomers): rows are checked and sealed by a pool
+// of workers, in file order, into a staged bulk load of the store
+// (store.CustomerLoader) that one transaction switches in with the
+// principals and tickets of the same import, so memory stays bounded
+// whatever the file's size. Principals and tickets are small and read
+// whole (Principals, Tickets, Load). SealCustomer is the one place a
+// customer record is checked and sealed: the CRM's PUT uses it too.
 package importer
 
 import (
@@ -173,40 +182,18 @@ func Customers(r io.Reader, v *vault.Vault) ([]store.Customer, error) {
 		return nil, err
 	}
 	var out []store.Customer
+	sv := v.NewSealer()
 	err = cr.each(func(get func(string) string, line int) error {
 		id := get("id")
 		if err := cr.newID(id, line); err != nil {
 			return err
 		}
-		name := get("name")
-		if name == "" || len(name) > 200 {
-			return cr.bad(line, "name is required (at most 200 bytes)")
-		}
-		phone, err := vault.NormalizePhone(get("phone"))
+		c, err := sealCustomer(sv, CustomerFields{ID: id, Name: get("name"), Phone: get("phone"), Account: get("account"),
+			Region: get("region"), Site: get("site")})
 		if err != nil {
-			return cr.bad(line, "phone is not a phone number in E.164 form (+8613800138000)")
+			return cr.bad(line, "%s", err)
 		}
-		account := vault.NormalizeAccount(get("account"))
-		if account == "" || len(account) > 320 || strings.ContainsAny(account, " \t") {
-			return cr.bad(line, "account is required: an e-mail-like login")
-		}
-		region := strings.ToUpper(get("region"))
-		if region == "" || len(region) > 16 {
-			return cr.bad(line, "region is required: a code such as GD")
-		}
-		site := get("site")
-		if site != "" && !ValidID(site) {
-			return cr.bad(line, "site %q is not a valid id", truncate(site))
-		}
-		out = append(out, store.Customer{
-			ID: id, Region: region, Site: site,
-			Name:         v.Seal(id, "name", name),
-			Phone:        v.Seal(id, "phone", phone),
-			Account:      v.Seal(id, "account", account),
-			PhoneIndex:   v.BlindIndex(vault.IndexPhone, phone),
-			AccountIndex: v.BlindIndex(vault.IndexAccount, account),
-			NameIndex:    v.BlindIndex(vault.IndexName, vault.NormalizeName(name)),
-		})
+		out = append(out, c)
 		return nil
 	})
 	if err != nil {

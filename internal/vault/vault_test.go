@@ -164,3 +164,32 @@ func TestNormalizeAndMask(t *testing.T) {
 		t.Error("NormalizeName")
 	}
 }
+
+// TestSealerMatchesVault: a Sealer's blind indexes are the Vault's, its
+// seals open with the Vault, and no two share a nonce.
+func TestSealerMatchesVault(t *testing.T) {
+	v, _, _ := openVault(t)
+	s := v.NewSealer()
+	nonces := map[string]bool{}
+	for i := range 600 { // more than one batch of nonces
+		val := fmt.Sprintf("+86138%08d", i)
+		if got, want := s.BlindIndex(IndexPhone, val), v.BlindIndex(IndexPhone, val); !bytes.Equal(got, want) {
+			t.Fatalf("BlindIndex(%q) = %x, want %x", val, got, want)
+		}
+		sealed := s.Seal("c-1", "phone", val)
+		if got, err := v.Unseal("c-1", "phone", sealed); err != nil || got != val {
+			t.Fatalf("Unseal(Sealer.Seal(%q)) = %q, %v", val, got, err)
+		}
+		if _, err := v.Unseal("c-2", "phone", sealed); !errors.Is(err, ErrDecrypt) {
+			t.Fatalf("a Sealer seal moved to another record opened: %v", err)
+		}
+		n := string(sealed[:12])
+		if nonces[n] {
+			t.Fatal("nonce reused")
+		}
+		nonces[n] = true
+	}
+	if s.Seal("c-1", "name", "") != nil || s.BlindIndex(IndexName, "") != nil {
+		t.Error("empty values should seal and index to nil")
+	}
+}

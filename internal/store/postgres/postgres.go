@@ -242,7 +242,16 @@ func (s *Store) Import(ctx context.Context, b store.Batch) error {
 	customers := lastByID(b.Customers, func(c store.Customer) string { return c.ID })
 	principals := lastByID(b.Principals, func(p store.Principal) string { return p.ID })
 	tickets := lastByID(b.Tickets, func(t store.Ticket) string { return t.ID })
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return importTx(ctx, tx, customers, principals, tickets) })
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	return nil
+}
+
+// importTx stores customers, principals and tickets (each id once) in tx.
+func importTx(ctx context.Context, tx pgx.Tx, customers []store.Customer, principals []store.Principal, tickets []store.Ticket) error {
+	{
 		err := chunks(customers, importChunk, func(cs []store.Customer) error {
 			var (
 				ids, regions, sites, scopes               = make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs))
@@ -311,11 +320,7 @@ func (s *Store) Import(ctx context.Context, b store.Batch) error {
 			}
 			return nil
 		})
-	})
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
 	}
-	return nil
 }
 
 func scanCustomer(r pgx.Row) (store.Customer, error) {
@@ -898,5 +903,11 @@ func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte)
 		}
 		res.Found(k, id, c)
 	}
-	return res.IDs, res.Canary, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("lookup customers: %w", err)
+	}
+	if err := s.lookupFormer(ctx, kind, keys, res); err != nil {
+		return nil, nil, fmt.Errorf("lookup customers: %w", err)
+	}
+	return res.IDs, res.Canary, nil
 }

@@ -16,6 +16,14 @@ CREATE TABLE IF NOT EXISTS customers (
 CREATE INDEX IF NOT EXISTS customers_phone ON customers (phone_idx);
 CREATE INDEX IF NOT EXISTS customers_account ON customers (account_idx);
 CREATE INDEX IF NOT EXISTS customers_name ON customers (name_idx);
+-- customer_former keeps the blind indexes of phone numbers and accounts a
+-- customer no longer has (replaced by an import or the CRM), so leak tracing
+-- still resolves a leak of the old values (see bulk.go).
+CREATE TABLE IF NOT EXISTS customer_former (
+	kind TEXT NOT NULL, idx BLOB NOT NULL, customer TEXT NOT NULL,
+	replaced_at INTEGER NOT NULL,
+	PRIMARY KEY (kind, idx, customer)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS principals (
 	id TEXT PRIMARY KEY,
 	name TEXT NOT NULL, org TEXT NOT NULL, org_kind TEXT NOT NULL,

@@ -311,7 +311,12 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 // Import stores the batch in one transaction.
 func (s *Store) Import(ctx context.Context, b store.Batch) error {
 	defer s.cache.drop()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return importTx(ctx, tx, b) })
+}
+
+// importTx stores the batch in tx.
+func importTx(ctx context.Context, tx *sql.Tx, b store.Batch) error {
+	{
 		if len(b.Customers) > 0 {
 			st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO customers
 				(id, region, site, name, phone, account, phone_idx, account_idx, name_idx, canary, scope)
@@ -344,7 +349,7 @@ func (s *Store) Import(ctx context.Context, b store.Batch) error {
 			}
 		}
 		return nil
-	})
+	}
 }
 
 func scanCustomer(r row.Scanner) (store.Customer, error) {
@@ -965,6 +970,9 @@ func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte)
 		if err := rows.Err(); err != nil {
 			return nil, nil, fmt.Errorf("lookup customers: %w", err)
 		}
+	}
+	if err := s.lookupFormer(ctx, kind, keys, res); err != nil {
+		return nil, nil, fmt.Errorf("lookup customers: %w", err)
 	}
 	return res.IDs, res.Canary, nil
 }

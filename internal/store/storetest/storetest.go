@@ -93,6 +93,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ApproveConcurrent", testApproveConcurrent},
 		{"Sessions", testSessions},
 		{"SampleCustomers", testSampleCustomers},
+		{"LoadFresh", testLoadFresh},
+		{"LoadReplaces", testLoadReplaces},
+		{"LoadAllOrNothing", testLoadAllOrNothing},
+		{"PutCustomer", testPutCustomer},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

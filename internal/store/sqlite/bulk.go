@@ -1,0 +1,545 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/internal/row"
+)
+
+// This file holds the bulk load (store.CustomerLoader), the single customer
+// write (store.CustomerWriter) and the former blind indexes
+// (store.FormerIndexes).
+//
+// A load runs one of two ways:
+//
+//   - Into an empty customers table, when it is a full load (the first
+//     load of a deployment, at the brand's scale): the lookup indexes are
+//     dropped and the rows go straight into the table, all in one IMMEDIATE
+//     transaction that builds the indexes again and commits at the end.
+//     Until then the rows are in the write-ahead log only, invisible to
+//     every reader, and a crash (however hard) rolls them back: the stage is
+//     the uncommitted transaction. It holds the database's write lock
+//     throughout, so other writers (a running server) wait for it.
+//   - Otherwise (the table holds customers, or the load is an upsert): the
+//     rows are staged in a TEMP table on the writer connection. SQLite keeps
+//     temporary tables in a file of their own that is deleted when the
+//     connection closes or the process dies, and writing them takes no lock
+//     on the database: a server using the same file goes on working while
+//     the rows are staged. Commit switches them in with one IMMEDIATE
+//     transaction that also keeps the former indexes of replaced rows.
+
+var (
+	_ store.CustomerLoader = (*Store)(nil)
+	_ store.CustomerWriter = (*Store)(nil)
+	_ store.FormerIndexes  = (*Store)(nil)
+)
+
+// loadRowsPerInsert is how many rows one multi-row INSERT carries (12
+// parameters each, well under SQLite's bound on host parameters).
+const loadRowsPerInsert = 256
+
+// loadRowsPerTx is how many staged rows one transaction on the staging
+// table carries.
+const loadRowsPerTx = 100_000
+
+// loadCacheKiB is the page cache of the writer connection (and of its
+// temporary tables) while a load runs, so that index builds sort in memory
+// as far as they can. The connection is discarded after the load.
+const loadCacheKiB = 64 << 10
+
+// lookupIndexes are the customers table's lookup indexes, as schema.sql
+// creates them. A full load drops them and builds them again at the end.
+var lookupIndexes = []string{
+	`CREATE INDEX IF NOT EXISTS customers_phone ON customers (phone_idx)`,
+	`CREATE INDEX IF NOT EXISTS customers_account ON customers (account_idx)`,
+	`CREATE INDEX IF NOT EXISTS customers_name ON customers (name_idx)`,
+}
+
+func dropLookupIndexes(ctx context.Context, tx *sql.Tx) error {
+	for _, name := range []string{"customers_phone", "customers_account", "customers_name"} {
+		if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type load struct {
+	s    *Store
+	conn *sql.Conn
+	opt  store.LoadOptions
+	// direct is set for a full load into an empty table: tx is the one
+	// transaction, rows go into customers.
+	direct bool
+	tx     *sql.Tx
+	ins    *sql.Stmt // loadRowsPerInsert rows
+	inTx   int       // rows staged in the open staging transaction
+	done   bool
+	args   []any
+	staged int
+	// lines maps the ordinal of a staged row (1-based) to its line: entry
+	// {n, d} says rows from the n-th on are on line ordinal+d, until the
+	// next entry. A file without quoted line breaks needs one entry.
+	lines [][2]int
+	// lastID is the last id staged; ascending stays true while every id is
+	// greater than the one before (files sorted by id, the usual export):
+	// then no id can repeat, and the rows are already in key order.
+	lastID    string
+	ascending bool
+}
+
+// LoadCustomers begins a load on the writer connection, which it holds
+// until Commit or Abort: meanwhile this Store's other writes wait.
+func (s *Store) LoadCustomers(ctx context.Context, opt store.LoadOptions) (store.CustomerLoad, error) {
+	if opt.Now.IsZero() {
+		opt.Now = time.Now()
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load customers: %w", err)
+	}
+	l := &load{s: s, conn: conn, opt: opt, ascending: true}
+	if err := l.begin(ctx); err != nil {
+		l.Abort()
+		return nil, fmt.Errorf("load customers: %w", err)
+	}
+	return l, nil
+}
+
+func (l *load) begin(ctx context.Context) error {
+	for _, q := range []string{
+		fmt.Sprintf(`PRAGMA cache_size = -%d`, loadCacheKiB),
+		fmt.Sprintf(`PRAGMA temp.cache_size = -%d`, loadCacheKiB),
+	} {
+		if _, err := l.conn.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	if !l.opt.Upsert {
+		tx, err := l.conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE (the DSN's _txlock)
+		if err != nil {
+			return err
+		}
+		var one int
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM customers LIMIT 1`).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			l.direct, l.tx = true, tx
+			if err := dropLookupIndexes(ctx, tx); err != nil {
+				return err
+			}
+			l.ins, err = tx.PrepareContext(ctx, insertRows("customers", row.CustomerCols, loadRowsPerInsert))
+			return err
+		}
+		tx.Rollback()
+		if err != nil {
+			return err
+		}
+	}
+	for _, q := range []string{
+		`PRAGMA temp.journal_mode = OFF`, // the staging table is thrown away on any failure
+		`DROP TABLE IF EXISTS temp.load_customers`,
+		`CREATE TEMP TABLE load_customers (
+			line INTEGER NOT NULL, id TEXT NOT NULL, region TEXT NOT NULL, site TEXT NOT NULL,
+			name BLOB, phone BLOB, account BLOB, phone_idx BLOB, account_idx BLOB, name_idx BLOB,
+			canary INTEGER NOT NULL, scope TEXT NOT NULL)`,
+	} {
+		if _, err := l.conn.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	var err error
+	l.ins, err = l.conn.PrepareContext(ctx, insertRows("temp.load_customers", loadCols, loadRowsPerInsert))
+	return err
+}
+
+const loadCols = `line, ` + row.CustomerCols
+
+func insertRows(table, cols string, n int) string {
+	one := "(?" + strings.Repeat(",?", strings.Count(cols, ",")) + ")"
+	return `INSERT INTO ` + table + ` (` + cols + `) VALUES ` + one + strings.Repeat(","+one, n-1)
+}
+
+func (l *load) appendArgs(args []any, r store.StagedCustomer) []any {
+	c := r.Customer
+	if !l.direct {
+		args = append(args, r.Line)
+	}
+	return append(args, c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account,
+		c.PhoneIndex, c.AccountIndex, c.NameIndex, c.Canary, c.Scope)
+}
+
+// note records a staged row's ordinal, line and id.
+func (l *load) note(r store.StagedCustomer) {
+	l.staged++
+	if d := r.Line - l.staged; len(l.lines) == 0 || l.lines[len(l.lines)-1][1] != d {
+		l.lines = append(l.lines, [2]int{l.staged, d})
+	}
+	if l.ascending && l.staged > 1 && r.ID <= l.lastID {
+		l.ascending = false
+	}
+	l.lastID = r.ID
+}
+
+// lineOf returns the line of the n-th staged row.
+func (l *load) lineOf(n int) int {
+	d := 0
+	for _, e := range l.lines {
+		if e[0] > n {
+			break
+		}
+		d = e[1]
+	}
+	return n + d
+}
+
+// Add inserts rows with multi-row inserts: into the customers table in the
+// load's transaction (direct), or into the staging table in large
+// transactions that lock nothing in the database.
+func (l *load) Add(ctx context.Context, rows []store.StagedCustomer) error {
+	if l.done {
+		return errors.New("load customers: load is over")
+	}
+	for len(rows) > 0 {
+		if !l.direct && l.inTx == 0 {
+			// A plain (deferred) BEGIN: it writes only the temporary
+			// table, so it never takes the database's write lock.
+			if _, err := l.conn.ExecContext(ctx, `BEGIN`); err != nil {
+				return fmt.Errorf("load customers: %w", err)
+			}
+		}
+		n := min(len(rows), loadRowsPerInsert)
+		if err := l.insert(ctx, rows[:n]); err != nil {
+			return err
+		}
+		rows = rows[n:]
+		if l.inTx += n; !l.direct && l.inTx >= loadRowsPerTx {
+			if err := l.commitStage(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (l *load) insert(ctx context.Context, rows []store.StagedCustomer) error {
+	l.args = l.args[:0]
+	for _, r := range rows {
+		l.args = l.appendArgs(l.args, r)
+	}
+	var err error
+	switch {
+	case len(rows) == loadRowsPerInsert:
+		_, err = l.ins.ExecContext(ctx, l.args...)
+	case l.direct:
+		_, err = l.tx.ExecContext(ctx, insertRows("customers", row.CustomerCols, len(rows)), l.args...)
+	default:
+		_, err = l.conn.ExecContext(ctx, insertRows("temp.load_customers", loadCols, len(rows)), l.args...)
+	}
+	clear(l.args)
+	if l.direct && isUnique(err) {
+		// An id the file has twice: find it row by row (the failed
+		// statement changed nothing).
+		return l.insertEach(ctx, rows)
+	}
+	if err != nil {
+		return fmt.Errorf("load customers: %w", err)
+	}
+	for _, r := range rows {
+		l.note(r)
+	}
+	return nil
+}
+
+// insertEach inserts rows one at a time into the customers table of a
+// direct load, and returns a *store.DuplicateError for the first whose id
+// is taken. Rows take rowids 1, 2, … in the order staged, so the earlier
+// row's rowid is its ordinal.
+func (l *load) insertEach(ctx context.Context, rows []store.StagedCustomer) error {
+	for _, r := range rows {
+		_, err := l.tx.ExecContext(ctx, insertRows("customers", row.CustomerCols, 1), l.appendArgs(nil, r)...)
+		if isUnique(err) {
+			var first int
+			if err := l.tx.QueryRowContext(ctx, `SELECT rowid FROM customers WHERE id = ?`, r.ID).Scan(&first); err != nil {
+				return fmt.Errorf("load customers: %w", err)
+			}
+			return &store.DuplicateError{ID: r.ID, First: l.lineOf(first), Line: r.Line}
+		}
+		if err != nil {
+			return fmt.Errorf("load customers: %w", err)
+		}
+		l.note(r)
+	}
+	return nil
+}
+
+func (l *load) commitStage(ctx context.Context) error {
+	if l.inTx == 0 {
+		return nil
+	}
+	l.inTx = 0
+	if _, err := l.conn.ExecContext(ctx, `COMMIT`); err != nil {
+		return fmt.Errorf("load customers: stage: %w", err)
+	}
+	return nil
+}
+
+// Commit finishes the load in one transaction with rest.
+func (l *load) Commit(ctx context.Context, rest store.Batch) (store.LoadResult, error) {
+	if l.done {
+		return store.LoadResult{}, errors.New("load customers: load is over")
+	}
+	defer l.Abort()
+	var res store.LoadResult
+	var err error
+	if l.direct {
+		err = l.finishDirect(ctx, rest, &res)
+	} else {
+		if err := l.commitStage(ctx); err != nil {
+			return store.LoadResult{}, err
+		}
+		if !l.ascending {
+			// One index serves the duplicate check and the switch's ORDER
+			// BY id (rows go into the customers table in key order:
+			// appends, not random inserts).
+			if _, err := l.conn.ExecContext(ctx, `CREATE INDEX temp.load_customers_id ON load_customers (id, line)`); err != nil {
+				return store.LoadResult{}, fmt.Errorf("load customers: %w", err)
+			}
+			if err := l.checkDistinct(ctx); err != nil {
+				return store.LoadResult{}, err
+			}
+		}
+		err = l.switchIn(ctx, rest, &res)
+	}
+	l.s.cache.drop()
+	if err != nil {
+		return store.LoadResult{}, fmt.Errorf("load customers: %w", err)
+	}
+	return res, nil
+}
+
+// finishDirect builds the lookup indexes, stores rest and commits.
+func (l *load) finishDirect(ctx context.Context, rest store.Batch, res *store.LoadResult) error {
+	for _, q := range lookupIndexes {
+		if _, err := l.tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	if err := importTx(ctx, l.tx, rest); err != nil {
+		return err
+	}
+	if err := l.tx.Commit(); err != nil {
+		return err
+	}
+	res.Created = l.staged
+	return nil
+}
+
+// checkDistinct returns a *store.DuplicateError for the first row (in file
+// order) whose id an earlier row has.
+func (l *load) checkDistinct(ctx context.Context) error {
+	var id string
+	err := l.conn.QueryRowContext(ctx, `SELECT id FROM load_customers GROUP BY id HAVING count(*) > 1 LIMIT 1`).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load customers: check ids: %w", err)
+	}
+	d := &store.DuplicateError{}
+	err = l.conn.QueryRowContext(ctx, `SELECT l.id, l.line, (SELECT min(f.line) FROM load_customers f WHERE f.id = l.id)
+		FROM load_customers l
+		WHERE EXISTS (SELECT 1 FROM load_customers f WHERE f.id = l.id AND f.line < l.line)
+		ORDER BY l.line LIMIT 1`).Scan(&d.ID, &d.Line, &d.First)
+	if err != nil {
+		return fmt.Errorf("load customers: check ids: %w", err)
+	}
+	return d
+}
+
+// formerFromLoad keeps the phone and account indexes that staged rows
+// replace.
+const formerFromLoad = `INSERT OR IGNORE INTO customer_former (kind, idx, customer, replaced_at)
+	SELECT 'phone', c.phone_idx, c.id, ?1 FROM temp.load_customers l JOIN customers c ON c.id = l.id
+		WHERE c.phone_idx IS NOT NULL AND c.phone_idx IS NOT l.phone_idx
+	UNION ALL
+	SELECT 'account', c.account_idx, c.id, ?1 FROM temp.load_customers l JOIN customers c ON c.id = l.id
+		WHERE c.account_idx IS NOT NULL AND c.account_idx IS NOT l.account_idx`
+
+// switchIn moves the staged rows into the customers table.
+func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadResult) error {
+	tx, err := l.conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE (the DSN's _txlock)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM temp.load_customers l WHERE EXISTS
+		(SELECT 1 FROM customers c WHERE c.id = l.id)`).Scan(&res.Replaced); err != nil {
+		return err
+	}
+	res.Created = l.staged - res.Replaced
+	if res.Replaced > 0 {
+		if _, err := tx.ExecContext(ctx, formerFromLoad, row.Nanos(l.opt.Now)); err != nil {
+			return fmt.Errorf("keep former indexes: %w", err)
+		}
+	}
+	// A full load drops the lookup indexes and builds them again when that
+	// is cheaper than updating them row by row: when it brings at least a
+	// quarter as many rows as the table holds (max(rowid) is a count that
+	// costs one seek).
+	var rows int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM customers`).Scan(&rows); err != nil {
+		return err
+	}
+	rebuild := !l.opt.Upsert && l.staged > 0 && int64(l.staged)*4 >= rows
+	order := "id"
+	if l.ascending {
+		order = "rowid" // the same order, without a sort
+	}
+	if rebuild {
+		if err := dropLookupIndexes(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO customers (`+row.CustomerCols+`)
+		SELECT `+row.CustomerCols+` FROM temp.load_customers ORDER BY `+order); err != nil {
+		return err
+	}
+	if rebuild {
+		for _, q := range lookupIndexes {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+	}
+	if err := importTx(ctx, tx, rest); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Abort drops the staged rows (or rolls the direct load back) and gives
+// the writer connection back. The connection is closed rather than reused
+// (the pool opens a fresh one), so neither the staging table nor the
+// load's settings outlive the load.
+func (l *load) Abort() error {
+	if l.done {
+		return nil
+	}
+	l.done = true
+	if l.ins != nil {
+		l.ins.Close()
+	}
+	if l.tx != nil {
+		l.tx.Rollback()
+	}
+	// Returning driver.ErrBadConn from Raw makes database/sql close the
+	// connection instead of pooling it (Raw then reports that error).
+	l.conn.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck
+	if err := l.conn.Close(); err != nil && !errors.Is(err, sql.ErrConnDone) {
+		return err
+	}
+	return nil
+}
+
+// PutCustomer creates or replaces one customer, keeping the former phone
+// and account indexes it replaces.
+func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time) (bool, error) {
+	var created bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var pidx, aidx []byte
+		err := tx.QueryRowContext(ctx, `SELECT phone_idx, account_idx FROM customers WHERE id = ?`, c.ID).Scan(&pidx, &aidx)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			created = true
+		case err != nil:
+			return err
+		default:
+			if err := keepFormer(ctx, tx, c.ID, at, store.FormerPhone, pidx, c.PhoneIndex); err != nil {
+				return err
+			}
+			if err := keepFormer(ctx, tx, c.ID, at, store.FormerAccount, aidx, c.AccountIndex); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO customers (`+row.CustomerCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+			c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account, c.PhoneIndex, c.AccountIndex, c.NameIndex, c.Canary, c.Scope)
+		return err
+	})
+	s.cache.forgetCustomer(c.ID)
+	if err != nil {
+		return false, fmt.Errorf("put customer %s: %w", c.ID, err)
+	}
+	return created, nil
+}
+
+func keepFormer(ctx context.Context, tx *sql.Tx, id string, at time.Time, kind string, old, cur []byte) error {
+	if len(old) == 0 || string(old) == string(cur) {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO customer_former (kind, idx, customer, replaced_at) VALUES (?,?,?,?)`,
+		kind, old, id, row.Nanos(at))
+	return err
+}
+
+// CustomerByFormer returns the customers that once had index idx.
+func (s *Store) CustomerByFormer(ctx context.Context, kind string, idx []byte) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT customer FROM customer_former WHERE kind = ? AND idx = ? ORDER BY customer`, kind, idx)
+	return collect(rows, err, row.String)
+}
+
+// lookupFormer resolves, through the former indexes, the keys of res that
+// matched no current customer (leak tracing of replaced values).
+func (s *Store) lookupFormer(ctx context.Context, kind string, keys [][]byte, res *store.Lookup) error {
+	if kind != store.FormerPhone && kind != store.FormerAccount {
+		return nil
+	}
+	var miss []any
+	for i, k := range keys {
+		if res.IDs[i] == "" && len(k) > 0 {
+			miss = append(miss, k)
+		}
+	}
+	const chunk = 500
+	for start := 0; start < len(miss); start += chunk {
+		part := miss[start:min(start+chunk, len(miss))]
+		rows, err := s.r.QueryContext(ctx, `SELECT f.idx, f.customer, c.canary FROM customer_former f
+			JOIN customers c ON c.id = f.customer
+			WHERE f.kind = ? AND f.idx IN (?`+strings.Repeat(",?", len(part)-1)+`)`, append([]any{kind}, part...)...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var k []byte
+			var id string
+			var canary bool
+			if err := rows.Scan(&k, &id, &canary); err != nil {
+				rows.Close()
+				return err
+			}
+			res.Found(k, id, canary)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forgetCustomer drops customer id after this process changed it. It also
+// starts a new generation, so a read that began before the change cannot
+// put the old row back. (Other processes drop their whole cache when they
+// see the commit: watchDataVersion.)
+func (c *rowCache) forgetCustomer(id string) {
+	c.mu.Lock()
+	c.gen++
+	delete(c.customers, id)
+	c.mu.Unlock()
+}
