@@ -63,6 +63,11 @@ func (g *Gateway) PutCustomer(ctx context.Context, p store.Principal, id string,
 		return CustomerWrite{}, BadRequest(err.Error())
 	}
 	ev.CustomerRegion, ev.CustomerSite, ev.Fields = c.Region, c.Site, writtenFields
+	if erased, err := g.Store.Erased(ctx, id); err != nil {
+		return CustomerWrite{}, err
+	} else if erased {
+		return CustomerWrite{}, g.deny(ctx, ev, "conflict", "this customer was erased at their request; a record under this id is not brought back", 0)
+	}
 	if err := g.allow(ctx, ev); err != nil {
 		return CustomerWrite{}, err
 	}

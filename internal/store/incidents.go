@@ -71,8 +71,8 @@ type Incidents interface {
 	MarkNotified(ctx context.Context, n Notice, at time.Time) (bool, error)
 
 	// EraseCustomer deletes a customer's record (its sealed fields and
-	// blind indexes) for good and keeps a tombstone, so that an import
-	// does not bring the record back. ErrNotFound if there is none.
+	// blind indexes, former ones included) for good and keeps a
+	// tombstone. ErrNotFound if there is none.
 	// reason (free text) stays with the tombstone, never in the audit log.
 	EraseCustomer(ctx context.Context, id, by, reason string, at time.Time) error
 	// Erased reports whether id was erased.

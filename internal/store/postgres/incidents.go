@@ -91,6 +91,9 @@ func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at tim
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM customer_former WHERE customer = $1`, id); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM erasure_requests WHERE customer = $1`, id); err != nil {
 			return err
 		}

@@ -103,6 +103,9 @@ func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at tim
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_former WHERE customer = ?`, id); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM erasure_requests WHERE customer = ?`, id); err != nil {
 			return err
 		}
