@@ -5,15 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime/debug"
-	"time"
-
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/custos-dev/custos/internal/importer"
+	"github.com/custos-dev/custos/internal/progress"
 	"github.com/custos-dev/custos/internal/store"
 )
 
@@ -86,7 +82,7 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 		// allocates at a great rate: collect less often, within a bound.
 		defer debug.SetGCPercent(debug.SetGCPercent(400))
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(256 << 20))
-		r, switching, done := progress(env, cf)
+		r, switching, done := progress.File(env.Stderr, cf, "customers")
 		res, err = importer.LoadCustomers(ctx, st, v, r, b, importer.Options{Upsert: *upsert, Switching: switching})
 		done()
 		if le := (*importer.LineError)(nil); errors.As(err, &le) {
@@ -108,48 +104,6 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 	}
 	fmt.Fprintf(env.Stdout, "imported %d customers, %d principals, %d tickets\n", res.Customers, res.Principals, res.Tickets)
 	return exitOK
-}
-
-// progress wraps f with a progress bar on stderr when stderr is a
-// terminal; switching turns it into a spinner while the store switches the
-// rows in, and done clears it.
-func progress(env *Env, f *os.File) (r io.Reader, switching func(int), done func()) {
-	tty, ok := env.Stderr.(*os.File)
-	fi, err := f.Stat()
-	if !ok || !term.IsTerminal(int(tty.Fd())) || err != nil || !fi.Mode().IsRegular() {
-		return f, nil, func() {}
-	}
-	bar := progressbar.NewOptions64(fi.Size(), progressbar.OptionSetWriter(env.Stderr),
-		progressbar.OptionSetDescription("customers"), progressbar.OptionShowBytes(true),
-		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
-	var spin *progressbar.ProgressBar
-	stop := make(chan struct{})
-	switching = func(rows int) {
-		bar.Finish()
-		spin = progressbar.NewOptions(-1, progressbar.OptionSetWriter(env.Stderr),
-			progressbar.OptionSetDescription(fmt.Sprintf("%d customers read; storing and indexing", rows)),
-			progressbar.OptionSpinnerType(14), progressbar.OptionClearOnFinish())
-		go func() {
-			t := time.NewTicker(200 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					spin.Add(1)
-				}
-			}
-		}()
-	}
-	pr := progressbar.NewReader(f, bar)
-	return &pr, switching, func() {
-		close(stop)
-		bar.Finish()
-		if spin != nil {
-			spin.Finish()
-		}
-	}
 }
 
 func importFailed(env *Env, path string, err error) int {
