@@ -372,7 +372,19 @@ func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 	if err := os.MkdirAll(l.logDir, 0o755); err != nil {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
-	driver, err := posix.New(ctx, posix.Config{Path: l.logDir, HTTPClient: opts.HTTPClient})
+	hc := opts.HTTPClient
+	if len(opts.WitnessPolicy) > 0 {
+		// Watch the witnesses' answers: a refusal that means a split view
+		// is logged and raised as an alert.
+		c := *hc
+		next := c.Transport
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		c.Transport = &witnessWatch{next: next, l: l, witnesses: parsePolicyWitnesses(opts.WitnessPolicy)}
+		hc = &c
+	}
+	driver, err := posix.New(ctx, posix.Config{Path: l.logDir, HTTPClient: hc})
 	if err != nil {
 		return nil, fmt.Errorf("open audit log: tessera posix: %w", err)
 	}
