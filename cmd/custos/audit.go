@@ -19,6 +19,9 @@ func cmdAudit(ctx context.Context, env *Env, args []string) int {
 
 Subcommands:
   key      print the log's public verifier key (signed-note name+hash+base64)
+  monitor URL [--state FILE] [--key K] [--once]
+           follow a custos log from outside: signatures, cosignatures,
+           consistency of every checkpoint seen; non-zero on a fork
   verify   recompute the Merkle tree from every stored event and check the
            tiles and every checkpoint the log has issued; exit 0 only if all holds
   verify-bundle FILE [--key K]
@@ -28,19 +31,23 @@ Subcommands:
 Run "custos audit <subcommand> --help" for its flags.
 `
 	return group{name: "audit", usage: usageText, want: "key, verify or verify-bundle", subs: map[string]func(context.Context, *Env, []string) int{
-		"key":           func(_ context.Context, env *Env, args []string) int { return cmdAuditKey(env, args) },
+		"key":           cmdAuditKey,
 		"verify":        cmdAuditVerify,
 		"verify-bundle": cmdAuditVerifyBundle,
 	}}.run(ctx, env, args)
 }
 
-func cmdAuditKey(env *Env, args []string) int {
-	fs := newFlagSet(env, "audit key", "audit key [--data DIR]")
-	data := fs.String("data", DefaultDataDir, "data `dir` holding log-signing.key")
+func cmdAuditKey(ctx context.Context, env *Env, args []string) int {
+	fs := newFlagSet(env, "audit key", "audit key [--data DIR] [--db URL]")
+	var sf storeFlags
+	sf.register(fs)
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
-	k, err := auditlog.VerifierKey(*data)
+	k, err := auditlog.VerifierKey(sf.data)
+	if sf.db != "" { // the key is in the database, wrapped by the master key
+		k, err = storedVerifierKey(ctx, env, sf)
+	}
 	if err != nil {
 		return fail(env, "audit key", exitUsage, err)
 	}

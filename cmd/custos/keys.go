@@ -68,15 +68,46 @@ func cmdRotateMaster(ctx context.Context, env *Env, args []string) int {
 	return exitOK
 }
 
-// cmdRotateLog replaces the audit log's signing key (see
-// auditlog.RotateKey). The server must be stopped: only one process may
-// write the log.
+// logKeyWrapper returns the master key's wrapper for the log signing key
+// on PostgreSQL, where the key lives in the database; nil on the embedded
+// store, which keeps <data>/log-signing.key.
+func logKeyWrapper(env *Env, sf storeFlags) (auditlog.KeyWrapper, error) {
+	if sf.db == "" {
+		return nil, nil
+	}
+	mk, err := masterkey.Load(sf.data, env.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return masterkey.LogKeyWrapper{Master: mk}, nil
+}
+
+// cmdRotateLog replaces the audit log's signing key: on PostgreSQL in the
+// database, while gateways run (auditlog.RotateStoredKey); on the embedded
+// store in the data dir, with the server stopped (auditlog.RotateKey).
 func cmdRotateLog(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "keys rotate-log", "keys rotate-log [--data DIR | --db URL]   (stop the server first)")
+	fs := newFlagSet(env, "keys rotate-log", "keys rotate-log [--data DIR (stop the server first) | --db URL (gateways may run)]")
 	var sf storeFlags
 	sf.register(fs)
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
+	}
+	if sf.db != "" {
+		w, err := logKeyWrapper(env, sf)
+		if err != nil {
+			return fail(env, "keys rotate-log", exitUsage, err)
+		}
+		st, err := openStore(ctx, sf)
+		if err != nil {
+			return fail(env, "keys rotate-log", exitUsage, err)
+		}
+		defer st.Close()
+		old, nv, err := auditlog.RotateStoredKey(ctx, st, w, 0)
+		if err != nil {
+			return fail(env, "keys rotate-log", exitFail, err)
+		}
+		fmt.Fprintf(env.Stdout, "audit log signing key rotated in the database; running gateways sign with it from their next checkpoint.\nretired verifier key: %s\nnew verifier key:     %s\n", old, nv)
+		return exitOK
 	}
 	old, err := auditlog.VerifierKey(sf.data)
 	if err != nil {
@@ -99,4 +130,24 @@ func cmdRotateLog(ctx context.Context, env *Env, args []string) int {
 		"The hand-over, signed by both keys, is in %s; give it and the new key to your auditors and witnesses.\n",
 		old, nv, datadir.Dir(sf.data).LogKeys())
 	return exitOK
+}
+
+// storedVerifierKey unwraps the log key kept in the database with the
+// master key and returns its verifier key; before a gateway has imported
+// the key file, the data dir's file.
+func storedVerifierKey(ctx context.Context, env *Env, sf storeFlags) (string, error) {
+	w, err := logKeyWrapper(env, sf)
+	if err != nil {
+		return "", err
+	}
+	st, err := openStore(ctx, sf)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	k, err := auditlog.StoredVerifierKey(ctx, st, w)
+	if errors.Is(err, auditlog.ErrNoKey) {
+		return auditlog.VerifierKey(sf.data)
+	}
+	return k, err
 }
