@@ -10,6 +10,7 @@ import (
 
 	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/evidence"
+	"github.com/custos-dev/custos/internal/monitor"
 )
 
 // cmdAudit runs the audit log tools: "key" prints the verifier key,
@@ -30,10 +31,11 @@ Subcommands:
 
 Run "custos audit <subcommand> --help" for its flags.
 `
-	return group{name: "audit", usage: usageText, want: "key, verify or verify-bundle", subs: map[string]func(context.Context, *Env, []string) int{
+	return group{name: "audit", usage: usageText, want: "key, verify, verify-bundle or monitor", subs: map[string]func(context.Context, *Env, []string) int{
 		"key":           cmdAuditKey,
 		"verify":        cmdAuditVerify,
 		"verify-bundle": cmdAuditVerifyBundle,
+		"monitor":       cmdAuditMonitor,
 	}}.run(ctx, env, args)
 }
 
@@ -65,7 +67,7 @@ func cmdAuditVerify(ctx context.Context, env *Env, args []string) int {
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
-	if *key == "" {
+	if *key == "" && sf.db == "" { // on PostgreSQL: the key the database records
 		k, err := auditlog.VerifierKey(sf.data)
 		if err != nil {
 			return fail(env, "audit verify", exitUsage, err)
@@ -149,5 +151,46 @@ func cmdAuditVerifyBundle(_ context.Context, env *Env, args []string) int {
 	}
 	fmt.Fprintf(env.Stdout, "evidence bundle OK: case %d, %s, %d entries proven against the signed checkpoint of %d entries\n",
 		rep.Manifest.Case, rep.Manifest.Person, rep.Entries, rep.Manifest.TreeSize)
+	return exitOK
+}
+
+// cmdAuditMonitor follows a custos log from outside (package monitor).
+func cmdAuditMonitor(ctx context.Context, env *Env, args []string) int {
+	fs := newFlagSet(env, "audit monitor", "audit monitor URL [--key K] [--state FILE] [--witness-policy FILE] [--once] [--interval D]")
+	var o monitor.Options
+	fs.StringVar(&o.Key, "key", "", "the log's verifier `key` you trust (custos audit key; then kept in the state)")
+	fs.StringVar(&o.StateFile, "state", "custos-monitor.json", "`file` keeping the checkpoints seen")
+	policy := fs.String("witness-policy", "", "witness policy `file` whose quorum must cosign every checkpoint")
+	once := fs.Bool("once", false, "check once and exit")
+	every := fs.Duration("interval", time.Minute, "time between checks")
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		o.URL, args = args[0], args[1:]
+	}
+	if code, stop := parseFlags(fs, env, args); stop {
+		return code
+	}
+	var err error
+	if *policy != "" {
+		o.WitnessPolicy, err = os.ReadFile(*policy)
+	}
+	m, nerr := monitor.New(o)
+	if err = errors.Join(err, nerr); err != nil {
+		return fail(env, "audit monitor", exitUsage, err)
+	}
+	report := func(r monitor.Report, err error) {
+		if err == nil {
+			fmt.Fprintf(env.Stdout, "%s: checkpoint of size %d (root %x) signed by %s, consistent with %d earlier\n", time.Now().UTC().Format(time.RFC3339), r.Size, r.Root, r.Key, r.Proven)
+		}
+	}
+	if *once {
+		r, cerr := m.Check(ctx)
+		report(r, cerr)
+		err = cerr
+	} else if err = m.Run(ctx, *every, report); errors.Is(err, context.Canceled) {
+		return exitOK
+	}
+	if err != nil {
+		return fail(env, "audit monitor", exitFail, err)
+	}
 	return exitOK
 }
