@@ -44,7 +44,10 @@ func (a *app) attachDetectors(ctx context.Context, reg *prometheus.Registry) err
 		r.Contain = a.gw.Contain
 	}
 	if ld, ok := a.store.(store.Leader); ok {
-		r.Lead = store.Campaign(ctx, ld, "detectors", a.logger)
+		// The lease holds a connection: give it up before the store closes.
+		lctx, stop := context.WithCancel(ctx)
+		r.Lead = store.Campaign(lctx, ld, "detectors", a.logger)
+		a.closers = append(a.closers, stop)
 	}
 	a.watch = r
 	a.api.Risk = r
