@@ -188,11 +188,26 @@ func (l *Log) refreshKey(ctx context.Context) (bool, error) {
 	}
 	plain, err := l.opts.KeyWrapper.Unwrap(wrapped)
 	if err != nil {
-		return false, fmt.Errorf("unwrap rotated signing key: %w", err)
+		// The master key was rotated and this gateway still has the old
+		// one: keep signing with the key it has (the same one, unless the
+		// log key was rotated too), and say so once.
+		l.key.mu.Lock()
+		l.key.wrapped = wrapped
+		l.key.mu.Unlock()
+		l.log.Error("audit log: cannot unwrap the signing key in the store with this gateway's master key (was the master key rotated? restart with the new one); still signing with the key loaded at start", "err", err)
+		return false, nil
 	}
 	k, err := parseKey("store meta "+MetaSigningKey, plain)
 	if err != nil {
 		return false, err
+	}
+	if _, cur := l.key.get(); cur != "" {
+		if v, err := verifierOf(k); err == nil && v == cur { // re-wrapped, same key
+			l.key.mu.Lock()
+			l.key.wrapped = wrapped
+			l.key.mu.Unlock()
+			return false, nil
+		}
 	}
 	signer, err := note.NewSigner(string(k))
 	if err != nil {

@@ -126,5 +126,29 @@ func TestStoredKey(t *testing.T) {
 	if a.VerifierKey() != newV {
 		t.Errorf("after restart key %s, want %s", a.VerifierKey(), newV)
 	}
+	// The master key rotated elsewhere (the key re-wrapped under one this
+	// gateway lacks): it keeps signing with the key it has.
+	w2, _ := testWrapper{"m2"}.Wrap(mustUnwrap(t, w, st))
+	if err := st.SetMeta(ctx, MetaSigningKey, w2); err != nil {
+		t.Fatal(err)
+	}
+	e.log = a
+	e.appendN(t, 70, 5)
+	e.waitPublished(t, 75)
 	a.Close(ctx)
+}
+
+func mustUnwrap(t *testing.T, w KeyWrapper, st interface {
+	Meta(context.Context, string) ([]byte, error)
+}) []byte {
+	t.Helper()
+	b, err := st.Meta(context.Background(), MetaSigningKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := w.Unwrap(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
