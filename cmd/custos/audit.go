@@ -48,7 +48,12 @@ func cmdAuditKey(ctx context.Context, env *Env, args []string) int {
 	}
 	k, err := auditlog.VerifierKey(sf.data)
 	if sf.db != "" { // the key is in the database, wrapped by the master key
-		k, err = storedVerifierKey(ctx, env, sf)
+		w, werr := logKeyWrapper(env, sf)
+		st, serr := openIf(ctx, sf, werr)
+		if err = serr; err == nil {
+			k, err = auditlog.StoredVerifierKey(ctx, st, w, sf.data)
+			st.Close()
+		}
 	}
 	if err != nil {
 		return fail(env, "audit key", exitUsage, err)
@@ -74,13 +79,9 @@ func cmdAuditVerify(ctx context.Context, env *Env, args []string) int {
 		}
 		*key = k
 	}
-	var extra [][]byte
-	if *external != "" {
-		cps, err := auditlog.ReadExportFile(*external)
-		if err != nil {
-			return fail(env, "audit verify", exitUsage, fmt.Errorf("--checkpoints: %w", err))
-		}
-		extra = cps
+	extra, err := auditlog.ReadExportFile(*external)
+	if err != nil {
+		return fail(env, "audit verify", exitUsage, fmt.Errorf("--checkpoints: %w", err))
 	}
 	st, err := openStore(ctx, sf)
 	if err != nil {
@@ -93,13 +94,7 @@ func cmdAuditVerify(ctx context.Context, env *Env, args []string) int {
 	var ve *auditlog.VerifyError
 	switch {
 	case errors.As(err, &ve):
-		fmt.Fprintf(env.Stderr, "custos audit verify: FAILED: %d problem(s) in the audit log:\n", ve.Count)
-		for _, p := range ve.Problems {
-			fmt.Fprintf(env.Stderr, "  %s\n", p)
-		}
-		if ve.Count > len(ve.Problems) {
-			fmt.Fprintf(env.Stderr, "  … and %d more\n", ve.Count-len(ve.Problems))
-		}
+		fmt.Fprint(env.Stderr, "custos audit verify: "+ve.Detail())
 		return exitFail
 	case err != nil:
 		return fail(env, "audit verify", exitFail, err)
@@ -108,12 +103,7 @@ func cmdAuditVerify(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "custos audit verify: warning: %s\n", w)
 	}
 	if !*quiet {
-		fmt.Fprintf(env.Stdout, "audit log OK: %d records, %d checkpoints verified, tree size %d, root %x, %d entry bundles and %d tiles match",
-			rep.Records, rep.Checkpoints, rep.TreeSize, rep.Root, rep.Bundles, rep.Tiles)
-		if rep.Pending > 0 {
-			fmt.Fprintf(env.Stdout, ", %d records not yet in a checkpoint", rep.Pending)
-		}
-		fmt.Fprintf(env.Stdout, " (%.2fs)\n", elapsed.Seconds())
+		fmt.Fprintf(env.Stdout, "%s (%.2fs)\n", rep.Summary(), elapsed.Seconds())
 	}
 	return exitOK
 }
@@ -160,7 +150,7 @@ func cmdAuditMonitor(ctx context.Context, env *Env, args []string) int {
 	var o monitor.Options
 	fs.StringVar(&o.Key, "key", "", "the log's verifier `key` you trust (custos audit key; then kept in the state)")
 	fs.StringVar(&o.StateFile, "state", "custos-monitor.json", "`file` keeping the checkpoints seen")
-	policy := fs.String("witness-policy", "", "witness policy `file` whose quorum must cosign every checkpoint")
+	fs.StringVar(&o.WitnessPolicyFile, "witness-policy", "", "witness policy `file` whose quorum must cosign every checkpoint")
 	once := fs.Bool("once", false, "check once and exit")
 	every := fs.Duration("interval", time.Minute, "time between checks")
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -169,27 +159,11 @@ func cmdAuditMonitor(ctx context.Context, env *Env, args []string) int {
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
-	var err error
-	if *policy != "" {
-		o.WitnessPolicy, err = os.ReadFile(*policy)
-	}
-	m, nerr := monitor.New(o)
-	if err = errors.Join(err, nerr); err != nil {
+	m, err := monitor.New(o)
+	if err != nil {
 		return fail(env, "audit monitor", exitUsage, err)
 	}
-	report := func(r monitor.Report, err error) {
-		if err == nil {
-			fmt.Fprintf(env.Stdout, "%s: checkpoint of size %d (root %x) signed by %s, consistent with %d earlier\n", time.Now().UTC().Format(time.RFC3339), r.Size, r.Root, r.Key, r.Proven)
-		}
-	}
-	if *once {
-		r, cerr := m.Check(ctx)
-		report(r, cerr)
-		err = cerr
-	} else if err = m.Run(ctx, *every, report); errors.Is(err, context.Canceled) {
-		return exitOK
-	}
-	if err != nil {
+	if err := m.Follow(ctx, *every, *once, env.Stdout); err != nil && !errors.Is(err, context.Canceled) {
 		return fail(env, "audit monitor", exitFail, err)
 	}
 	return exitOK

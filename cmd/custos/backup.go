@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/backup"
 	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/vault"
@@ -31,13 +30,7 @@ func cmdBackup(ctx context.Context, env *Env, args []string) int {
 	if err := backup.CheckWrite(d, *out, sf.db != "", *withMaster); err != nil {
 		return fail(env, "backup", exitUsage, err)
 	}
-	var m backup.Manifest
-	var err error
-	if sf.db != "" {
-		m, err = backup.WritePostgres(ctx, sf.db, d, *out, *withMaster)
-	} else {
-		m, err = backup.Write(ctx, backup.SQLiteFile(d.DB()), d, *out, *withMaster)
-	}
+	m, err := backup.WriteTo(ctx, sf.db, d, *out, *withMaster)
 	if err != nil {
 		return fail(env, "backup", exitFail, err)
 	}
@@ -74,13 +67,7 @@ func cmdRestore(ctx context.Context, env *Env, args []string) int {
 		return fail(env, "restore", exitUsage, err)
 	}
 	defer f.Close()
-	var m backup.Manifest
-	var rep auditlog.Report
-	if *db != "" {
-		m, rep, err = backup.RestorePostgres(ctx, f, *db, *data, env.Getenv)
-	} else {
-		m, rep, err = backup.Restore(ctx, f, *data)
-	}
+	m, rep, err := backup.RestoreTo(ctx, f, *db, *data, env.Getenv)
 	var ae *backup.ArchiveError
 	switch {
 	case errors.As(err, &ae):

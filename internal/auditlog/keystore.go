@@ -119,14 +119,17 @@ func loadStoreKey(ctx context.Context, st store.Store, w KeyWrapper, dir, origin
 
 // StoredVerifierKey returns the verifier key of the signing key kept in
 // st, unwrapping it with w (so it also proves w is the deployment's master
-// key). It fails with ErrNoKey if the store holds no key yet (start a
-// gateway once: it imports or creates one).
-func StoredVerifierKey(ctx context.Context, st store.Store, w KeyWrapper) (string, error) {
+// key). If the store holds no key yet (no gateway has imported
+// dir/KeyFile), it is dir/KeyFile's; ErrNoKey if neither has one.
+func StoredVerifierKey(ctx context.Context, st store.Store, w KeyWrapper, dir string) (string, error) {
 	k, _, ok, err := storedKey(ctx, st, w)
 	if err != nil {
 		return "", err
 	}
 	if !ok {
+		if v, err := VerifierKey(dir); err == nil {
+			return v, nil
+		}
 		return "", fmt.Errorf("%w in the store (start a gateway once: it imports <data>/%s or creates a key)", ErrNoKey, KeyFile)
 	}
 	return verifierOf(k)

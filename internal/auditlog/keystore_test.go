@@ -72,7 +72,7 @@ func TestStoredKey(t *testing.T) {
 	if _, err := Open(ctx, Options{Store: st, Dir: t.TempDir(), KeyWrapper: testWrapper{"other"}}); err == nil {
 		t.Fatal("Open with the wrong master key succeeded")
 	}
-	if v, err := StoredVerifierKey(ctx, st, w); err != nil || v != legacyV {
+	if v, err := StoredVerifierKey(ctx, st, w, t.TempDir()); err != nil || v != legacyV {
 		t.Fatalf("StoredVerifierKey = %s, %v; want %s", v, err, legacyV)
 	}
 	a = open(dirA)

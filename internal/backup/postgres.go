@@ -336,3 +336,22 @@ func RebuildLogOn(ctx context.Context, st store.Store, dir datadir.Dir, w auditl
 	}
 	return rep, nil
 }
+
+// WriteTo writes a backup of the deployment: of the PostgreSQL database at
+// dbURL when it is set (WritePostgres), of the embedded store in data
+// otherwise (Write).
+func WriteTo(ctx context.Context, dbURL string, data datadir.Dir, out string, withMaster bool) (Manifest, error) {
+	if dbURL != "" {
+		return WritePostgres(ctx, dbURL, data, out, withMaster)
+	}
+	return Write(ctx, SQLiteFile(data.DB()), data, out, withMaster)
+}
+
+// RestoreTo restores a backup: into the database at dbURL and dst when
+// dbURL is set (RestorePostgres), into dst alone otherwise (Restore).
+func RestoreTo(ctx context.Context, r io.Reader, dbURL, dst string, getenv func(string) string) (Manifest, auditlog.Report, error) {
+	if dbURL != "" {
+		return RestorePostgres(ctx, r, dbURL, dst, getenv)
+	}
+	return Restore(ctx, r, dst)
+}

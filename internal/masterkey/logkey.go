@@ -101,3 +101,17 @@ func rewrapLogKey(ctx context.Context, st store.Store, old, next vault.Key) erro
 	}
 	return st.SetMeta(ctx, auditlog.MetaSigningKey, w)
 }
+
+// CheckFile says why the master key at path (a data dir's master.key)
+// cannot be rotated in place: it comes from the environment instead, or
+// there is no file.
+func CheckFile(path string, getenv func(string) string) error {
+	if getenv != nil && getenv(vault.EnvMasterKey) != "" {
+		return fmt.Errorf("the master key comes from %s: rotate-master replaces %s; unset %s, or rotate it where it is kept",
+			vault.EnvMasterKey, path, vault.EnvMasterKey)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("no master key to rotate: %w", err)
+	}
+	return nil
+}

@@ -113,8 +113,10 @@ type Options struct {
 	// when it descends from it by hand-overs.
 	Key string
 	// WitnessPolicy, if set, is a tessera witness policy whose quorum
-	// must have cosigned every checkpoint. Optional.
-	WitnessPolicy []byte
+	// must have cosigned every checkpoint; WitnessPolicyFile names a file
+	// holding one. Optional.
+	WitnessPolicy     []byte
+	WitnessPolicyFile string
 	// StateFile keeps State between runs. Optional (then in memory).
 	StateFile string
 	// HTTPClient fetches; http.DefaultClient if nil.
@@ -155,6 +157,11 @@ func New(opts Options) (*Monitor, error) {
 	m := &Monitor{opts: opts, base: u}
 	if m.fetcher, err = client.NewHTTPFetcher(u, opts.HTTPClient); err != nil {
 		return nil, err
+	}
+	if opts.WitnessPolicyFile != "" {
+		if opts.WitnessPolicy, err = os.ReadFile(opts.WitnessPolicyFile); err != nil {
+			return nil, fmt.Errorf("witness policy: %w", err)
+		}
 	}
 	if len(opts.WitnessPolicy) > 0 {
 		wg, err := tessera.NewWitnessGroupFromPolicy(opts.WitnessPolicy)
@@ -340,4 +347,24 @@ func (m *Monitor) Run(ctx context.Context, interval time.Duration, report func(R
 		case <-time.After(interval):
 		}
 	}
+}
+
+// Follow checks once (once) or every interval until ctx ends, writing a
+// line per good check to w. It returns the first *Problem, a failed
+// check's error when once, or ctx's error.
+func (m *Monitor) Follow(ctx context.Context, interval time.Duration, once bool, w io.Writer) error {
+	report := func(r Report, err error) {
+		if err == nil {
+			fmt.Fprintf(w, "%s: checkpoint of size %d (root %x) signed by %s, consistent with %d earlier\n",
+				time.Now().UTC().Format(time.RFC3339), r.Size, r.Root, r.Key, r.Proven)
+		} else if !once {
+			fmt.Fprintf(w, "%s: check failed: %v\n", time.Now().UTC().Format(time.RFC3339), err)
+		}
+	}
+	if once {
+		r, err := m.Check(ctx)
+		report(r, err)
+		return err
+	}
+	return m.Run(ctx, interval, report)
 }
