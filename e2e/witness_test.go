@@ -33,6 +33,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	et "github.com/custos-dev/custos/internal/e2etest"
+	"github.com/custos-dev/custos/internal/pgtest"
 )
 
 // TorchwoodVersion is the witness implementation the tests run.
@@ -402,4 +403,60 @@ func TestRealWitnessSplitView(t *testing.T) {
 	s = et.Start(t, f.Data, "--config", witnessConfig(t, f.Dir, w, true))
 	audited(t, s, 2)
 	waitFor(t, 30*time.Second, func() bool { _, n := published(t, s); return n >= before+5 })
+}
+
+// TestRealWitnessTwoGateways runs two gateways on one PostgreSQL database,
+// started with nothing but the master key, both naming the same witness:
+// once the appends stop, both publish the very same checkpoint, signed
+// with the key from the database and cosigned by the witness.
+func TestRealWitnessTwoGateways(t *testing.T) {
+	w := startWitness(t)
+	db := pgtest.NewDatabase(t)
+	dir := t.TempDir()
+	pf := et.WriteFile(t, dir, "principals.csv", et.PrincipalsCSV)
+	cf := et.WriteFile(t, dir, "customers.csv", et.CustomersCSV)
+	dataA, dataB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if out, errOut, code := et.Run(t, "", "import", "--db", db, "--data", dataA, "--customers", cf, "--principals", pf); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	et.Start(t, dataA, "--db", db).Stop(t) // creates the log key in the database
+	out, errOut, code := et.Run(t, "", "audit", "key", "--db", db, "--data", dataA)
+	if code != 0 {
+		t.Fatalf("audit key --db: %d %s", code, errOut)
+	}
+	vkey := strings.TrimSpace(out)
+	origin, _, _ := strings.Cut(vkey, "+")
+	w.registerLog(t, origin, vkey)
+	copyFile(t, filepath.Join(dataA, "master.key"), filepath.Join(dataB, "master.key"))
+	cfg := witnessConfig(t, dir, w, false)
+	a := et.Start(t, dataA, "--db", db, "--config", cfg)
+	b := et.Start(t, dataB, "--db", db, "--config", cfg)
+	audited(t, a, 4)
+	audited(t, b, 4)
+	logV, _ := note.NewVerifier(vkey)
+	witV, _ := f_note.NewVerifierForCosignatureV1(w.VKey)
+	var ca, cb []byte
+	waitFor(t, 60*time.Second, func() bool {
+		var na, nb uint64
+		ca, na = published(t, a)
+		cb, nb = published(t, b)
+		if na < 8 || na != nb {
+			return false
+		}
+		for _, cp := range [][]byte{ca, cb} {
+			if n, err := note.Open(cp, note.VerifierList(logV, witV)); err != nil || len(n.Sigs) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	if !bytes.Equal(noteText(ca), noteText(cb)) {
+		t.Errorf("the gateways publish different trees:\n%s\n%s", ca, cb)
+	}
+}
+
+// noteText is a signed note's text (before the signatures).
+func noteText(n []byte) []byte {
+	text, _, _ := bytes.Cut(n, []byte("\n\n"))
+	return text
 }
