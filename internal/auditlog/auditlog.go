@@ -234,8 +234,7 @@ type Log struct {
 	st       store.Store
 	logDir   string
 	origin   string
-	verifier string // the key at Open
-	key      liveSigner
+	key      liveSigner // the current signing key
 	log      *slog.Logger
 	m        *metrics
 	lag      *lagTracker
@@ -367,7 +366,6 @@ func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 		st:            opts.Store,
 		logDir:        filepath.Join(opts.Dir, LogDir),
 		origin:        signer.Name(),
-		verifier:      vkey,
 		log:           opts.Logger,
 		queue:         make(chan *request, 4*opts.MaxBatch),
 		committerDone: make(chan struct{}),
