@@ -229,15 +229,15 @@ func (o *Options) setDefaults() error {
 
 // Log is an open audit log. Its methods are safe for concurrent use.
 type Log struct {
-	unlock   func() // releases the data directory's lock
-	opts     Options
-	st       store.Store
-	logDir   string
-	origin   string
-	key      liveSigner // the current signing key
-	log      *slog.Logger
-	m        *metrics
-	lag      *lagTracker
+	unlock func() // releases the data directory's lock
+	opts   Options
+	st     store.Store
+	logDir string
+	origin string
+	key    liveSigner // the current signing key
+	log    *slog.Logger
+	m      *metrics
+	lag    *lagTracker
 
 	// Append side.
 	mu     sync.RWMutex // guards closed and sending on queue
