@@ -44,7 +44,8 @@ func (a *app) attachDetectors(ctx context.Context, reg *prometheus.Registry) err
 		r.Contain = a.gw.Contain
 	}
 	if ld, ok := a.store.(store.Leader); ok {
-		r.Lead = store.Campaign(ctx, ld, "detectors", a.logger)
+		lctx, stop := context.WithCancel(ctx) // the lease holds a connection: released before the store closes
+		r.Lead, a.closers = store.Campaign(lctx, ld, "detectors", a.logger), append(a.closers, stop)
 	}
 	a.watch = r
 	a.api.Risk = r

@@ -10,6 +10,7 @@ import (
 
 	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/evidence"
+	"github.com/custos-dev/custos/internal/monitor"
 )
 
 // cmdAudit runs the audit log tools: "key" prints the verifier key,
@@ -19,6 +20,9 @@ func cmdAudit(ctx context.Context, env *Env, args []string) int {
 
 Subcommands:
   key      print the log's public verifier key (signed-note name+hash+base64)
+  monitor URL [--state FILE] [--key K] [--once]
+           follow a custos log from outside: signatures, cosignatures,
+           consistency of every checkpoint seen; non-zero on a fork
   verify   recompute the Merkle tree from every stored event and check the
            tiles and every checkpoint the log has issued; exit 0 only if all holds
   verify-bundle FILE [--key K]
@@ -27,20 +31,30 @@ Subcommands:
 
 Run "custos audit <subcommand> --help" for its flags.
 `
-	return group{name: "audit", usage: usageText, want: "key, verify or verify-bundle", subs: map[string]func(context.Context, *Env, []string) int{
-		"key":           func(_ context.Context, env *Env, args []string) int { return cmdAuditKey(env, args) },
+	return group{name: "audit", usage: usageText, want: "key, verify, verify-bundle or monitor", subs: map[string]func(context.Context, *Env, []string) int{
+		"key":           cmdAuditKey,
 		"verify":        cmdAuditVerify,
 		"verify-bundle": cmdAuditVerifyBundle,
+		"monitor":       cmdAuditMonitor,
 	}}.run(ctx, env, args)
 }
 
-func cmdAuditKey(env *Env, args []string) int {
-	fs := newFlagSet(env, "audit key", "audit key [--data DIR]")
-	data := fs.String("data", DefaultDataDir, "data `dir` holding log-signing.key")
+func cmdAuditKey(ctx context.Context, env *Env, args []string) int {
+	fs := newFlagSet(env, "audit key", "audit key [--data DIR] [--db URL]")
+	var sf storeFlags
+	sf.register(fs)
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
-	k, err := auditlog.VerifierKey(*data)
+	k, err := auditlog.VerifierKey(sf.data)
+	if sf.db != "" { // the key is in the database, wrapped by the master key
+		w, werr := logKeyWrapper(env, sf)
+		st, serr := openIf(ctx, sf, werr)
+		if err = serr; err == nil {
+			k, err = auditlog.StoredVerifierKey(ctx, st, w, sf.data)
+			st.Close()
+		}
+	}
 	if err != nil {
 		return fail(env, "audit key", exitUsage, err)
 	}
@@ -58,20 +72,16 @@ func cmdAuditVerify(ctx context.Context, env *Env, args []string) int {
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
-	if *key == "" {
+	if *key == "" && sf.db == "" { // on PostgreSQL: the key the database records
 		k, err := auditlog.VerifierKey(sf.data)
 		if err != nil {
 			return fail(env, "audit verify", exitUsage, err)
 		}
 		*key = k
 	}
-	var extra [][]byte
-	if *external != "" {
-		cps, err := auditlog.ReadExportFile(*external)
-		if err != nil {
-			return fail(env, "audit verify", exitUsage, fmt.Errorf("--checkpoints: %w", err))
-		}
-		extra = cps
+	extra, err := auditlog.ReadExportFile(*external)
+	if err != nil {
+		return fail(env, "audit verify", exitUsage, fmt.Errorf("--checkpoints: %w", err))
 	}
 	st, err := openStore(ctx, sf)
 	if err != nil {
@@ -84,13 +94,7 @@ func cmdAuditVerify(ctx context.Context, env *Env, args []string) int {
 	var ve *auditlog.VerifyError
 	switch {
 	case errors.As(err, &ve):
-		fmt.Fprintf(env.Stderr, "custos audit verify: FAILED: %d problem(s) in the audit log:\n", ve.Count)
-		for _, p := range ve.Problems {
-			fmt.Fprintf(env.Stderr, "  %s\n", p)
-		}
-		if ve.Count > len(ve.Problems) {
-			fmt.Fprintf(env.Stderr, "  … and %d more\n", ve.Count-len(ve.Problems))
-		}
+		fmt.Fprint(env.Stderr, "custos audit verify: "+ve.Detail())
 		return exitFail
 	case err != nil:
 		return fail(env, "audit verify", exitFail, err)
@@ -99,12 +103,7 @@ func cmdAuditVerify(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "custos audit verify: warning: %s\n", w)
 	}
 	if !*quiet {
-		fmt.Fprintf(env.Stdout, "audit log OK: %d records, %d checkpoints verified, tree size %d, root %x, %d entry bundles and %d tiles match",
-			rep.Records, rep.Checkpoints, rep.TreeSize, rep.Root, rep.Bundles, rep.Tiles)
-		if rep.Pending > 0 {
-			fmt.Fprintf(env.Stdout, ", %d records not yet in a checkpoint", rep.Pending)
-		}
-		fmt.Fprintf(env.Stdout, " (%.2fs)\n", elapsed.Seconds())
+		fmt.Fprintf(env.Stdout, "%s (%.2fs)\n", rep.Summary(), elapsed.Seconds())
 	}
 	return exitOK
 }
@@ -142,5 +141,30 @@ func cmdAuditVerifyBundle(_ context.Context, env *Env, args []string) int {
 	}
 	fmt.Fprintf(env.Stdout, "evidence bundle OK: case %d, %s, %d entries proven against the signed checkpoint of %d entries\n",
 		rep.Manifest.Case, rep.Manifest.Person, rep.Entries, rep.Manifest.TreeSize)
+	return exitOK
+}
+
+// cmdAuditMonitor follows a custos log from outside (package monitor).
+func cmdAuditMonitor(ctx context.Context, env *Env, args []string) int {
+	fs := newFlagSet(env, "audit monitor", "audit monitor URL [--key K] [--state FILE] [--witness-policy FILE] [--once] [--interval D]")
+	var o monitor.Options
+	fs.StringVar(&o.Key, "key", "", "the log's verifier `key` you trust (custos audit key; then kept in the state)")
+	fs.StringVar(&o.StateFile, "state", "custos-monitor.json", "`file` keeping the checkpoints seen")
+	fs.StringVar(&o.WitnessPolicyFile, "witness-policy", "", "witness policy `file` whose quorum must cosign every checkpoint")
+	once := fs.Bool("once", false, "check once and exit")
+	every := fs.Duration("interval", time.Minute, "time between checks")
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		o.URL, args = args[0], args[1:]
+	}
+	if code, stop := parseFlags(fs, env, args); stop {
+		return code
+	}
+	m, err := monitor.New(o)
+	if err != nil {
+		return fail(env, "audit monitor", exitUsage, err)
+	}
+	if err := m.Follow(ctx, *every, *once, env.Stdout); err != nil && !errors.Is(err, context.Canceled) {
+		return fail(env, "audit monitor", exitFail, err)
+	}
 	return exitOK
 }

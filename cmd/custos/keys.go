@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/masterkey"
-	"github.com/custos-dev/custos/internal/vault"
+	"github.com/custos-dev/custos/internal/store"
 )
 
 // cmdKeys runs the key tools.
@@ -20,8 +19,8 @@ Subcommands:
   rotate-master  new master key: re-wrap the store's key set and replace
                  <data>/master.key (0600); records are not re-encrypted
   rotate-log     new audit log signing key: the old key signs a hand-over to
-                 the new one, kept in <data>/log-keys, so old checkpoints
-                 still verify and new ones are signed by the new key
+                 the new one (<data>/log-keys, or the database with --db,
+                 where gateways may run), so old checkpoints still verify
 
 Run "custos keys <subcommand> --help" for its flags.
 `
@@ -40,12 +39,8 @@ func cmdRotateMaster(ctx context.Context, env *Env, args []string) int {
 		return code
 	}
 	path := datadir.Dir(sf.data).MasterKey()
-	if env.Getenv(vault.EnvMasterKey) != "" {
-		return fail(env, "keys rotate-master", exitUsage, fmt.Errorf("the master key comes from %s: rotate-master replaces %s; unset %s, or rotate it where it is kept",
-			vault.EnvMasterKey, path, vault.EnvMasterKey))
-	}
-	if _, err := os.Stat(path); err != nil {
-		return fail(env, "keys rotate-master", exitUsage, fmt.Errorf("no master key to rotate: %w", err))
+	if err := masterkey.CheckFile(path, env.Getenv); err != nil {
+		return fail(env, "keys rotate-master", exitUsage, err)
 	}
 	st, err := openStore(ctx, sf)
 	if err != nil {
@@ -68,26 +63,33 @@ func cmdRotateMaster(ctx context.Context, env *Env, args []string) int {
 	return exitOK
 }
 
-// cmdRotateLog replaces the audit log's signing key (see
-// auditlog.RotateKey). The server must be stopped: only one process may
-// write the log.
+// cmdRotateLog replaces the audit log's signing key: on PostgreSQL in the
+// database, while gateways run (auditlog.RotateStoredKey); on the embedded
+// store in the data dir, with the server stopped (auditlog.RotateKey).
 func cmdRotateLog(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "keys rotate-log", "keys rotate-log [--data DIR | --db URL]   (stop the server first)")
+	fs := newFlagSet(env, "keys rotate-log", "keys rotate-log [--data DIR (stop the server first) | --db URL (gateways may run)]")
 	var sf storeFlags
 	sf.register(fs)
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
-	old, err := auditlog.VerifierKey(sf.data)
-	if err != nil {
-		return fail(env, "keys rotate-log", exitUsage, err)
+	w, err := logKeyWrapper(env, sf)
+	var old, nv string
+	if err == nil && w == nil {
+		old, err = auditlog.VerifierKey(sf.data)
 	}
-	st, err := openStore(ctx, sf)
+	st, err := openIf(ctx, sf, err)
 	if err != nil {
 		return fail(env, "keys rotate-log", exitUsage, err)
 	}
 	defer st.Close()
-	nv, err := auditlog.RotateKey(ctx, st, sf.data)
+	where := datadir.Dir(sf.data).LogKeys()
+	if w != nil {
+		old, nv, err = auditlog.RotateStoredKey(ctx, st, w, 0)
+		where = "the database (audit.key_history); running gateways sign with the new key from their next checkpoint"
+	} else {
+		nv, err = auditlog.RotateKey(ctx, st, sf.data)
+	}
 	if err != nil {
 		code := exitFail
 		if errors.Is(err, auditlog.ErrRotation) {
@@ -96,7 +98,25 @@ func cmdRotateLog(ctx context.Context, env *Env, args []string) int {
 		return fail(env, "keys rotate-log", code, err)
 	}
 	fmt.Fprintf(env.Stdout, "audit log signing key rotated.\nretired verifier key: %s\nnew verifier key:     %s\n"+
-		"The hand-over, signed by both keys, is in %s; give it and the new key to your auditors and witnesses.\n",
-		old, nv, datadir.Dir(sf.data).LogKeys())
+		"The hand-over, signed by both keys, is in %s; give it and the new key to your auditors and witnesses.\n", old, nv, where)
 	return exitOK
+}
+
+// logKeyWrapper returns the master key's wrapper for the log signing key
+// on PostgreSQL, where the key lives in the database; nil on the embedded
+// store, which keeps <data>/log-signing.key.
+func logKeyWrapper(env *Env, sf storeFlags) (auditlog.KeyWrapper, error) {
+	if sf.db == "" {
+		return nil, nil
+	}
+	mk, err := masterkey.Load(sf.data, env.Getenv)
+	return masterkey.LogKeyWrapper{Master: mk}, err
+}
+
+// openIf opens the store unless err is already set.
+func openIf(ctx context.Context, sf storeFlags, err error) (store.Store, error) {
+	if err != nil {
+		return nil, err
+	}
+	return openStore(ctx, sf)
 }

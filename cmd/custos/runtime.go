@@ -29,7 +29,7 @@ type storeFlags struct {
 
 func (f *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.data, "data", DefaultDataDir, "data `dir`: embedded store, master key, audit log")
-	fs.StringVar(&f.db, "db", "", "PostgreSQL `url` (postgres://…); the data dir still holds keys and the log")
+	fs.StringVar(&f.db, "db", "", "PostgreSQL `url` (postgres://…); the data dir still holds the master key and the tiled log")
 }
 
 // newFlagSet returns a FlagSet that reports errors on env.Stderr and whose

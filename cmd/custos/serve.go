@@ -174,6 +174,9 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 	aopts := auditlog.Options{Store: st, Dir: f.data, Logger: logger, Registerer: reg,
 		Origin: cfg.Audit.Origin, WitnessFailOpen: cfg.Audit.WitnessFailOpen,
 		ExportFile: cfg.Audit.ExportFile, ExportURL: cfg.Audit.ExportURL, ExportInterval: cfg.Audit.ExportInterval.Duration}
+	if aopts.KeyWrapper, err = logKeyWrapper(env, f.storeFlags); err != nil {
+		return nil, err
+	}
 	if cfg.Audit.WitnessPolicy != "" {
 		if aopts.WitnessPolicy, err = os.ReadFile(cfg.Audit.WitnessPolicy); err != nil {
 			return nil, fmt.Errorf("audit.witness_policy: %w", err)

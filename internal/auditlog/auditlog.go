@@ -170,6 +170,15 @@ type Options struct {
 	// PollInterval is how often the integrator looks in the store for
 	// records it was not told about; DefaultPollInterval if zero.
 	PollInterval time.Duration
+	// KeyWrapper, if set, keeps the signing key in the store (Meta
+	// MetaSigningKey), wrapped by it, instead of in Dir/KeyFile, so that a
+	// gateway needs only the database and the master key. An existing
+	// Dir/KeyFile (and Dir/KeyHistoryFile) is imported at the first start;
+	// from then on the store's copy is the one used. The key history is
+	// then kept in the store too, and a key rotated in the store
+	// (RotateStoredKey) is picked up before the next signature. Optional:
+	// without it the key file is used, as on the embedded store.
+	KeyWrapper KeyWrapper
 }
 
 func (o *Options) setDefaults() error {
@@ -220,15 +229,15 @@ func (o *Options) setDefaults() error {
 
 // Log is an open audit log. Its methods are safe for concurrent use.
 type Log struct {
-	unlock   func() // releases the data directory's lock
-	opts     Options
-	st       store.Store
-	logDir   string
-	origin   string
-	verifier string
-	log      *slog.Logger
-	m        *metrics
-	lag      *lagTracker
+	unlock func() // releases the data directory's lock
+	opts   Options
+	st     store.Store
+	logDir string
+	origin string
+	key    liveSigner // the current signing key
+	log    *slog.Logger
+	m      *metrics
+	lag    *lagTracker
 
 	// Append side.
 	mu     sync.RWMutex // guards closed and sending on queue
@@ -304,20 +313,31 @@ func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 	}()
 	// A log that already exists must not get a fresh key because its key
 	// file went missing.
-	recorded, err := opts.Store.Meta(ctx, metaVerifierKey)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return nil, fmt.Errorf("open audit log: read verifier key: %w", err)
-	default:
-		if _, err := os.Stat(filepath.Join(opts.Dir, KeyFile)); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("open audit log: the log's signing key %s is missing (restore it from a backup; its verifier key is %s): %w",
-				filepath.Join(opts.Dir, KeyFile), recorded, ErrNoKey)
+	var key signingKey
+	var wrapped []byte
+	if opts.KeyWrapper != nil {
+		logf := func(msg string, args ...any) { opts.Logger.Info(msg, args...) }
+		if key, err = loadStoreKey(ctx, opts.Store, opts.KeyWrapper, opts.Dir, opts.Origin, logf); err != nil {
+			return nil, fmt.Errorf("open audit log: %w", err)
 		}
-	}
-	key, err := loadOrCreateKey(opts.Dir, opts.Origin)
-	if err != nil {
-		return nil, fmt.Errorf("open audit log: %w", err)
+		if _, wrapped, _, err = storedKey(ctx, opts.Store, opts.KeyWrapper); err != nil {
+			return nil, fmt.Errorf("open audit log: %w", err)
+		}
+	} else {
+		recorded, err := opts.Store.Meta(ctx, metaVerifierKey)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("open audit log: read verifier key: %w", err)
+		default:
+			if _, err := os.Stat(filepath.Join(opts.Dir, KeyFile)); errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("open audit log: the log's signing key %s is missing (restore it from a backup; its verifier key is %s): %w",
+					filepath.Join(opts.Dir, KeyFile), recorded, ErrNoKey)
+			}
+		}
+		if key, err = loadOrCreateKey(opts.Dir, opts.Origin); err != nil {
+			return nil, fmt.Errorf("open audit log: %w", err)
+		}
 	}
 	signer, err := note.NewSigner(string(key))
 	if err != nil {
@@ -332,8 +352,12 @@ func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 		return nil, fmt.Errorf("open audit log: record verifier key: %w", err)
 	}
 	if string(got) != vkey {
+		where := filepath.Join(opts.Dir, KeyFile)
+		if opts.KeyWrapper != nil {
+			where = "the store (" + MetaSigningKey + ")"
+		}
 		return nil, fmt.Errorf("open audit log: the signing key in %s is not the one this store's log was created with (%s): %w",
-			filepath.Join(opts.Dir, KeyFile), got, ErrInconsistent)
+			where, got, ErrInconsistent)
 	}
 
 	l := &Log{
@@ -342,7 +366,6 @@ func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 		st:            opts.Store,
 		logDir:        filepath.Join(opts.Dir, LogDir),
 		origin:        signer.Name(),
-		verifier:      vkey,
 		log:           opts.Logger,
 		queue:         make(chan *request, 4*opts.MaxBatch),
 		committerDone: make(chan struct{}),
@@ -351,6 +374,7 @@ func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 		integDone:     make(chan struct{}),
 		cpChanged:     make(chan struct{}),
 	}
+	l.key.signer, l.key.verifier, l.key.wrapped = signer, vkey, wrapped
 	l.buf.max = 1 << 16 // ~30 MB of events; beyond, the integrator reads the store
 	l.lag = newLagTracker()
 	l.m = newMetrics(l)
@@ -372,12 +396,24 @@ func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 	if err := os.MkdirAll(l.logDir, 0o755); err != nil {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
-	driver, err := posix.New(ctx, posix.Config{Path: l.logDir, HTTPClient: opts.HTTPClient})
+	hc := opts.HTTPClient
+	if len(opts.WitnessPolicy) > 0 {
+		// Watch the witnesses' answers: a refusal that means a split view
+		// is logged and raised as an alert.
+		c := *hc
+		next := c.Transport
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		c.Transport = &witnessWatch{next: next, l: l, witnesses: parsePolicyWitnesses(opts.WitnessPolicy)}
+		hc = &c
+	}
+	driver, err := posix.New(ctx, posix.Config{Path: l.logDir, HTTPClient: hc})
 	if err != nil {
 		return nil, fmt.Errorf("open audit log: tessera posix: %w", err)
 	}
 	topts := tessera.NewAppendOptions().
-		WithCheckpointSigner(&recordingSigner{Signer: signer, l: l}).
+		WithCheckpointSigner(&recordingSigner{l: l}).
 		WithBatching(uint(opts.IntegrateBatch), opts.BatchMaxAge).
 		WithCheckpointInterval(opts.CheckpointInterval)
 	if len(opts.WitnessPolicy) > 0 {
@@ -426,7 +462,11 @@ func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 func (l *Log) Origin() string { return l.origin }
 
 // VerifierKey returns the log's verifier key (name+hash+base64).
-func (l *Log) VerifierKey() string { return l.verifier }
+// After a rotation in the store it is the new key.
+func (l *Log) VerifierKey() string {
+	_, v := l.key.get()
+	return v
+}
 
 // Err returns the integration error that stopped the integrator, or nil.
 // A non-nil Err means the tiled log no longer follows the store: records are

@@ -17,8 +17,18 @@ import (
 // Mount it at "/log/", directly or under http.StripPrefix("/log", …). Any other
 // path, including directories and tessera's private state, is 404; methods
 // other than GET and HEAD are 405.
+//
+// It also serves /log/custos-log.json (TrustPath): the TrustDocument.
 func (l *Log) Handler() http.Handler {
-	return tilesHandler(l.logDir)
+	tiles := tilesHandler(l.logDir)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if (r.URL.Path == "/"+TrustPath || r.URL.Path == "/log/"+TrustPath) &&
+			(r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			l.serveTrust(w, r)
+			return
+		}
+		tiles.ServeHTTP(w, r)
+	})
 }
 
 // tilesHandler serves the tlog-tiles resources found in dir.

@@ -13,7 +13,6 @@ import (
 
 	f_log "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/tessera"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/custos-dev/custos/internal/store"
 )
@@ -171,8 +170,8 @@ func (l *Log) setFatal(err error) {
 
 // recordingSigner signs checkpoints for tessera and saves each signed
 // checkpoint in the store before tessera publishes it.
+// It signs with the log's current key (see Log.refreshKey).
 type recordingSigner struct {
-	note.Signer
 	l *Log
 
 	mu   sync.Mutex
@@ -185,11 +184,19 @@ func (s *recordingSigner) Sign(msg []byte) ([]byte, error) {
 	if _, err := cp.Unmarshal(msg); err != nil {
 		return nil, fmt.Errorf("sign checkpoint: %w", err)
 	}
-	sig, err := s.Signer.Sign(msg)
+	// tessera has already asked for KeyHash: a key rotated since then
+	// fails this attempt, and the next one uses the new key.
+	if changed, err := s.l.refreshKey(s.l.bgCtx); err != nil {
+		return nil, err
+	} else if changed {
+		return nil, errKeyChanged
+	}
+	signer, _ := s.l.key.get()
+	sig, err := signer.Sign(msg)
 	if err != nil {
 		return nil, err
 	}
-	n := signedNote(msg, s.Name(), s.KeyHash(), sig)
+	n := signedNote(msg, signer.Name(), signer.KeyHash(), sig)
 	// tessera re-signs an unchanged tree every 10 minutes; Ed25519 is
 	// deterministic, so that note is already stored.
 	s.mu.Lock()
@@ -203,6 +210,15 @@ func (s *recordingSigner) Sign(msg []byte) ([]byte, error) {
 	}
 	s.l.setCheckpoint(n, cp.Size)
 	return sig, nil
+}
+
+// Name implements note.Signer.
+func (s *recordingSigner) Name() string { return s.l.origin }
+
+// KeyHash implements note.Signer.
+func (s *recordingSigner) KeyHash() uint32 {
+	signer, _ := s.l.key.get()
+	return signer.KeyHash()
 }
 
 // signedNote encodes text with one signature as note.Sign does.
@@ -240,11 +256,12 @@ func (l *Log) loadPublishedCheckpoint(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
-	v, err := note.NewVerifier(l.verifier)
+	// After a rotation the published checkpoint may carry a retired key.
+	eras, err := l.keyEras(ctx)
 	if err != nil {
-		return fmt.Errorf("verifier key: %w", err)
+		return err
 	}
-	cp, _, _, err := f_log.ParseCheckpoint(raw, l.origin, v)
+	cp, err := parseByEra(raw, l.origin, eras)
 	if err != nil {
 		return fmt.Errorf("published checkpoint does not verify with the log's key: %w", err)
 	}

@@ -19,6 +19,7 @@ type metrics struct {
 	publishDelay    prometheus.Histogram
 	publishLag      prometheus.GaugeFunc
 	feedLag         *lagCollector
+	witnessRefusals prometheus.Counter
 
 	reg prometheus.Registerer
 }
@@ -73,12 +74,16 @@ func newMetrics(l *Log) *metrics {
 			Help: "How long the oldest committed audit record has waited for a signed checkpoint (0 when all are covered).",
 		}, func() float64 { return l.lag.oldest().Seconds() }),
 		feedLag: newLagCollector(&l.hub),
+		witnessRefusals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "custos_audit_witness_refusals_total",
+			Help: "Checkpoints a witness refused to cosign because its view of the log differs (split view, rollback) or it does not trust the log.",
+		}),
 	}
 }
 
 func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.appends, m.appendErrors, m.appendSeconds, m.commitBatch, m.storeSize,
-		m.integratedSize, m.checkpointSize, m.integrateErrors, m.inconsistent, m.publishDelay, m.publishLag, m.feedLag}
+		m.integratedSize, m.checkpointSize, m.integrateErrors, m.inconsistent, m.publishDelay, m.publishLag, m.feedLag, m.witnessRefusals}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {

@@ -122,8 +122,10 @@ type keyEra struct {
 // hand-overs (or there must be none). Each hand-over is signed by both
 // its keys, so trusting any key of the chain authenticates all of them;
 // a retired key is accepted only for sizes up to its hand-over.
-func keyEras(dir, origin, trusted string) ([]keyEra, error) {
-	hs, err := ReadKeyHistory(dir)
+// The history is the store's when it keeps one (KeyWrapper), dir's
+// otherwise.
+func keyEras(ctx context.Context, st store.Store, dir, origin, trusted string) ([]keyEra, error) {
+	hs, err := readHistory(ctx, st, dir)
 	if err != nil {
 		return nil, err
 	}

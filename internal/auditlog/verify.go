@@ -153,6 +153,13 @@ func VerifyWith(ctx context.Context, st store.Store, dir string, o VerifyOptions
 	logDir := filepath.Join(dir, LogDir)
 	if verifierKey == "" {
 		k, err := VerifierKey(dir)
+		if errors.Is(err, ErrNoKey) {
+			// The key is kept in the store (Options.KeyWrapper): hold
+			// the log to the verifier key recorded there.
+			if rec, rerr := st.Meta(ctx, metaVerifierKey); rerr == nil {
+				k, err = string(rec), nil
+			}
+		}
 		if err != nil {
 			return rep, err
 		}
@@ -165,7 +172,7 @@ func VerifyWith(ctx context.Context, st store.Store, dir string, o VerifyOptions
 	origin := v.Name()
 	// After rotations (dir/KeyHistoryFile), older checkpoints carry
 	// retired keys; each is accepted only up to its hand-over.
-	eras, err := keyEras(dir, origin, verifierKey)
+	eras, err := keyEras(ctx, st, dir, origin, verifierKey)
 	if err != nil {
 		rep.problem(-1, KeyHistoryFile, "%v", err)
 		eras = []keyEra{{vkey: verifierKey, v: v, to: math.MaxUint64}}

@@ -24,6 +24,8 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custos-dev/custos/internal/store"
 )
 
 // fakeWitness is a minimal C2SP tlog-witness: it checks the log's
@@ -37,6 +39,9 @@ type fakeWitness struct {
 	size   uint64
 	root   []byte
 	calls  int
+	// split marks a witness that was shown another tree: bad proofs are
+	// expected, not a test failure.
+	split bool
 }
 
 func (w *fakeWitness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
@@ -82,7 +87,9 @@ func (w *fakeWitness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if w.size > 0 {
 		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, w.size, cp.Size, hashes, w.root, cp.Hash); err != nil {
-			w.t.Errorf("witness: consistency proof %d -> %d: %v", w.size, cp.Size, err)
+			if !w.split {
+				w.t.Errorf("witness: consistency proof %d -> %d: %v", w.size, cp.Size, err)
+			}
 			http.Error(rw, "inconsistent", http.StatusUnprocessableEntity)
 			return
 		}
@@ -231,4 +238,72 @@ func TestExport(t *testing.T) {
 		t.Fatalf("older copy against exported checkpoints: got %v, want a rollback failure", err)
 	}
 	os.Remove(export)
+}
+
+// TestWitnessRefusalAlerts shows a witness another tree for the log's
+// origin (it holds a root for size 2 that the log never had): the log
+// must not publish a checkpoint the witness refuses, must raise one
+// "witness" alert naming the witness and the split view, and must count
+// the refusals.
+func TestWitnessRefusalAlerts(t *testing.T) {
+	dir := t.TempDir()
+	key, err := loadOrCreateKey(dir, DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, _ := verifierOf(key)
+	logV, _ := note.NewVerifier(vkey)
+	wskey, wvkey, _ := note.GenerateKey(rand.Reader, "witness.test")
+	wsigner, _ := f_note.NewSignerForCosignatureV1(wskey)
+	other := make([]byte, 32)
+	rand.Read(other)
+	w := &fakeWitness{t: t, logV: logV, signer: wsigner, size: 2, root: other, split: true}
+	srv := httptest.NewServer(w)
+	defer srv.Close()
+	st := openStore(t, dir)
+	defer st.Close()
+	// The log grows to 5 entries before it meets the witness.
+	l, err := Open(context.Background(), Options{Store: st, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{dir: dir, store: st, log: l}
+	e.appendN(t, 0, 5)
+	e.waitPublished(t, 5)
+	l.Close(context.Background())
+	before := mustRead(t, filepath.Join(dir, LogDir, "checkpoint"))
+	l, err = Open(context.Background(), Options{Store: st, Dir: dir, WitnessTimeout: time.Second,
+		WitnessPolicy: []byte(fmt.Sprintf("witness w1 %s %s\nquorum w1\n", wvkey, srv.URL))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// No checkpoint will cover the last entries: do not wait for one.
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		l.Close(ctx)
+	}()
+	e.log = l
+	e.appendN(t, 5, 5)
+	deadline := time.Now().Add(20 * time.Second)
+	var alerts []store.Alert
+	for len(alerts) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no witness alert")
+		}
+		time.Sleep(20 * time.Millisecond)
+		alerts, _ = st.Alerts(context.Background(), 10)
+	}
+	a := alerts[0]
+	if a.Kind != AlertKindWitness || a.Actor != AlertActorLog || !strings.Contains(strings.Join(a.Reasons, " "), "split view") ||
+		!strings.Contains(strings.Join(a.Reasons, " "), "w1") {
+		t.Errorf("alert: %+v", a)
+	}
+	if now := mustRead(t, filepath.Join(dir, LogDir, "checkpoint")); !bytes.Equal(now, before) {
+		t.Errorf("a checkpoint was published although the witness refused it:\n%s", now)
+	}
+	e.appendN(t, 10, 5)
+	if n, _ := st.Alerts(context.Background(), 10); len(n) != 1 {
+		t.Errorf("%d alerts for one refusing witness, want 1", len(n))
+	}
 }

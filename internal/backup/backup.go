@@ -23,6 +23,7 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,8 @@ import (
 	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/store/sqlite"
+
+	_ "modernc.org/sqlite" // database/sql driver for SQLiteFile
 )
 
 // Format names the archive layout; Extract accepts only this one.
@@ -51,6 +54,10 @@ type Manifest struct {
 	Customers        int       `json:"customers"`
 	VerifierKey      string    `json:"verifier_key"`
 	MasterKeyInclude bool      `json:"master_key_included"`
+	// PostgreSQL backups (PostgresFormat) only:
+	Store         string           `json:"store,omitempty"`          // "postgres"
+	SchemaVersion int              `json:"schema_version,omitempty"` // schema_migrations' version
+	Tables        map[string]int64 `json:"tables,omitempty"`         // rows per table
 }
 
 // Snapshotter writes a consistent copy of the store, as an SQLite database
@@ -176,4 +183,45 @@ func addFile(tw *tar.Writer, name, path string) error {
 		err = fmt.Errorf("%s changed size while being copied", name)
 	}
 	return err
+}
+
+// SQLiteFile snapshots the SQLite store at its path with VACUUM INTO on a
+// read-only connection: one read transaction, so the copy is consistent
+// and a running server is not blocked.
+type SQLiteFile string
+
+// Snapshot implements Snapshotter.
+func (src SQLiteFile) Snapshot(ctx context.Context, dst string) error {
+	db, err := sql.Open("sqlite", "file:"+string(src)+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, dst); err != nil {
+		return fmt.Errorf("snapshot store: %w", err)
+	}
+	return os.Chmod(dst, 0o600)
+}
+
+// CheckWrite says what stops a backup of data (on PostgreSQL when
+// postgres) to out before anything is written: out exists or its
+// directory does not, no store or signing key, no master key to include.
+func CheckWrite(data datadir.Dir, out string, postgres, withMaster bool) error {
+	if _, err := os.Stat(out); err == nil {
+		return fmt.Errorf("%s exists; choose a new file", out)
+	} else if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
+		return fmt.Errorf("--out %s: its directory does not exist", out)
+	}
+	if !postgres {
+		if _, err := os.Stat(data.DB()); err != nil {
+			return fmt.Errorf("no embedded store in %s (%w); on PostgreSQL give --db URL", data, err)
+		}
+		if _, err := os.Stat(data.LogSigningKey()); err != nil {
+			return fmt.Errorf("no audit log signing key in %s (start the server once): %w", data, err)
+		}
+	}
+	if _, err := os.Stat(data.MasterKey()); err != nil && withMaster {
+		return fmt.Errorf("--include-master-key: %w", err)
+	}
+	return nil
 }

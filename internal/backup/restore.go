@@ -49,6 +49,9 @@ func Restore(ctx context.Context, r io.Reader, dst string) (Manifest, auditlog.R
 	if err != nil {
 		return m, rep, &ArchiveError{err}
 	}
+	if m.Format != Format {
+		return m, rep, &ArchiveError{fmt.Errorf("a backup of a PostgreSQL deployment: restore it with --db URL")}
+	}
 	if rep, err = RebuildLog(ctx, datadir.Dir(work)); err != nil {
 		return m, rep, err
 	}
@@ -107,26 +110,34 @@ func Extract(r io.Reader, dir string) (Manifest, error) {
 	if err != nil {
 		return m, fmt.Errorf("backup has no %s", ManifestName)
 	}
-	if err := json.Unmarshal(b, &m); err != nil || m.Format != Format {
-		return m, fmt.Errorf("backup manifest: not format %s", Format)
+	if err := json.Unmarshal(b, &m); err != nil || m.Format != Format && m.Format != PostgresFormat {
+		return m, fmt.Errorf("backup manifest: not format %s or %s", Format, PostgresFormat)
 	}
-	for _, need := range []string{datadir.DBFile, datadir.LogSigningKeyFile} {
-		if !seen[need] {
-			return m, fmt.Errorf("backup lacks %s", need)
+	need := []string{datadir.DBFile, datadir.LogSigningKeyFile}
+	if m.Format == PostgresFormat {
+		need = nil
+		for t := range m.Tables {
+			need = append(need, TablesDir+"/"+t+".copy")
+		}
+	}
+	for _, n := range need {
+		if !seen[n] {
+			return m, fmt.Errorf("backup lacks %s", n)
 		}
 	}
 	os.Remove(filepath.Join(dir, ManifestName))
 	return m, nil
 }
 
-// SafeName reports whether name is one Write uses: a file at the top or
-// in policies/, no dot-dot, no absolute path.
+// SafeName reports whether name is one Write or WritePostgres uses: a
+// file at the top or in policies/ or tables/, no dot-dot, no absolute
+// path.
 func SafeName(name string) bool {
 	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") || strings.Contains(name, "\x00") {
 		return false
 	}
 	parts := strings.Split(name, "/")
-	if len(parts) > 2 || len(parts) == 2 && parts[0] != datadir.PoliciesDir {
+	if len(parts) > 2 || len(parts) == 2 && parts[0] != datadir.PoliciesDir && parts[0] != TablesDir {
 		return false
 	}
 	for _, p := range parts {

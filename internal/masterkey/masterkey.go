@@ -4,7 +4,8 @@
 // the two key files opens:
 //
 //  1. write the new key to master.key.new (0600, synced);
-//  2. re-wrap the key set in the store under the new key (one write);
+//  2. re-wrap the key set in the store under the new key (one write),
+//     then the audit log's signing key when the store keeps it;
 //  3. rename master.key.new over master.key and sync the directory.
 //
 // If a rotation is interrupted between 2 and 3, the next Rotate finds
@@ -47,6 +48,9 @@ func Rotate(ctx context.Context, st store.Store, path string) (finished bool, er
 			return false, err
 		}
 		if _, err := vault.Open(ctx, st, pending); err == nil {
+			if err := rewrapLogKey(ctx, st, old, pending); err != nil {
+				return false, err
+			}
 			return true, replaceFile(newPath, path)
 		}
 		os.Remove(newPath)
@@ -61,6 +65,11 @@ func Rotate(ctx context.Context, st store.Store, path string) (finished bool, er
 	if err := vault.Rewrap(ctx, st, old, next); err != nil {
 		os.Remove(newPath)
 		return false, fmt.Errorf("re-wrap: %w; the old master key still applies", err)
+	}
+	// The log signing key, when the store keeps it, after the key set:
+	// an interrupted rotation is finished above, re-wrapping it then.
+	if err := rewrapLogKey(ctx, st, old, next); err != nil {
+		return false, fmt.Errorf("re-wrap the log signing key: %w; run custos keys rotate-master again to finish", err)
 	}
 	if err := replaceFile(newPath, path); err != nil {
 		return false, fmt.Errorf("%w; the store now opens only with %s: run custos keys rotate-master again to finish", err, newPath)
