@@ -112,13 +112,8 @@ func cmdAuditVerifyBundle(_ context.Context, env *Env, args []string) int {
 	fs := newFlagSet(env, "audit verify-bundle", "audit verify-bundle FILE [--key VERIFIER]")
 	key := fs.String("key", "", "the log's verifier `key` you trust (default: the key in the bundle, with a warning)")
 	var file string
-	for i := 0; i < len(args); i++ { // FILE may stand before or after the flags
-		if args[i] == "--key" || args[i] == "-key" {
-			i++
-		} else if !strings.HasPrefix(args[i], "-") {
-			file, args = args[i], append(args[:i:i], args[i+1:]...)
-			break
-		}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
 	}
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
@@ -133,14 +128,10 @@ func cmdAuditVerifyBundle(_ context.Context, env *Env, args []string) int {
 		return fail(env, "audit verify-bundle", exitUsage, fmt.Errorf("%s: %w", file, err))
 	}
 	if !rep.OK() {
-		fmt.Fprintf(env.Stderr, "custos audit verify-bundle: FAILED: %s: %d problem(s):\n  %s\n", file, len(rep.Problems), strings.Join(rep.Problems, "\n  "))
+		fmt.Fprintf(env.Stderr, "custos audit verify-bundle: FAILED: %s: %s\n", file, rep)
 		return exitFail
 	}
-	if rep.KeyFromBundle {
-		fmt.Fprintln(env.Stderr, "custos audit verify-bundle: warning: checked against the key in the bundle; give --key with the log's published key")
-	}
-	fmt.Fprintf(env.Stdout, "evidence bundle OK: case %d, %s, %d entries proven against the signed checkpoint of %d entries\n",
-		rep.Manifest.Case, rep.Manifest.Person, rep.Entries, rep.Manifest.TreeSize)
+	fmt.Fprintln(env.Stdout, rep)
 	return exitOK
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/custos-dev/custos/internal/cpuprof"
 	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/demo"
 )
@@ -32,7 +33,7 @@ func cmdDemo(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "custos demo: --days must be 1..90")
 		return exitUsage
 	}
-	stopProf, err := startCPUProfile(f.cpuProf)
+	stopProf, err := cpuprof.Start(f.cpuProf)
 	if err != nil {
 		return fail(env, "demo", exitUsage, err)
 	}

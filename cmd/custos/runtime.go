@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -114,5 +113,3 @@ func fail(env *Env, cmd string, code int, err error) int {
 	fmt.Fprintf(env.Stderr, "custos %s: %v\n", cmd, err)
 	return code
 }
-
-func closeQuietly(c io.Closer) { c.Close() }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -10,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +18,8 @@ import (
 
 	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/config"
+	"github.com/custos-dev/custos/internal/cpuprof"
+	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/httpapi"
 	"github.com/custos-dev/custos/internal/notify"
@@ -60,7 +62,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) int {
 	if _, err := f.tls.Load(); err != nil {
 		return fail(env, "serve", exitUsage, err)
 	}
-	stopProf, err := startCPUProfile(f.cpuProf)
+	stopProf, err := cpuprof.Start(f.cpuProf)
 	if err != nil {
 		return fail(env, "serve", exitUsage, err)
 	}
@@ -139,11 +141,7 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 	if opts.Durability != "" {
 		cfg.Durability = opts.Durability
 	}
-	sync := sqlite.SyncFull
-	if cfg.Durability == "process" {
-		sync = sqlite.SyncNormal
-	}
-	st, err := openStore(ctx, f.storeFlags, sqlite.WithSync(sync))
+	st, err := openStore(ctx, f.storeFlags, sqlite.WithSync(sqlite.SyncFor(cfg.Durability)))
 	if err != nil {
 		return nil, err
 	}
@@ -156,13 +154,7 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	polDir := f.policies
-	if polDir == "" {
-		polDir = cfg.Policies
-	}
-	if polDir == "" {
-		polDir = filepath.Join(f.data, "policies")
-	}
+	polDir := cmp.Or(f.policies, cfg.Policies, datadir.Dir(f.data).Policies())
 	if _, err := policy.WriteDefaults(polDir); err != nil {
 		return nil, fmt.Errorf("policies: %w", err)
 	}
@@ -286,20 +278,4 @@ func (a *app) serve(ctx context.Context, env *Env) int {
 	a.close()
 	a.logger.Info("stopped")
 	return code
-}
-
-// startCPUProfile writes a CPU profile to path (if set) until stop.
-func startCPUProfile(path string) (stop func(), err error) {
-	if path == "" {
-		return func() {}, nil
-	}
-	pf, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(pf); err != nil {
-		pf.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); pf.Close() }, nil
 }

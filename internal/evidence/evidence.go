@@ -128,6 +128,19 @@ type Report struct {
 // OK reports whether the bundle verified.
 func (r Report) OK() bool { return len(r.Problems) == 0 }
 
+// String says what was found: the problems, one a line, or what verified.
+func (r Report) String() string {
+	if !r.OK() {
+		return fmt.Sprintf("%d problem(s):\n  %s", len(r.Problems), strings.Join(r.Problems, "\n  "))
+	}
+	s := fmt.Sprintf("evidence bundle OK: case %d, %s, %d entries proven against the signed checkpoint of %d entries",
+		r.Manifest.Case, r.Manifest.Person, r.Entries, r.Manifest.TreeSize)
+	if r.KeyFromBundle {
+		s += " (checked against the key in the bundle: give --key with the log's published key)"
+	}
+	return s
+}
+
 // ErrNotBundle reports input that is not an evidence bundle at all.
 var ErrNotBundle = errors.New("not an evidence bundle")
 

@@ -98,6 +98,15 @@ const (
 	SyncNormal = "NORMAL"
 )
 
+// SyncFor is the sync level of a configured durability: "process" is
+// SyncNormal, anything else ("full") SyncFull.
+func SyncFor(durability string) string {
+	if durability == "process" {
+		return SyncNormal
+	}
+	return SyncFull
+}
+
 // WithSync sets the durability level (SyncFull, the default, or SyncNormal).
 func WithSync(level string) Option { return func(o *options) { o.sync = level } }
 
