@@ -20,12 +20,14 @@ const (
 	detForeign
 	detNotice
 	detRing
+	detCodes
+	detRelay
 	numKinds
 )
 
 var kindNames = [numKinds]string{
 	KindCanary, KindBulk, KindVolume, KindPurpose, KindSlow, KindEnum,
-	KindOffHours, KindForeign, KindNotice, KindRing,
+	KindOffHours, KindForeign, KindNotice, KindRing, KindCodes, KindRelay,
 }
 
 // check is what a detector sees: the engine, the person (already updated
@@ -51,6 +53,7 @@ func allDetectors() []detector {
 	return []detector{
 		canaryDet{}, bulkDet{}, volumeDet{}, purposeDet{}, slowDet{},
 		enumDet{}, offHoursDet{}, foreignDet{}, noticeDet{}, ringDet{},
+		codesDet{}, relayDet{},
 	}
 }
 
@@ -392,46 +395,154 @@ func (offHoursDet) check(c *check) (float64, string) {
 	return sc, fmt.Sprintf("%.0f weighted reads at hours this person does not work", x)
 }
 
-// foreignDet: customers from regions or sites the person and peers do not serve.
+// foreignDet: customers from regions or sites the person and peers do not
+// serve, weighted by how they were read (whole records with no trace of a
+// visit count most), today and over the last week.
 type foreignDet struct{}
 
 func (foreignDet) index() int { return detForeign }
 func (foreignDet) check(c *check) (float64, string) {
 	p := c.p
 	n := float64(p.today.reads)
-	refR, refS, known := 0.0, 0.0, false
-	if p.shReads >= 100 && c.ownOK() {
-		refR, refS, known = float64(p.shForeignR/p.shReads), float64(p.shForeignS/p.shReads), true
+	if p.today.foreignR+p.today.foreignS == 0 {
+		return 0, ""
 	}
+	refR, refS, refW, known := 0.0, 0.0, 0.0, false
 	for i, g := range p.groups[:grpRole] {
 		if i == grpSite && g.members < 8 {
 			continue // a small team: one harvester would set the bar
 		}
 		if r, s, ok := g.foreignShares(); ok {
-			refR, refS, known = math.Max(refR, r), math.Max(refS, s), true
+			refR, refS, refW, known = math.Max(refR, r), math.Max(refS, s), math.Max(refW, g.refW), true
 		}
+	}
+	if p.shReads >= 100 && c.ownOK() {
+		// The person's own share, which may not grow far past their
+		// peers' (a harvest that blends in must not teach its own bar).
+		oR, oS, oW := float64(p.shForeignR/p.shReads), float64(p.shForeignS/p.shReads), float64(p.shFW/p.shReads)
+		if known {
+			oR, oS, oW = math.Min(oR, refR+0.15), math.Min(oS, refS+0.15), math.Min(oW, refW+0.1)
+		}
+		refR, refS, refW, known = math.Max(refR, oR), math.Max(refS, oS), math.Max(refW, oW), true
 	}
 	if !known {
 		return 0, ""
 	}
+	// A colleague covering one other store serves one other region; a
+	// harvest from a bought list spreads over several.
+	top, all, whole := float64(topCount(&p.today.fTop)), float64(p.today.foreignR), float64(p.today.fWhole)
+	x := float64(p.today.fw10) / 10
 	best, reason := 0.0, ""
 	for _, k := range []struct {
-		x, ref float64
-		what   string
+		raw, ref float64
+		what     string
 	}{
 		{float64(p.today.foreignR), refR, "region"},
 		{float64(p.today.foreignS), refS, "site"},
 	} {
-		exp := k.ref * n
-		t := math.Max(10, 2*exp+3*math.Sqrt(exp)+6) * c.s
-		if sc := scoreAt(k.x, t); sc > best {
+		if k.raw == 0 {
+			continue
+		}
+		exp := math.Min(k.ref, refW) * n
+		t := math.Max(10, 2*exp+3*math.Sqrt(exp)+6) * c.s * concentration(top, all, whole)
+		if sc := scoreAt(math.Min(x, k.raw), t); sc > best {
 			best = sc
 			if c.why {
-				reason = fmt.Sprintf("%.0f%% of customers today outside own %s (usual %.0f%%)", 100*k.x/n, k.what, 100*k.ref)
+				reason = fmt.Sprintf("%.0f%% of customers today outside own %s (usual %.0f%%), taking whole records with no trace of a visit",
+					100*k.raw/n, k.what, 100*k.ref)
+			}
+		}
+	}
+	// The last week: a few a day, every day, in place of the usual work.
+	wx, wn, days := x, n, 1
+	for i := 0; i < min(p.nHist, historyDays); i++ {
+		d := &p.hist[i]
+		if d.day > p.day-slowWindow {
+			wx += float64(d.fw10) / 10
+			wn += float64(d.reads)
+			top += float64(d.fTop)
+			all += float64(d.fAll)
+			whole += float64(d.fWhole)
+			days++
+		}
+	}
+	if days >= 2 {
+		exp := refW * wn
+		t := math.Max(20, 2*exp+3*math.Sqrt(exp)+12) * c.s * concentration(top, all, whole)
+		if sc := scoreAt(wx, t); sc > best {
+			best = sc
+			if c.why {
+				reason = fmt.Sprintf("customers from other regions or sites over %d days weigh %.0f (expected %.0f): whole records taken with no trace of a visit",
+					days, wx, exp)
 			}
 		}
 	}
 	return best, reason
+}
+
+// concentration raises the foreign bar when most foreign customers come
+// from one region and most of them had part of their record read: a
+// colleague covering a store there, not a harvest from a list.
+func concentration(top, all, whole float64) float64 {
+	if all < 5 || whole >= 0.5*all {
+		return 1
+	}
+	return 1 + 3*math.Max(0, top/all-0.6)
+}
+
+// codesDet: wrong one-time codes, as when consents are started for
+// customers who are not at the counter and their codes guessed.
+type codesDet struct{}
+
+func (codesDet) index() int { return detCodes }
+func (codesDet) check(c *check) (float64, string) {
+	p := c.p
+	x := float64(p.today.wrong)
+	if x == 0 {
+		return 0, ""
+	}
+	t := math.Max(6, 0.3*float64(p.today.consents)+3)
+	if c.ownOK() {
+		t = math.Max(t, 3*p.base.wrongP90+3)
+	}
+	t *= c.s
+	sc := scoreAt(x, t)
+	if sc == 0 || !c.why {
+		return sc, ""
+	}
+	return sc, fmt.Sprintf("%.0f wrong one-time codes today on %d consents started", x, p.today.consents)
+}
+
+// relayDet: tickets opened for customers who left no trace of a visit and
+// handed to a colleague who reads them: one opens, the other reads.
+type relayDet struct{}
+
+func (relayDet) index() int { return detRelay }
+func (relayDet) check(c *check) (float64, string) {
+	p := c.p
+	x := float64(p.today.handed + p.today.relayed)
+	if x == 0 {
+		return 0, ""
+	}
+	wx := x
+	for i := 0; i < min(p.nHist, historyDays); i++ {
+		if d := &p.hist[i]; d.day > p.day-slowWindow {
+			wx += float64(d.relay)
+		}
+	}
+	sc := math.Max(scoreAt(x, 8*c.s), scoreAt(wx, 20*c.s))
+	if sc == 0 || !c.why {
+		return sc, ""
+	}
+	l := p.topLink()
+	who := "a colleague"
+	if l.who != nil {
+		who = l.who.id
+	}
+	if p.today.handed >= p.today.relayed {
+		return sc, fmt.Sprintf("opened %d tickets today for customers who left no trace of a visit and handed them to %s (%.0f over the last week)", p.today.handed, who, wx)
+	}
+	return sc, fmt.Sprintf("read %d customers today under tickets %s opened for customers who left no trace of a visit (%.0f over the last week)", p.today.relayed, who, wx)
 }
 
 // noticeDet: volume above own usual after giving notice.

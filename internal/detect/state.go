@@ -88,6 +88,22 @@ const minPeers = 10
 type dayCounts struct {
 	reads, unexpl, w5, foreignR, foreignS, offW5, miss, seq, hourMaxW5 int32
 	searches                                                           int32
+	// fw10 is foreign customers weighted (×10) by how they were read:
+	// full weight for a whole record with no trace of a visit, less for
+	// part of the record or a customer who was there. fRegions is a
+	// 64-bit sketch of the foreign regions read (one bit per region).
+	fw10     int32
+	fRegions uint64
+	// fTop counts foreign customers by region (the four first seen).
+	fTop [4]regionCount
+	// fWhole counts foreign customers whose whole record was taken.
+	fWhole int32
+	// consents started, wrong one-time codes entered.
+	consents, wrong int32
+	// handed: tickets this person opened for a customer who left no trace
+	// and handed to a colleague; relayed: customers read under such
+	// tickets handed to this person.
+	handed, relayed int32
 }
 
 // dayStat is a finished day in a person's history.
@@ -96,6 +112,9 @@ type dayStat struct {
 	factor                   float32 // role group's volume that day vs usual
 	reads, unexpl, miss, off uint16
 	w5, hourMaxW5            uint32
+	fw10, relay, wrong       uint16
+	fRegions                 uint64
+	fTop, fAll, fWhole       uint16 // foreign-region reads: busiest region, all, whole records
 }
 
 // baseline is a person's own normal, recomputed at each day change from
@@ -104,7 +123,7 @@ type dayStat struct {
 type baseline struct {
 	days                                   int
 	readsP90, wP75, wP90, missP90, offWP90 float64
-	hourWP90                               float64
+	hourWP90, wrongP90                     float64
 }
 
 // ring64 is a small ring of recent customer hashes.
@@ -139,6 +158,7 @@ type finding struct {
 
 // person is everything the engine keeps about one actor.
 type person struct {
+	eng                     *Engine
 	id                      string
 	role, org, site, region string
 	groups                  [numGroups]*group
@@ -158,6 +178,7 @@ type person struct {
 	hoursTotal float32
 	// Decayed sums for own shares of foreign customers.
 	shReads, shForeignR, shForeignS float32
+	shFW                            float32 // weighted foreign (fw10/10)
 	// Decayed unexplained and total reads (own habit).
 	shU, shR float32
 
@@ -176,11 +197,80 @@ type person struct {
 	// contained is set while the person is stepped up or suspended.
 	contained bool
 
+	// early holds the person's first earlyDays active days (normalised
+	// distinct reads): a baseline a slow ramp cannot train upward.
+	early  [earlyDays]float32
+	nEarly uint8
+	// links are the colleagues this person handed untraced tickets to, or
+	// read untraced tickets from, today.
+	links [4]link
+
 	findings   [numKinds]finding
 	alertLevel int8
 	risk0      float64 // last computed risk
 	kind       string
 	updated    instInfo
+}
+
+// regionCount counts customers of one region (by hash).
+type regionCount struct {
+	h uint32
+	n int32
+}
+
+// topShare returns the count of the busiest foreign region.
+func topCount(t *[4]regionCount) int32 {
+	var m int32
+	for _, x := range t {
+		m = max(m, x.n)
+	}
+	return m
+}
+
+// earlyDays is how many first active days make a person's early baseline.
+const earlyDays = 7
+
+// link counts today's untraced tickets between this person and one
+// colleague.
+type link struct {
+	who *person
+	n   int32
+}
+
+// addLink counts one untraced ticket with q and returns the count.
+func (p *person) addLink(q *person) int32 {
+	free := -1
+	for i := range p.links {
+		if p.links[i].who == q {
+			p.links[i].n++
+			return p.links[i].n
+		}
+		if p.links[i].who == nil && free < 0 {
+			free = i
+		}
+	}
+	if free < 0 {
+		// Replace the weakest link.
+		free = 0
+		for i := range p.links {
+			if p.links[i].n < p.links[free].n {
+				free = i
+			}
+		}
+	}
+	p.links[free] = link{who: q, n: 1}
+	return 1
+}
+
+// topLink returns the strongest link today.
+func (p *person) topLink() link {
+	var best link
+	for _, l := range p.links {
+		if l.n > best.n {
+			best = l
+		}
+	}
+	return best
 }
 
 type instInfo struct {
@@ -202,6 +292,7 @@ type group struct {
 	ring              [historyDays]groupDay
 	// Decayed shares.
 	shReads, shForeignR, shForeignS, shUnexpl float64
+	shFW                                      float64
 	hours                                     [24]float32
 	hoursTotal                                float32
 	// shareH is a decayed histogram of members' daily unexplained
@@ -213,8 +304,8 @@ type group struct {
 	habitN            float32
 	habitMed, habitSD float64
 	// Yesterday's foreign shares, so today's reads do not move the bar.
-	refR, refS float64
-	refOK      bool
+	refR, refS, refW float64
+	refOK            bool
 
 	cacheVer uint32
 	cacheOK  bool
@@ -258,6 +349,7 @@ func (g *group) ensureDay(d int32) {
 	g.shareReads *= 0.9
 	if g.shReads >= 100 {
 		g.refR, g.refS, g.refOK = g.shForeignR/g.shReads, g.shForeignS/g.shReads, true
+		g.refW = g.shFW / g.shReads
 	}
 	g.hReads.reset()
 	g.hW5.reset()
@@ -269,6 +361,7 @@ func (g *group) ensureDay(d int32) {
 	g.shReads *= 0.85
 	g.shForeignR *= 0.85
 	g.shForeignS *= 0.85
+	g.shFW *= 0.85
 	g.shUnexpl *= 0.85
 }
 
@@ -349,7 +442,7 @@ func (p *person) roll(e *Engine, d int32) {
 	if p.day >= d {
 		return
 	}
-	if p.today.reads > 0 || p.today.miss > 0 {
+	if p.today.reads > 0 || p.today.miss > 0 || p.today.handed > 0 || p.today.wrong > 0 {
 		f := 1.0
 		if gd, ok := p.groups[grpRole].dayStats(p.day); ok {
 			f = gd.factor
@@ -363,6 +456,17 @@ func (p *person) roll(e *Engine, d int32) {
 			off:       sat16(p.today.offW5),
 			w5:        uint32(p.today.w5),
 			hourMaxW5: uint32(p.today.hourMaxW5),
+			fw10:      sat16(p.today.fw10),
+			relay:     sat16(p.today.relayed + p.today.handed),
+			wrong:     sat16(p.today.wrong),
+			fRegions:  p.today.fRegions,
+			fTop:      sat16(topCount(&p.today.fTop)),
+			fAll:      sat16(p.today.foreignR),
+			fWhole:    sat16(p.today.fWhole),
+		}
+		if p.nEarly < earlyDays && p.today.reads > 0 {
+			p.early[p.nEarly] = float32(float64(p.today.reads) / f)
+			p.nEarly++
 		}
 		p.hist[p.nHist%historyDays] = ds
 		p.nHist++
@@ -389,11 +493,13 @@ func (p *person) roll(e *Engine, d int32) {
 		p.shReads *= 0.9
 		p.shForeignR *= 0.9
 		p.shForeignS *= 0.9
+		p.shFW *= 0.9
 		// A day the foreign detector flagged does not teach what is usual.
 		if p.findings[detForeign].score < 0.4 {
 			p.shReads += float32(p.today.reads)
 			p.shForeignR += float32(p.today.foreignR)
 			p.shForeignS += float32(p.today.foreignS)
+			p.shFW += float32(p.today.fw10) / 10
 		}
 	}
 	p.day = d
@@ -403,6 +509,7 @@ func (p *person) roll(e *Engine, d int32) {
 	p.elevated = false
 	p.findings = [numKinds]finding{}
 	p.alertLevel = 0
+	p.links = [4]link{}
 }
 
 func sat16(v int32) uint16 {
@@ -415,7 +522,7 @@ func sat16(v int32) uint16 {
 // rebase recomputes the person's own baseline from their history.
 func (p *person) rebase() {
 	n := min(p.nHist, historyDays)
-	var reads, w, miss, off, hw [historyDays]float64
+	var reads, w, miss, off, hw, wr [historyDays]float64
 	for i := 0; i < n; i++ {
 		d := &p.hist[i]
 		f := float64(d.factor)
@@ -427,6 +534,7 @@ func (p *person) rebase() {
 		miss[i] = float64(d.miss)
 		off[i] = float64(d.off) / 5
 		hw[i] = float64(d.hourMaxW5) / 5 / f
+		wr[i] = float64(d.wrong)
 	}
 	p.base = baseline{
 		days:     n,
@@ -436,6 +544,7 @@ func (p *person) rebase() {
 		missP90:  quantile(miss[:n], 0.9),
 		offWP90:  quantile(off[:n], 0.9),
 		hourWP90: quantile(hw[:n], 0.9),
+		wrongP90: quantile(wr[:n], 0.9),
 	}
 }
 
@@ -460,10 +569,25 @@ func (p *person) explained(ev *event.Event, h uint64) bool {
 	if p.trace.has(h) {
 		return true
 	}
+	switch ev.Basis {
+	case event.BasisOwnTicket, event.BasisBreakGlass:
+		return false
+	case event.BasisCRMTicket, event.BasisConsent:
+		return ev.PurposeValid || ev.Decision == event.Deny
+	}
 	switch {
 	case strings.HasPrefix(ev.Purpose, "consent:"):
 		return ev.PurposeValid || ev.Decision == event.Deny // quota: validity not checked
 	case strings.HasPrefix(ev.Purpose, "ticket:"):
+		if e := p.eng; e != nil && len(e.handed) > 0 {
+			if q := e.handed[handKey(p.id, ev.Customer)]; q != nil && q != p {
+				// Handed over by a colleague who never looked the
+				// customer up: a relay, not a visit.
+				p.today.relayed++
+				p.addLink(q)
+				return false
+			}
+		}
 		return (ev.PurposeValid || ev.Decision == event.Deny) && !p.selfTickets.has(h)
 	}
 	return false
@@ -513,9 +637,26 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 	fs := ev.CustomerSite != "" && ev.Site != "" && ev.CustomerSite != ev.Site
 	if fr {
 		t.foreignR++
+		rh := hashString(ev.CustomerRegion)
+		t.fRegions |= 1 << (rh & 63)
+		for i := range t.fTop {
+			if x := &t.fTop[i]; x.n == 0 || x.h == uint32(rh) {
+				x.h = uint32(rh)
+				x.n++
+				break
+			}
+		}
 	}
 	if fs {
 		t.foreignS++
+	}
+	var fw int32
+	if fr || fs {
+		fw = foreignWeight(expl, ev)
+		t.fw10 += fw
+		if fr && wholeRecord(ev.Fields) {
+			t.fWhole++
+		}
 	}
 	if p.isOff(e, u.hour) {
 		t.offW5 += w
@@ -535,6 +676,7 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 		if fs {
 			g.shForeignS++
 		}
+		g.shFW += float64(fw) / 10
 		if i != grpRegion {
 			g.hours[u.hour]++
 			g.hoursTotal++
@@ -552,6 +694,39 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 		p.hoursTotal /= 2
 	}
 	p.sequential(e, ev.Customer)
+}
+
+// foreignWeight weighs (×10) a read of a customer from another region or
+// site: a whole record taken with no trace of a visit counts fully; a
+// customer who was there, or part of the record, much less (a traveller
+// served at the counter, a colleague covering another store).
+func foreignWeight(expl bool, ev *event.Event) int32 {
+	w := int32(10)
+	if expl {
+		w = 4
+	}
+	if !wholeRecord(ev.Fields) {
+		w = 1
+	}
+	return w
+}
+
+// wholeRecord reports whether fields take the record's contact details
+// (phone and account) or are unknown (older events name no fields).
+func wholeRecord(fields []string) bool {
+	if len(fields) == 0 {
+		return true
+	}
+	var ph, ac bool
+	for _, f := range fields {
+		switch f {
+		case "phone":
+			ph = true
+		case "account":
+			ac = true
+		}
+	}
+	return ph && ac
 }
 
 // miss counts a lookup of a record that does not exist.
