@@ -56,6 +56,7 @@ const (
 	KindRing     = "ring"
 	KindCodes    = "codes"
 	KindRelay    = "relay"
+	KindRecords  = "records"
 )
 
 // Config tunes an Engine. The zero value is not valid; start from

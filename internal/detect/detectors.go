@@ -22,12 +22,13 @@ const (
 	detRing
 	detCodes
 	detRelay
+	detRecords
 	numKinds
 )
 
 var kindNames = [numKinds]string{
 	KindCanary, KindBulk, KindVolume, KindPurpose, KindSlow, KindEnum,
-	KindOffHours, KindForeign, KindNotice, KindRing, KindCodes, KindRelay,
+	KindOffHours, KindForeign, KindNotice, KindRing, KindCodes, KindRelay, KindRecords,
 }
 
 // check is what a detector sees: the engine, the person (already updated
@@ -53,7 +54,7 @@ func allDetectors() []detector {
 	return []detector{
 		canaryDet{}, bulkDet{}, volumeDet{}, purposeDet{}, slowDet{},
 		enumDet{}, offHoursDet{}, foreignDet{}, noticeDet{}, ringDet{},
-		codesDet{}, relayDet{},
+		codesDet{}, relayDet{}, recordsDet{},
 	}
 }
 
@@ -180,13 +181,13 @@ func (c *check) unexplShare() (share, habit float64, ok bool) {
 			// big explained batches must not set everyone's bar.
 			hg := g
 			for _, w := range []*group{g, c.p.groups[grpRole]} {
-				if w.shareN >= 30 {
+				if w.unexplH.n >= 30 {
 					hg = w
-					s = math.Max(s, w.median())
+					s = math.Max(s, w.unexplH.median())
 					break
 				}
 			}
-			return s, hg.habit(s, habitSD), true
+			return s, hg.unexplH.habit(s, habitSD), true
 		}
 	}
 	return 0, 0, false
@@ -490,6 +491,70 @@ func concentration(top, all, whole float64) float64 {
 	return 1 + 3*math.Max(0, top/all-0.6)
 }
 
+// wholeShare is the share of customers whose whole record is taken, by
+// peers (same role and region, else same role) or, when higher, by the
+// person in earlier weeks, capped a little above the peers' so that a
+// slow ramp cannot raise its own bar; and how much habits differ.
+func (c *check) wholeShare() (share, habit float64, ok bool) {
+	p := c.p
+	for _, g := range []*group{p.groups[grpRegion], p.groups[grpRole]} {
+		if g.shReads < 200 {
+			continue
+		}
+		share, habit, ok = g.shWhole/g.shReads, habitSD, true
+		if g.wholeH.n >= 30 {
+			share = math.Max(share, g.wholeH.median())
+			habit = g.wholeH.habit(share, habitSD)
+		}
+		break
+	}
+	if !ok {
+		return 0, 0, false
+	}
+	if c.ownOK() && p.shR >= 100 {
+		own := float64(p.shWh / p.shR)
+		share = math.Max(share, math.Min(own, share+0.1))
+	}
+	return share, habit, true
+}
+
+// recordsDet: more whole records taken (phone and account, not only what
+// the task needs) than peers' habits predict, today and over the week.
+type recordsDet struct{}
+
+func (recordsDet) index() int { return detRecords }
+func (recordsDet) check(c *check) (float64, string) {
+	p := c.p
+	share, habit, ok := c.wholeShare()
+	if !ok || share > 0.9 {
+		return 0, "" // everyone takes whole records: nothing to compare
+	}
+	x, r := float64(p.today.whole), float64(p.today.reads)
+	e, z := excessSD(x, r, share, habit)
+	best, reason := math.Min(scoreAt(e, 12*c.s), scoreAt(z, 4.5*c.s)), ""
+	if best > 0 && c.why {
+		reason = fmt.Sprintf("took the whole record of %.0f of %.0f customers today (peers %.0f%%)", x, r, 100*share)
+	}
+	days := 1
+	for i := 0; i < min(p.nHist, historyDays); i++ {
+		if d := &p.hist[i]; d.day > p.day-slowWindow {
+			x += float64(d.whole)
+			r += float64(d.reads)
+			days++
+		}
+	}
+	if days >= 2 {
+		e, z := excessSD(x, r, share, habit)
+		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > best {
+			best = sc
+			if c.why {
+				reason = fmt.Sprintf("took the whole record of %.0f of %.0f customers over %d days (peers %.0f%%)", x, r, days, 100*share)
+			}
+		}
+	}
+	return best, reason
+}
+
 // codesDet: wrong one-time codes, as when consents are started for
 // customers who are not at the counter and their codes guessed.
 type codesDet struct{}
@@ -501,7 +566,9 @@ func (codesDet) check(c *check) (float64, string) {
 	if x == 0 {
 		return 0, ""
 	}
-	t := math.Max(6, 0.3*float64(p.today.consents)+3)
+	// A customer at the counter mistypes a code now and then; guesses
+	// for customers who are not there fail again and again.
+	t := math.Max(8, 0.5*float64(p.today.consents)+4)
 	if c.ownOK() {
 		t = math.Max(t, 3*p.base.wrongP90+3)
 	}

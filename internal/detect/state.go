@@ -22,40 +22,68 @@ const (
 // shareBins is the resolution of groups' habit histograms.
 const shareBins = 50
 
-// habit returns the spread (standard deviation) of members' unexplained
-// shares beyond binomial noise, learned from the group; def when unknown.
-func (g *group) habit(s, def float64) float64 {
-	if g.shareN < 30 {
+// shareHist is a decayed histogram of members' daily shares of something
+// (unexplained reads, whole records), in bins of 1/shareBins: how much
+// people's habits differ in a group.
+type shareHist struct {
+	h     [shareBins]float32
+	n     float32
+	reads float32 // reads behind the samples (for binomial noise)
+	// Cached median and spread, valid while cacheN == n.
+	cacheN  float32
+	med, sd float64
+}
+
+// add adds one member-day's share x out of reads.
+func (sh *shareHist) add(x float64, reads int32) {
+	b := min(int(x*shareBins), shareBins-1)
+	sh.h[b]++
+	sh.n++
+	sh.reads += float32(reads)
+}
+
+func (sh *shareHist) decay(f float32) {
+	for i := range sh.h {
+		sh.h[i] *= f
+	}
+	sh.n *= f
+	sh.reads *= f
+}
+
+func (sh *shareHist) refresh() {
+	if sh.cacheN != sh.n {
+		sh.cacheN = sh.n
+		sh.med = sh.q(0.5)
+		sh.sd = sh.spread(sh.med)
+	}
+}
+
+// habit returns the spread (standard deviation) of members' shares beyond
+// binomial noise at share s; def when too little is known.
+func (sh *shareHist) habit(s, def float64) float64 {
+	if sh.n < 30 {
 		return def
 	}
-	if g.habitN != g.shareN {
-		g.habitN = g.shareN
-		g.habitMed = g.shareQ(0.5)
-		g.habitSD = g.shareSD(g.habitMed)
-	}
-	avg := math.Max(float64(g.shareReads/g.shareN), 5)
-	v := g.habitSD*g.habitSD - s*(1-s)/avg
+	sh.refresh()
+	avg := math.Max(float64(sh.reads/sh.n), 5)
+	v := sh.sd*sh.sd - s*(1-s)/avg
 	return clamp(math.Sqrt(math.Max(v, 0)), 0.02, 0.15)
 }
 
-// median returns the typical member-day's unexplained share (cached).
-func (g *group) median() float64 {
-	if g.habitN != g.shareN {
-		g.habitN = g.shareN
-		g.habitMed = g.shareQ(0.5)
-		g.habitSD = g.shareSD(g.habitMed)
-	}
-	return g.habitMed
+// median returns the typical member-day's share (cached).
+func (sh *shareHist) median() float64 {
+	sh.refresh()
+	return sh.med
 }
 
-// shareSD is the robust spread (1.4826 MAD) of shareH around med.
-func (g *group) shareSD(med float64) float64 {
+// spread is the robust spread (1.4826 MAD) around med.
+func (sh *shareHist) spread(med float64) float64 {
 	var dev [shareBins]float32
-	for i, w := range g.shareH {
+	for i, w := range sh.h {
 		x := (float64(i) + 0.5) / shareBins
 		dev[min(int(math.Abs(x-med)*shareBins), shareBins-1)] += w
 	}
-	acc, need := float32(0), g.shareN/2
+	acc, need := float32(0), sh.n/2
 	mad := 0.0
 	for i, w := range dev {
 		acc += w
@@ -67,9 +95,9 @@ func (g *group) shareSD(med float64) float64 {
 	return 1.4826 * mad
 }
 
-func (g *group) shareQ(q float64) float64 {
-	acc, need := float32(0), float32(q)*g.shareN
-	for i, w := range g.shareH {
+func (sh *shareHist) q(q float64) float64 {
+	acc, need := float32(0), float32(q)*sh.n
+	for i, w := range sh.h {
 		acc += w
 		if acc >= need {
 			return (float64(i) + 0.5) / shareBins
@@ -98,6 +126,9 @@ type dayCounts struct {
 	fTop [4]regionCount
 	// fWhole counts foreign customers whose whole record was taken.
 	fWhole int32
+	// whole counts customers whose whole record was taken, except under
+	// tickets the CRM opened.
+	whole int32
 	// consents started, wrong one-time codes entered.
 	consents, wrong int32
 	// handed: tickets this person opened for a customer who left no trace
@@ -115,6 +146,7 @@ type dayStat struct {
 	fw10, relay, wrong       uint16
 	fRegions                 uint64
 	fTop, fAll, fWhole       uint16 // foreign-region reads: busiest region, all, whole records
+	whole                    uint16
 }
 
 // baseline is a person's own normal, recomputed at each day change from
@@ -179,8 +211,8 @@ type person struct {
 	// Decayed sums for own shares of foreign customers.
 	shReads, shForeignR, shForeignS float32
 	shFW                            float32 // weighted foreign (fw10/10)
-	// Decayed unexplained and total reads (own habit).
-	shU, shR float32
+	// Decayed unexplained and total reads (own habit), and whole records.
+	shU, shR, shWh float32
 
 	trace       ring64 // customers this person found by search or consent
 	selfTickets ring64 // customers this person opened a ticket for
@@ -295,14 +327,11 @@ type group struct {
 	shFW                                      float64
 	hours                                     [24]float32
 	hoursTotal                                float32
-	// shareH is a decayed histogram of members' daily unexplained
-	// shares (bins of 1/shareBins): how much habits differ in this group.
-	shareH     [shareBins]float32
-	shareN     float32
-	shareReads float32 // reads behind shareH's samples (for binomial noise)
-	// Cached median and spread of shareH, valid while habitN == shareN.
-	habitN            float32
-	habitMed, habitSD float64
+	// unexplH and wholeH are members' daily shares of unexplained reads
+	// and of whole records taken.
+	unexplH, wholeH shareHist
+	// shWhole counts whole records among shReads (decayed).
+	shWhole float64
 	// Yesterday's foreign shares, so today's reads do not move the bar.
 	refR, refS, refW float64
 	refOK            bool
@@ -342,11 +371,8 @@ func (g *group) ensureDay(d int32) {
 		g.finish()
 	}
 	g.day = d
-	for i := range g.shareH {
-		g.shareH[i] *= 0.9
-	}
-	g.shareN *= 0.9
-	g.shareReads *= 0.9
+	g.unexplH.decay(0.9)
+	g.wholeH.decay(0.9)
 	if g.shReads >= 100 {
 		g.refR, g.refS, g.refOK = g.shForeignR/g.shReads, g.shForeignS/g.shReads, true
 		g.refW = g.shFW / g.shReads
@@ -362,6 +388,7 @@ func (g *group) ensureDay(d int32) {
 	g.shForeignR *= 0.85
 	g.shForeignS *= 0.85
 	g.shFW *= 0.85
+	g.shWhole *= 0.85
 	g.shUnexpl *= 0.85
 }
 
@@ -463,6 +490,7 @@ func (p *person) roll(e *Engine, d int32) {
 			fTop:      sat16(topCount(&p.today.fTop)),
 			fAll:      sat16(p.today.foreignR),
 			fWhole:    sat16(p.today.fWhole),
+			whole:     sat16(p.today.whole),
 		}
 		if p.nEarly < earlyDays && p.today.reads > 0 {
 			p.early[p.nEarly] = float32(float64(p.today.reads) / f)
@@ -482,11 +510,16 @@ func (p *person) roll(e *Engine, d int32) {
 			p.shU = 0.9*p.shU + float32(p.today.unexpl)
 			p.shR = 0.9*p.shR + float32(p.today.reads)
 			if p.today.reads >= 5 {
-				b := min(int(float64(p.today.unexpl)/float64(p.today.reads)*shareBins), shareBins-1)
 				for _, g := range p.groups[grpRegion:] {
-					g.shareH[b]++
-					g.shareN++
-					g.shareReads += float32(p.today.reads)
+					g.unexplH.add(float64(p.today.unexpl)/float64(p.today.reads), p.today.reads)
+				}
+			}
+		}
+		if p.findings[detRecords].score < 0.4 {
+			p.shWh = 0.9*p.shWh + float32(p.today.whole)
+			if p.today.reads >= 5 {
+				for _, g := range p.groups[grpRegion:] {
+					g.wholeH.add(float64(p.today.whole)/float64(p.today.reads), p.today.reads)
 				}
 			}
 		}
@@ -650,6 +683,10 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 	if fs {
 		t.foreignS++
 	}
+	wh := wholeRecord(ev.Fields) && ev.Basis != event.BasisCRMTicket
+	if wh {
+		t.whole++
+	}
 	var fw int32
 	if fr || fs {
 		fw = foreignWeight(expl, ev)
@@ -677,6 +714,9 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 			g.shForeignS++
 		}
 		g.shFW += float64(fw) / 10
+		if wh {
+			g.shWhole++
+		}
 		if i != grpRegion {
 			g.hours[u.hour]++
 			g.hoursTotal++

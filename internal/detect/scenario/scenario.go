@@ -736,6 +736,12 @@ func (g *gen) visit(e *emp, t time.Time, c int, o visitOpts) {
 	}
 }
 
+// partRecord draws whether a legitimate read takes only part of the
+// record (drawn worlds only; elsewhere every read takes it all).
+func (g *gen) partRecord() bool {
+	return g.w.Params.Wide && g.r.Float64() >= g.k.WholeRecord
+}
+
 // legitVisit draws a normal visit's habits from the world's knobs.
 func (g *gen) legitVisit(e *emp) visitOpts {
 	r := g.r
@@ -832,7 +838,7 @@ func (g *gen) day(d int) {
 				continue
 			}
 			for range g.poisson(6 * t.prod * math.Sqrt(factor)) {
-				g.visit(t, g.shiftTime(t, d), st.customers[r.IntN(len(st.customers))], visitOpts{crmTicket: true, reads: 1 + r.IntN(2)})
+				g.visit(t, g.shiftTime(t, d), st.customers[r.IntN(len(st.customers))], visitOpts{crmTicket: true, reads: 1 + r.IntN(2), part: g.partRecord()})
 			}
 		}
 		m := st.manager
@@ -848,7 +854,7 @@ func (g *gen) day(d int) {
 				t := g.at(d, m.shiftStart+r.Float64()*3)
 				for range n {
 					t = t.Add(time.Duration(40+r.IntN(80)) * time.Second)
-					g.visit(m, t, st.customers[r.IntN(len(st.customers))], visitOpts{crmTicket: true, reads: 1})
+					g.visit(m, t, st.customers[r.IntN(len(st.customers))], visitOpts{crmTicket: true, reads: 1, part: g.partRecord()})
 				}
 			}
 		}
@@ -859,7 +865,7 @@ func (g *gen) day(d int) {
 		}
 		for range g.poisson(1.3 * g.k.VisitsPerClerk * a.prod * math.Sqrt(factor)) {
 			c := r.IntN(len(g.custs))
-			o := visitOpts{search: r.Float64() < 0.9, reads: 1 + r.IntN(2), miss: r.Float64() < 0.05}
+			o := visitOpts{search: r.Float64() < 0.9, reads: 1 + r.IntN(2), miss: r.Float64() < 0.05, part: g.partRecord()}
 			o.crmTicket = !o.search && r.IntN(2) == 0
 			g.visit(a, g.shiftTime(a, d), c, o)
 		}
