@@ -79,6 +79,11 @@ type Config struct {
 	// Sensitivity scales every detector threshold: 1 is the default, 0.8
 	// fires sooner, 1.25 later. Must be in (0, 10].
 	Sensitivity float64
+	// SiteZones gives sites their local time zone (keyed by the events'
+	// site), for off-hours and hour-of-day patterns of the site's staff;
+	// sites not listed use UTCOffset. Day boundaries stay on UTCOffset
+	// for everyone, so that peers' days line up. Optional.
+	SiteZones map[string]*time.Location
 	// MaxDistinctPerDay caps the exact per-person set of customers read in a
 	// day (8 bytes each at most twice over); past it, counts saturate
 	// upward. Default 4096.
@@ -270,6 +275,9 @@ func (e *Engine) Observe(ev0 event.Event) []Alert {
 	ev := &e.cur
 	p := e.person(ev)
 	u := e.clock(ev.Time)
+	if p.loc != nil {
+		u.hour = p.localHour(ev.Time)
+	}
 	p.roll(e, u.day)
 	if u.day < p.day {
 		u.day = p.day // up to a minute late across midnight: count it today
@@ -454,6 +462,8 @@ func (e *Engine) rebind(p *person, ev *event.Event) {
 		e.sites[sk] = s
 	}
 	p.siteSt = s
+	p.loc = e.cfg.SiteZones[ev.Site]
+	p.zoneFrom, p.zoneTo = 0, 0
 	// Reset today's group contributions: they were counted in old groups.
 	p.today = dayCounts{}
 	p.seen.reset()

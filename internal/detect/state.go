@@ -4,6 +4,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/custos-dev/custos/internal/event"
 )
@@ -195,6 +196,10 @@ type person struct {
 	role, org, site, region string
 	groups                  [numGroups]*group
 	siteSt                  *siteState
+	// loc is the site's time zone (nil: the engine's UTCOffset); the
+	// offset zoneOff holds from zoneFrom to zoneTo (unix seconds).
+	loc                       *time.Location
+	zoneOff, zoneFrom, zoneTo int64
 
 	day      int32
 	today    dayCounts
@@ -878,6 +883,24 @@ func (p *person) reasons() []string {
 		out = append(out, x.r)
 	}
 	return out
+}
+
+// localHour is the hour of day of t at the person's site.
+func (p *person) localHour(t time.Time) int {
+	s := t.Unix()
+	if s < p.zoneFrom || s >= p.zoneTo {
+		lt := t.In(p.loc)
+		_, off := lt.Zone()
+		from, to := lt.ZoneBounds()
+		p.zoneOff, p.zoneFrom, p.zoneTo = int64(off), math.MinInt64, math.MaxInt64
+		if !from.IsZero() {
+			p.zoneFrom = from.Unix()
+		}
+		if !to.IsZero() {
+			p.zoneTo = to.Unix()
+		}
+	}
+	return int(((s+p.zoneOff)%86400 + 86400) % 86400 / 3600)
 }
 
 // spansMidnight reports whether the person works around midnight (night
