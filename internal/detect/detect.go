@@ -427,7 +427,11 @@ func (e *Engine) person(ev *event.Event) *person {
 		e.people[ev.Actor] = p
 	}
 	if p.groups[0] == nil || p.role != ev.Role || p.org != ev.Org || p.site != ev.Site || p.region != ev.Region {
+		first := p.groups[0] == nil
 		e.rebind(p, ev)
+		if first && p.groups[grpRole].longDays >= 7 {
+			p.newcomer = true
+		}
 	}
 	return p
 }

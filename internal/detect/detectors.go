@@ -313,6 +313,11 @@ func (slowDet) check(c *check) (float64, string) {
 		}
 	}
 	if no < 7 {
+		// Too new for their own history: their volume against their
+		// peers' busy days (90th percentile) from the first week on.
+		if sc, why := c.newcomer(); sc > best {
+			best, reason = sc, why
+		}
 		return best, reason
 	}
 	// The person's own earlier weeks. Their usual share of unexplained
@@ -336,6 +341,11 @@ func (slowDet) check(c *check) (float64, string) {
 	}
 	if recentDays >= 2 && !p.spansMidnight() {
 		med := quantile(oldReads[:no], 0.75) // upper quartile: night shifts split over two dates
+		if p.nEarly == earlyDays {
+			// A baseline may grow, but not by much past the person's
+			// first weeks: a slow ramp must not train its own bar up.
+			med = math.Min(med, 1.3*earlyQ75(p))
+		}
 		exp := med * float64(recentDays)
 		e := recentReads - exp
 		z := e / math.Sqrt(exp+0.04*med*med*float64(recentDays)+1)
@@ -347,6 +357,54 @@ func (slowDet) check(c *check) (float64, string) {
 		}
 	}
 	return best, reason
+}
+
+func earlyQ75(p *person) float64 {
+	var xs [earlyDays]float64
+	for i, x := range p.early[:p.nEarly] {
+		xs[i] = float64(x)
+	}
+	return quantile(xs[:p.nEarly], 0.75)
+}
+
+// newcomer compares a person without a week of their own history with
+// the 90th percentile of their peers' distinct reads on the same days.
+func (c *check) newcomer() (float64, string) {
+	p := c.p
+	if !p.newcomer || p.spansMidnight() {
+		return 0, ""
+	}
+	g := p.groups[grpRegion]
+	if g.members < minPeers {
+		g = p.groups[grpRole]
+	}
+	var x, exp float64
+	days := 0
+	for i := 0; i < min(p.nHist, historyDays); i++ {
+		d := &p.hist[i]
+		if d.day <= p.day-slowWindow {
+			continue
+		}
+		gd, ok := g.dayStats(d.day)
+		if !ok || gd.highReads <= 0 {
+			continue
+		}
+		x += float64(d.reads)
+		exp += gd.highReads
+		days++
+	}
+	if days < 2 {
+		return 0, ""
+	}
+	// People's speeds differ for good, day after day: the spread of
+	// their sum grows with the days, not with its square root.
+	e := x - exp
+	z := e / math.Sqrt(exp+0.04*exp*exp+1)
+	sc := math.Min(scoreAt(e, 40*c.s), scoreAt(z, 4*c.s))
+	if sc == 0 || !c.why {
+		return sc, ""
+	}
+	return sc, fmt.Sprintf("new: %.0f customers over their first %d days, %.1fx what busy peers read", x, days, x/math.Max(exp, 1))
 }
 
 // enumDet: lookups of records that do not exist, and walks through ids.
@@ -432,6 +490,7 @@ func (foreignDet) check(c *check) (float64, string) {
 	// A colleague covering one other store serves one other region; a
 	// harvest from a bought list spreads over several.
 	top, all, whole := float64(topCount(&p.today.fTop)), float64(p.today.foreignR), float64(p.today.fWhole)
+	usualWhole, _, _ := c.wholeShare()
 	x := float64(p.today.fw10) / 10
 	best, reason := 0.0, ""
 	for _, k := range []struct {
@@ -445,7 +504,7 @@ func (foreignDet) check(c *check) (float64, string) {
 			continue
 		}
 		exp := math.Min(k.ref, refW) * n
-		t := math.Max(10, 2*exp+3*math.Sqrt(exp)+6) * c.s * concentration(top, all, whole)
+		t := math.Max(10, 2*exp+3*math.Sqrt(exp)+6) * c.s * concentration(top, all, whole, usualWhole)
 		if sc := scoreAt(math.Min(x, k.raw), t); sc > best {
 			best = sc
 			if c.why {
@@ -469,7 +528,7 @@ func (foreignDet) check(c *check) (float64, string) {
 	}
 	if days >= 2 {
 		exp := refW * wn
-		t := math.Max(20, 2*exp+3*math.Sqrt(exp)+12) * c.s * concentration(top, all, whole)
+		t := math.Max(12, 2*exp+3*math.Sqrt(exp)+8) * c.s * concentration(top, all, whole, usualWhole)
 		if sc := scoreAt(wx, t); sc > best {
 			best = sc
 			if c.why {
@@ -482,10 +541,11 @@ func (foreignDet) check(c *check) (float64, string) {
 }
 
 // concentration raises the foreign bar when most foreign customers come
-// from one region and most of them had part of their record read: a
-// colleague covering a store there, not a harvest from a list.
-func concentration(top, all, whole float64) float64 {
-	if all < 5 || whole >= 0.5*all {
+// from one region and no more of their records were taken whole than the
+// person's peers usually take: a colleague covering a store there, not a
+// harvest from a list.
+func concentration(top, all, whole, usualWhole float64) float64 {
+	if all < 5 || whole > math.Max(0.5, usualWhole+0.15)*all {
 		return 1
 	}
 	return 1 + 3*math.Max(0, top/all-0.6)

@@ -231,6 +231,9 @@ type person struct {
 	noticeDay int32
 
 	noticeGiven bool
+	// newcomer is set for people who first appear after their role has a
+	// week of history: new hires, judged against peers from day one.
+	newcomer bool
 	// contained is set while the person is stepped up or suspended.
 	contained bool
 

@@ -284,6 +284,9 @@ func Stream(p Params, emit func(w *World, ev event.Event, illicit bool)) *World 
 		g.k.TravelShare = 0.005 + 0.08*r.Float64()
 		g.k.LaunchFactor = 2 + 2*r.Float64()
 		g.k.Intensity = 0.6 + 0.9*r.Float64()
+		if r.IntN(4) == 0 {
+			g.k.WholeRecord = 1 // staff see every field: fields tell nothing
+		}
 	}
 	if p.Variant == 1 {
 		g.k.SearchShare = 0.02 + 0.1*r.Float64()
