@@ -490,7 +490,13 @@ func (foreignDet) check(c *check) (float64, string) {
 	// A colleague covering one other store serves one other region; a
 	// harvest from a bought list spreads over several.
 	top, all, whole := float64(topCount(&p.today.fTop)), float64(p.today.foreignR), float64(p.today.fWhole)
-	usualWhole, _, _ := c.wholeShare()
+	usualWhole := 0.0
+	for _, g := range []*group{p.groups[grpRegion], p.groups[grpRole]} {
+		if g.shReads >= 200 {
+			usualWhole = g.shWholeAll / g.shReads
+			break
+		}
+	}
 	x := float64(p.today.fw10) / 10
 	best, reason := 0.0, ""
 	for _, k := range []struct {
@@ -548,7 +554,7 @@ func concentration(top, all, whole, usualWhole float64) float64 {
 	if all < 5 || whole > math.Max(0.5, usualWhole+0.15)*all {
 		return 1
 	}
-	return 1 + 3*math.Max(0, top/all-0.6)
+	return 1 + 6*math.Max(0, top/all-0.6)
 }
 
 // wholeShare is the share of customers whose whole record is taken, by
@@ -713,6 +719,40 @@ type ringDet struct{}
 
 func (ringDet) index() int { return detRing }
 func (ringDet) check(c *check) (float64, string) {
+	sc, why := c.regionRing()
+	if sc2, why2 := c.excessRing(); sc2 > sc {
+		sc, why = sc2, why2
+	}
+	return sc, why
+}
+
+// regionRing: several people at one site reading customers of the same
+// other region today, where peers rarely serve other regions.
+func (c *check) regionRing() (float64, string) {
+	p := c.p
+	var n int32
+	for _, x := range p.today.fTop {
+		if x.ring {
+			n = max(n, p.siteSt.region(x.h))
+		}
+	}
+	if n < 3 {
+		return 0, ""
+	}
+	g := p.groups[grpRegion]
+	if r, _, ok := g.foreignShares(); !ok || r > 0.2 {
+		return 0, "" // peers serve other regions as a matter of course
+	}
+	sc := math.Min(0.95, 0.72+0.06*float64(n-3))
+	if !c.why {
+		return sc, ""
+	}
+	return sc, fmt.Sprintf("%d people at this site reading customers of the same other region today", n)
+}
+
+// excessRing: several people at one site with unexplained reads above
+// their usual today.
+func (c *check) excessRing() (float64, string) {
 	p := c.p
 	if !p.elevated {
 		share, habit, ok := c.unexplShare()

@@ -254,8 +254,9 @@ type person struct {
 
 // regionCount counts customers of one region (by hash).
 type regionCount struct {
-	h uint32
-	n int32
+	h    uint32
+	n    int32
+	ring bool // counted in the site's regions
 }
 
 // topShare returns the count of the busiest foreign region.
@@ -338,8 +339,9 @@ type group struct {
 	// unexplH and wholeH are members' daily shares of unexplained reads
 	// and of whole records taken.
 	unexplH, wholeH shareHist
-	// shWhole counts whole records among shReads (decayed).
-	shWhole float64
+	// shWhole counts whole records among shReads (decayed), except under
+	// CRM tickets; shWholeAll counts them all.
+	shWhole, shWholeAll float64
 	// Yesterday's foreign shares, so today's reads do not move the bar.
 	refR, refS, refW float64
 	refOK            bool
@@ -369,6 +371,33 @@ type siteState struct {
 	day      int32
 	active   int32
 	elevated int32
+	// regions counts, per foreign region (the four first seen), the
+	// people here who read ringRegionReads of its customers today.
+	regions [4]regionCount
+}
+
+// ringRegionReads is how many customers of one foreign region make a
+// person count towards a ring reading that region.
+const ringRegionReads = 5
+
+func (s *siteState) addRegion(h uint32) {
+	for i := range s.regions {
+		if x := &s.regions[i]; x.n == 0 || x.h == h {
+			x.h = h
+			x.n++
+			return
+		}
+	}
+}
+
+// region returns how many people here read region h's customers today.
+func (s *siteState) region(h uint32) int32 {
+	for _, x := range s.regions {
+		if x.h == h {
+			return x.n
+		}
+	}
+	return 0
 }
 
 func (g *group) ensureDay(d int32) {
@@ -397,6 +426,7 @@ func (g *group) ensureDay(d int32) {
 	g.shForeignS *= 0.85
 	g.shFW *= 0.85
 	g.shWhole *= 0.85
+	g.shWholeAll *= 0.85
 	g.shUnexpl *= 0.85
 }
 
@@ -684,6 +714,12 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 			if x := &t.fTop[i]; x.n == 0 || x.h == uint32(rh) {
 				x.h = uint32(rh)
 				x.n++
+				if !x.ring && x.n >= ringRegionReads && 5*x.n >= t.reads {
+					// A fifth of the day's customers from one other
+					// region: counts towards a ring at the site.
+					x.ring = true
+					p.siteSt.addRegion(x.h)
+				}
 				break
 			}
 		}
@@ -691,7 +727,8 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 	if fs {
 		t.foreignS++
 	}
-	wh := wholeRecord(ev.Fields) && ev.Basis != event.BasisCRMTicket
+	whAll := wholeRecord(ev.Fields)
+	wh := whAll && ev.Basis != event.BasisCRMTicket
 	if wh {
 		t.whole++
 	}
@@ -724,6 +761,9 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 		g.shFW += float64(fw) / 10
 		if wh {
 			g.shWhole++
+		}
+		if whAll {
+			g.shWholeAll++
 		}
 		if i != grpRegion {
 			g.hours[u.hour]++

@@ -197,6 +197,7 @@ type emp struct {
 	noticeDay  int // -1 none
 	hiredDay   int
 	ringStore  bool
+	ringRegion string // a ring's target region, if any
 	bulkDone   bool
 	quiet      bool // a slow insider who looks customers up like visitors
 	partner    *emp // Relay: the colleague who reads the opener's tickets
@@ -542,6 +543,16 @@ func (g *gen) plan() {
 			continue
 		}
 		from := 3 + r.IntN(max(1, g.days-8))
+		region := ""
+		if g.w.Params.Wide && r.IntN(2) == 0 {
+			// The ring serves a buyer who wants one other region.
+			for range 20 {
+				if o := g.stores[r.IntN(len(g.stores))]; o.region != st.region {
+					region = o.region
+					break
+				}
+			}
+		}
 		n := 0
 		for _, c := range st.clerks {
 			if used[c] || n == 4 {
@@ -549,7 +560,7 @@ func (g *gen) plan() {
 			}
 			used[c] = true
 			delete(g.w.Traps, c.ID)
-			c.insider, c.from, c.ringStore = Ring, from, true
+			c.insider, c.from, c.ringStore, c.ringRegion = Ring, from, true, region
 			c.fromHour = c.shiftStart + 1 + r.Float64()*(c.shiftLen-2)
 			c.intensity = g.k.Intensity * (0.8 + 0.4*r.Float64())
 			n++
@@ -1137,7 +1148,14 @@ func (g *gen) harvest(e *emp, d int) {
 	case Ring:
 		n := g.poisson((10 + 20*r.Float64()) * k)
 		for range n {
-			add(during(), homeCust(), made)
+			c := homeCust()
+			if e.ringRegion != "" {
+				c = randomCust()
+				for g.custs[c].region != e.ringRegion {
+					c = randomCust()
+				}
+			}
+			add(during(), c, made)
 		}
 	case Foreign:
 		n := g.poisson((12 + 25*r.Float64()) * k)
