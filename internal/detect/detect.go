@@ -6,7 +6,12 @@
 // org and site; same role in the same region; same role everywhere), and
 // scores each person on a set of detectors: bulk pulls, slow-and-low
 // harvesting, enumeration, off-hours work, foreign customers, made-up
-// purposes, surges after notice, rings at one site, and canary reads.
+// purposes, surges after notice, rings at one site, canary reads, whole
+// records taken beyond peers' habits, tickets relayed between colleagues
+// (one opens for customers who never came, the other reads), and bursts of
+// wrong one-time codes. Besides reads it follows the workflow around them:
+// searches, tickets opened and handed over, consents started and
+// confirmed, and each read's basis.
 // Detection is online: an alert uses only the events observed before it, so
 // the same code runs in the gateway (custos serve) and offline
 // (custos detect).
