@@ -29,7 +29,8 @@ const shareBins = 50
 type shareHist struct {
 	h     [shareBins]float32
 	n     float32
-	reads float32 // reads behind the samples (for binomial noise)
+	reads float32 // reads behind the samples
+	inv   float32 // sum of 1/reads over the samples (for binomial noise)
 	// Cached median and spread, valid while cacheN == n.
 	cacheN  float32
 	med, sd float64
@@ -41,6 +42,7 @@ func (sh *shareHist) add(x float64, reads int32) {
 	sh.h[b]++
 	sh.n++
 	sh.reads += float32(reads)
+	sh.inv += 1 / float32(reads)
 }
 
 func (sh *shareHist) decay(f float32) {
@@ -49,6 +51,7 @@ func (sh *shareHist) decay(f float32) {
 	}
 	sh.n *= f
 	sh.reads *= f
+	sh.inv *= f
 }
 
 func (sh *shareHist) refresh() {
@@ -66,8 +69,9 @@ func (sh *shareHist) habit(s, def float64) float64 {
 		return def
 	}
 	sh.refresh()
-	avg := math.Max(float64(sh.reads/sh.n), 5)
-	v := sh.sd*sh.sd - s*(1-s)/avg
+	// Binomial noise of a member-day's share, averaged over the samples
+	// (the mean of 1/reads: small days are noisier).
+	v := sh.sd*sh.sd - s*(1-s)*math.Min(float64(sh.inv/sh.n), 0.2)
 	return clamp(math.Sqrt(math.Max(v, 0)), 0.02, 0.15)
 }
 
