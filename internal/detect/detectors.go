@@ -510,7 +510,7 @@ func (foreignDet) check(c *check) (float64, string) {
 			continue
 		}
 		exp := math.Min(k.ref, refW) * n
-		t := math.Max(10, 2*exp+3*math.Sqrt(exp)+6) * c.s * concentration(top, all, whole, usualWhole)
+		t := math.Max(10, 2*exp+3*math.Sqrt(exp)+6) * c.s * concentration(top, all, whole, usualWhole, n)
 		if sc := scoreAt(math.Min(x, k.raw), t); sc > best {
 			best = sc
 			if c.why {
@@ -534,7 +534,7 @@ func (foreignDet) check(c *check) (float64, string) {
 	}
 	if days >= 2 {
 		exp := refW * wn
-		t := math.Max(12, 2*exp+3*math.Sqrt(exp)+8) * c.s * concentration(top, all, whole, usualWhole)
+		t := math.Max(12, 2*exp+3*math.Sqrt(exp)+8) * c.s * concentration(top, all, whole, usualWhole, wn)
 		if sc := scoreAt(wx, t); sc > best {
 			best = sc
 			if c.why {
@@ -549,10 +549,15 @@ func (foreignDet) check(c *check) (float64, string) {
 // concentration raises the foreign bar when most foreign customers come
 // from one region and no more of their records were taken whole than the
 // person's peers usually take: a colleague covering a store there, not a
-// harvest from a list.
-func concentration(top, all, whole, usualWhole float64) float64 {
+// harvest from a list. Someone who served nobody but that region's
+// customers (of reads in all) was away covering it, not blending a harvest
+// into their own work: the bar rises most.
+func concentration(top, all, whole, usualWhole, reads float64) float64 {
 	if all < 5 || whole > math.Max(0.5, usualWhole+0.15)*all {
 		return 1
+	}
+	if top >= 0.8*all && all >= 0.85*reads {
+		return 5
 	}
 	return 1 + 6*math.Max(0, top/all-0.6)
 }
