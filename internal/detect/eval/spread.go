@@ -60,8 +60,8 @@ type WorldResult struct {
 	FalseAlerts   int     `json:"false_alerts"`
 	FalsePer1000  float64 `json:"false_per_1000_employee_days"`
 	MedianRecords float64 `json:"median_records_before_alert"`
-	// EventsPerSec is the engine's throughput (Observe alone, events
-	// already parsed) on this world.
+	// EventsPerSec is the engine's throughput on this world: events per
+	// second of CPU time in Observe (events already parsed).
 	EventsPerSec float64            `json:"events_per_sec"`
 	Missed       []scenario.Insider `json:"missed,omitempty"`
 }
@@ -194,7 +194,7 @@ func (sp Spread) Print(w io.Writer) {
 	r("recall", sp.Recall, "%.3f")
 	r("false alerts per 1,000 employee-days", sp.FalsePer1000, "%.2f")
 	r("median records before first alert", sp.MedianRecords, "%.0f")
-	r("events/s (engine)", sp.EventsPerSec, "%.0f")
+	r("events/s (engine, per CPU second)", sp.EventsPerSec, "%.0f")
 	fmt.Fprintf(w, "goals: recall >= 0.95, <= 0.5 false alerts per 1,000 employee-days, median records <= 100, >= 300,000 events/s\n\n")
 	fmt.Fprintf(w, "pooled:\n")
 	sp.Pooled.Print(w)
