@@ -82,6 +82,34 @@ type Config struct {
 	// SIEM configures the export of audit events and alerts (the [siem]
 	// table; see siem.Config). Off unless siem.syslog or siem.webhook is set.
 	SIEM siem.Config `toml:"siem"`
+	// Sites holds optional settings per site, keyed by site id: the
+	// [sites."store-0931"] tables. Sites not named here take the defaults.
+	Sites map[string]Site `toml:"sites"`
+}
+
+// Site is one site's settings.
+type Site struct {
+	// Timezone is the site's IANA time zone, such as "Asia/Shanghai". The
+	// detectors judge off-hours work and hour-of-day patterns of the
+	// site's staff in it. Optional; default UTC.
+	Timezone string `toml:"timezone"`
+}
+
+// SiteZones returns the time zone of every site that names one.
+func (c Config) SiteZones() (map[string]*time.Location, error) {
+	out := make(map[string]*time.Location, len(c.Sites))
+	for id, s := range c.Sites {
+		if s.Timezone == "" {
+			continue
+		}
+		loc, err := time.LoadLocation(s.Timezone)
+		if err != nil {
+			return nil, &ValidationError{Field: "sites." + id + ".timezone",
+				Problem: fmt.Sprintf("unknown time zone %q (want an IANA name such as Asia/Shanghai)", s.Timezone)}
+		}
+		out[id] = loc
+	}
+	return out, nil
 }
 
 // Audit configures the audit log beyond its defaults. All optional.
@@ -194,6 +222,7 @@ func Parse(b []byte) (Config, error) {
 	for role, q := range fromFile.Quotas {
 		c.Quotas[role] = q
 	}
+	c.Sites = fromFile.Sites
 	if md.IsDefined("consent_ttl") {
 		c.ConsentTTL = fromFile.ConsentTTL
 	}
@@ -305,6 +334,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.SIEM.Validate(); err != nil {
 		return &ValidationError{Field: "siem", Problem: err.Error()}
+	}
+	if _, err := c.SiteZones(); err != nil {
+		return err
 	}
 	if c.Detect.SuspendScore < c.Detect.StepUpScore {
 		return &ValidationError{Field: "detect.suspend_score", Problem: "must be at least detect.stepup_score"}

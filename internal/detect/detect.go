@@ -6,7 +6,12 @@
 // org and site; same role in the same region; same role everywhere), and
 // scores each person on a set of detectors: bulk pulls, slow-and-low
 // harvesting, enumeration, off-hours work, foreign customers, made-up
-// purposes, surges after notice, rings at one site, and canary reads.
+// purposes, surges after notice, rings at one site, canary reads, whole
+// records taken beyond peers' habits, tickets relayed between colleagues
+// (one opens for customers who never came, the other reads), and bursts of
+// wrong one-time codes. Besides reads it follows the workflow around them:
+// searches, tickets opened and handed over, consents started and
+// confirmed, and each read's basis.
 // Detection is online: an alert uses only the events observed before it, so
 // the same code runs in the gateway (custos serve) and offline
 // (custos detect).
@@ -54,6 +59,9 @@ const (
 	KindForeign  = "foreign"
 	KindNotice   = "notice"
 	KindRing     = "ring"
+	KindCodes    = "codes"
+	KindRelay    = "relay"
+	KindRecords  = "records"
 )
 
 // Config tunes an Engine. The zero value is not valid; start from
@@ -76,6 +84,11 @@ type Config struct {
 	// Sensitivity scales every detector threshold: 1 is the default, 0.8
 	// fires sooner, 1.25 later. Must be in (0, 10].
 	Sensitivity float64
+	// SiteZones gives sites their local time zone (keyed by the events'
+	// site), for off-hours and hour-of-day patterns of the site's staff;
+	// sites not listed use UTCOffset. Day boundaries stay on UTCOffset
+	// for everyone, so that peers' days line up. Optional.
+	SiteZones map[string]*time.Location
 	// MaxDistinctPerDay caps the exact per-person set of customers read in a
 	// day (8 bytes each at most twice over); past it, counts saturate
 	// upward. Default 4096.
@@ -184,6 +197,13 @@ type Engine struct {
 	groups map[string]*group
 	sites  map[string]*siteState
 	dets   []detector
+	// handed holds recent tickets opened for a customer who left no trace
+	// of a visit and handed to a colleague: key handKey(colleague,
+	// customer), value the opener. Bounded: the oldest of handedMax
+	// entries is forgotten first.
+	handed  map[uint64]*person
+	handedQ [handedMax]uint64
+	handedI int
 	// cur and chk are reused per event so nothing escapes to the heap.
 	cur event.Event
 	chk check
@@ -202,7 +222,28 @@ func New(cfg Config) *Engine {
 		groups: make(map[string]*group),
 		sites:  make(map[string]*siteState),
 		dets:   allDetectors(),
+		handed: make(map[uint64]*person),
 	}
+}
+
+// handedMax bounds Engine.handed.
+const handedMax = 1 << 14
+
+func handKey(to, customer string) uint64 {
+	return hashString(to)*0x9e3779b97f4a7c15 ^ hashString(customer)
+}
+
+// hand records that opener handed an untraced ticket for customer to to.
+func (e *Engine) hand(opener *person, to, customer string) {
+	k := handKey(to, customer)
+	if _, ok := e.handed[k]; !ok {
+		if old := e.handedQ[e.handedI]; old != 0 {
+			delete(e.handed, old)
+		}
+		e.handedQ[e.handedI] = k
+		e.handedI = (e.handedI + 1) % handedMax
+	}
+	e.handed[k] = opener
 }
 
 // People reports how many people the engine holds state for.
@@ -213,7 +254,11 @@ func (e *Engine) People() int { return len(e.people) }
 func (e *Engine) Observe(ev0 event.Event) []Alert {
 	switch ev0.Action {
 	case event.ActionRead, event.ActionExport, event.ActionSearch, event.ActionConsentConfirm,
-		event.ActionTicketCreate, event.ActionNotice:
+		event.ActionTicketCreate, event.ActionNotice, event.ActionConsentStart:
+	case event.ActionTicketAssign:
+		if ev0.Target == "" || ev0.Customer == "" || ev0.Decision == event.Deny {
+			return nil
+		}
 	case event.ActionReinstate:
 		e.reinstate(&ev0)
 		return nil
@@ -235,6 +280,9 @@ func (e *Engine) Observe(ev0 event.Event) []Alert {
 	ev := &e.cur
 	p := e.person(ev)
 	u := e.clock(ev.Time)
+	if p.loc != nil {
+		u.hour = p.localHour(ev.Time)
+	}
 	p.roll(e, u.day)
 	if u.day < p.day {
 		u.day = p.day // up to a minute late across midnight: count it today
@@ -270,10 +318,33 @@ func (e *Engine) Observe(ev0 event.Event) []Alert {
 			changed = p.sequential(e, ev.Customer) || changed
 		}
 		return e.evaluate(p, ev, u, changed)
+	case event.ActionConsentStart:
+		if ev.Decision != event.Deny {
+			p.today.consents++
+		}
 	case event.ActionConsentConfirm:
 		if ev.Customer != "" && ev.Decision != event.Deny {
 			p.trace.add(hashString(ev.Customer))
 		}
+		if ev.Reason == "wrong_code" {
+			// Guessing codes for customers who are not at the counter.
+			p.today.wrong++
+			return e.evaluate(p, ev, u, true)
+		}
+	case event.ActionTicketAssign:
+		if ev.Target == ev.Actor || p.trace.has(hashString(ev.Customer)) {
+			return nil // a visit handed to a colleague to finish
+		}
+		// A ticket for a customer this person never looked up, handed to
+		// a colleague: the colleague's reads under it are not explained
+		// by it, and the hand-over counts against the opener like an
+		// unexplained read.
+		e.hand(p, ev.Target, ev.Customer)
+		p.today.handed++
+		if q := e.people[ev.Target]; q != nil {
+			p.addLink(q)
+		}
+		return e.evaluate(p, ev, u, true)
 	case event.ActionTicketCreate:
 		if ev.Customer != "" && ev.Decision != event.Deny {
 			p.selfTickets.add(hashString(ev.Customer))
@@ -356,12 +427,16 @@ func floorDiv(a, b int64) int64 {
 func (e *Engine) person(ev *event.Event) *person {
 	p := e.people[ev.Actor]
 	if p == nil {
-		p = &person{id: ev.Actor, day: -1 << 30}
+		p = &person{eng: e, id: ev.Actor, day: -1 << 30}
 		p.seen.max = e.cfg.MaxDistinctPerDay
 		e.people[ev.Actor] = p
 	}
 	if p.groups[0] == nil || p.role != ev.Role || p.org != ev.Org || p.site != ev.Site || p.region != ev.Region {
+		first := p.groups[0] == nil
 		e.rebind(p, ev)
+		if first && p.groups[grpRole].longDays >= 7 {
+			p.newcomer = true
+		}
 	}
 	return p
 }
@@ -396,6 +471,8 @@ func (e *Engine) rebind(p *person, ev *event.Event) {
 		e.sites[sk] = s
 	}
 	p.siteSt = s
+	p.loc = e.cfg.SiteZones[ev.Site]
+	p.zoneFrom, p.zoneTo = 0, 0
 	// Reset today's group contributions: they were counted in old groups.
 	p.today = dayCounts{}
 	p.seen.reset()

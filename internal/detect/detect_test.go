@@ -200,8 +200,12 @@ func TestDetectorsCatch(t *testing.T) {
 		{"foreign customers", []string{KindForeign}, func(s *sim, people []staff) []string {
 			p := people[10]
 			at := t0.AddDate(0, 0, warm).Add(10 * time.Hour)
+			// From a list spanning the country (customers of one other
+			// store only would be a colleague covering it).
+			regions := []string{"SH", "BJ", "ZJ"}
 			for i := range 40 {
-				s.visit(p, at.Add(time.Duration(i)*10*time.Minute), "SH", "store-sh01", true)
+				r := regions[i%3]
+				s.visit(p, at.Add(time.Duration(i)*10*time.Minute), r, "store-"+r+"01", true)
 			}
 			return []string{p.id}
 		}, 0},

@@ -20,12 +20,15 @@ const (
 	detForeign
 	detNotice
 	detRing
+	detCodes
+	detRelay
+	detRecords
 	numKinds
 )
 
 var kindNames = [numKinds]string{
 	KindCanary, KindBulk, KindVolume, KindPurpose, KindSlow, KindEnum,
-	KindOffHours, KindForeign, KindNotice, KindRing,
+	KindOffHours, KindForeign, KindNotice, KindRing, KindCodes, KindRelay, KindRecords,
 }
 
 // check is what a detector sees: the engine, the person (already updated
@@ -51,6 +54,7 @@ func allDetectors() []detector {
 	return []detector{
 		canaryDet{}, bulkDet{}, volumeDet{}, purposeDet{}, slowDet{},
 		enumDet{}, offHoursDet{}, foreignDet{}, noticeDet{}, ringDet{},
+		codesDet{}, relayDet{}, recordsDet{},
 	}
 }
 
@@ -177,13 +181,13 @@ func (c *check) unexplShare() (share, habit float64, ok bool) {
 			// big explained batches must not set everyone's bar.
 			hg := g
 			for _, w := range []*group{g, c.p.groups[grpRole]} {
-				if w.shareN >= 30 {
+				if w.unexplH.n >= 30 {
 					hg = w
-					s = math.Max(s, w.median())
+					s = math.Max(s, w.unexplH.median())
 					break
 				}
 			}
-			return s, hg.habit(s, habitSD), true
+			return s, hg.unexplH.habit(s, habitSD), true
 		}
 	}
 	return 0, 0, false
@@ -309,6 +313,11 @@ func (slowDet) check(c *check) (float64, string) {
 		}
 	}
 	if no < 7 {
+		// Too new for their own history: their volume against their
+		// peers' busy days (90th percentile) from the first week on.
+		if sc, why := c.newcomer(); sc > best {
+			best, reason = sc, why
+		}
 		return best, reason
 	}
 	// The person's own earlier weeks. Their usual share of unexplained
@@ -332,6 +341,11 @@ func (slowDet) check(c *check) (float64, string) {
 	}
 	if recentDays >= 2 && !p.spansMidnight() {
 		med := quantile(oldReads[:no], 0.75) // upper quartile: night shifts split over two dates
+		if p.nEarly == earlyDays {
+			// A baseline may grow, but not by much past the person's
+			// first weeks: a slow ramp must not train its own bar up.
+			med = math.Min(med, 1.3*earlyQ75(p))
+		}
 		exp := med * float64(recentDays)
 		e := recentReads - exp
 		z := e / math.Sqrt(exp+0.04*med*med*float64(recentDays)+1)
@@ -343,6 +357,54 @@ func (slowDet) check(c *check) (float64, string) {
 		}
 	}
 	return best, reason
+}
+
+func earlyQ75(p *person) float64 {
+	var xs [earlyDays]float64
+	for i, x := range p.early[:p.nEarly] {
+		xs[i] = float64(x)
+	}
+	return quantile(xs[:p.nEarly], 0.75)
+}
+
+// newcomer compares a person without a week of their own history with
+// the 90th percentile of their peers' distinct reads on the same days.
+func (c *check) newcomer() (float64, string) {
+	p := c.p
+	if !p.newcomer || p.spansMidnight() {
+		return 0, ""
+	}
+	g := p.groups[grpRegion]
+	if g.members < minPeers {
+		g = p.groups[grpRole]
+	}
+	var x, exp float64
+	days := 0
+	for i := 0; i < min(p.nHist, historyDays); i++ {
+		d := &p.hist[i]
+		if d.day <= p.day-slowWindow {
+			continue
+		}
+		gd, ok := g.dayStats(d.day)
+		if !ok || gd.highReads <= 0 {
+			continue
+		}
+		x += float64(d.reads)
+		exp += gd.highReads
+		days++
+	}
+	if days < 2 {
+		return 0, ""
+	}
+	// People's speeds differ for good, day after day: the spread of
+	// their sum grows with the days, not with its square root.
+	e := x - exp
+	z := e / math.Sqrt(exp+0.04*exp*exp+1)
+	sc := math.Min(scoreAt(e, 40*c.s), scoreAt(z, 4*c.s))
+	if sc == 0 || !c.why {
+		return sc, ""
+	}
+	return sc, fmt.Sprintf("new: %.0f customers over their first %d days, %.1fx what busy peers read", x, days, x/math.Max(exp, 1))
 }
 
 // enumDet: lookups of records that do not exist, and walks through ids.
@@ -392,46 +454,233 @@ func (offHoursDet) check(c *check) (float64, string) {
 	return sc, fmt.Sprintf("%.0f weighted reads at hours this person does not work", x)
 }
 
-// foreignDet: customers from regions or sites the person and peers do not serve.
+// foreignDet: customers from regions or sites the person and peers do not
+// serve, weighted by how they were read (whole records with no trace of a
+// visit count most), today and over the last week.
 type foreignDet struct{}
 
 func (foreignDet) index() int { return detForeign }
 func (foreignDet) check(c *check) (float64, string) {
 	p := c.p
 	n := float64(p.today.reads)
-	refR, refS, known := 0.0, 0.0, false
-	if p.shReads >= 100 && c.ownOK() {
-		refR, refS, known = float64(p.shForeignR/p.shReads), float64(p.shForeignS/p.shReads), true
+	if p.today.foreignR+p.today.foreignS == 0 {
+		return 0, ""
 	}
+	refR, refS, refW, known := 0.0, 0.0, 0.0, false
 	for i, g := range p.groups[:grpRole] {
 		if i == grpSite && g.members < 8 {
 			continue // a small team: one harvester would set the bar
 		}
 		if r, s, ok := g.foreignShares(); ok {
-			refR, refS, known = math.Max(refR, r), math.Max(refS, s), true
+			refR, refS, refW, known = math.Max(refR, r), math.Max(refS, s), math.Max(refW, g.refW), true
 		}
+	}
+	if p.shReads >= 100 && c.ownOK() {
+		// The person's own share, which may not grow far past their
+		// peers' (a harvest that blends in must not teach its own bar).
+		oR, oS, oW := float64(p.shForeignR/p.shReads), float64(p.shForeignS/p.shReads), float64(p.shFW/p.shReads)
+		if known {
+			oR, oS, oW = math.Min(oR, refR+0.15), math.Min(oS, refS+0.15), math.Min(oW, refW+0.1)
+		}
+		refR, refS, refW, known = math.Max(refR, oR), math.Max(refS, oS), math.Max(refW, oW), true
 	}
 	if !known {
 		return 0, ""
 	}
+	// A colleague covering one other store serves one other region; a
+	// harvest from a bought list spreads over several.
+	top, all, whole := float64(topCount(&p.today.fTop)), float64(p.today.foreignR), float64(p.today.fWhole)
+	usualWhole := 0.0
+	for _, g := range []*group{p.groups[grpRegion], p.groups[grpRole]} {
+		if g.shReads >= 200 {
+			usualWhole = g.shWholeAll / g.shReads
+			break
+		}
+	}
+	x := float64(p.today.fw10) / 10
 	best, reason := 0.0, ""
 	for _, k := range []struct {
-		x, ref float64
-		what   string
+		raw, ref float64
+		what     string
 	}{
 		{float64(p.today.foreignR), refR, "region"},
 		{float64(p.today.foreignS), refS, "site"},
 	} {
-		exp := k.ref * n
-		t := math.Max(10, 2*exp+3*math.Sqrt(exp)+6) * c.s
-		if sc := scoreAt(k.x, t); sc > best {
+		if k.raw == 0 {
+			continue
+		}
+		exp := math.Min(k.ref, refW) * n
+		t := math.Max(10, 2*exp+3*math.Sqrt(exp)+6) * c.s * concentration(top, all, whole, usualWhole, n)
+		if sc := scoreAt(math.Min(x, k.raw), t); sc > best {
 			best = sc
 			if c.why {
-				reason = fmt.Sprintf("%.0f%% of customers today outside own %s (usual %.0f%%)", 100*k.x/n, k.what, 100*k.ref)
+				reason = fmt.Sprintf("%.0f%% of customers today outside own %s (usual %.0f%%), taking whole records with no trace of a visit",
+					100*k.raw/n, k.what, 100*k.ref)
+			}
+		}
+	}
+	// The last week: a few a day, every day, in place of the usual work.
+	wx, wn, days := x, n, 1
+	for i := 0; i < min(p.nHist, historyDays); i++ {
+		d := &p.hist[i]
+		if d.day > p.day-slowWindow {
+			wx += float64(d.fw10) / 10
+			wn += float64(d.reads)
+			top += float64(d.fTop)
+			all += float64(d.fAll)
+			whole += float64(d.fWhole)
+			days++
+		}
+	}
+	if days >= 2 {
+		exp := refW * wn
+		t := math.Max(12, 2*exp+3*math.Sqrt(exp)+8) * c.s * concentration(top, all, whole, usualWhole, wn)
+		if sc := scoreAt(wx, t); sc > best {
+			best = sc
+			if c.why {
+				reason = fmt.Sprintf("customers from other regions or sites over %d days weigh %.0f (expected %.0f): whole records taken with no trace of a visit",
+					days, wx, exp)
 			}
 		}
 	}
 	return best, reason
+}
+
+// concentration raises the foreign bar when most foreign customers come
+// from one region and no more of their records were taken whole than the
+// person's peers usually take: a colleague covering a store there, not a
+// harvest from a list. Someone who served nobody but that region's
+// customers (of reads in all) was away covering it, not blending a harvest
+// into their own work: the bar rises most.
+func concentration(top, all, whole, usualWhole, reads float64) float64 {
+	if all < 5 || whole > math.Max(0.5, usualWhole+0.15)*all {
+		return 1
+	}
+	if top >= 0.8*all && all >= 0.85*reads {
+		return 5
+	}
+	return 1 + 6*math.Max(0, top/all-0.6)
+}
+
+// wholeShare is the share of customers whose whole record is taken, by
+// peers (same role and region, else same role) or, when higher, by the
+// person in earlier weeks, capped a little above the peers' so that a
+// slow ramp cannot raise its own bar; and how much habits differ.
+func (c *check) wholeShare() (share, habit float64, ok bool) {
+	p := c.p
+	for _, g := range []*group{p.groups[grpRegion], p.groups[grpRole]} {
+		if g.shReads < 200 {
+			continue
+		}
+		share, habit, ok = g.shWhole/g.shReads, habitSD, true
+		if g.wholeH.n >= 30 {
+			share = math.Max(share, g.wholeH.median())
+			habit = g.wholeH.habit(share, habitSD)
+		}
+		break
+	}
+	if !ok {
+		return 0, 0, false
+	}
+	if c.ownOK() && p.shR >= 100 {
+		own := float64(p.shWh / p.shR)
+		share = math.Max(share, math.Min(own, share+0.1))
+	}
+	return share, habit, true
+}
+
+// recordsDet: more whole records taken (phone and account, not only what
+// the task needs) than peers' habits predict, today and over the week.
+type recordsDet struct{}
+
+func (recordsDet) index() int { return detRecords }
+func (recordsDet) check(c *check) (float64, string) {
+	p := c.p
+	share, habit, ok := c.wholeShare()
+	if !ok || share > 0.9 {
+		return 0, "" // everyone takes whole records: nothing to compare
+	}
+	x, r := float64(p.today.whole), float64(p.today.reads)
+	e, z := excessSD(x, r, share, habit)
+	best, reason := math.Min(scoreAt(e, 12*c.s), scoreAt(z, 4.5*c.s)), ""
+	if best > 0 && c.why {
+		reason = fmt.Sprintf("took the whole record of %.0f of %.0f customers today (peers %.0f%%)", x, r, 100*share)
+	}
+	days := 1
+	for i := 0; i < min(p.nHist, historyDays); i++ {
+		if d := &p.hist[i]; d.day > p.day-slowWindow {
+			x += float64(d.whole)
+			r += float64(d.reads)
+			days++
+		}
+	}
+	if days >= 2 {
+		e, z := excessSD(x, r, share, habit)
+		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > best {
+			best = sc
+			if c.why {
+				reason = fmt.Sprintf("took the whole record of %.0f of %.0f customers over %d days (peers %.0f%%)", x, r, days, 100*share)
+			}
+		}
+	}
+	return best, reason
+}
+
+// codesDet: wrong one-time codes, as when consents are started for
+// customers who are not at the counter and their codes guessed.
+type codesDet struct{}
+
+func (codesDet) index() int { return detCodes }
+func (codesDet) check(c *check) (float64, string) {
+	p := c.p
+	x := float64(p.today.wrong)
+	if x == 0 {
+		return 0, ""
+	}
+	// A customer at the counter mistypes a code now and then; guesses
+	// for customers who are not there fail again and again.
+	t := math.Max(8, 0.5*float64(p.today.consents)+4)
+	if c.ownOK() {
+		t = math.Max(t, 3*p.base.wrongP90+3)
+	}
+	t *= c.s
+	sc := scoreAt(x, t)
+	if sc == 0 || !c.why {
+		return sc, ""
+	}
+	return sc, fmt.Sprintf("%.0f wrong one-time codes today on %d consents started", x, p.today.consents)
+}
+
+// relayDet: tickets opened for customers who left no trace of a visit and
+// handed to a colleague who reads them: one opens, the other reads.
+type relayDet struct{}
+
+func (relayDet) index() int { return detRelay }
+func (relayDet) check(c *check) (float64, string) {
+	p := c.p
+	x := float64(p.today.handed + p.today.relayed)
+	if x == 0 {
+		return 0, ""
+	}
+	wx := x
+	for i := 0; i < min(p.nHist, historyDays); i++ {
+		if d := &p.hist[i]; d.day > p.day-slowWindow {
+			wx += float64(d.relay)
+		}
+	}
+	sc := math.Max(scoreAt(x, 8*c.s), scoreAt(wx, 20*c.s))
+	if sc == 0 || !c.why {
+		return sc, ""
+	}
+	l := p.topLink()
+	who := "a colleague"
+	if l.who != nil {
+		who = l.who.id
+	}
+	if p.today.handed >= p.today.relayed {
+		return sc, fmt.Sprintf("opened %d tickets today for customers who left no trace of a visit and handed them to %s (%.0f over the last week)", p.today.handed, who, wx)
+	}
+	return sc, fmt.Sprintf("read %d customers today under tickets %s opened for customers who left no trace of a visit (%.0f over the last week)", p.today.relayed, who, wx)
 }
 
 // noticeDet: volume above own usual after giving notice.
@@ -475,6 +724,40 @@ type ringDet struct{}
 
 func (ringDet) index() int { return detRing }
 func (ringDet) check(c *check) (float64, string) {
+	sc, why := c.regionRing()
+	if sc2, why2 := c.excessRing(); sc2 > sc {
+		sc, why = sc2, why2
+	}
+	return sc, why
+}
+
+// regionRing: several people at one site reading customers of the same
+// other region today, where peers rarely serve other regions.
+func (c *check) regionRing() (float64, string) {
+	p := c.p
+	var n int32
+	for _, x := range p.today.fTop {
+		if x.ring {
+			n = max(n, p.siteSt.region(x.h))
+		}
+	}
+	if n < 3 {
+		return 0, ""
+	}
+	g := p.groups[grpRegion]
+	if r, _, ok := g.foreignShares(); !ok || r > 0.2 {
+		return 0, "" // peers serve other regions as a matter of course
+	}
+	sc := math.Min(0.95, 0.72+0.06*float64(n-3))
+	if !c.why {
+		return sc, ""
+	}
+	return sc, fmt.Sprintf("%d people at this site reading customers of the same other region today", n)
+}
+
+// excessRing: several people at one site with unexplained reads above
+// their usual today.
+func (c *check) excessRing() (float64, string) {
 	p := c.p
 	if !p.elevated {
 		share, habit, ok := c.unexplShare()

@@ -33,6 +33,9 @@ const (
 	fDecision
 	fReason
 	fFields
+	fBasis
+	fTarget
+	fSource
 	numFields
 )
 
@@ -111,7 +114,8 @@ func (p *Parser) fast(b []byte) (ev event.Event, ok bool) {
 			}
 			ev.Time, haveTime, i = t, true, j
 		case "actor", "org", "role", "site", "region", "action", "customer",
-			"customer_region", "customer_site", "purpose", "decision", "reason":
+			"customer_region", "customer_site", "purpose", "decision", "reason",
+			"basis", "target", "source":
 			if b[i] == 'n' {
 				if !hasLit(b, i, "null") {
 					return ev, false
@@ -152,7 +156,23 @@ func (p *Parser) fast(b []byte) (ev event.Event, ok bool) {
 				ev.Decision = p.str(v, fDecision)
 			case "reason":
 				ev.Reason = p.str(v, fReason)
+			case "basis":
+				ev.Basis = p.str(v, fBasis)
+			case "target":
+				ev.Target = p.str(v, fTarget)
+			case "source":
+				ev.Source = p.str(v, fSource)
 			}
+		case "ticket_age":
+			if hasLit(b, i, "null") {
+				i += 4
+				break
+			}
+			n, j, good := scanInt(b, i)
+			if !good {
+				return ev, false
+			}
+			ev.TicketAge, i = n, j
 		case "purpose_valid", "canary", "found":
 			var v, isNull bool
 			switch {
@@ -280,6 +300,36 @@ func scanString(b []byte, i int) (v []byte, next int, ok bool) {
 		}
 	}
 	return nil, 0, false
+}
+
+// scanInt reads a JSON integer at b[i] (an optional minus, then 0 or a
+// digit 1-9 and at most 17 more digits), followed by a delimiter; anything
+// else (fractions, exponents, leading zeros, huge numbers): ok false.
+func scanInt(b []byte, i int) (n int64, next int, ok bool) {
+	neg := false
+	if i < len(b) && b[i] == '-' {
+		neg, i = true, i+1
+	}
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		n = n*10 + int64(b[i]-'0')
+		i++
+	}
+	d := i - start
+	if d == 0 || d > 18 || (d > 1 && b[start] == '0') {
+		return 0, 0, false
+	}
+	if i < len(b) {
+		switch b[i] {
+		case ',', '}', ' ', '\t', '\n', '\r':
+		default:
+			return 0, 0, false
+		}
+	}
+	if neg {
+		n = -n
+	}
+	return n, i, true
 }
 
 // indexByte returns the index of c in b at or after i, or -1.

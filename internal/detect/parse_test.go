@@ -25,6 +25,12 @@ func TestParserMatchesEventParse(t *testing.T) {
 		wantErr bool
 	}{
 		{"contract example", contractLine, false},
+		{"basis, target, ticket age", `{"time":"2026-03-02T09:14:05Z","actor":"a","action":"customer.read","basis":"assigned_ticket","ticket_age":3600,"target":"b","source":"lan"}`, false},
+		{"ticket age null", `{"time":"2026-03-02T09:14:05Z","actor":"a","action":"x","ticket_age":null}`, false},
+		{"ticket age negative", `{"time":"2026-03-02T09:14:05Z","actor":"a","action":"x","ticket_age":-5}`, false},
+		{"ticket age fraction (slow path)", `{"time":"2026-03-02T09:14:05Z","actor":"a","action":"x","ticket_age":1.5}`, true},
+		{"ticket age leading zero", `{"time":"2026-03-02T09:14:05Z","actor":"a","action":"x","ticket_age":012}`, true},
+		{"ticket age string", `{"time":"2026-03-02T09:14:05Z","actor":"a","action":"x","ticket_age":"12"}`, true},
 		{"canonical with found and canary", string(canon), false},
 		{"spaces", ` { "time" : "2026-03-02T09:14:05+08:00" , "actor" : "a" , "action" : "x" , "fields" : [ ] } `, false},
 		{"nulls", `{"time":"2026-03-02T09:14:05Z","actor":"a","action":"x","found":null,"fields":null,"customer":null}`, false},
@@ -53,6 +59,19 @@ func TestParserMatchesEventParse(t *testing.T) {
 	}
 }
 
+// TestParserFastOnGatewayLines checks that the fields the gateway adds to
+// reads (basis, ticket age, target) stay on the fast path: the slow one
+// would cost custos detect most of its speed on real audit logs.
+func TestParserFastOnGatewayLines(t *testing.T) {
+	line := `{"time":"2026-03-02T09:14:05Z","actor":"a","org":"o","role":"store_clerk","site":"s","region":"GD",` +
+		`"action":"customer.read","customer":"c-1","customer_region":"GD","fields":["name"],"purpose":"ticket:T-1",` +
+		`"purpose_valid":true,"decision":"allow","reason":"","basis":"assigned_ticket","ticket_age":120,"target":"b"}`
+	ev, ok := NewParser().fast([]byte(line))
+	if !ok || ev.Basis != event.BasisAssignedTicket || ev.TicketAge != 120 || ev.Target != "b" {
+		t.Fatalf("fast = %+v, %v", ev, ok)
+	}
+}
+
 // FuzzParser checks the fast parser against event.Parse on any input: same
 // error or not, same event, and a parsed event round-trips through its
 // canonical bytes.
@@ -61,6 +80,7 @@ func FuzzParser(f *testing.F) {
 	f.Add([]byte(`{"time":"2026-03-02T09:14:05Z","actor":"a","action":"customer.search","found":false,"canary":true,"fields":["x"]}`))
 	f.Add([]byte(`{"time":"2026-03-02T09:14:05.5+08:00","actor":"a","action":"b","customer_site":"s","purpose_valid":false}`))
 	f.Add([]byte(`{"time":null}`))
+	f.Add([]byte(`{"time":"2026-03-02T09:14:05Z","actor":"a","action":"customer.read","basis":"own_ticket","ticket_age":-0,"target":"b"}`))
 	f.Add([]byte(`{"time":"2026-03-02T09:14:05Z","actor":"a","action":"customer.read","found":true,"fields":["name","phone"]}`))
 	shared := NewParser() // state carried across inputs (interning, fields reuse)
 	f.Fuzz(func(t *testing.T, line []byte) {

@@ -4,6 +4,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/custos-dev/custos/internal/event"
 )
@@ -22,40 +23,72 @@ const (
 // shareBins is the resolution of groups' habit histograms.
 const shareBins = 50
 
-// habit returns the spread (standard deviation) of members' unexplained
-// shares beyond binomial noise, learned from the group; def when unknown.
-func (g *group) habit(s, def float64) float64 {
-	if g.shareN < 30 {
+// shareHist is a decayed histogram of members' daily shares of something
+// (unexplained reads, whole records), in bins of 1/shareBins: how much
+// people's habits differ in a group.
+type shareHist struct {
+	h     [shareBins]float32
+	n     float32
+	reads float32 // reads behind the samples
+	inv   float32 // sum of 1/reads over the samples (for binomial noise)
+	// Cached median and spread, valid while cacheN == n.
+	cacheN  float32
+	med, sd float64
+}
+
+// add adds one member-day's share x out of reads.
+func (sh *shareHist) add(x float64, reads int32) {
+	b := min(int(x*shareBins), shareBins-1)
+	sh.h[b]++
+	sh.n++
+	sh.reads += float32(reads)
+	sh.inv += 1 / float32(reads)
+}
+
+func (sh *shareHist) decay(f float32) {
+	for i := range sh.h {
+		sh.h[i] *= f
+	}
+	sh.n *= f
+	sh.reads *= f
+	sh.inv *= f
+}
+
+func (sh *shareHist) refresh() {
+	if sh.cacheN != sh.n {
+		sh.cacheN = sh.n
+		sh.med = sh.q(0.5)
+		sh.sd = sh.spread(sh.med)
+	}
+}
+
+// habit returns the spread (standard deviation) of members' shares beyond
+// binomial noise at share s; def when too little is known.
+func (sh *shareHist) habit(s, def float64) float64 {
+	if sh.n < 30 {
 		return def
 	}
-	if g.habitN != g.shareN {
-		g.habitN = g.shareN
-		g.habitMed = g.shareQ(0.5)
-		g.habitSD = g.shareSD(g.habitMed)
-	}
-	avg := math.Max(float64(g.shareReads/g.shareN), 5)
-	v := g.habitSD*g.habitSD - s*(1-s)/avg
+	sh.refresh()
+	// Binomial noise of a member-day's share, averaged over the samples
+	// (the mean of 1/reads: small days are noisier).
+	v := sh.sd*sh.sd - s*(1-s)*math.Min(float64(sh.inv/sh.n), 0.2)
 	return clamp(math.Sqrt(math.Max(v, 0)), 0.02, 0.15)
 }
 
-// median returns the typical member-day's unexplained share (cached).
-func (g *group) median() float64 {
-	if g.habitN != g.shareN {
-		g.habitN = g.shareN
-		g.habitMed = g.shareQ(0.5)
-		g.habitSD = g.shareSD(g.habitMed)
-	}
-	return g.habitMed
+// median returns the typical member-day's share (cached).
+func (sh *shareHist) median() float64 {
+	sh.refresh()
+	return sh.med
 }
 
-// shareSD is the robust spread (1.4826 MAD) of shareH around med.
-func (g *group) shareSD(med float64) float64 {
+// spread is the robust spread (1.4826 MAD) around med.
+func (sh *shareHist) spread(med float64) float64 {
 	var dev [shareBins]float32
-	for i, w := range g.shareH {
+	for i, w := range sh.h {
 		x := (float64(i) + 0.5) / shareBins
 		dev[min(int(math.Abs(x-med)*shareBins), shareBins-1)] += w
 	}
-	acc, need := float32(0), g.shareN/2
+	acc, need := float32(0), sh.n/2
 	mad := 0.0
 	for i, w := range dev {
 		acc += w
@@ -67,9 +100,9 @@ func (g *group) shareSD(med float64) float64 {
 	return 1.4826 * mad
 }
 
-func (g *group) shareQ(q float64) float64 {
-	acc, need := float32(0), float32(q)*g.shareN
-	for i, w := range g.shareH {
+func (sh *shareHist) q(q float64) float64 {
+	acc, need := float32(0), float32(q)*sh.n
+	for i, w := range sh.h {
 		acc += w
 		if acc >= need {
 			return (float64(i) + 0.5) / shareBins
@@ -88,6 +121,25 @@ const minPeers = 10
 type dayCounts struct {
 	reads, unexpl, w5, foreignR, foreignS, offW5, miss, seq, hourMaxW5 int32
 	searches                                                           int32
+	// fw10 is foreign customers weighted (×10) by how they were read:
+	// full weight for a whole record with no trace of a visit, less for
+	// part of the record or a customer who was there. fRegions is a
+	// 64-bit sketch of the foreign regions read (one bit per region).
+	fw10     int32
+	fRegions uint64
+	// fTop counts foreign customers by region (the four first seen).
+	fTop [4]regionCount
+	// fWhole counts foreign customers whose whole record was taken.
+	fWhole int32
+	// whole counts customers whose whole record was taken, except under
+	// tickets the CRM opened.
+	whole int32
+	// consents started, wrong one-time codes entered.
+	consents, wrong int32
+	// handed: tickets this person opened for a customer who left no trace
+	// and handed to a colleague; relayed: customers read under such
+	// tickets handed to this person.
+	handed, relayed int32
 }
 
 // dayStat is a finished day in a person's history.
@@ -96,6 +148,10 @@ type dayStat struct {
 	factor                   float32 // role group's volume that day vs usual
 	reads, unexpl, miss, off uint16
 	w5, hourMaxW5            uint32
+	fw10, relay, wrong       uint16
+	fRegions                 uint64
+	fTop, fAll, fWhole       uint16 // foreign-region reads: busiest region, all, whole records
+	whole                    uint16
 }
 
 // baseline is a person's own normal, recomputed at each day change from
@@ -104,7 +160,7 @@ type dayStat struct {
 type baseline struct {
 	days                                   int
 	readsP90, wP75, wP90, missP90, offWP90 float64
-	hourWP90                               float64
+	hourWP90, wrongP90                     float64
 }
 
 // ring64 is a small ring of recent customer hashes.
@@ -139,10 +195,15 @@ type finding struct {
 
 // person is everything the engine keeps about one actor.
 type person struct {
+	eng                     *Engine
 	id                      string
 	role, org, site, region string
 	groups                  [numGroups]*group
 	siteSt                  *siteState
+	// loc is the site's time zone (nil: the engine's UTCOffset); the
+	// offset zoneOff holds from zoneFrom to zoneTo (unix seconds).
+	loc                       *time.Location
+	zoneOff, zoneFrom, zoneTo int64
 
 	day      int32
 	today    dayCounts
@@ -158,8 +219,9 @@ type person struct {
 	hoursTotal float32
 	// Decayed sums for own shares of foreign customers.
 	shReads, shForeignR, shForeignS float32
-	// Decayed unexplained and total reads (own habit).
-	shU, shR float32
+	shFW                            float32 // weighted foreign (fw10/10)
+	// Decayed unexplained and total reads (own habit), and whole records.
+	shU, shR, shWh float32
 
 	trace       ring64 // customers this person found by search or consent
 	selfTickets ring64 // customers this person opened a ticket for
@@ -173,14 +235,87 @@ type person struct {
 	noticeDay int32
 
 	noticeGiven bool
+	// newcomer is set for people who first appear after their role has a
+	// week of history: new hires, judged against peers from day one.
+	newcomer bool
 	// contained is set while the person is stepped up or suspended.
 	contained bool
+
+	// early holds the person's first earlyDays active days (normalised
+	// distinct reads): a baseline a slow ramp cannot train upward.
+	early  [earlyDays]float32
+	nEarly uint8
+	// links are the colleagues this person handed untraced tickets to, or
+	// read untraced tickets from, today.
+	links [4]link
 
 	findings   [numKinds]finding
 	alertLevel int8
 	risk0      float64 // last computed risk
 	kind       string
 	updated    instInfo
+}
+
+// regionCount counts customers of one region (by hash).
+type regionCount struct {
+	h    uint32
+	n    int32
+	ring bool // counted in the site's regions
+}
+
+// topShare returns the count of the busiest foreign region.
+func topCount(t *[4]regionCount) int32 {
+	var m int32
+	for _, x := range t {
+		m = max(m, x.n)
+	}
+	return m
+}
+
+// earlyDays is how many first active days make a person's early baseline.
+const earlyDays = 7
+
+// link counts today's untraced tickets between this person and one
+// colleague.
+type link struct {
+	who *person
+	n   int32
+}
+
+// addLink counts one untraced ticket with q and returns the count.
+func (p *person) addLink(q *person) int32 {
+	free := -1
+	for i := range p.links {
+		if p.links[i].who == q {
+			p.links[i].n++
+			return p.links[i].n
+		}
+		if p.links[i].who == nil && free < 0 {
+			free = i
+		}
+	}
+	if free < 0 {
+		// Replace the weakest link.
+		free = 0
+		for i := range p.links {
+			if p.links[i].n < p.links[free].n {
+				free = i
+			}
+		}
+	}
+	p.links[free] = link{who: q, n: 1}
+	return 1
+}
+
+// topLink returns the strongest link today.
+func (p *person) topLink() link {
+	var best link
+	for _, l := range p.links {
+		if l.n > best.n {
+			best = l
+		}
+	}
+	return best
 }
 
 type instInfo struct {
@@ -202,19 +337,18 @@ type group struct {
 	ring              [historyDays]groupDay
 	// Decayed shares.
 	shReads, shForeignR, shForeignS, shUnexpl float64
+	shFW                                      float64
 	hours                                     [24]float32
 	hoursTotal                                float32
-	// shareH is a decayed histogram of members' daily unexplained
-	// shares (bins of 1/shareBins): how much habits differ in this group.
-	shareH     [shareBins]float32
-	shareN     float32
-	shareReads float32 // reads behind shareH's samples (for binomial noise)
-	// Cached median and spread of shareH, valid while habitN == shareN.
-	habitN            float32
-	habitMed, habitSD float64
+	// unexplH and wholeH are members' daily shares of unexplained reads
+	// and of whole records taken.
+	unexplH, wholeH shareHist
+	// shWhole counts whole records among shReads (decayed), except under
+	// CRM tickets; shWholeAll counts them all.
+	shWhole, shWholeAll float64
 	// Yesterday's foreign shares, so today's reads do not move the bar.
-	refR, refS float64
-	refOK      bool
+	refR, refS, refW float64
+	refOK            bool
 
 	cacheVer uint32
 	cacheOK  bool
@@ -241,6 +375,33 @@ type siteState struct {
 	day      int32
 	active   int32
 	elevated int32
+	// regions counts, per foreign region (the four first seen), the
+	// people here who read ringRegionReads of its customers today.
+	regions [4]regionCount
+}
+
+// ringRegionReads is how many customers of one foreign region make a
+// person count towards a ring reading that region.
+const ringRegionReads = 5
+
+func (s *siteState) addRegion(h uint32) {
+	for i := range s.regions {
+		if x := &s.regions[i]; x.n == 0 || x.h == h {
+			x.h = h
+			x.n++
+			return
+		}
+	}
+}
+
+// region returns how many people here read region h's customers today.
+func (s *siteState) region(h uint32) int32 {
+	for _, x := range s.regions {
+		if x.h == h {
+			return x.n
+		}
+	}
+	return 0
 }
 
 func (g *group) ensureDay(d int32) {
@@ -251,13 +412,11 @@ func (g *group) ensureDay(d int32) {
 		g.finish()
 	}
 	g.day = d
-	for i := range g.shareH {
-		g.shareH[i] *= 0.9
-	}
-	g.shareN *= 0.9
-	g.shareReads *= 0.9
+	g.unexplH.decay(0.9)
+	g.wholeH.decay(0.9)
 	if g.shReads >= 100 {
 		g.refR, g.refS, g.refOK = g.shForeignR/g.shReads, g.shForeignS/g.shReads, true
+		g.refW = g.shFW / g.shReads
 	}
 	g.hReads.reset()
 	g.hW5.reset()
@@ -269,6 +428,9 @@ func (g *group) ensureDay(d int32) {
 	g.shReads *= 0.85
 	g.shForeignR *= 0.85
 	g.shForeignS *= 0.85
+	g.shFW *= 0.85
+	g.shWhole *= 0.85
+	g.shWholeAll *= 0.85
 	g.shUnexpl *= 0.85
 }
 
@@ -349,7 +511,7 @@ func (p *person) roll(e *Engine, d int32) {
 	if p.day >= d {
 		return
 	}
-	if p.today.reads > 0 || p.today.miss > 0 {
+	if p.today.reads > 0 || p.today.miss > 0 || p.today.handed > 0 || p.today.wrong > 0 {
 		f := 1.0
 		if gd, ok := p.groups[grpRole].dayStats(p.day); ok {
 			f = gd.factor
@@ -363,6 +525,18 @@ func (p *person) roll(e *Engine, d int32) {
 			off:       sat16(p.today.offW5),
 			w5:        uint32(p.today.w5),
 			hourMaxW5: uint32(p.today.hourMaxW5),
+			fw10:      sat16(p.today.fw10),
+			relay:     sat16(p.today.relayed + p.today.handed),
+			wrong:     sat16(p.today.wrong),
+			fRegions:  p.today.fRegions,
+			fTop:      sat16(topCount(&p.today.fTop)),
+			fAll:      sat16(p.today.foreignR),
+			fWhole:    sat16(p.today.fWhole),
+			whole:     sat16(p.today.whole),
+		}
+		if p.nEarly < earlyDays && p.today.reads > 0 {
+			p.early[p.nEarly] = float32(float64(p.today.reads) / f)
+			p.nEarly++
 		}
 		p.hist[p.nHist%historyDays] = ds
 		p.nHist++
@@ -378,22 +552,29 @@ func (p *person) roll(e *Engine, d int32) {
 			p.shU = 0.9*p.shU + float32(p.today.unexpl)
 			p.shR = 0.9*p.shR + float32(p.today.reads)
 			if p.today.reads >= 5 {
-				b := min(int(float64(p.today.unexpl)/float64(p.today.reads)*shareBins), shareBins-1)
 				for _, g := range p.groups[grpRegion:] {
-					g.shareH[b]++
-					g.shareN++
-					g.shareReads += float32(p.today.reads)
+					g.unexplH.add(float64(p.today.unexpl)/float64(p.today.reads), p.today.reads)
+				}
+			}
+		}
+		if p.findings[detRecords].score < 0.4 {
+			p.shWh = 0.9*p.shWh + float32(p.today.whole)
+			if p.today.reads >= 5 {
+				for _, g := range p.groups[grpRegion:] {
+					g.wholeH.add(float64(p.today.whole)/float64(p.today.reads), p.today.reads)
 				}
 			}
 		}
 		p.shReads *= 0.9
 		p.shForeignR *= 0.9
 		p.shForeignS *= 0.9
+		p.shFW *= 0.9
 		// A day the foreign detector flagged does not teach what is usual.
 		if p.findings[detForeign].score < 0.4 {
 			p.shReads += float32(p.today.reads)
 			p.shForeignR += float32(p.today.foreignR)
 			p.shForeignS += float32(p.today.foreignS)
+			p.shFW += float32(p.today.fw10) / 10
 		}
 	}
 	p.day = d
@@ -403,6 +584,7 @@ func (p *person) roll(e *Engine, d int32) {
 	p.elevated = false
 	p.findings = [numKinds]finding{}
 	p.alertLevel = 0
+	p.links = [4]link{}
 }
 
 func sat16(v int32) uint16 {
@@ -415,7 +597,7 @@ func sat16(v int32) uint16 {
 // rebase recomputes the person's own baseline from their history.
 func (p *person) rebase() {
 	n := min(p.nHist, historyDays)
-	var reads, w, miss, off, hw [historyDays]float64
+	var reads, w, miss, off, hw, wr [historyDays]float64
 	for i := 0; i < n; i++ {
 		d := &p.hist[i]
 		f := float64(d.factor)
@@ -427,6 +609,7 @@ func (p *person) rebase() {
 		miss[i] = float64(d.miss)
 		off[i] = float64(d.off) / 5
 		hw[i] = float64(d.hourMaxW5) / 5 / f
+		wr[i] = float64(d.wrong)
 	}
 	p.base = baseline{
 		days:     n,
@@ -436,6 +619,7 @@ func (p *person) rebase() {
 		missP90:  quantile(miss[:n], 0.9),
 		offWP90:  quantile(off[:n], 0.9),
 		hourWP90: quantile(hw[:n], 0.9),
+		wrongP90: quantile(wr[:n], 0.9),
 	}
 }
 
@@ -460,10 +644,25 @@ func (p *person) explained(ev *event.Event, h uint64) bool {
 	if p.trace.has(h) {
 		return true
 	}
+	switch ev.Basis {
+	case event.BasisOwnTicket, event.BasisBreakGlass:
+		return false
+	case event.BasisCRMTicket, event.BasisConsent:
+		return ev.PurposeValid || ev.Decision == event.Deny
+	}
 	switch {
 	case strings.HasPrefix(ev.Purpose, "consent:"):
 		return ev.PurposeValid || ev.Decision == event.Deny // quota: validity not checked
 	case strings.HasPrefix(ev.Purpose, "ticket:"):
+		if e := p.eng; e != nil && len(e.handed) > 0 {
+			if q := e.handed[handKey(p.id, ev.Customer)]; q != nil && q != p {
+				// Handed over by a colleague who never looked the
+				// customer up: a relay, not a visit.
+				p.today.relayed++
+				p.addLink(q)
+				return false
+			}
+		}
 		return (ev.PurposeValid || ev.Decision == event.Deny) && !p.selfTickets.has(h)
 	}
 	return false
@@ -513,9 +712,37 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 	fs := ev.CustomerSite != "" && ev.Site != "" && ev.CustomerSite != ev.Site
 	if fr {
 		t.foreignR++
+		rh := hashString(ev.CustomerRegion)
+		t.fRegions |= 1 << (rh & 63)
+		for i := range t.fTop {
+			if x := &t.fTop[i]; x.n == 0 || x.h == uint32(rh) {
+				x.h = uint32(rh)
+				x.n++
+				if !x.ring && x.n >= ringRegionReads && 5*x.n >= t.reads {
+					// A fifth of the day's customers from one other
+					// region: counts towards a ring at the site.
+					x.ring = true
+					p.siteSt.addRegion(x.h)
+				}
+				break
+			}
+		}
 	}
 	if fs {
 		t.foreignS++
+	}
+	whAll := wholeRecord(ev.Fields)
+	wh := whAll && ev.Basis != event.BasisCRMTicket
+	if wh {
+		t.whole++
+	}
+	var fw int32
+	if fr || fs {
+		fw = foreignWeight(expl, ev)
+		t.fw10 += fw
+		if fr && wholeRecord(ev.Fields) {
+			t.fWhole++
+		}
 	}
 	if p.isOff(e, u.hour) {
 		t.offW5 += w
@@ -535,6 +762,13 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 		if fs {
 			g.shForeignS++
 		}
+		g.shFW += float64(fw) / 10
+		if wh {
+			g.shWhole++
+		}
+		if whAll {
+			g.shWholeAll++
+		}
 		if i != grpRegion {
 			g.hours[u.hour]++
 			g.hoursTotal++
@@ -552,6 +786,39 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 		p.hoursTotal /= 2
 	}
 	p.sequential(e, ev.Customer)
+}
+
+// foreignWeight weighs (×10) a read of a customer from another region or
+// site: a whole record taken with no trace of a visit counts fully; a
+// customer who was there, or part of the record, much less (a traveller
+// served at the counter, a colleague covering another store).
+func foreignWeight(expl bool, ev *event.Event) int32 {
+	w := int32(10)
+	if expl {
+		w = 4
+	}
+	if !wholeRecord(ev.Fields) {
+		w = 1
+	}
+	return w
+}
+
+// wholeRecord reports whether fields take the record's contact details
+// (phone and account) or are unknown (older events name no fields).
+func wholeRecord(fields []string) bool {
+	if len(fields) == 0 {
+		return true
+	}
+	var ph, ac bool
+	for _, f := range fields {
+		switch f {
+		case "phone":
+			ph = true
+		case "account":
+			ac = true
+		}
+	}
+	return ph && ac
 }
 
 // miss counts a lookup of a record that does not exist.
@@ -663,6 +930,24 @@ func (p *person) reasons() []string {
 		out = append(out, x.r)
 	}
 	return out
+}
+
+// localHour is the hour of day of t at the person's site.
+func (p *person) localHour(t time.Time) int {
+	s := t.Unix()
+	if s < p.zoneFrom || s >= p.zoneTo {
+		lt := t.In(p.loc)
+		_, off := lt.Zone()
+		from, to := lt.ZoneBounds()
+		p.zoneOff, p.zoneFrom, p.zoneTo = int64(off), math.MinInt64, math.MaxInt64
+		if !from.IsZero() {
+			p.zoneFrom = from.Unix()
+		}
+		if !to.IsZero() {
+			p.zoneTo = to.Unix()
+		}
+	}
+	return int(((s+p.zoneOff)%86400 + 86400) % 86400 / 3600)
 }
 
 // spansMidnight reports whether the person works around midnight (night

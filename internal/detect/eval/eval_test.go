@@ -98,3 +98,32 @@ func TestObserve(t *testing.T) {
 		})
 	}
 }
+
+// TestDrawnWorld runs one small drawn world from the tuning split, with
+// the kinds issue 18 added (blend, first week, relay pairs, ramp, code
+// guessing) and travellers among the traps, and asserts the goals on it.
+// The held-out split is never used in tests (it is for reporting).
+func TestDrawnWorld(t *testing.T) {
+	p := scenario.Draw(TuneFirst + 1)
+	p.People, p.Days, p.Variant = 160, 18, 0
+	res := Run(p, []uint64{p.Seed}, detect.DefaultConfig(), nil)
+	d := res.Detectors
+	t.Logf("drawn: recall %.3f (%d/%d), false %.2f/1000 (%d over %d), median records %.0f; missed %+v",
+		d.Recall, d.Detected, d.Insiders, d.FalsePer1000, d.FalseAlerts, res.EmployeeDays, d.MedianRecords, res.Missed)
+	for _, k := range []string{scenario.Relay, scenario.Codes, scenario.Blend} {
+		if ks := res.Kinds[k]; ks == nil || ks.Insiders == 0 {
+			t.Errorf("no %s insider in the world", k)
+		} else if ks.Detected < ks.Insiders {
+			t.Errorf("%s: %d of %d detected", k, ks.Detected, ks.Insiders)
+		}
+	}
+	if d.Recall < 0.9 {
+		t.Errorf("recall %.3f < 0.9", d.Recall)
+	}
+	if d.FalsePer1000 > 0.5 {
+		t.Errorf("%.2f false alerts per 1,000 employee-days; by trap %v, samples %+v", d.FalsePer1000, res.FalseByTrap, res.FalseSamples)
+	}
+	if d.MedianRecords > 100 {
+		t.Errorf("median records %.0f > 100", d.MedianRecords)
+	}
+}

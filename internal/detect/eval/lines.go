@@ -14,6 +14,22 @@ import (
 	"github.com/custos-dev/custos/internal/event"
 )
 
+// Observer is what Observe feeds: a *detect.Engine, or a wrapper around one.
+type Observer interface {
+	Observe(event.Event) []detect.Alert
+}
+
+// tapEngine calls before with each event, then passes it to eng.
+type tapEngine struct {
+	eng    *detect.Engine
+	before func(*event.Event)
+}
+
+func (t *tapEngine) Observe(ev event.Event) []detect.Alert {
+	t.before(&ev)
+	return t.eng.Observe(ev)
+}
+
 // MaxLine bounds one event line in Observe.
 const MaxLine = 1 << 20
 
@@ -28,7 +44,7 @@ var ErrLineTooLong = errors.New("line longer than 1 MiB")
 // returns the number of events observed. Reading and parsing run in a
 // second goroutine, in batches, so that the caller's goroutine only
 // observes; after an early return that goroutine ends at its next line.
-func Observe(ctx context.Context, r io.Reader, eng *detect.Engine, emit func(detect.Alert) error) (int, error) {
+func Observe(ctx context.Context, r io.Reader, eng Observer, emit func(detect.Alert) error) (int, error) {
 	type batch struct {
 		evs []event.Event
 		err error

@@ -40,6 +40,22 @@ const (
 	Notice   = "notice"
 	Ring     = "ring"
 	Canary   = "canary"
+	// The kinds below are planted only in drawn worlds (Params.Wide).
+	// Blend keeps their usual daily volume but serves customers of other
+	// regions, taking the whole record.
+	Blend = "blend"
+	// FirstWeek is a new hire who harvests from their first week.
+	FirstWeek = "firstweek"
+	// Relay is a pair at one site: one opens tickets for customers who
+	// were never there and hands them to a colleague, who reads them.
+	// Both are insiders.
+	Relay = "relay"
+	// Ramp harvests a little more each day, so that a baseline trained on
+	// their own days would follow them up.
+	Ramp = "ramp"
+	// Codes starts consents for customers who are not there and guesses
+	// their one-time codes.
+	Codes = "codes"
 )
 
 // Trap kinds: legitimate people who must not be alerted on.
@@ -49,6 +65,9 @@ const (
 	TrapMonthEnd  = "monthend"
 	TrapLeaver    = "leaver"
 	TrapCallAllRg = "callcenter"
+	// TrapTraveller covers a store in another region for a few days,
+	// serving the customers there (drawn worlds only).
+	TrapTraveller = "traveller"
 )
 
 // Params says what to build. Zero fields take defaults.
@@ -64,6 +83,25 @@ type Params struct {
 	// Start is the first day (UTC midnight of the local day); default a
 	// date drawn from the seed, chosen so that a month end falls inside.
 	Start time.Time
+	// Wide turns on what drawn worlds add (see Draw): the insider kinds
+	// Blend, FirstWeek, Relay, Ramp and Codes, staff who cover a store in
+	// another region, tickets handed to colleagues and technicians,
+	// consent starts and mistyped codes, reads that take part of the
+	// record, store sizes from ranges and several insiders of a kind.
+	Wide bool
+}
+
+// Draw returns the parameters of the world drawn from seed: size (150-700
+// people), length (14-35 days), a sparse-trace variant one time in four,
+// and Wide on. Rates, habits, store sizes and the insider mix are drawn
+// from the same seed when the world is generated.
+func Draw(seed uint64) Params {
+	r := rand.New(rand.NewPCG(seed^0x5eed, seed*0x2545f4914f6cdd1d+1))
+	p := Params{Seed: seed, People: 150 + r.IntN(551), Days: 14 + r.IntN(22), Wide: true}
+	if r.IntN(4) == 0 {
+		p.Variant = 1
+	}
+	return p
 }
 
 // Person is an employee.
@@ -105,6 +143,12 @@ type Knobs struct {
 	TravelShare     float64 // visitors from another region
 	Intensity       float64 // insider intensity multiplier
 	LaunchFactor    float64
+	// Drawn worlds only (Params.Wide).
+	MaxClerks     int     // clerks per store: 2..MaxClerks
+	WholeRecord   float64 // legitimate reads that take every field
+	HandOver      float64 // visits whose ticket goes to a colleague
+	WrongCode     float64 // consents with a mistyped code first
+	TravelerStaff int     // clerks who cover a store in another region
 }
 
 type illicitKey struct {
@@ -153,8 +197,14 @@ type emp struct {
 	noticeDay  int // -1 none
 	hiredDay   int
 	ringStore  bool
+	ringRegion string // a ring's target region, if any
 	bulkDone   bool
 	quiet      bool // a slow insider who looks customers up like visitors
+	partner    *emp // Relay: the colleague who reads the opener's tickets
+	opener     bool // Relay: this one opens the tickets
+	cover      *store
+	coverFrom  int
+	coverTo    int
 }
 
 type customer struct {
@@ -223,6 +273,21 @@ func Stream(p Params, emit func(w *World, ev event.Event, illicit bool)) *World 
 		TravelShare:     0.01 + 0.05*r.Float64(),
 		Intensity:       0.8 + 0.7*r.Float64(),
 		LaunchFactor:    2.5 + r.Float64(),
+	}
+	g.k.MaxClerks = 5
+	if p.Wide {
+		g.k.MaxClerks = 3 + r.IntN(5)
+		g.k.WholeRecord = 0.05 + 0.25*r.Float64()
+		g.k.HandOver = 0.02 + 0.08*r.Float64()
+		g.k.WrongCode = 0.02 + 0.08*r.Float64()
+		g.k.TravelerStaff = 1 + r.IntN(3)
+		g.k.VisitsPerClerk = 8 + 40*r.Float64()
+		g.k.TravelShare = 0.005 + 0.08*r.Float64()
+		g.k.LaunchFactor = 2 + 2*r.Float64()
+		g.k.Intensity = 0.6 + 0.9*r.Float64()
+		if r.IntN(4) == 0 {
+			g.k.WholeRecord = 1 // staff see every field: fields tell nothing
+		}
 	}
 	if p.Variant == 1 {
 		g.k.SearchShare = 0.02 + 0.1*r.Float64()
@@ -320,7 +385,7 @@ func (g *gen) build(people int) {
 		st.manager = newEmp(o.id, o.kind, "store_manager", st, st.region)
 		st.manager.shiftStart, st.manager.shiftLen = 8.5+r.Float64(), 9
 		n++
-		for range 2 + r.IntN(4) {
+		for range 2 + r.IntN(g.k.MaxClerks-1) {
 			c := newEmp(o.id, o.kind, "store_clerk", st, st.region)
 			if r.IntN(2) == 0 {
 				c.shiftStart, c.shiftLen = 9+r.Float64(), 8
@@ -428,6 +493,13 @@ func (g *gen) plan() {
 	for i := range extra {
 		kinds = append(kinds, kinds[i%8])
 	}
+	if g.w.Params.Wide {
+		// The mix differs from world to world: each kind once, then some
+		// drawn at random.
+		for range r.IntN(1 + len(g.emps)/100) {
+			kinds = append(kinds, kinds[r.IntN(8)])
+		}
+	}
 	for _, k := range kinds {
 		pool := clerks
 		if k == Bulk && r.IntN(3) == 0 {
@@ -453,6 +525,9 @@ func (g *gen) plan() {
 			e.from++ // surge starts the next day
 		}
 	}
+	if g.w.Params.Wide {
+		g.planWide(clerks, pick)
+	}
 	// A ring: three or four clerks at one store with enough staff.
 	for _, st := range g.stores {
 		if len(st.clerks) < 3 {
@@ -468,6 +543,16 @@ func (g *gen) plan() {
 			continue
 		}
 		from := 3 + r.IntN(max(1, g.days-8))
+		region := ""
+		if g.w.Params.Wide && r.IntN(2) == 0 {
+			// The ring serves a buyer who wants one other region.
+			for range 20 {
+				if o := g.stores[r.IntN(len(g.stores))]; o.region != st.region {
+					region = o.region
+					break
+				}
+			}
+		}
 		n := 0
 		for _, c := range st.clerks {
 			if used[c] || n == 4 {
@@ -475,7 +560,7 @@ func (g *gen) plan() {
 			}
 			used[c] = true
 			delete(g.w.Traps, c.ID)
-			c.insider, c.from, c.ringStore = Ring, from, true
+			c.insider, c.from, c.ringStore, c.ringRegion = Ring, from, true, region
 			c.fromHour = c.shiftStart + 1 + r.Float64()*(c.shiftLen-2)
 			c.intensity = g.k.Intensity * (0.8 + 0.4*r.Float64())
 			n++
@@ -546,13 +631,28 @@ type visitOpts struct {
 	miss                                   bool
 	reads                                  int
 	illicit                                bool
+	// Drawn worlds: the ticket goes to handTo, who reads (the opener
+	// reads nothing); wrong is how many mistyped codes precede a consent's
+	// confirmation (with noConfirm, the consent is never confirmed and
+	// nothing is read); part takes only some fields.
+	handTo    *emp
+	wrong     int
+	noConfirm bool
+	part      bool
 }
+
+var (
+	fieldsAll  = []string{"name", "phone", "account"}
+	fieldsPart = []string{"name", "phone"}
+	fieldsName = []string{"name"}
+)
 
 func (g *gen) visit(e *emp, t time.Time, c int, o visitOpts) {
 	for !o.illicit && g.custs[c].canary {
 		c = (c + 1) % len(g.custs) // nobody reads a canary for real
 	}
 	cu := g.custs[c]
+	wide := g.w.Params.Wide
 	if o.miss {
 		ev := g.base(e, t.Add(-40*time.Second), event.ActionSearch)
 		ev.Found = boolp(false)
@@ -565,39 +665,95 @@ func (g *gen) visit(e *emp, t time.Time, c int, o visitOpts) {
 		g.push(ev, o.illicit)
 		t = t.Add(time.Duration(20+g.r.IntN(60)) * time.Second)
 	}
-	purpose := ""
+	purpose, basis := "", ""
+	opened := t
+	reader := e
 	switch {
 	case o.consent:
 		g.consentN++
-		purpose = fmt.Sprintf("consent:K-%06d", g.consentN)
+		purpose, basis = fmt.Sprintf("consent:K-%06d", g.consentN), event.BasisConsent
+		if wide {
+			ev := g.base(e, t, event.ActionConsentStart)
+			ev.Customer, ev.Purpose = cu.id, purpose
+			g.push(ev, o.illicit)
+			t = t.Add(time.Duration(30+g.r.IntN(60)) * time.Second)
+			for range o.wrong {
+				ev := g.base(e, t, event.ActionConsentConfirm)
+				ev.Customer, ev.CustomerRegion, ev.CustomerSite, ev.Purpose = cu.id, cu.region, cu.site, purpose
+				ev.Decision, ev.Reason = event.Deny, "wrong_code"
+				g.push(ev, o.illicit)
+				t = t.Add(time.Duration(8+g.r.IntN(30)) * time.Second)
+			}
+			if o.noConfirm {
+				return
+			}
+		}
 		ev := g.base(e, t, event.ActionConsentConfirm)
 		ev.Customer, ev.CustomerRegion, ev.CustomerSite, ev.Canary = cu.id, cu.region, cu.site, cu.canary
-		ev.Purpose = purpose
+		ev.Purpose, ev.PurposeValid = purpose, true
+		if wide {
+			ev.Basis = event.BasisConsent
+		}
 		g.push(ev, false)
 	case o.crmTicket:
 		g.ticketN++
-		purpose = fmt.Sprintf("ticket:T-%07d", g.ticketN)
-		ev := event.Event{Time: t.Add(-time.Duration(1+g.r.IntN(120)) * time.Minute), Actor: g.crm.ID, Org: g.crm.Org,
+		purpose, basis = fmt.Sprintf("ticket:T-%07d", g.ticketN), event.BasisCRMTicket
+		opened = t.Add(-time.Duration(1+g.r.IntN(120)) * time.Minute)
+		ev := event.Event{Time: opened, Actor: g.crm.ID, Org: g.crm.Org,
 			Role: g.crm.Role, Site: e.Site, Region: e.Region, Action: event.ActionTicketCreate,
 			Customer: cu.id, CustomerRegion: cu.region, CustomerSite: cu.site, Canary: cu.canary, Decision: event.Allow}
+		ev.Purpose, ev.PurposeValid = purpose, wide
+		if wide {
+			ev.Basis = event.BasisCRMTicket
+		}
 		g.push(ev, false)
 	default:
 		g.ticketN++
-		purpose = fmt.Sprintf("ticket:T-%07d", g.ticketN)
+		purpose, basis = fmt.Sprintf("ticket:T-%07d", g.ticketN), event.BasisOwnTicket
 		ev := g.base(e, t, event.ActionTicketCreate)
 		ev.Customer, ev.CustomerRegion, ev.CustomerSite, ev.Canary = cu.id, cu.region, cu.site, cu.canary
 		ev.Purpose = purpose
+		if wide {
+			ev.PurposeValid = true
+		}
 		g.push(ev, o.illicit)
+		if o.handTo != nil {
+			t = t.Add(time.Duration(20+g.r.IntN(120)) * time.Second)
+			ev := g.base(e, t, event.ActionTicketAssign)
+			ev.Customer, ev.Purpose, ev.PurposeValid, ev.Target = cu.id, purpose, true, o.handTo.ID
+			g.push(ev, o.illicit)
+			reader, basis = o.handTo, event.BasisAssignedTicket
+			t = t.Add(time.Duration(60+g.r.IntN(1200)) * time.Second)
+		}
+	}
+	fields := fieldsAll
+	if wide && o.part {
+		fields = fieldsPart
+		if g.r.IntN(4) == 0 {
+			fields = fieldsName
+		}
 	}
 	for i := range max(o.reads, 1) {
 		t = t.Add(time.Duration(15+g.r.IntN(90*(i+1))) * time.Second)
-		ev := g.base(e, t, event.ActionRead)
+		ev := g.base(reader, t, event.ActionRead)
 		ev.Customer, ev.CustomerRegion, ev.CustomerSite = cu.id, cu.region, cu.site
-		ev.Fields = []string{"name", "phone", "account"}
+		ev.Fields = fields
 		ev.Purpose, ev.PurposeValid = purpose, true
 		ev.Found, ev.Canary = boolp(true), cu.canary
+		if wide {
+			ev.Basis = basis
+			if age := t.Sub(opened); age > 0 && basis != event.BasisConsent {
+				ev.TicketAge = int64(age / time.Second)
+			}
+		}
 		g.push(ev, o.illicit)
 	}
+}
+
+// partRecord draws whether a legitimate read takes only part of the
+// record (drawn worlds only; elsewhere every read takes it all).
+func (g *gen) partRecord() bool {
+	return g.w.Params.Wide && g.r.Float64() >= g.k.WholeRecord
 }
 
 // legitVisit draws a normal visit's habits from the world's knobs.
@@ -615,6 +771,12 @@ func (g *gen) legitVisit(e *emp) visitOpts {
 		o.crmTicket = r.Float64() > g.k.SelfTicketShare
 	}
 	o.miss = r.Float64() < 0.03
+	if g.w.Params.Wide {
+		o.part = r.Float64() >= g.k.WholeRecord
+		if o.consent && r.Float64() < g.k.WrongCode {
+			o.wrong = 1 + r.IntN(2)
+		}
+	}
 	return o
 }
 
@@ -662,8 +824,23 @@ func (g *gen) day(d int) {
 				continue
 			}
 			n := g.poisson(g.k.VisitsPerClerk * c.prod * factor * sf)
+			if c.insider == Blend && d >= c.from {
+				n = g.blend(c, d, n)
+			}
+			serve := st
+			if c.cover != nil && d >= c.coverFrom && d < c.coverTo {
+				serve = c.cover
+			}
 			for range n {
-				g.visit(c, g.shiftTime(c, d), g.customerFor(st), g.legitVisit(c))
+				o := g.legitVisit(c)
+				if g.w.Params.Wide && !o.consent && r.Float64() < g.k.HandOver {
+					// Opened after a search, handed to a colleague or the
+					// technician to finish.
+					if to := g.colleague(st, c, d); to != nil {
+						o.search, o.crmTicket, o.handTo = true, false, to
+					}
+				}
+				g.visit(c, g.shiftTime(c, d), g.customerFor(serve), o)
 			}
 			if c.insider != "" && d >= c.from {
 				g.harvest(c, d)
@@ -675,7 +852,7 @@ func (g *gen) day(d int) {
 				continue
 			}
 			for range g.poisson(6 * t.prod * math.Sqrt(factor)) {
-				g.visit(t, g.shiftTime(t, d), st.customers[r.IntN(len(st.customers))], visitOpts{crmTicket: true, reads: 1 + r.IntN(2)})
+				g.visit(t, g.shiftTime(t, d), st.customers[r.IntN(len(st.customers))], visitOpts{crmTicket: true, reads: 1 + r.IntN(2), part: g.partRecord()})
 			}
 		}
 		m := st.manager
@@ -691,7 +868,7 @@ func (g *gen) day(d int) {
 				t := g.at(d, m.shiftStart+r.Float64()*3)
 				for range n {
 					t = t.Add(time.Duration(40+r.IntN(80)) * time.Second)
-					g.visit(m, t, st.customers[r.IntN(len(st.customers))], visitOpts{crmTicket: true, reads: 1})
+					g.visit(m, t, st.customers[r.IntN(len(st.customers))], visitOpts{crmTicket: true, reads: 1, part: g.partRecord()})
 				}
 			}
 		}
@@ -702,7 +879,7 @@ func (g *gen) day(d int) {
 		}
 		for range g.poisson(1.3 * g.k.VisitsPerClerk * a.prod * math.Sqrt(factor)) {
 			c := r.IntN(len(g.custs))
-			o := visitOpts{search: r.Float64() < 0.9, reads: 1 + r.IntN(2), miss: r.Float64() < 0.05}
+			o := visitOpts{search: r.Float64() < 0.9, reads: 1 + r.IntN(2), miss: r.Float64() < 0.05, part: g.partRecord()}
 			o.crmTicket = !o.search && r.IntN(2) == 0
 			g.visit(a, g.shiftTime(a, d), c, o)
 		}
@@ -710,6 +887,142 @@ func (g *gen) day(d int) {
 			g.harvest(a, d)
 		}
 	}
+}
+
+// colleague returns someone at st other than c working on day d (a
+// technician when there is one), or nil.
+func (g *gen) colleague(st *store, c *emp, d int) *emp {
+	var pool []*emp
+	for _, t := range st.techs {
+		if g.works(t, d) {
+			pool = append(pool, t)
+		}
+	}
+	if len(pool) == 0 || g.r.IntN(2) == 0 {
+		for _, x := range st.clerks {
+			if x != c && g.works(x, d) {
+				pool = append(pool, x)
+			}
+		}
+	}
+	if len(pool) == 0 {
+		return nil
+	}
+	return pool[g.r.IntN(len(pool))]
+}
+
+// planWide plants what drawn worlds add: staff who cover another region's
+// store, new kinds of insider, and a relay pair.
+func (g *gen) planWide(clerks []*emp, pick func([]*emp) *emp) {
+	r := g.r
+	for range g.k.TravelerStaff {
+		e := pick(clerks)
+		if e == nil {
+			break
+		}
+		for range 20 {
+			o := g.stores[r.IntN(len(g.stores))]
+			if o.region != e.Region {
+				e.cover = o
+				break
+			}
+		}
+		if e.cover == nil {
+			continue
+		}
+		e.coverFrom = 3 + r.IntN(max(1, g.days-8))
+		e.coverTo = e.coverFrom + 2 + r.IntN(4)
+		g.w.Traps[e.ID] = TrapTraveller
+	}
+	start := func(e *emp, kind string, from int) {
+		delete(g.w.Traps, e.ID)
+		e.insider, e.from = kind, from
+		e.intensity = g.k.Intensity * (0.8 + 0.4*r.Float64())
+		e.fromHour = e.shiftStart + 1 + r.Float64()*(e.shiftLen-2)
+	}
+	kinds := []string{Blend, FirstWeek, Ramp, Codes}
+	for range r.IntN(1 + len(g.emps)/150) {
+		kinds = append(kinds, kinds[r.IntN(4)])
+	}
+	for _, k := range kinds {
+		e := pick(clerks)
+		if e == nil {
+			continue
+		}
+		switch k {
+		case FirstWeek:
+			e.hiredDay = 3 + r.IntN(max(1, g.days-10))
+			e.Hired = g.start.AddDate(0, 0, e.hiredDay)
+			start(e, k, e.hiredDay+r.IntN(4))
+			e.quiet = r.IntN(2) == 0
+		case Ramp:
+			start(e, k, r.IntN(max(1, g.days/3)))
+			e.quiet = r.IntN(2) == 0
+		default:
+			start(e, k, 2+r.IntN(max(1, g.days-8)))
+		}
+	}
+	// A relay pair: two clerks at one store.
+	for range 1 + r.IntN(2) {
+		for range 50 {
+			st := g.stores[r.IntN(len(g.stores))]
+			var free []*emp
+			for _, c := range st.clerks {
+				if c.insider == "" && g.w.Traps[c.ID] == "" {
+					free = append(free, c)
+				}
+			}
+			if len(free) < 2 {
+				continue
+			}
+			a, b := free[0], free[1]
+			from := 2 + r.IntN(max(1, g.days-8))
+			start(a, Relay, from)
+			start(b, Relay, from)
+			a.opener, a.partner, b.partner = true, b, a
+			b.intensity = a.intensity
+			break
+		}
+	}
+}
+
+// blend replaces part of an insider's n visits today with reads of other
+// regions' customers taking the whole record, keeping the day's volume,
+// and returns how many ordinary visits are left.
+func (g *gen) blend(e *emp, d, n int) int {
+	r := g.r
+	share := math.Min(0.9, (0.3+0.4*r.Float64())*e.intensity)
+	k := int(math.Round(float64(n) * share))
+	if k < 3 {
+		k = min(n, 3)
+	}
+	for range k {
+		c := r.IntN(len(g.custs))
+		for g.custs[c].region == e.Region {
+			c = r.IntN(len(g.custs))
+		}
+		o := visitOpts{reads: 1, illicit: true, search: r.IntN(2) == 0}
+		t := g.shiftTime(e, d)
+		if d == e.from && t.Before(g.at(d, e.fromHour)) {
+			t = g.at(d, e.fromHour).Add(time.Duration(r.IntN(3600)) * time.Second)
+		}
+		g.first(e, t)
+		g.visit(e, t, c, o)
+	}
+	return n - k
+}
+
+// first records e's first illicit event (the earliest call wins).
+func (g *gen) first(e *emp, t time.Time) {
+	for i, in := range g.w.Insiders {
+		if in.Actor == e.ID {
+			if t.Before(in.From) {
+				g.w.Insiders[i].From = t
+			}
+			return
+		}
+	}
+	g.w.Insiders = append(g.w.Insiders, Insider{Actor: e.ID, Kind: e.insider, From: t})
 }
 
 // harvest adds an insider's illicit activity for day d.
@@ -782,10 +1095,67 @@ func (g *gen) harvest(e *emp, d int) {
 			}
 			add(during(), c, o)
 		}
+	case FirstWeek:
+		n := g.poisson((12 + 25*r.Float64()) * k)
+		for range n {
+			c := homeCust()
+			o := made
+			if e.quiet {
+				o.search = true
+			} else if r.IntN(2) == 0 {
+				c = randomCust()
+			}
+			add(during(), c, o)
+		}
+	case Ramp:
+		// From a couple a day up by about two more each day.
+		n := g.poisson(math.Min(45, 2+2*float64(d-e.from)) * k)
+		for range n {
+			c := homeCust()
+			o := made
+			if e.quiet {
+				o.search = true
+			} else if r.IntN(3) == 0 {
+				c = randomCust()
+			}
+			add(during(), c, o)
+		}
+	case Relay:
+		if !e.opener {
+			return // the partner reads what the opener hands over
+		}
+		n := g.poisson((10 + 20*r.Float64()) * k)
+		for range n {
+			c := randomCust()
+			if r.IntN(3) == 0 {
+				c = homeCust()
+			}
+			o := made
+			o.handTo = e.partner
+			t := during()
+			g.first(e.partner, t)
+			add(t, c, o)
+		}
+	case Codes:
+		// A burst of consents for customers who are not there, each
+		// with guessed codes.
+		n := 4 + g.poisson(8*k)
+		t := start
+		for range n {
+			t = t.Add(time.Duration(40+r.IntN(200)) * time.Second)
+			add(t, randomCust(), visitOpts{consent: true, wrong: 2 + r.IntN(3), noConfirm: true, illicit: true})
+		}
 	case Ring:
 		n := g.poisson((10 + 20*r.Float64()) * k)
 		for range n {
-			add(during(), homeCust(), made)
+			c := homeCust()
+			if e.ringRegion != "" {
+				c = randomCust()
+				for g.custs[c].region != e.ringRegion {
+					c = randomCust()
+				}
+			}
+			add(during(), c, made)
 		}
 	case Foreign:
 		n := g.poisson((12 + 25*r.Float64()) * k)

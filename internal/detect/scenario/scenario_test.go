@@ -90,3 +90,57 @@ func TestInsidersAndTraps(t *testing.T) {
 		t.Errorf("only %d illicit events marked", n)
 	}
 }
+
+// TestWideWorld checks that a drawn world plants the kinds issue 18 added
+// (both sides of a relay, each with the other at the same site), travellers
+// among the traps, and the workflow events the detectors read: hand-overs,
+// consent starts and wrong codes, reads that carry their basis.
+func TestWideWorld(t *testing.T) {
+	actions := map[string]int{}
+	bases := map[string]int{}
+	parts := 0
+	w := Generate(Params{Seed: 11, People: 160, Days: 16, Wide: true}, func(ev event.Event) {
+		actions[ev.Action]++
+		if ev.Action == event.ActionRead {
+			bases[ev.Basis]++
+			if len(ev.Fields) < 3 {
+				parts++
+			}
+		}
+		if ev.Reason == "wrong_code" {
+			actions["wrong_code"]++
+		}
+	})
+	kinds := map[string]int{}
+	for _, in := range w.Insiders {
+		kinds[in.Kind]++
+	}
+	for _, k := range []string{Blend, FirstWeek, Ramp, Codes} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s insider", k)
+		}
+	}
+	if kinds[Relay] < 2 || kinds[Relay]%2 != 0 {
+		t.Errorf("%d relay insiders, want pairs", kinds[Relay])
+	}
+	traps := map[string]bool{}
+	for _, k := range w.Traps {
+		traps[k] = true
+	}
+	if !traps[TrapTraveller] {
+		t.Errorf("no traveller trap")
+	}
+	for _, a := range []string{event.ActionTicketAssign, event.ActionConsentStart, "wrong_code"} {
+		if actions[a] == 0 {
+			t.Errorf("no %s events", a)
+		}
+	}
+	for _, b := range []string{event.BasisOwnTicket, event.BasisCRMTicket, event.BasisConsent, event.BasisAssignedTicket} {
+		if bases[b] == 0 {
+			t.Errorf("no reads with basis %s", b)
+		}
+	}
+	if parts == 0 && w.Knobs.WholeRecord < 1 {
+		t.Errorf("no read takes part of the record")
+	}
+}
