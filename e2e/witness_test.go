@@ -5,8 +5,8 @@
 // witness's cosignature, and a witness that has seen another tree for the
 // same origin (a split view) must stop publication and raise an alert.
 //
-// The tools are installed with "go install …@v0.6.1" into a temporary
-// GOBIN. Outside CI the test skips when that is impossible; under CI=true
+// The tools are installed with "go install …@v0.6.1" into a GOBIN under
+// the temporary directory, kept for later runs. Outside CI the test skips when that is impossible; under CI=true
 // it fails with the reason instead.
 package e2e
 
@@ -60,13 +60,17 @@ func needWitnessTools(t *testing.T) (dir string, haveCtl bool) {
 				return
 			}
 		}
-		d, err := os.MkdirTemp("", "custos-witness-bin-")
-		if err != nil {
+		// One directory per version, reused by later runs.
+		d := filepath.Join(os.TempDir(), "custos-e2e-torchwood-"+TorchwoodVersion)
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			witnessToolsErr = err
 			return
 		}
 		witnessToolsDir = d
 		install := func(tool string) error {
+			if _, err := os.Stat(filepath.Join(d, tool)); err == nil {
+				return nil
+			}
 			cmd := exec.Command("go", "install", "filippo.io/torchwood/cmd/"+tool+"@"+TorchwoodVersion)
 			cmd.Env = append(os.Environ(), "GOBIN="+d, "GOFLAGS=-buildvcs=false")
 			if out, err := cmd.CombinedOutput(); err != nil {

@@ -48,7 +48,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -229,15 +228,15 @@ func (o *Options) setDefaults() error {
 
 // Log is an open audit log. Its methods are safe for concurrent use.
 type Log struct {
-	unlock func() // releases the data directory's lock
-	opts   Options
-	st     store.Store
-	logDir string
-	origin string
-	key    liveSigner // the current signing key
-	log    *slog.Logger
-	m      *metrics
-	lag    *lagTracker
+	unlock   func() // releases the data directory's lock
+	opts     Options
+	st       store.Store
+	logDir   string
+	origin   string
+	keyState liveSigner // the current signing key
+	log      *slog.Logger
+	m        *metrics
+	lag      *lagTracker
 
 	// Append side.
 	mu     sync.RWMutex // guards closed and sending on queue
@@ -313,31 +312,9 @@ func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 	}()
 	// A log that already exists must not get a fresh key because its key
 	// file went missing.
-	var key signingKey
-	var wrapped []byte
-	if opts.KeyWrapper != nil {
-		logf := func(msg string, args ...any) { opts.Logger.Info(msg, args...) }
-		if key, err = loadStoreKey(ctx, opts.Store, opts.KeyWrapper, opts.Dir, opts.Origin, logf); err != nil {
-			return nil, fmt.Errorf("open audit log: %w", err)
-		}
-		if _, wrapped, _, err = storedKey(ctx, opts.Store, opts.KeyWrapper); err != nil {
-			return nil, fmt.Errorf("open audit log: %w", err)
-		}
-	} else {
-		recorded, err := opts.Store.Meta(ctx, metaVerifierKey)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return nil, fmt.Errorf("open audit log: read verifier key: %w", err)
-		default:
-			if _, err := os.Stat(filepath.Join(opts.Dir, KeyFile)); errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("open audit log: the log's signing key %s is missing (restore it from a backup; its verifier key is %s): %w",
-					filepath.Join(opts.Dir, KeyFile), recorded, ErrNoKey)
-			}
-		}
-		if key, err = loadOrCreateKey(opts.Dir, opts.Origin); err != nil {
-			return nil, fmt.Errorf("open audit log: %w", err)
-		}
+	key, wrapped, err := openKey(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open audit log: %w", err)
 	}
 	signer, err := note.NewSigner(string(key))
 	if err != nil {
@@ -374,7 +351,7 @@ func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 		integDone:     make(chan struct{}),
 		cpChanged:     make(chan struct{}),
 	}
-	l.key.signer, l.key.verifier, l.key.wrapped = signer, vkey, wrapped
+	l.keyState.signer, l.keyState.verifier, l.keyState.wrapped = signer, vkey, wrapped
 	l.buf.max = 1 << 16 // ~30 MB of events; beyond, the integrator reads the store
 	l.lag = newLagTracker()
 	l.m = newMetrics(l)
@@ -464,7 +441,7 @@ func (l *Log) Origin() string { return l.origin }
 // VerifierKey returns the log's verifier key (name+hash+base64).
 // After a rotation in the store it is the new key.
 func (l *Log) VerifierKey() string {
-	_, v := l.key.get()
+	_, v := l.keyState.get()
 	return v
 }
 

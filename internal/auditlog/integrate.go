@@ -191,7 +191,7 @@ func (s *recordingSigner) Sign(msg []byte) ([]byte, error) {
 	} else if changed {
 		return nil, errKeyChanged
 	}
-	signer, _ := s.l.key.get()
+	signer, _ := s.l.keyState.get()
 	sig, err := signer.Sign(msg)
 	if err != nil {
 		return nil, err
@@ -217,7 +217,7 @@ func (s *recordingSigner) Name() string { return s.l.origin }
 
 // KeyHash implements note.Signer.
 func (s *recordingSigner) KeyHash() uint32 {
-	signer, _ := s.l.key.get()
+	signer, _ := s.l.keyState.get()
 	return signer.KeyHash()
 }
 

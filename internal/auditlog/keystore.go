@@ -183,9 +183,9 @@ func (l *Log) refreshKey(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read signing key: %w", err)
 	}
-	l.key.mu.Lock()
-	same := bytes.Equal(wrapped, l.key.wrapped)
-	l.key.mu.Unlock()
+	l.keyState.mu.Lock()
+	same := bytes.Equal(wrapped, l.keyState.wrapped)
+	l.keyState.mu.Unlock()
 	if same {
 		return false, nil
 	}
@@ -194,9 +194,9 @@ func (l *Log) refreshKey(ctx context.Context) (bool, error) {
 		// The master key was rotated and this gateway still has the old
 		// one: keep signing with the key it has (the same one, unless the
 		// log key was rotated too), and say so once.
-		l.key.mu.Lock()
-		l.key.wrapped = wrapped
-		l.key.mu.Unlock()
+		l.keyState.mu.Lock()
+		l.keyState.wrapped = wrapped
+		l.keyState.mu.Unlock()
 		l.log.Error("audit log: cannot unwrap the signing key in the store with this gateway's master key (was the master key rotated? restart with the new one); still signing with the key loaded at start", "err", err)
 		return false, nil
 	}
@@ -204,11 +204,11 @@ func (l *Log) refreshKey(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, cur := l.key.get(); cur != "" {
+	if _, cur := l.keyState.get(); cur != "" {
 		if v, err := verifierOf(k); err == nil && v == cur { // re-wrapped, same key
-			l.key.mu.Lock()
-			l.key.wrapped = wrapped
-			l.key.mu.Unlock()
+			l.keyState.mu.Lock()
+			l.keyState.wrapped = wrapped
+			l.keyState.mu.Unlock()
 			return false, nil
 		}
 	}
@@ -223,9 +223,9 @@ func (l *Log) refreshKey(ctx context.Context) (bool, error) {
 	if signer.Name() != l.origin {
 		return false, fmt.Errorf("rotated signing key is named %q, not the log's origin %q", signer.Name(), l.origin)
 	}
-	l.key.mu.Lock()
-	l.key.signer, l.key.verifier, l.key.wrapped = signer, vkey, wrapped
-	l.key.mu.Unlock()
+	l.keyState.mu.Lock()
+	l.keyState.signer, l.keyState.verifier, l.keyState.wrapped = signer, vkey, wrapped
+	l.keyState.mu.Unlock()
 	l.log.Info("audit log: signing key rotated in the store; signing with the new key", "verifier_key", vkey)
 	return true, nil
 }
@@ -391,7 +391,7 @@ func unwrapKey(w KeyWrapper, wrapped []byte) (signingKey, error) {
 // trusting the current key; only the current key if the history does not
 // chain to it.
 func (l *Log) keyEras(ctx context.Context) ([]keyEra, error) {
-	_, cur := l.key.get()
+	_, cur := l.keyState.get()
 	v, err := note.NewVerifier(cur)
 	if err != nil {
 		return nil, fmt.Errorf("verifier key: %w", err)
@@ -403,4 +403,35 @@ func (l *Log) keyEras(ctx context.Context) ([]keyEra, error) {
 		}
 	}
 	return []keyEra{{vkey: cur, v: v, to: math.MaxUint64}}, nil
+}
+
+// openKey loads the signing key for Open: from the store when
+// opts.KeyWrapper is set (importing or creating it), from opts.Dir/KeyFile
+// otherwise (creating it for a new log, refusing to when the store
+// records a log whose key file went missing). wrapped is the store's
+// bytes it came from (store mode).
+func openKey(ctx context.Context, opts Options) (key signingKey, wrapped []byte, err error) {
+	if opts.KeyWrapper != nil {
+		logf := func(msg string, args ...any) { opts.Logger.Info(msg, args...) }
+		if key, err = loadStoreKey(ctx, opts.Store, opts.KeyWrapper, opts.Dir, opts.Origin, logf); err != nil {
+			return "", nil, err
+		}
+		_, wrapped, _, err = storedKey(ctx, opts.Store, opts.KeyWrapper)
+		return key, wrapped, err
+	}
+	// A log that already exists must not get a fresh key because its key
+	// file went missing.
+	recorded, err := opts.Store.Meta(ctx, metaVerifierKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return "", nil, fmt.Errorf("read verifier key: %w", err)
+	default:
+		if _, err := os.Stat(filepath.Join(opts.Dir, KeyFile)); errors.Is(err, fs.ErrNotExist) {
+			return "", nil, fmt.Errorf("the log's signing key %s is missing (restore it from a backup; its verifier key is %s): %w",
+				filepath.Join(opts.Dir, KeyFile), recorded, ErrNoKey)
+		}
+	}
+	key, err = loadOrCreateKey(opts.Dir, opts.Origin)
+	return key, nil, err
 }
