@@ -4,16 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
+	"io"
 
 	"github.com/custos-dev/custos/internal/detect"
 	"github.com/custos-dev/custos/internal/detect/eval"
 	"github.com/custos-dev/custos/internal/detect/scenario"
 )
 
-// cmdEval evaluates the detectors on generated scenarios.
+// cmdEval evaluates the detectors on generated scenarios, drawn worlds or
+// the user's own labelled history (package eval).
 func cmdEval(ctx context.Context, env *Env, args []string) int {
 	fs := newFlagSet(env, "eval", `eval [--seed N | --seeds N,M,...] [--people N] [--days D] [--variant V] [--json] [--write-events F]
        eval --split tune|heldout [--worlds N] [--json] [--write-events F]
@@ -49,136 +48,75 @@ events as JSON lines and a CSV of known insiders with header actor,kind,from
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
-	if (*events == "") != (*labels == "") {
-		fmt.Fprintf(env.Stderr, "custos eval: --events and --labels go together\n")
-		return exitUsage
-	}
-	if *events != "" {
-		return evalLabelled(ctx, env, *events, *labels, *sens, *asJSON)
-	}
-	if *split != "" {
-		return evalSplit(env, *split, *worlds, *sens, *asJSON, *writeEvents)
-	}
-	if *people < 20 || *people > 100000 || *days < 7 || *days > 366 {
-		fmt.Fprintf(env.Stderr, "custos eval: --people must be in [20,100000] and --days in [7,366]\n")
-		return exitUsage
-	}
-	seeds := []uint64{*seed}
-	if *seedList != "" {
-		seeds = seeds[:0]
-		for _, s := range strings.Split(*seedList, ",") {
-			v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
-			if err != nil {
-				fmt.Fprintf(env.Stderr, "custos eval: bad seed %q in --seeds (want numbers like 1,2,3)\n", s)
-				return exitUsage
-			}
-			seeds = append(seeds, v)
-		}
-	}
 	cfg := detect.DefaultConfig()
 	cfg.Sensitivity = *sens
-	if err := cfg.Validate(); err != nil {
-		return fail(env, "eval", exitUsage, err)
+	var usage error
+	switch {
+	case (*events == "") != (*labels == ""):
+		usage = fmt.Errorf("--events and --labels go together")
+	case *split != "" && (*worlds < 1 || *worlds > 1000):
+		usage = fmt.Errorf("--worlds must be in [1,1000]")
+	case *people < 20 || *people > 100000 || *days < 7 || *days > 366:
+		usage = fmt.Errorf("--people must be in [20,100000] and --days in [7,366]")
+	case *variant < 0 || *variant > 1:
+		usage = fmt.Errorf("--variant must be 0 or 1")
+	default:
+		usage = cfg.Validate()
 	}
-	if *variant < 0 || *variant > 1 {
-		fmt.Fprintf(env.Stderr, "custos eval: --variant must be 0 or 1\n")
-		return exitUsage
+	if usage != nil {
+		return fail(env, "eval", exitUsage, usage)
 	}
-	p := scenario.Params{People: *people, Days: *days, Variant: *variant}
-	if *writeEvents != "" {
-		first := p
-		first.Seed = seeds[0]
-		if err := eval.WriteEvents(*writeEvents, first); err != nil {
+	var out interface{ Print(w io.Writer) }
+	switch {
+	case *events != "":
+		res, err := eval.LabelledFiles(ctx, *events, *labels, cfg)
+		if err != nil {
 			return fail(env, "eval", exitUsage, err)
 		}
+		out = res
+	case *split != "":
+		seeds, err := eval.SplitSeeds(*split, *worlds)
+		if err == nil && *writeEvents != "" {
+			err = eval.WriteEvents(*writeEvents, scenario.Draw(seeds[0]))
+		}
+		if err != nil {
+			return fail(env, "eval", exitUsage, err)
+		}
+		var progress func(eval.WorldResult)
+		if !*asJSON {
+			fmt.Fprintf(env.Stdout, "split %s: %d drawn worlds\n", *split, *worlds)
+			eval.PrintWorldHeader(env.Stdout)
+			progress = func(w eval.WorldResult) { eval.PrintWorld(env.Stdout, w) }
+		}
+		sp := eval.RunSpread(seeds, cfg, progress)
+		sp.Split = *split
+		out = sp
+	default:
+		seeds := []uint64{*seed}
+		var err error
+		if *seedList != "" {
+			seeds, err = eval.ParseSeeds(*seedList)
+		}
+		p := scenario.Params{People: *people, Days: *days, Variant: *variant}
+		if first := p; err == nil && *writeEvents != "" {
+			first.Seed = seeds[0]
+			err = eval.WriteEvents(*writeEvents, first)
+		}
+		if err != nil {
+			return fail(env, "eval", exitUsage, err)
+		}
+		if ctx.Err() != nil {
+			return exitFail
+		}
+		out = eval.Run(p, seeds, cfg, nil)
 	}
-	if err := ctx.Err(); err != nil {
-		return exitFail
-	}
-	res := eval.Run(p, seeds, cfg, nil)
 	if !*asJSON {
-		res.Print(env.Stdout)
+		out.Print(env.Stdout)
 		return exitOK
 	}
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(res); err != nil {
-		return fail(env, "eval", exitFail, err)
-	}
-	return exitOK
-}
-
-// evalSplit runs the drawn worlds of a split and prints their spread.
-func evalSplit(env *Env, split string, worlds int, sens float64, asJSON bool, writeEvents string) int {
-	if worlds < 1 || worlds > 1000 {
-		fmt.Fprintf(env.Stderr, "custos eval: --worlds must be in [1,1000]\n")
-		return exitUsage
-	}
-	seeds, err := eval.SplitSeeds(split, worlds)
-	if err != nil {
-		return fail(env, "eval", exitUsage, err)
-	}
-	cfg := detect.DefaultConfig()
-	cfg.Sensitivity = sens
-	if err := cfg.Validate(); err != nil {
-		return fail(env, "eval", exitUsage, err)
-	}
-	if writeEvents != "" {
-		if err := eval.WriteEvents(writeEvents, scenario.Draw(seeds[0])); err != nil {
-			return fail(env, "eval", exitUsage, err)
-		}
-	}
-	var progress func(eval.WorldResult)
-	if !asJSON {
-		fmt.Fprintf(env.Stdout, "split %s: %d drawn worlds\n", split, worlds)
-		eval.PrintWorldHeader(env.Stdout)
-		progress = func(w eval.WorldResult) { eval.PrintWorld(env.Stdout, w) }
-	}
-	sp := eval.RunSpread(seeds, cfg, progress)
-	sp.Split = split
-	if !asJSON {
-		sp.Print(env.Stdout)
-		return exitOK
-	}
-	return writeJSON(env, sp)
-}
-
-// evalLabelled scores the detectors on the user's own labelled history.
-func evalLabelled(ctx context.Context, env *Env, events, labels string, sens float64, asJSON bool) int {
-	cfg := detect.DefaultConfig()
-	cfg.Sensitivity = sens
-	if err := cfg.Validate(); err != nil {
-		return fail(env, "eval", exitUsage, err)
-	}
-	lf, err := os.Open(labels)
-	if err != nil {
-		return fail(env, "eval", exitUsage, err)
-	}
-	defer lf.Close()
-	ls, err := eval.ParseLabels(lf)
-	if err != nil {
-		return fail(env, "eval", exitUsage, fmt.Errorf("%s: %w", labels, err))
-	}
-	ef, err := os.Open(events)
-	if err != nil {
-		return fail(env, "eval", exitUsage, err)
-	}
-	defer ef.Close()
-	res, err := eval.Labelled(ctx, ef, ls, cfg)
-	if err != nil {
-		return fail(env, "eval", exitUsage, fmt.Errorf("%s: %w", events, err))
-	}
-	if !asJSON {
-		res.Print(env.Stdout)
-		return exitOK
-	}
-	return writeJSON(env, res)
-}
-
-func writeJSON(env *Env, v any) int {
-	enc := json.NewEncoder(env.Stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	if err := enc.Encode(out); err != nil {
 		return fail(env, "eval", exitFail, err)
 	}
 	return exitOK

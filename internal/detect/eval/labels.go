@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -173,4 +175,41 @@ func Labelled(ctx context.Context, r io.Reader, labels []Label, cfg detect.Confi
 	}
 	res.finish()
 	return res, nil
+}
+
+// LabelledFiles scores cfg's detectors on the access events in eventsPath
+// (JSON lines) against the known insiders in labelsPath (CSV).
+func LabelledFiles(ctx context.Context, eventsPath, labelsPath string, cfg detect.Config) (Result, error) {
+	lf, err := os.Open(labelsPath)
+	if err != nil {
+		return Result{}, err
+	}
+	defer lf.Close()
+	ls, err := ParseLabels(lf)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", labelsPath, err)
+	}
+	ef, err := os.Open(eventsPath)
+	if err != nil {
+		return Result{}, err
+	}
+	defer ef.Close()
+	res, err := Labelled(ctx, ef, ls, cfg)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", eventsPath, err)
+	}
+	return res, nil
+}
+
+// ParseSeeds reads a comma-separated list of seeds ("1,2,3").
+func ParseSeeds(list string) ([]uint64, error) {
+	var seeds []uint64
+	for _, s := range strings.Split(list, ",") {
+		v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("bad seed %q in --seeds (want numbers like 1,2,3)", s)
+		}
+		seeds = append(seeds, v)
+	}
+	return seeds, nil
 }
