@@ -36,6 +36,10 @@ func (a *app) attachDetectors(ctx context.Context, reg *prometheus.Registry) err
 	dc := detect.DefaultConfig()
 	dc.StepUpScore = max(a.cfg.Detect.StepUpScore, dc.AlertScore)
 	dc.SuspendScore = max(a.cfg.Detect.SuspendScore, dc.StepUpScore)
+	var err error
+	if dc.SiteZones, err = a.cfg.SiteZones(); err != nil {
+		return err
+	}
 	if err := dc.Validate(); err != nil {
 		return err
 	}

@@ -48,9 +48,8 @@ func cmdAuditKey(ctx context.Context, env *Env, args []string) int {
 	}
 	k, err := auditlog.VerifierKey(sf.data)
 	if sf.db != "" { // the key is in the database, wrapped by the master key
-		w, werr := logKeyWrapper(env, sf)
-		st, serr := openIf(ctx, sf, werr)
-		if err = serr; err == nil {
+		st, w, oerr := openWithLogKey(ctx, env, sf)
+		if err = oerr; err == nil {
 			k, err = auditlog.StoredVerifierKey(ctx, st, w, sf.data)
 			st.Close()
 		}

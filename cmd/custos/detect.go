@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 
 	"github.com/custos-dev/custos/internal/config"
@@ -56,44 +53,11 @@ off-hours.`)
 		defer f.Close()
 		in = f
 	}
-	out := bufio.NewWriterSize(env.Stdout, 64<<10)
-	var pending []detect.Alert
-	emit := func(a detect.Alert) error {
-		if !*stream {
-			pending = append(pending, a)
-			return nil
-		}
-		return writeAlert(out, a)
-	}
-	if _, err := eval.Observe(ctx, in, detect.New(cfg), emit); err != nil {
-		if *stream {
-			out.Flush()
-		}
-		if errors.Is(err, errWrite) {
+	if err := eval.Detect(ctx, in, env.Stdout, detect.New(cfg), *stream); err != nil {
+		if errors.Is(err, eval.ErrWrite) {
 			return fail(env, "detect", exitFail, err)
 		}
 		return fail(env, "detect", exitUsage, err)
 	}
-	for _, a := range pending {
-		if err := writeAlert(out, a); err != nil {
-			return fail(env, "detect", exitFail, err)
-		}
-	}
-	if err := out.Flush(); err != nil {
-		return fail(env, "detect", exitFail, fmt.Errorf("%w: %w", errWrite, err))
-	}
 	return exitOK
-}
-
-var errWrite = errors.New("write alerts")
-
-func writeAlert(w *bufio.Writer, a detect.Alert) error {
-	b, err := json.Marshal(a)
-	if err == nil {
-		_, err = w.Write(append(b, '\n'))
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %w", errWrite, err)
-	}
-	return nil
 }

@@ -18,6 +18,7 @@ import (
 // provisioning at /scim/v2/ and, when [oidc] is configured, staff sign-in
 // with OIDC tokens.
 func (a *app) attachEnterprise(ctx context.Context) error {
+	a.api.Extra = map[string]http.Handler{}
 	if a.cfg.OIDC.Issuer != "" {
 		auth, err := oidc.New(ctx, a.cfg.OIDC, a.store, oidc.Options{Logger: a.logger,
 			Audit: func(ctx context.Context, action, target string) error {
@@ -31,9 +32,6 @@ func (a *app) attachEnterprise(ctx context.Context) error {
 			h, err := auth.LoginHandler(a.api.StartSession)
 			if err != nil {
 				return err
-			}
-			if a.api.Extra == nil {
-				a.api.Extra = map[string]http.Handler{}
 			}
 			a.api.Extra["GET "+oidc.LoginPath] = h
 			a.api.Extra["GET "+oidc.CallbackPath] = h
@@ -55,9 +53,6 @@ func (a *app) attachEnterprise(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("scim: %w", err)
-	}
-	if a.api.Extra == nil {
-		a.api.Extra = map[string]http.Handler{}
 	}
 	a.api.Extra["/scim/v2/"] = h
 	return a.attachSIEM(ctx)

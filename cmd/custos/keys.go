@@ -73,23 +73,12 @@ func cmdRotateLog(ctx context.Context, env *Env, args []string) int {
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
-	w, err := logKeyWrapper(env, sf)
-	var old, nv string
-	if err == nil && w == nil {
-		old, err = auditlog.VerifierKey(sf.data)
-	}
-	st, err := openIf(ctx, sf, err)
+	st, w, err := openWithLogKey(ctx, env, sf)
 	if err != nil {
 		return fail(env, "keys rotate-log", exitUsage, err)
 	}
 	defer st.Close()
-	where := datadir.Dir(sf.data).LogKeys()
-	if w != nil {
-		old, nv, err = auditlog.RotateStoredKey(ctx, st, w, 0)
-		where = "the database (audit.key_history); running gateways sign with the new key from their next checkpoint"
-	} else {
-		nv, err = auditlog.RotateKey(ctx, st, sf.data)
-	}
+	old, nv, where, err := auditlog.Rotate(ctx, st, w, sf.data)
 	if err != nil {
 		code := exitFail
 		if errors.Is(err, auditlog.ErrRotation) {
@@ -113,10 +102,12 @@ func logKeyWrapper(env *Env, sf storeFlags) (auditlog.KeyWrapper, error) {
 	return masterkey.LogKeyWrapper{Master: mk}, err
 }
 
-// openIf opens the store unless err is already set.
-func openIf(ctx context.Context, sf storeFlags, err error) (store.Store, error) {
+// openWithLogKey opens the store and the log key's wrapper (logKeyWrapper).
+func openWithLogKey(ctx context.Context, env *Env, sf storeFlags) (store.Store, auditlog.KeyWrapper, error) {
+	w, err := logKeyWrapper(env, sf)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return openStore(ctx, sf)
+	st, err := openStore(ctx, sf)
+	return st, w, err
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // sites' time zones (config [sites]) on hosts without zone data
 
 	"k8s.io/klog/v2"
 )

@@ -88,7 +88,6 @@ type app struct {
 	watch   *watch.Runner
 	ln      net.Listener
 	cancel  context.CancelFunc
-	stopped chan struct{}
 	closers []func()
 }
 
@@ -127,7 +126,7 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 			return nil, fmt.Errorf("--oidc-issuer: %w", err)
 		}
 	}
-	a := &app{logger: logger, flags: f, cfg: cfg, stopped: make(chan struct{})}
+	a := &app{logger: logger, flags: f, cfg: cfg}
 	ok := false
 	defer func() {
 		if !ok {
@@ -235,15 +234,7 @@ func (a *app) close() {
 
 // serve serves until ctx ends, then shuts down in order.
 func (a *app) serve(ctx context.Context, env *Env) int {
-	srv := &http.Server{
-		Handler:           a.api.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
-	}
+	srv := httpapi.NewHTTPServer(a.api.Handler(), a.logger)
 	tcfg, err := a.flags.tls.Load()
 	if err != nil {
 		a.close()

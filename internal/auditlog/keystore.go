@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/store"
 )
 
@@ -434,4 +435,20 @@ func openKey(ctx context.Context, opts Options) (key signingKey, wrapped []byte,
 	}
 	key, err = loadOrCreateKey(opts.Dir, opts.Origin)
 	return key, nil, err
+}
+
+// Rotate replaces the log signing key wherever it is kept: in the store
+// when w is set (PostgreSQL; gateways may run, see RotateStoredKey), else
+// in the data dir (the embedded store, the server stopped; RotateKey). It
+// returns the retired and the new verifier key and where the hand-over is.
+func Rotate(ctx context.Context, st store.Store, w KeyWrapper, dir string) (oldV, newV, where string, err error) {
+	if w != nil {
+		oldV, newV, err = RotateStoredKey(ctx, st, w, 0)
+		return oldV, newV, "the database (audit.key_history); running gateways sign with the new key from their next checkpoint", err
+	}
+	if oldV, err = VerifierKey(dir); err != nil {
+		return "", "", "", fmt.Errorf("%w: %w", ErrRotation, err)
+	}
+	newV, err = RotateKey(ctx, st, dir)
+	return oldV, newV, datadir.Dir(dir).LogKeys(), err
 }

@@ -3,6 +3,7 @@ package eval
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -181,6 +182,50 @@ func WriteEvents(path string, p scenario.Params) error {
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("write events: %w", err)
+	}
+	return nil
+}
+
+// ErrWrite wraps a failure to write alerts (as opposed to bad input).
+var ErrWrite = errors.New("write alerts")
+
+// Detect runs eng over the events in r and writes its alerts to w as JSON
+// lines: each as it fires when stream is set, otherwise all at the end, so
+// that a bad line leaves w untouched. Input errors name the line; write
+// errors wrap ErrWrite.
+func Detect(ctx context.Context, r io.Reader, w io.Writer, eng Observer, stream bool) error {
+	out := bufio.NewWriterSize(w, 64<<10)
+	var pending []detect.Alert
+	write := func(a detect.Alert) error {
+		b, err := json.Marshal(a)
+		if err == nil {
+			_, err = out.Write(append(b, '\n'))
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrWrite, err)
+		}
+		return nil
+	}
+	emit := func(a detect.Alert) error {
+		if !stream {
+			pending = append(pending, a)
+			return nil
+		}
+		return write(a)
+	}
+	if _, err := Observe(ctx, r, eng, emit); err != nil {
+		if stream {
+			out.Flush()
+		}
+		return err
+	}
+	for _, a := range pending {
+		if err := write(a); err != nil {
+			return err
+		}
+	}
+	if err := out.Flush(); err != nil {
+		return fmt.Errorf("%w: %w", ErrWrite, err)
 	}
 	return nil
 }
