@@ -45,6 +45,7 @@ events as JSON lines and a CSV of known insiders with header actor,kind,from
 	worlds := fs.Int("worlds", 8, "with --split: how many worlds")
 	events := fs.String("events", "", "your own access events (JSON lines), scored against --labels")
 	labels := fs.String("labels", "", "CSV of known insiders in --events: actor,kind,from")
+	feedback := fs.Bool("feedback", false, "analysts in the loop: each false alert's case is closed as benign 4h later and fed back")
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
@@ -88,7 +89,7 @@ events as JSON lines and a CSV of known insiders with header actor,kind,from
 			eval.PrintWorldHeader(env.Stdout)
 			progress = func(w eval.WorldResult) { eval.PrintWorld(env.Stdout, w) }
 		}
-		sp := eval.RunSpread(seeds, cfg, progress)
+		sp := eval.RunSpread(seeds, cfg, progress, *feedback)
 		sp.Split = *split
 		out = sp
 	default:
@@ -108,7 +109,11 @@ events as JSON lines and a CSV of known insiders with header actor,kind,from
 		if ctx.Err() != nil {
 			return exitFail
 		}
-		out = eval.Run(p, seeds, cfg, nil)
+		if *feedback {
+			out = eval.RunFeedback(p, seeds, cfg)
+		} else {
+			out = eval.Run(p, seeds, cfg, nil)
+		}
 	}
 	if !*asJSON {
 		out.Print(env.Stdout)

@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/custos-dev/custos/internal/event"
@@ -262,6 +263,9 @@ func (e *Engine) Observe(ev0 event.Event) []Alert {
 	case event.ActionReinstate:
 		e.reinstate(&ev0)
 		return nil
+	case event.ActionCaseUpdate:
+		e.caseOutcome(&ev0)
+		return nil
 	case event.ActionStepUp, event.ActionSuspend:
 		// Containment (by the detectors or an analyst): the target's reads
 		// are now denied or need consents because of it, which is no new
@@ -374,6 +378,27 @@ func (e *Engine) reinstate(ev *event.Event) {
 		// again today; tomorrow starts afresh.
 		t.findings = [numKinds]finding{}
 		t.risk0 = 0
+	}
+}
+
+// DampFor is how long a benign outcome damps the pattern it cleared.
+const DampFor = 14 * 24 * time.Hour
+
+// caseOutcome applies an analyst's outcome on a case (event.ActionCaseUpdate,
+// Target the person, Reason "… outcome=benign kind=<kind>"): a benign one
+// halves every finding but a canary's on that person for DampFor — the
+// alert's pattern is usually several findings together (odd hours and no
+// visits, say) — so the same work does not keep alerting; a much stronger
+// pattern still does, and a canary always does.
+func (e *Engine) caseOutcome(ev *event.Event) {
+	t := e.people[ev.Target]
+	if t == nil || ev.Decision == event.Deny || !strings.Contains(ev.Reason, "outcome=benign") {
+		return
+	}
+	for i, k := range kindNames {
+		if k != KindCanary {
+			t.damped[i] = ev.Time.Add(DampFor).Unix()
+		}
 	}
 }
 

@@ -579,3 +579,59 @@ func TestContainmentIsNotEvidence(t *testing.T) {
 		t.Errorf("alert: %s %s %v", a.Actor, a.Kind, a.Reasons)
 	}
 }
+
+// TestBenignOutcomeDamps checks an analyst's benign outcome: the same
+// pattern on the next days weighs half as much for that person (so a
+// cleared night shift stops alerting), other people are not touched, and a
+// canary still alerts at once.
+func TestBenignOutcomeDamps(t *testing.T) {
+	run := func(feedback bool) (second float64, s *sim, p staff) {
+		s = newSim(t)
+		people := clerks("emp", "GD", 12, 4)
+		p = people[2]
+		for day := range 10 {
+			s.normal(day, people, 12, 9, 18)
+		}
+		night := func(day int) {
+			at := t0.AddDate(0, 0, day).Add(26 * time.Hour) // 02:00 the night after
+			for i := range 40 {
+				s.visit(p, at.Add(time.Duration(i)*2*time.Minute), "GD", p.site, false)
+			}
+		}
+		night(10)
+		s.flush()
+		first := s.alertsFor(p.id)
+		if len(first) == 0 {
+			t.Fatal("the night's work raised no alert to clear")
+		}
+		if feedback {
+			analyst := staff{"sec-1", "hq", "security_analyst", "hq", "SH"}
+			c := s.ev(analyst, t0.AddDate(0, 0, 11).Add(12*time.Hour), event.ActionCaseUpdate, "", "", "")
+			c.Target, c.Reason = p.id, "status=closed outcome=benign kind="+first[0].Kind
+			s.evs = append(s.evs, c)
+		}
+		for day := 11; day < 13; day++ {
+			s.normal(day, people, 12, 9, 18)
+		}
+		night(12)
+		n := len(s.alerts)
+		s.flush()
+		for _, a := range s.alerts[n:] {
+			if a.Actor == p.id {
+				second = max(second, a.Score)
+			}
+		}
+		r, _ := s.e.Risk(p.id)
+		return max(second, r.Score), s, p
+	}
+	without, _, _ := run(false)
+	with, s, p := run(true)
+	if with >= without || with > without*0.75 {
+		t.Errorf("after a benign outcome the same pattern scores %.3f; without it %.3f", with, without)
+	}
+	ev := s.ev(p, t0.AddDate(0, 0, 13).Add(10*time.Hour), event.ActionRead, "c-9000001", "GD", p.site)
+	ev.Canary = true
+	if as := s.e.Observe(ev); len(as) != 1 || as[0].Kind != KindCanary {
+		t.Errorf("a canary read after a benign outcome: %+v", as)
+	}
+}

@@ -804,6 +804,9 @@ func (e *Engine) evaluate(p *person, ev *event.Event, u instant, changed bool) [
 		c.why = false
 		sc, _ := d.check(c)
 		i := d.index()
+		if p.damped[i] != 0 && ev.Time.Unix() < p.damped[i] {
+			sc *= 0.5 // an analyst cleared this pattern for this person
+		}
 		if sc > p.findings[i].score {
 			c.why = true
 			_, reason := d.check(c)

@@ -197,6 +197,9 @@ type finding struct {
 type person struct {
 	eng                     *Engine
 	id                      string
+	// damped holds, per detector, until when (unix seconds) an analyst's
+	// benign outcome on a case about this person halves its finding.
+	damped [numKinds]int64
 	role, org, site, region string
 	groups                  [numGroups]*group
 	siteSt                  *siteState

@@ -176,7 +176,26 @@ func Run(p scenario.Params, seeds []uint64, cfg detect.Config, sink func(event.E
 		ps[i] = p
 		ps[i].Seed = seed
 	}
-	res, _ := runWorlds(ps, cfg, sink)
+	res, _ := runWorlds(ps, cfg, sink, false)
+	return res
+}
+
+// ReviewDelay is how long after a false alert the simulated analyst closes
+// its case as benign (RunFeedback).
+const ReviewDelay = 4 * time.Hour
+
+// RunFeedback is Run with analysts in the loop: every alert on someone who
+// is not an insider becomes a case closed as benign ReviewDelay later, fed
+// back to the detectors as the gateway does (event.ActionCaseUpdate), so the
+// figures show how outcomes change the false-alert rate (and what they cost
+// in recall when an insider was cleared before they started).
+func RunFeedback(p scenario.Params, seeds []uint64, cfg detect.Config) Result {
+	ps := make([]scenario.Params, len(seeds))
+	for i, seed := range seeds {
+		ps[i] = p
+		ps[i].Seed = seed
+	}
+	res, _ := runWorlds(ps, cfg, nil, true)
 	return res
 }
 
@@ -184,7 +203,7 @@ func Run(p scenario.Params, seeds []uint64, cfg detect.Config, sink func(event.E
 // returns the detectors' throughput per world: events per second of CPU
 // time spent in Observe (on Linux, the thread's own CPU time, so that other
 // work on the machine does not count; elsewhere wall time).
-func runWorlds(ps []scenario.Params, cfg detect.Config, sink func(event.Event)) (Result, []float64) {
+func runWorlds(ps []scenario.Params, cfg detect.Config, sink func(event.Event), feedback bool) (Result, []float64) {
 	res := Result{
 		BaselineRule: BaselineRule,
 		Kinds:        map[string]*KindScores{},
@@ -212,14 +231,24 @@ func runWorlds(ps []scenario.Params, cfg detect.Config, sink func(event.Event)) 
 			a detect.Alert
 		}
 		var alerts []at
+		var reviews []event.Event // benign outcomes due (feedback)
+		insider := map[string]bool{}
 		flush := func() {
 			alerts = alerts[:0]
 			var clk threadClock
 			clk.start()
 			t0 := time.Now()
 			for i := range batch {
+				for len(reviews) > 0 && !reviews[0].Time.After(batch[i].ev.Time) {
+					eng.Observe(reviews[0])
+					reviews = reviews[1:]
+				}
 				for _, a := range eng.Observe(batch[i].ev) {
 					alerts = append(alerts, at{i, a})
+					if feedback && !insider[a.Actor] {
+						reviews = append(reviews, event.Event{Time: a.Time.Add(ReviewDelay), Actor: "analyst", Action: event.ActionCaseUpdate,
+							Target: a.Actor, Decision: event.Allow, Reason: "status=closed outcome=benign kind=" + a.Kind})
+					}
 				}
 			}
 			busy += clk.stop(time.Since(t0))
@@ -245,6 +274,9 @@ func runWorlds(ps []scenario.Params, cfg detect.Config, sink func(event.Event)) 
 						offset: int64(w.UTCOffset / time.Second)}
 				}
 				det, bl = mk(&res.Detectors, res.Kinds), mk(&res.Baseline, nil)
+				for _, in := range w.Insiders {
+					insider[in.Actor] = true
+				}
 				det.onFalse = func(a detect.Alert) {
 					res.FalseByKind[a.Kind]++
 					trap := w.Traps[a.Actor]

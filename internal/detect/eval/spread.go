@@ -96,15 +96,16 @@ type Spread struct {
 
 // RunSpread evaluates cfg on the world drawn from each seed
 // (scenario.Draw), one at a time, streaming. progress, when not nil, is
-// called after each world.
-func RunSpread(seeds []uint64, cfg detect.Config, progress func(WorldResult)) Spread {
+// called after each world. With feedback, analysts close each false
+// alert's case as benign (see RunFeedback).
+func RunSpread(seeds []uint64, cfg detect.Config, progress func(WorldResult), feedback bool) Spread {
 	var sp Spread
 	var ps []scenario.Params
 	var rec, fa, mr, eps []float64
 	for _, seed := range seeds {
 		p := scenario.Draw(seed)
 		ps = append(ps, p)
-		r, rates := runWorlds([]scenario.Params{p}, cfg, nil)
+		r, rates := runWorlds([]scenario.Params{p}, cfg, nil, feedback)
 		w := WorldResult{
 			Seed: seed, People: r.People, Days: p.Days, Variant: p.Variant,
 			EmployeeDays: r.EmployeeDays, Events: r.Events,
