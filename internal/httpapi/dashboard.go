@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"sort"
@@ -14,6 +13,7 @@ import (
 	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/policy"
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/watch"
 )
 
 // Dashboard endpoints beyond the contract's, for the security team's pages:
@@ -105,12 +105,7 @@ func (s *Server) people(w http.ResponseWriter, r *http.Request, p store.Principa
 		s.fail(w, r, err)
 		return
 	}
-	// A source may answer {"people": [...]} itself or just the list.
-	if b, err := json.Marshal(v); err == nil && len(b) > 0 && b[0] == '{' {
-		writeJSON(w, http.StatusOK, json.RawMessage(b))
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"people": v})
+	writeJSON(w, http.StatusOK, map[string][]watch.PersonView{"people": v})
 }
 
 func (s *Server) person(w http.ResponseWriter, r *http.Request, p store.Principal) {

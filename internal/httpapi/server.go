@@ -33,6 +33,7 @@ import (
 	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/trace"
 	"github.com/custos-dev/custos/internal/vault"
+	"github.com/custos-dev/custos/internal/watch"
 )
 
 // AuditReader serves the auditor-facing endpoints (an *auditlog.Log).
@@ -66,14 +67,14 @@ type Store interface {
 	DeleteSession(ctx context.Context, idHash []byte) error
 }
 
-// RiskSource is the detectors' view of people: risk ranking and timelines.
-// Results are encoded as JSON as they are.
+// RiskSource is the detectors' view of people: risk ranking and timelines
+// (a *watch.Runner).
 type RiskSource interface {
 	// People returns people ranked by risk, highest first.
-	People(ctx context.Context, limit int) (any, error)
+	People(ctx context.Context, limit int) ([]watch.PersonView, error)
 	// Person returns one person's risk, reasons and daily timeline with
 	// the peer band.
-	Person(ctx context.Context, id string) (any, error)
+	Person(ctx context.Context, id string) (watch.PersonDetail, error)
 }
 
 // Server is the HTTP API. Set the fields, then call Handler. Fields must not

@@ -368,7 +368,7 @@ type PersonView struct {
 }
 
 // People returns people ranked by risk, highest first.
-func (r *Runner) People(ctx context.Context, limit int) (any, error) {
+func (r *Runner) People(ctx context.Context, limit int) ([]PersonView, error) {
 	r.mu.Lock()
 	snap := r.Engine.Snapshot()
 	r.mu.Unlock()
@@ -384,20 +384,26 @@ func (r *Runner) People(ctx context.Context, limit int) (any, error) {
 		}
 		out = append(out, v)
 	}
-	return map[string]any{"people": out}, nil
+	return out, nil
+}
+
+// PersonDetail is one person's profile and timeline with their status.
+type PersonDetail struct {
+	Profile detect.PersonProfile `json:"profile"`
+	Status  string               `json:"status"`
 }
 
 // Person returns one person's profile and timeline.
-func (r *Runner) Person(ctx context.Context, id string) (any, error) {
+func (r *Runner) Person(ctx context.Context, id string) (PersonDetail, error) {
 	r.mu.Lock()
 	prof, ok := r.Engine.Profile(id)
 	r.mu.Unlock()
 	if !ok {
-		return nil, store.ErrNotFound
+		return PersonDetail{}, store.ErrNotFound
 	}
-	status := ""
+	d := PersonDetail{Profile: prof}
 	if p, err := r.Store.Principal(ctx, id); err == nil {
-		status = p.Status
+		d.Status = p.Status
 	}
-	return map[string]any{"profile": prof, "status": status}, nil
+	return d, nil
 }

@@ -271,7 +271,7 @@ async function loadPeople(selected) {
     if (selected) loadPerson(selected);
     return;
   }
-  const people = Array.isArray(data) ? data : data.people || [];
+  const people = data.people || [];
   if (!people.length) {
     fill(body, el("p", { class: "muted" }, "Nobody has read enough yet to rank."));
   } else {
@@ -303,8 +303,7 @@ async function loadPerson(id) {
   let p;
   try {
     const data = await api("/v1/people/" + encodeURIComponent(id));
-    p = Object.assign({}, data.profile || data);
-    if (data.status !== undefined && !p.status) p.status = data.status;
+    p = Object.assign({}, data.profile, { status: data.status });
   } catch (e) {
     if (handleAuth(e)) return;
     fill(body, el("h2", {}, id), errorBox(e));
@@ -328,11 +327,11 @@ async function loadPerson(id) {
   }
 }
 
-const dayOf = (d) => String(d.day || d.date || "").slice(0, 10);
-const readsOf = (d) => Number(d.reads ?? d.count ?? 0);
-const lowOf = (d) => Number(d.peer_low ?? d.band_low ?? 0);
-const highOf = (d) => Number(d.peer_high ?? d.band_high ?? 0);
-const medOf = (d) => Number(d.peer_median ?? d.median ?? 0);
+const dayOf = (d) => String(d.day).slice(0, 10);
+const readsOf = (d) => Number(d.reads ?? 0);
+const lowOf = () => 0; // the band runs from 0 to the peers' 90th percentile
+const highOf = (d) => Number(d.peer_high ?? 0);
+const medOf = (d) => Number(d.peer_median ?? 0);
 const unexplOf = (d) => Number(d.unexplained ?? 0);
 
 // timeline draws daily reads as a line over the peers' band (low..high)
