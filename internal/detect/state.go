@@ -195,11 +195,11 @@ type finding struct {
 
 // person is everything the engine keeps about one actor.
 type person struct {
-	eng                     *Engine
-	id                      string
+	eng *Engine
+	id  string
 	// damped holds, per detector, until when (unix seconds) an analyst's
 	// benign outcome on a case about this person halves its finding.
-	damped [numKinds]int64
+	damped                  [numKinds]int64
 	role, org, site, region string
 	groups                  [numGroups]*group
 	siteSt                  *siteState
