@@ -19,6 +19,7 @@ type metrics struct {
 	publishDelay    prometheus.Histogram
 	publishLag      prometheus.GaugeFunc
 	feedLag         *lagCollector
+	available       prometheus.Gauge
 
 	reg prometheus.Registerer
 }
@@ -73,12 +74,16 @@ func newMetrics(l *Log) *metrics {
 			Help: "How long the oldest committed audit record has waited for a signed checkpoint (0 when all are covered).",
 		}, func() float64 { return l.lag.oldest().Seconds() }),
 		feedLag: newLagCollector(&l.hub),
+		available: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "custos_audit_store_available",
+			Help: "1 while the store takes audit appends (last group commit or health probe succeeded), 0 while it cannot.",
+		}),
 	}
 }
 
 func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.appends, m.appendErrors, m.appendSeconds, m.commitBatch, m.storeSize,
-		m.integratedSize, m.checkpointSize, m.integrateErrors, m.inconsistent, m.publishDelay, m.publishLag, m.feedLag}
+		m.integratedSize, m.checkpointSize, m.integrateErrors, m.inconsistent, m.publishDelay, m.publishLag, m.feedLag, m.available}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
