@@ -549,3 +549,153 @@ func TestFaultPostgresRestart(t *testing.T) {
 	}
 	t.Logf("%d acknowledged reads, all in the log; audit verify passes", len(acks))
 }
+
+// psql runs one SQL command on the cluster as the postgres superuser.
+func (c pgCluster) psql(t *testing.T, sql string) string {
+	t.Helper()
+	out, err := exec.Command("psql", "-X", "-At", "-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres", "-c", sql).CombinedOutput()
+	if err != nil {
+		t.Fatalf("psql -p %d %q: %v: %s", c.port, sql, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// newStandby makes a streaming standby of primary: a cluster created with
+// pg_createcluster whose data directory is replaced by a pg_basebackup of
+// the primary (-R: standby.signal and primary_conninfo), then started.
+// The primary is told to replicate to it synchronously, so that a commit
+// is acknowledged only once the standby has it.
+func newStandby(t *testing.T, primary pgCluster) pgCluster {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	sb := pgCluster{version: primary.version, name: fmt.Sprintf("custos-standby-%d", port), port: port}
+	// Replication connections from loopback, without a password.
+	hba := fmt.Sprintf("/etc/postgresql/%s/%s/pg_hba.conf", primary.version, primary.name)
+	fh, err := os.OpenFile(hba, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(fh, "host replication all 127.0.0.1/32 trust")
+	fh.Close()
+	primary.ctl(t, "reload")
+	out, err := exec.Command("pg_createcluster", sb.version, sb.name, "-p", strconv.Itoa(port),
+		"--", "--auth-local=trust", "--auth-host=trust").CombinedOutput()
+	t.Cleanup(func() {
+		if out, err := exec.Command("pg_dropcluster", "--stop", sb.version, sb.name).CombinedOutput(); err != nil {
+			t.Errorf("pg_dropcluster %s: %v: %s", sb.name, err, out)
+		}
+	})
+	if err != nil {
+		t.Fatalf("pg_createcluster (standby): %v: %s", err, out)
+	}
+	// pg_basebackup wants the directory empty (it stays the postgres
+	// user's, mode 0700).
+	data := fmt.Sprintf("/var/lib/postgresql/%s/%s", sb.version, sb.name)
+	entries, err := os.ReadDir(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(data, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conninfo := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres application_name=custos_standby", primary.port)
+	out, err = exec.Command("runuser", "-u", "postgres", "--", "pg_basebackup", "-d", conninfo,
+		"-D", data, "-R", "-X", "stream", "-c", "fast").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pg_basebackup: %v: %s", err, out)
+	}
+	sb.ctl(t, "start")
+	primary.psql(t, "ALTER SYSTEM SET synchronous_standby_names = 'custos_standby'")
+	primary.psql(t, "SELECT pg_reload_conf()")
+	waitUntil(t, 30*time.Second, "the standby streaming synchronously", func() bool {
+		return primary.psql(t, "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'custos_standby'") == "sync"
+	})
+	return sb
+}
+
+// TestFaultPostgresFailover runs custos on a primary with a synchronous
+// streaming standby, given both in a multi-host URL with
+// target_session_attrs=read-write. Under load the primary crashes (stop
+// -m immediate) and the standby is promoted: clients get only 200s and
+// 503s, /healthz is 503 until the promotion and 200 after, custos writes
+// to the new primary without a restart, every read acknowledged before
+// and after the promotion is in the new primary's audit table, and audit
+// verify passes against it.
+func TestFaultPostgresFailover(t *testing.T) {
+	requireRoot(t, "PostgreSQL clusters of the test's own")
+	primary := newPGCluster(t)
+	standby := newStandby(t, primary)
+	db := fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/postgres?sslmode=disable&target_session_attrs=read-write",
+		primary.port, standby.port)
+
+	f := et.NewFixture(t)
+	data := filepath.Join(f.Dir, "pgdata")
+	cf := filepath.Join(f.Dir, "customers.csv")
+	pf := filepath.Join(f.Dir, "principals.csv")
+	if out, errOut, code := et.Run(t, "", "import", "--db", db, "--data", data, "--customers", cf, "--principals", pf); code != 0 {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
+	}
+	s := et.Start(t, data, "--db", db)
+	tickets := openTickets(t, s, "c-0001", "c-0003")
+	load := startLoad(t, s.URL, tickets, 8)
+	waitUntil(t, 30*time.Second, "reads acknowledged before the failover", func() bool { n, _ := load.counts(); return n >= 200 })
+
+	// The primary crashes; until the standby is promoted nothing can be
+	// audited.
+	crash := time.Now()
+	primary.ctl(t, "stop", "-m", "immediate")
+	ackedAtCrash, n503 := load.counts()
+	var body string
+	waitUntil(t, 30*time.Second, "503s and /healthz 503 with the primary down", func() bool {
+		_, n := load.counts()
+		var code int
+		code, body = health(s.URL)
+		return n > n503 && code == http.StatusServiceUnavailable
+	})
+	checkUnhealthy(t, body)
+	promote := time.Now()
+	standby.ctl(t, "promote")
+	waitUntil(t, 30*time.Second, "/healthz 200 on the promoted standby", func() bool {
+		code, _ := health(s.URL)
+		return code == http.StatusOK
+	})
+	healthy := time.Now()
+	before, _ := load.counts()
+	waitUntil(t, 30*time.Second, "reads acknowledged on the new primary", func() bool {
+		n, _ := load.counts()
+		return n >= before+200
+	})
+	acks := load.finish(t)
+	t.Logf("failover: %d reads acknowledged before the crash; primary down %v before the promotion; /healthz 200 %v after it",
+		ackedAtCrash, promote.Sub(crash).Round(time.Millisecond), healthy.Sub(promote).Round(time.Millisecond))
+	if exited, code := s.Exited(); exited {
+		t.Fatalf("custos exited (code %d) during the failover:\n%s", code, s.Stderr())
+	}
+	s.Stop(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, standby.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT idx, event FROM audit ORDER BY idx`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := scanEvents(t, rows)
+	rows.Close()
+	checkAcks(t, acks, events)
+	if out, errOut, code := et.Run(t, "", "audit", "verify", "--db", db, "--data", data); code != 0 {
+		t.Fatalf("audit verify: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("%d acknowledged reads, all on the promoted standby; audit verify passes", len(acks))
+}
