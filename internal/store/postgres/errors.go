@@ -3,9 +3,11 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -81,50 +83,213 @@ func unavailable(err error) bool {
 	return pgconn.SafeToRetry(err)
 }
 
+// AcquireTimeout bounds the wait for a free connection from the pool: a
+// call that finds every connection busy for that long (the pool is
+// exhausted) fails with store.ErrUnavailable instead of queueing without
+// end.
+const AcquireTimeout = 5 * time.Second
+
+// errPoolExhausted is wrapped by the error of a call that found no free
+// connection within AcquireTimeout.
+var errPoolExhausted = errors.New("no database connection free (pool exhausted)")
+
 // dbPool is the connection pool with every error it, its connections,
 // transactions, batches and rows return passed through classify, so that
 // the Store's methods report a database that is restarting, failing over or
 // out of connections as store.ErrUnavailable without each of them knowing
-// SQLSTATEs. pgxpool replaces broken connections by itself: the first calls
-// after an outage fail (and are answered 503), the next ones get fresh
-// connections.
-type dbPool struct{ *pgxpool.Pool }
+// SQLSTATEs. Each call takes its connection within AcquireTimeout and
+// returns it to the pool when done (as pgxpool's own methods do: after
+// Exec, once a Row is scanned, once Rows are closed or read to the end,
+// once a Tx commits or rolls back, once a batch is closed). pgxpool
+// replaces broken connections by itself: the first calls after an outage
+// fail (and are answered 503), the next ones get fresh connections.
+type dbPool struct {
+	*pgxpool.Pool
+	// acquireTimeout overrides AcquireTimeout when set (tests).
+	acquireTimeout time.Duration
+}
+
+// acquire takes a connection, waiting at most AcquireTimeout.
+func (p *dbPool) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	wait := AcquireTimeout
+	if p.acquireTimeout > 0 {
+		wait = p.acquireTimeout
+	}
+	actx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	c, err := p.Pool.Acquire(actx)
+	if err != nil {
+		if ctx.Err() == nil && actx.Err() != nil {
+			st := p.Pool.Stat()
+			return nil, store.Unavailable(fmt.Errorf("%w: %d of %d in use after %v: %w",
+				errPoolExhausted, st.AcquiredConns(), st.MaxConns(), wait, err))
+		}
+		return nil, classify(err)
+	}
+	return c, nil
+}
 
 func (p *dbPool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	t, err := p.Pool.Exec(ctx, sql, args...)
+	c, err := p.acquire(ctx)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	defer c.Release()
+	t, err := c.Exec(ctx, sql, args...)
 	return t, classify(err)
 }
 
 func (p *dbPool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	r, err := p.Pool.Query(ctx, sql, args...)
+	c, err := p.acquire(ctx)
 	if err != nil {
-		return r, classify(err)
+		return nil, err
 	}
-	return classifiedRows{r}, nil
+	r, err := c.Query(ctx, sql, args...)
+	if err != nil {
+		c.Release()
+		return nil, classify(err)
+	}
+	return &releasingRows{classifiedRows{r}, c}, nil
 }
 
 func (p *dbPool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return classifiedRow{p.Pool.QueryRow(ctx, sql, args...)}
+	c, err := p.acquire(ctx)
+	if err != nil {
+		return errRow{err}
+	}
+	return &releasingRow{classifiedRow{c.QueryRow(ctx, sql, args...)}, c}
 }
 
+// SendBatch sends b on a connection it returns to the pool at Close; b
+// MUST NOT begin a transaction (Batch.BeginTx) that outlives Close.
 func (p *dbPool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	return classifiedBatch{p.Pool.SendBatch(ctx, b)}
+	c, err := p.acquire(ctx)
+	if err != nil {
+		return errBatch{err}
+	}
+	return &releasingBatch{classifiedBatch{c.SendBatch(ctx, b)}, c}
 }
 
 func (p *dbPool) Begin(ctx context.Context) (pgx.Tx, error) {
-	t, err := p.Pool.Begin(ctx)
+	c, err := p.acquire(ctx)
 	if err != nil {
+		return nil, err
+	}
+	t, err := c.Begin(ctx)
+	if err != nil {
+		c.Release()
 		return nil, classify(err)
 	}
-	return classifiedTx{t}, nil
+	return &releasingTx{classifiedTx{t}, c}, nil
 }
 
 func (p *dbPool) Acquire(ctx context.Context) (*poolConn, error) {
-	c, err := p.Pool.Acquire(ctx)
+	c, err := p.acquire(ctx)
 	if err != nil {
-		return nil, classify(err)
+		return nil, err
 	}
 	return &poolConn{c}, nil
+}
+
+// The releasing wrappers return their connection to the pool exactly once,
+// when the work on it is done.
+
+type releasingRows struct {
+	classifiedRows
+	c *pgxpool.Conn
+}
+
+func (r *releasingRows) release() {
+	if r.c != nil {
+		r.c.Release()
+		r.c = nil
+	}
+}
+
+func (r *releasingRows) Close() { r.classifiedRows.Close(); r.release() }
+
+func (r *releasingRows) Next() bool {
+	if r.classifiedRows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *releasingRows) Scan(dest ...any) error {
+	err := r.classifiedRows.Scan(dest...)
+	if err != nil {
+		r.Close()
+	}
+	return err
+}
+
+func (r *releasingRows) Values() ([]any, error) {
+	v, err := r.classifiedRows.Values()
+	if err != nil {
+		r.Close()
+	}
+	return v, err
+}
+
+type releasingRow struct {
+	classifiedRow
+	c *pgxpool.Conn
+}
+
+func (r *releasingRow) Scan(dest ...any) error {
+	defer r.c.Release()
+	return r.classifiedRow.Scan(dest...)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+type releasingBatch struct {
+	classifiedBatch
+	c *pgxpool.Conn
+}
+
+func (b *releasingBatch) Close() error {
+	err := b.classifiedBatch.Close()
+	if b.c != nil {
+		b.c.Release()
+		b.c = nil
+	}
+	return err
+}
+
+type errBatch struct{ err error }
+
+func (b errBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, b.err }
+func (b errBatch) Query() (pgx.Rows, error)         { return nil, b.err }
+func (b errBatch) QueryRow() pgx.Row                { return errRow{b.err} }
+func (b errBatch) Close() error                     { return b.err }
+func (b errBatch) Tx() pgx.Tx                       { return nil }
+
+type releasingTx struct {
+	classifiedTx
+	c *pgxpool.Conn
+}
+
+func (t *releasingTx) release() {
+	if t.c != nil {
+		t.c.Release()
+		t.c = nil
+	}
+}
+
+func (t *releasingTx) Commit(ctx context.Context) error {
+	err := t.classifiedTx.Commit(ctx)
+	t.release()
+	return err
+}
+
+func (t *releasingTx) Rollback(ctx context.Context) error {
+	err := t.classifiedTx.Rollback(ctx)
+	t.release()
+	return err
 }
 
 // poolConn is a connection taken from the pool; Release returns it.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -85,5 +87,37 @@ func TestRestartIsUnavailable(t *testing.T) {
 	}
 	if !ok {
 		t.Fatal("the store did not reconnect")
+	}
+}
+
+// TestPoolExhausted holds the pool's only connection and checks that
+// another call fails with store.ErrUnavailable once it has waited the
+// acquire timeout, instead of queueing without end, and that the store
+// serves again once the connection is back.
+func TestPoolExhausted(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	if strings.Contains(url, "://") {
+		url += "&pool_max_conns=1"
+	} else {
+		url += " pool_max_conns=1"
+	}
+	s, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.pool.acquireTimeout = 100 * time.Millisecond
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.AuditSize(ctx)
+	if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, errPoolExhausted) {
+		t.Fatalf("call on an exhausted pool: %v, want store.ErrUnavailable (pool exhausted)", err)
+	}
+	c.Release()
+	if _, err := s.AuditSize(ctx); err != nil {
+		t.Fatalf("after the connection came back: %v", err)
 	}
 }

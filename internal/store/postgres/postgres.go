@@ -95,7 +95,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	s := &Store{pool: &dbPool{pool}}
+	s := &Store{pool: &dbPool{Pool: pool}}
 	if err := s.recountQuota(ctx, time.Now()); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
