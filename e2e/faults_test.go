@@ -80,6 +80,13 @@ func startLoad(t *testing.T, base string, tickets map[string]string, clients int
 		l.wg.Add(1)
 		go l.client(g)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			l.mu.Lock()
+			t.Logf("load at failure: answers by status %v; first problems %q", l.statuses, l.bad)
+			l.mu.Unlock()
+		}
+	})
 	return l
 }
 
@@ -490,6 +497,11 @@ func TestFaultPostgresRestart(t *testing.T) {
 		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
 	}
 	s := et.Start(t, data, "--db", db)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("custos stderr:\n%s", tail(s.Stderr(), 4000))
+		}
+	})
 	tickets := openTickets(t, s, "c-0001", "c-0003")
 	load := startLoad(t, s.URL, tickets, 8)
 	waitUntil(t, 30*time.Second, "reads acknowledged before the restart", func() bool { n, _ := load.counts(); return n >= 50 })
@@ -698,4 +710,12 @@ func TestFaultPostgresFailover(t *testing.T) {
 		t.Fatalf("audit verify: exit %d\n%s%s", code, out, errOut)
 	}
 	t.Logf("%d acknowledged reads, all on the promoted standby; audit verify passes", len(acks))
+}
+
+// tail returns the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }

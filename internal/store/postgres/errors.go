@@ -183,12 +183,11 @@ func (p *dbPool) Begin(ctx context.Context) (pgx.Tx, error) {
 	return &releasingTx{classifiedTx{t}, c}, nil
 }
 
-func (p *dbPool) Acquire(ctx context.Context) (*poolConn, error) {
-	c, err := p.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &poolConn{c}, nil
+// Acquire takes a connection for several statements; the caller MUST
+// Release it. Only Acquire's own error is classified: errors of calls on
+// the connection are the caller's to pass through classify.
+func (p *dbPool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	return p.acquire(ctx)
 }
 
 // The releasing wrappers return their connection to the pool exactly once,
@@ -290,30 +289,6 @@ func (t *releasingTx) Rollback(ctx context.Context) error {
 	err := t.classifiedTx.Rollback(ctx)
 	t.release()
 	return err
-}
-
-// poolConn is a connection taken from the pool; Release returns it.
-type poolConn struct{ *pgxpool.Conn }
-
-func (c *poolConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	t, err := c.Conn.Exec(ctx, sql, args...)
-	return t, classify(err)
-}
-
-func (c *poolConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	r, err := c.Conn.Query(ctx, sql, args...)
-	if err != nil {
-		return r, classify(err)
-	}
-	return classifiedRows{r}, nil
-}
-
-func (c *poolConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return classifiedRow{c.Conn.QueryRow(ctx, sql, args...)}
-}
-
-func (c *poolConn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	return classifiedBatch{c.Conn.SendBatch(ctx, b)}
 }
 
 type classifiedTx struct{ pgx.Tx }

@@ -585,7 +585,7 @@ const quotaState = `SELECT
 func (s *Store) ChargeQuota(ctx context.Context, principal, customer string, at time.Time, l store.QuotaLimits) (store.QuotaResult, error) {
 	res, err := s.chargeQuota(ctx, principal, customer, at, l)
 	if err != nil {
-		return store.QuotaResult{}, fmt.Errorf("charge quota: %w", err)
+		return store.QuotaResult{}, fmt.Errorf("charge quota: %w", classify(err)) // on an acquired connection
 	}
 	return res, nil
 }
