@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custos-dev/custos/internal/store"
@@ -139,15 +140,21 @@ func (p *dbPool) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	return t, classify(err)
 }
 
+// Query returns Rows even with an error, which then carry it (as pgx's
+// do: callers may ignore the error and find it in Rows.Err).
 func (p *dbPool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	c, err := p.acquire(ctx)
 	if err != nil {
-		return nil, err
+		return errRows{err}, err
 	}
 	r, err := c.Query(ctx, sql, args...)
 	if err != nil {
+		if r != nil {
+			r.Close()
+		}
 		c.Release()
-		return nil, classify(err)
+		err = classify(err)
+		return errRows{err}, err
 	}
 	return &releasingRows{classifiedRows{r}, c}, nil
 }
@@ -240,6 +247,20 @@ func (r *releasingRow) Scan(dest ...any) error {
 	defer r.c.Release()
 	return r.classifiedRow.Scan(dest...)
 }
+
+// errRows are the Rows of a query that could not be sent.
+type errRows struct{ err error }
+
+func (r errRows) Close()                                       {}
+func (r errRows) Err() error                                   { return r.err }
+func (r errRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
+func (r errRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
+func (r errRows) Next() bool                                   { return false }
+func (r errRows) Scan(...any) error                            { return r.err }
+func (r errRows) Values() ([]any, error)                       { return nil, r.err }
+func (r errRows) RawValues() [][]byte                          { return nil }
+func (r errRows) Conn() *pgx.Conn                              { return nil }
+func (r errRows) TypeMap() *pgtype.Map                         { return nil }
 
 type errRow struct{ err error }
 

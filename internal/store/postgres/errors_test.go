@@ -116,6 +116,13 @@ func TestPoolExhausted(t *testing.T) {
 	if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, errPoolExhausted) {
 		t.Fatalf("call on an exhausted pool: %v, want store.ErrUnavailable (pool exhausted)", err)
 	}
+	// Calls that leave the error to Rows.Err get it there, too.
+	if _, err := s.Principals(ctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Principals on an exhausted pool: %v, want store.ErrUnavailable", err)
+	}
+	if _, err := s.AuditRange(ctx, 0, 10); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("AuditRange on an exhausted pool: %v, want store.ErrUnavailable", err)
+	}
 	c.Release()
 	if _, err := s.AuditSize(ctx); err != nil {
 		t.Fatalf("after the connection came back: %v", err)
