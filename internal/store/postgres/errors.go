@@ -244,8 +244,12 @@ type releasingRow struct {
 }
 
 func (r *releasingRow) Scan(dest ...any) error {
-	defer r.c.Release()
-	return r.classifiedRow.Scan(dest...)
+	err := r.classifiedRow.Scan(dest...)
+	if r.c != nil {
+		r.c.Release()
+		r.c = nil
+	}
+	return err
 }
 
 // errRows are the Rows of a query that could not be sent.
