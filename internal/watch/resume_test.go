@@ -70,3 +70,50 @@ func TestAlertSurvivesStoreOutage(t *testing.T) {
 		t.Errorf("after a restart: %d alerts, want 1", len(as))
 	}
 }
+
+// metaDownStore fails Meta while broken, as a store that is down when
+// the detectors start would.
+type metaDownStore struct {
+	store.Store
+	broken atomic.Bool
+}
+
+func (m *metaDownStore) Meta(ctx context.Context, key string) ([]byte, error) {
+	if m.broken.Load() {
+		return nil, store.Unavailable(errors.New("connection refused"))
+	}
+	return m.Store.Meta(ctx, key)
+}
+
+// TestRunStartsOnceStoreAnswers: detectors started while the store cannot
+// be read wait for it instead of stopping for good.
+func TestRunStartsOnceStoreAnswers(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := newStore(t)
+	appendEvents(t, st, canaryRead("emp-1", time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)))
+	ms := &metaDownStore{Store: st}
+	ms.broken.Store(true)
+	r := &Runner{Store: ms, Engine: detect.New(detect.DefaultConfig()), Poll: 10 * time.Millisecond}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	time.Sleep(50 * time.Millisecond) // Run is retrying, not returning
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned while the store was down: %v", err)
+	default:
+	}
+	ms.broken.Store(false)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if as, _ := st.Alerts(ctx, 10); len(as) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no alert after the store came back")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}

@@ -120,11 +120,8 @@ func (r *Runner) init(ctx context.Context) error {
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
 	}
-	r.lag = prometheus.NewGauge(prometheus.GaugeOpts{Name: "custos_detect_lag_records", Help: "Audit records not yet seen by the detectors."})
-	r.alerts = prometheus.NewCounter(prometheus.CounterOpts{Name: "custos_detect_alerts_total", Help: "Alerts raised by the online detectors."})
-	if r.Registerer != nil {
-		r.Registerer.MustRegister(r.lag, r.alerts)
-	}
+	// The cursor first: if the store cannot say, init fails before it
+	// registers anything, and may be called again.
 	b, err := r.Store.Meta(ctx, metaCursor)
 	switch {
 	case err == nil:
@@ -142,6 +139,11 @@ func (r *Runner) init(ctx context.Context) error {
 		replay = uint64(max(r.Replay, 0))
 	}
 	r.next = r.cursor - min(r.cursor, replay)
+	r.lag = prometheus.NewGauge(prometheus.GaugeOpts{Name: "custos_detect_lag_records", Help: "Audit records not yet seen by the detectors."})
+	r.alerts = prometheus.NewCounter(prometheus.CounterOpts{Name: "custos_detect_alerts_total", Help: "Alerts raised by the online detectors."})
+	if r.Registerer != nil {
+		r.Registerer.MustRegister(r.lag, r.alerts)
+	}
 	feed := r.Feed
 	if feed == nil {
 		feed = auditlog.StoreFeed{Store: r.Store, Poll: r.Poll}
@@ -154,8 +156,25 @@ func (r *Runner) init(ctx context.Context) error {
 // Run feeds the engine until ctx ends. The feed's cursor is closed when
 // Run returns.
 func (r *Runner) Run(ctx context.Context) error {
-	if err := r.init(ctx); err != nil {
-		return err
+	// The store may be unavailable at start (a database restarting): try
+	// again until it answers, rather than leave the detectors stopped.
+	for {
+		err := r.init(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrUnavailable) {
+			return err
+		}
+		r.Logger.Warn("detectors: cannot read their position yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(max(r.Poll, time.Second)):
+		}
 	}
 	defer r.feed.Close()
 	recs := r.pending // delivered, not yet processed
