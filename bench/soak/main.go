@@ -136,8 +136,8 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("soak: custos pid %d on %s; %d customers; %d reads/s offered by %d clients for %s; %d cores, %s; store %s\n",
 		srv.Process.Pid, addr, o.customers, o.rate, o.clients, o.duration, runtime.NumCPU(),
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), storeName(o.db))
-	fmt.Printf("%8s %8s %6s %9s %9s %8s %6s %6s %10s %10s\n",
-		"elapsed", "reads", "errors", "p50", "p99", "rss_MiB", "gorout", "fds", "store_MiB", "audit_recs")
+	fmt.Printf("%8s %8s %6s %9s %9s %8s %8s %6s %6s %10s %10s\n",
+		"elapsed", "reads", "errors", "p50", "p99", "rss_MiB", "heap_MiB", "gorout", "fds", "store_MiB", "audit_recs")
 
 	s := &sampler{}
 	ctx, cancel := context.WithTimeout(ctx, o.duration)
@@ -157,27 +157,44 @@ func run(ctx context.Context, o options) error {
 			}
 		}()
 	}
-	report := time.NewTicker(o.interval)
-	defer report.Stop()
 	start := time.Now()
-	dropped := 0
+	// Reports come from their own goroutine, so that sampling the server
+	// (a walk of the data directory, /metrics) never delays the load.
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		report := time.NewTicker(o.interval)
+		defer report.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-report.C:
+				s.report(base, srv.Process.Pid, data, time.Since(start))
+			}
+		}
+	}()
+	// Each tick offers every read due by now: a tick the runtime skipped
+	// (a starved machine) does not lower the offered rate.
+	dropped, offered := 0, 0
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			break loop
-		case <-tick.C:
-			select {
-			case work <- rand.IntN(o.customers):
-			default:
-				dropped++ // the server is more than a second behind
+		case now := <-tick.C:
+			for due := int(now.Sub(start).Seconds() * float64(o.rate)); offered < due; offered++ {
+				select {
+				case work <- rand.IntN(o.customers):
+				default:
+					dropped++ // the server is more than a second behind
+				}
 			}
-		case <-report.C:
-			s.report(base, srv.Process.Pid, data, time.Since(start))
 		}
 	}
 	close(work)
 	wg.Wait()
+	<-reported
 	s.report(base, srv.Process.Pid, data, time.Since(start))
 	fmt.Printf("soak: done after %s; %d reads, %d errors, %d not sent (backlog full)\n",
 		time.Since(start).Round(time.Second), s.total, s.totalErr, dropped)
@@ -241,9 +258,10 @@ func (s *sampler) report(base string, pid int, data string, elapsed time.Duratio
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
 	m := metrics(base)
-	fmt.Printf("%8s %8d %6d %9s %9s %8.1f %6.0f %6d %10.1f %10.0f\n",
+	fmt.Printf("%8s %8d %6d %9s %9s %8.1f %8.1f %6.0f %6d %10.1f %10.0f\n",
 		elapsed.Round(time.Second), len(lat), errs, pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond),
-		float64(rss(pid))/(1<<20), m["go_goroutines"], fds(pid), float64(dirSize(data))/(1<<20), m["custos_audit_store_size"])
+		float64(rss(pid))/(1<<20), m["go_memstats_heap_inuse_bytes"]/(1<<20), m["go_goroutines"], fds(pid),
+		float64(dirSize(data))/(1<<20), m["custos_audit_store_size"])
 }
 
 // rss returns the process's resident set size in bytes (Linux).
