@@ -99,14 +99,11 @@ func (l *Log) Health(ctx context.Context) error {
 		h.mu.Unlock()
 
 		err := l.probe(ctx)
+		l.commitResult(err) // before waking the waiters, who read it
 		h.mu.Lock()
 		h.probing = nil
 		close(done)
 		h.mu.Unlock()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		l.commitResult(err)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrUnhealthy, err)
 		}
