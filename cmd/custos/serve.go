@@ -202,7 +202,7 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 		Gateway: a.gw, Store: st, Vault: v, Policy: pol, Config: cfg, Logger: logger,
 		Registerer: reg, Gatherer: reg,
 		AuditReader: lg, LogHandler: http.StripPrefix("/log", lg.Handler()),
-		Alerts: alerts, Now: opts.Now,
+		Alerts: alerts, Now: opts.Now, Health: lg,
 	}
 	if cfg.MetricsAddr != "" {
 		stop, err := httpapi.ServeMetrics(cfg.MetricsAddr, reg)

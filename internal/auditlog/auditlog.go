@@ -273,6 +273,8 @@ type Log struct {
 	errMu sync.Mutex
 	fatal error // set when integration found an unrepairable inconsistency
 
+	health health // can the store take an append? (see health.go)
+
 	exportDone chan struct{} // nil when not exporting
 
 	closeOnce sync.Once
@@ -355,6 +357,7 @@ func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 	l.buf.max = 1 << 16 // ~30 MB of events; beyond, the integrator reads the store
 	l.lag = newLagTracker()
 	l.m = newMetrics(l)
+	l.commitResult(nil) // the store just answered
 	// tessera's background work lives until Close, not until ctx ends.
 	l.bgCtx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ok := false
@@ -568,10 +571,18 @@ func (l *Log) commit(batch []*request) {
 	first, err := l.st.AppendAudit(context.WithoutCancel(l.bgCtx), recs)
 	now := time.Now()
 	l.commitNanos.Add(int64(now.Sub(t0)))
+	l.commitResult(err)
 	if err != nil {
+		// The store rolled the batch back (its indexes too, so the log
+		// stays gap-free): every waiter gets the error, marked
+		// store.ErrUnavailable, and the next batch starts afresh. If the
+		// store cannot say whether the commit happened (a connection lost
+		// during COMMIT), the records may be there after all: the feed and
+		// the integrator find them in the store, and a caller that was
+		// refused was told nothing.
 		l.m.appendErrors.Add(float64(len(batch)))
 		l.log.Error("audit log: commit failed", "records", len(batch), "err", err)
-		err = fmt.Errorf("audit append: %w", err)
+		err = fmt.Errorf("audit append: %w", store.Unavailable(err))
 		for _, r := range batch {
 			r.done <- result{err: err}
 		}

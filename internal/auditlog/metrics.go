@@ -20,6 +20,7 @@ type metrics struct {
 	publishLag      prometheus.GaugeFunc
 	feedLag         *lagCollector
 	witnessRefusals prometheus.Counter
+	available       prometheus.Gauge
 
 	reg prometheus.Registerer
 }
@@ -78,12 +79,17 @@ func newMetrics(l *Log) *metrics {
 			Name: "custos_audit_witness_refusals_total",
 			Help: "Checkpoints a witness refused to cosign because its view of the log differs (split view, rollback) or it does not trust the log.",
 		}),
+		available: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "custos_audit_store_available",
+			Help: "1 while the store takes audit appends (last group commit or health probe succeeded), 0 while it cannot.",
+		}),
 	}
 }
 
 func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.appends, m.appendErrors, m.appendSeconds, m.commitBatch, m.storeSize,
-		m.integratedSize, m.checkpointSize, m.integrateErrors, m.inconsistent, m.publishDelay, m.publishLag, m.feedLag, m.witnessRefusals}
+		m.integratedSize, m.checkpointSize, m.integrateErrors, m.inconsistent, m.publishDelay, m.publishLag, m.feedLag,
+		m.witnessRefusals, m.available}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {

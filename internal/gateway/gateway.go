@@ -124,8 +124,27 @@ func errorf(code, format string, args ...any) *Error {
 // BadRequest returns the contract's invalid_request error.
 func BadRequest(msg string) *Error { return &Error{Code: "invalid_request", Msg: msg} }
 
-// Unavailable returns the contract's unavailable error (HTTP 503).
-func Unavailable(msg string) *Error { return &Error{Code: "unavailable", Msg: msg} }
+// Unavailable returns the contract's unavailable error (HTTP 503), with
+// store.DefaultRetryAfter as its RetryAfter.
+func Unavailable(msg string) *Error {
+	return &Error{Code: "unavailable", Msg: msg, RetryAfter: store.DefaultRetryAfter}
+}
+
+// AsError returns the *Error a transport shows for err: err's own *Error
+// if it has one; Unavailable if the store could not be reached or written
+// (store.ErrUnavailable: a database restarting or failing over, a full
+// disk, an exhausted pool — nothing was done, the caller may retry); nil
+// for anything else, which is a bug the transport reports as internal.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return Unavailable("the store is unavailable; nothing was done, try again shortly")
+	}
+	return nil
+}
 
 // NotFound returns the contract's not_found error.
 func NotFound(msg string) *Error { return &Error{Code: "not_found", Msg: msg} }
@@ -135,8 +154,7 @@ func Forbidden(msg string) *Error { return &Error{Code: "forbidden", Msg: msg} }
 
 // Code returns err's contract code, or "" if err is no *Error.
 func Code(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
+	if e := AsError(err); e != nil {
 		return e.Code
 	}
 	return ""

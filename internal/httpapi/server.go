@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,12 +109,17 @@ type Server struct {
 
 	// MaxBody caps request bodies (default 1 MiB; trace uploads 64 MiB).
 	MaxBody int64
+	// Health says whether custos can serve (see health.go); nil means
+	// /healthz always answers 200.
+	Health HealthChecker
 
 	once    sync.Once
 	metrics *metrics
+	unready atomic.Bool // the last health check failed
 }
 
 type metrics struct {
+	ready     prometheus.Gauge
 	requests  *prometheus.CounterVec
 	decisions *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
@@ -142,8 +148,12 @@ func (s *Server) init() {
 				Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1},
 			}, []string{"route"}),
 		}
+		s.metrics.ready = prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "custos_ready", Help: "1 when the last health check (/healthz, /readyz) passed, 0 when it failed.",
+		})
+		s.metrics.ready.Set(1)
 		if s.Registerer != nil {
-			s.Registerer.MustRegister(s.metrics.requests, s.metrics.decisions, s.metrics.latency)
+			s.Registerer.MustRegister(s.metrics.requests, s.metrics.decisions, s.metrics.latency, s.metrics.ready)
 		}
 		prev := s.Gateway.OnDecision
 		s.Gateway.OnDecision = func(ev *event.Event) {
@@ -163,6 +173,8 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(pattern, s.instrument(pattern, h))
 	}
 	handle("GET /healthz", s.healthz)
+	handle("GET /readyz", s.healthz)
+	handle("GET /livez", s.livez)
 	s.coreRoutes(handle)
 	handle("GET /v1/alerts", s.gated(policy.ActionAlertsRead, event.ActionAlertsRead, s.alerts))
 	handle("GET /v1/audit/checkpoint", s.gated(policy.ActionAuditRead, event.ActionAuditRead, s.auditCheckpoint))
@@ -235,10 +247,6 @@ func (s *Server) operatorOnly(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // recoverer turns a panic into a JSON 500 and logs it without request data.
@@ -394,16 +402,25 @@ func statusFor(code string) int {
 	}
 }
 
-// fail writes err as the contract's JSON error; anything not a
-// *gateway.Error is logged and becomes a 500 without details.
+// fail writes err as the contract's JSON error: a *gateway.Error as it
+// says, a store that cannot be reached or written (store.ErrUnavailable)
+// as 503 "unavailable"; every 503 carries a Retry-After. Anything else is
+// a bug: it is logged and becomes a 500 without details.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var ge *gateway.Error
-	if errors.As(err, &ge) {
-		if ge.RetryAfter > 0 {
-			secs := int((ge.RetryAfter + time.Second - 1) / time.Second)
+	if ge := gateway.AsError(err); ge != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			s.Logger.Warn("store unavailable", "route", r.Pattern, "err", err)
+		}
+		status := statusFor(ge.Code)
+		retry := ge.RetryAfter
+		if retry <= 0 && status == http.StatusServiceUnavailable {
+			retry = time.Second
+		}
+		if retry > 0 {
+			secs := int((retry + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 		}
-		writeError(w, statusFor(ge.Code), ge.Code, ge.Msg)
+		writeError(w, status, ge.Code, ge.Msg)
 		return
 	}
 	var mbe *http.MaxBytesError

@@ -261,6 +261,33 @@ type sinkExport struct {
 	sink    Sink
 	feed    *auditlog.Cursor
 	pending []auditlog.Record
+	// The cursors as sent: a cursor whose save failed (the store was
+	// unavailable) is saved before anything more is sent, and the alert
+	// cursor is read from the store only once, so that a batch the sink
+	// accepted is not sent again because the store could not record it.
+	auditNext, alertLast   int64
+	auditDirty, alertDirty bool
+	alertKnown             bool
+}
+
+// saveCursors saves the cursors whose save is still owed.
+func (e *Exporter) saveCursors(ctx context.Context, x *sinkExport) error {
+	// What was delivered is recorded even if shutdown began meanwhile:
+	// else a restart would send it again.
+	ctx = context.WithoutCancel(ctx)
+	if x.auditDirty {
+		if err := e.Store.SetMeta(ctx, auditKey(x.sink), []byte(strconv.FormatInt(x.auditNext, 10))); err != nil {
+			return fmt.Errorf("siem: save cursor: %w", err)
+		}
+		x.auditDirty = false
+	}
+	if x.alertDirty {
+		if err := e.Store.SetMeta(ctx, alertKey(x.sink), []byte(strconv.FormatInt(x.alertLast, 10))); err != nil {
+			return fmt.Errorf("siem: save cursor: %w", err)
+		}
+		x.alertDirty = false
+	}
+	return nil
 }
 
 // startSink reads the sink's audit cursor and follows the feed from it.
@@ -289,6 +316,9 @@ func (e *Exporter) startSink(ctx context.Context, s Sink) (*sinkExport, error) {
 func (e *Exporter) step(ctx context.Context, x *sinkExport) (int, error) {
 	s := x.sink
 	sent := 0
+	if err := e.saveCursors(ctx, x); err != nil {
+		return 0, err
+	}
 	// Audit records: the persisted cursor is the next index to send.
 	if len(x.pending) == 0 {
 		wctx, cancel := context.WithTimeout(ctx, e.Interval)
@@ -320,31 +350,32 @@ func (e *Exporter) step(ctx context.Context, x *sinkExport) (int, error) {
 				return 0, err
 			}
 		}
-		last := int64(recs[len(recs)-1].Index) + 1
-		// What was delivered is recorded even if shutdown began meanwhile:
-		// else a restart would send it again.
-		if err := e.Store.SetMeta(context.WithoutCancel(ctx), auditKey(s), []byte(strconv.FormatInt(last, 10))); err != nil {
-			return 0, fmt.Errorf("siem: save cursor: %w", err)
-		}
 		x.pending = nil
 		sent += len(out)
+		x.auditNext, x.auditDirty = int64(recs[len(recs)-1].Index)+1, true
+		if err := e.saveCursors(ctx, x); err != nil {
+			return sent, err
+		}
 	}
 
 	// Alerts: cursor is the last id sent.
-	lastID, err := e.cursor(ctx, alertKey(s), func() (int64, error) {
-		if !e.NoBackfill {
-			return 0, nil
+	if !x.alertKnown {
+		lastID, err := e.cursor(ctx, alertKey(s), func() (int64, error) {
+			if !e.NoBackfill {
+				return 0, nil
+			}
+			as, err := e.Store.Alerts(ctx, 1)
+			if err != nil || len(as) == 0 {
+				return 0, err
+			}
+			return as[0].ID, nil
+		})
+		if err != nil {
+			return sent, err
 		}
-		as, err := e.Store.Alerts(ctx, 1)
-		if err != nil || len(as) == 0 {
-			return 0, err
-		}
-		return as[0].ID, nil
-	})
-	if err != nil {
-		return sent, err
+		x.alertLast, x.alertKnown = lastID, true
 	}
-	newer, err := e.alertsAfter(ctx, lastID)
+	newer, err := e.alertsAfter(ctx, x.alertLast)
 	if err != nil {
 		return sent, err
 	}
@@ -364,10 +395,11 @@ func (e *Exporter) step(ctx context.Context, x *sinkExport) (int, error) {
 		if err := s.Send(ctx, out); err != nil {
 			return sent, err
 		}
-		if err := e.Store.SetMeta(context.WithoutCancel(ctx), alertKey(s), []byte(strconv.FormatInt(newer[len(newer)-1].ID, 10))); err != nil {
-			return sent, fmt.Errorf("siem: save cursor: %w", err)
-		}
 		sent += len(out)
+		x.alertLast, x.alertDirty = newer[len(newer)-1].ID, true
+		if err := e.saveCursors(ctx, x); err != nil {
+			return sent, err
+		}
 	}
 	return sent, nil
 }

@@ -20,6 +20,7 @@ package watch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -86,6 +87,20 @@ type Runner struct {
 	// leader died before raising them: on takeover those at or past the
 	// shared cursor are raised.
 	held []heldAlert
+	// unraised are alerts whose raising failed (the store or the audit log
+	// was unavailable), oldest first: they are raised before any record
+	// is processed further, and the persisted position stays before the
+	// record that produced the first of them, so that neither a store
+	// outage nor a restart during one loses an alert.
+	unraised []pendingAlert
+}
+
+// pendingAlert is an alert not yet fully raised: id is 0 until the alert
+// is stored, so a retry after a failed containment does not store it twice.
+type pendingAlert struct {
+	index uint64
+	alert detect.Alert
+	id    int64
 }
 
 type heldAlert struct {
@@ -105,11 +120,8 @@ func (r *Runner) init(ctx context.Context) error {
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
 	}
-	r.lag = prometheus.NewGauge(prometheus.GaugeOpts{Name: "custos_detect_lag_records", Help: "Audit records not yet seen by the detectors."})
-	r.alerts = prometheus.NewCounter(prometheus.CounterOpts{Name: "custos_detect_alerts_total", Help: "Alerts raised by the online detectors."})
-	if r.Registerer != nil {
-		r.Registerer.MustRegister(r.lag, r.alerts)
-	}
+	// The cursor first: if the store cannot say, init fails before it
+	// registers anything, and may be called again.
 	b, err := r.Store.Meta(ctx, metaCursor)
 	switch {
 	case err == nil:
@@ -127,6 +139,11 @@ func (r *Runner) init(ctx context.Context) error {
 		replay = uint64(max(r.Replay, 0))
 	}
 	r.next = r.cursor - min(r.cursor, replay)
+	r.lag = prometheus.NewGauge(prometheus.GaugeOpts{Name: "custos_detect_lag_records", Help: "Audit records not yet seen by the detectors."})
+	r.alerts = prometheus.NewCounter(prometheus.CounterOpts{Name: "custos_detect_alerts_total", Help: "Alerts raised by the online detectors."})
+	if r.Registerer != nil {
+		r.Registerer.MustRegister(r.lag, r.alerts)
+	}
 	feed := r.Feed
 	if feed == nil {
 		feed = auditlog.StoreFeed{Store: r.Store, Poll: r.Poll}
@@ -139,15 +156,32 @@ func (r *Runner) init(ctx context.Context) error {
 // Run feeds the engine until ctx ends. The feed's cursor is closed when
 // Run returns.
 func (r *Runner) Run(ctx context.Context) error {
-	if err := r.init(ctx); err != nil {
-		return err
+	// The store may be unavailable at start (a database restarting): try
+	// again until it answers, rather than leave the detectors stopped.
+	for {
+		err := r.init(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrUnavailable) {
+			return err
+		}
+		r.Logger.Warn("detectors: cannot read their position yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(max(r.Poll, time.Second)):
+		}
 	}
 	defer r.feed.Close()
 	recs := r.pending // delivered, not yet processed
 	r.pending = nil
 	for {
 		var err error
-		if len(recs) == 0 {
+		if len(recs) == 0 && len(r.unraised) == 0 {
 			recs, err = r.feed.Next(ctx)
 		}
 		if err == nil {
@@ -180,6 +214,11 @@ func (r *Runner) CatchUp(ctx context.Context) error {
 	for {
 		recs, err := r.pending, error(nil)
 		r.pending = nil
+		if len(recs) == 0 && len(r.unraised) > 0 {
+			if _, err := r.process(ctx, nil); err != nil {
+				return err
+			}
+		}
 		if len(recs) == 0 {
 			recs, err = r.feed.TryNext(ctx)
 		}
@@ -236,8 +275,12 @@ func (r *Runner) WaitIdle(ctx context.Context) error {
 func (r *Runner) process(ctx context.Context, recs []auditlog.Record) (done int, err error) {
 	leading := r.Lead == nil || r.Lead()
 	defer func() {
-		if leading && r.next > r.cursor {
-			r.cursor = r.next
+		next := r.next
+		if len(r.unraised) > 0 {
+			next = min(next, r.unraised[0].index)
+		}
+		if leading && next > r.cursor {
+			r.cursor = next
 			if serr := r.Store.SetMeta(ctx, metaCursor, []byte(strconv.FormatUint(r.cursor, 10))); serr != nil && err == nil {
 				err = fmt.Errorf("watch: save cursor: %w", serr)
 			}
@@ -252,14 +295,17 @@ func (r *Runner) process(ctx context.Context, recs []auditlog.Record) (done int,
 		}
 		for _, h := range r.held {
 			if h.index >= r.cursor {
-				if err := r.raise(ctx, h.alert); err != nil {
-					return 0, err
-				}
+				r.unraised = append(r.unraised, pendingAlert{index: h.index, alert: h.alert})
 			}
 		}
 		r.held = nil
 	}
 	r.leading = leading
+	if leading {
+		if err := r.raisePending(ctx); err != nil {
+			return 0, err
+		}
+	}
 	for i, rec := range recs {
 		if rec.Index != r.next {
 			// The feed guarantees order; this is a broken invariant.
@@ -315,10 +361,21 @@ func (r *Runner) observe(ctx context.Context, rec auditlog.Record, leading bool)
 		return nil
 	}
 	for _, a := range alerts {
-		if err := r.raise(ctx, a); err != nil {
+		r.unraised = append(r.unraised, pendingAlert{index: rec.Index, alert: a})
+	}
+	return r.raisePending(ctx)
+}
+
+// raisePending raises the unraised alerts in order, stopping at the first
+// that fails (it stays first, to be retried).
+func (r *Runner) raisePending(ctx context.Context) error {
+	for len(r.unraised) > 0 {
+		if err := r.raise(ctx, &r.unraised[0]); err != nil {
 			return err
 		}
+		r.unraised = r.unraised[1:]
 	}
+	r.unraised = nil
 	return nil
 }
 
@@ -328,18 +385,25 @@ func person(actor string) bool {
 	return actor != "" && actor != "-" && actor != "subject" && !strings.HasPrefix(actor, "custos:")
 }
 
-func (r *Runner) raise(ctx context.Context, a detect.Alert) error {
-	detail, err := json.Marshal(a)
-	if err != nil {
-		return err
+// raise stores the alert (once: pa.id records it) and applies its
+// containment.
+func (r *Runner) raise(ctx context.Context, pa *pendingAlert) error {
+	a := pa.alert
+	if pa.id == 0 {
+		detail, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		sa := store.Alert{Actor: a.Actor, Time: a.Time, Score: a.Score, Reasons: a.Reasons, Records: a.Records, Kind: a.Kind, Detail: detail}
+		id, err := r.Store.AddAlert(ctx, sa)
+		if err != nil {
+			return fmt.Errorf("watch: store alert: %w", err)
+		}
+		pa.id = id
+		r.alerts.Inc()
+		r.Logger.Warn("alert", "actor", a.Actor, "kind", a.Kind, "score", a.Score, "action", a.Action)
 	}
-	sa := store.Alert{Actor: a.Actor, Time: a.Time, Score: a.Score, Reasons: a.Reasons, Records: a.Records, Kind: a.Kind, Detail: detail}
-	id, err := r.Store.AddAlert(ctx, sa)
-	if err != nil {
-		return fmt.Errorf("watch: store alert: %w", err)
-	}
-	r.alerts.Inc()
-	r.Logger.Warn("alert", "actor", a.Actor, "kind", a.Kind, "score", a.Score, "action", a.Action)
+	id := pa.id
 	if r.Contain == nil || a.Action == detect.ActionNone {
 		return nil
 	}
@@ -348,8 +412,11 @@ func (r *Runner) raise(ctx context.Context, a detect.Alert) error {
 		status = store.StatusSuspended
 	}
 	p, err := r.Store.Principal(ctx, a.Actor)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil // not a known principal (offline events): nothing to contain
+	}
+	if err != nil {
+		return fmt.Errorf("watch: contain: %w", err) // retried: containment must not be skipped
 	}
 	if p.Status == store.StatusSuspended || p.Status == status {
 		return r.Store.SetAlertAction(ctx, id, p.Status)

@@ -58,7 +58,7 @@ import (
 // concurrent use, and any number of Stores (in any number of processes) may
 // share one database.
 type Store struct {
-	pool *pgxpool.Pool
+	pool *dbPool
 	// pruneRates and pruneSessions pace the deletes of old rate-limit
 	// windows and expired sessions (per process; any gateway may prune).
 	pruneRates, pruneSessions prune.Every
@@ -95,7 +95,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: &dbPool{Pool: pool}}
 	if err := s.recountQuota(ctx, time.Now()); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -590,7 +590,7 @@ const quotaState = `SELECT
 func (s *Store) ChargeQuota(ctx context.Context, principal, customer string, at time.Time, l store.QuotaLimits) (store.QuotaResult, error) {
 	res, err := s.chargeQuota(ctx, principal, customer, at, l)
 	if err != nil {
-		return store.QuotaResult{}, fmt.Errorf("charge quota: %w", err)
+		return store.QuotaResult{}, fmt.Errorf("charge quota: %w", classify(err)) // on an acquired connection
 	}
 	return res, nil
 }

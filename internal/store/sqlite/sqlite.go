@@ -145,7 +145,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	// The writer never checkpoints the WAL itself (a checkpoint inside a
 	// group commit would stall every request waiting on it); a background
 	// connection does, passively, without blocking writers.
-	w, err := sql.Open("sqlite", dsn(false, "wal_autocheckpoint(0)"))
+	w, err := openDB(dsn(false, "wal_autocheckpoint(0)"))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -160,7 +160,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: upgrade schema: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", dsn(true))
+	r, err := openDB(dsn(true))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open store: %w", err)
@@ -174,7 +174,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	ck, err := sql.Open("sqlite", dsn(false))
+	ck, err := openDB(dsn(false))
 	if err != nil {
 		w.Close()
 		r.Close()
