@@ -206,7 +206,7 @@ func TestHostilePathsAndMethods(t *testing.T) {
 	}
 
 	// Unknown methods get 405 with the JSON error; unknown paths 404.
-	for _, m := range []string{"DELETE", "PUT", "PATCH", "PROPFIND"} {
+	for _, m := range []string{"DELETE", "PATCH", "PROPFIND"} { // PUT is the CRM's write
 		status, h, body := noRedirect(t, m, s.URL+"/v1/customers/c-0001", et.TokClerk1, nil)
 		wantJSONError(t, m+" /v1/customers/c-0001", status, h, body, 405, "method_not_allowed")
 		if allow := h.Get("Allow"); !strings.Contains(allow, "GET") {

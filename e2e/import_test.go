@@ -295,7 +295,6 @@ func TestImportOnPostgres(t *testing.T) {
 	}
 	a := et.Start(t, dataA, "--db", db)
 	copyFile(t, filepath.Join(dataA, "master.key"), filepath.Join(dataB, "master.key"))
-	copyFile(t, filepath.Join(dataA, "log-signing.key"), filepath.Join(dataB, "log-signing.key"))
 	b := et.Start(t, dataB, "--db", db)
 
 	conn, err := pgx.Connect(t.Context(), db)
