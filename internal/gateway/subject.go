@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/event"
+	"github.com/custos-dev/custos/internal/policy"
 	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/vault"
 )
@@ -187,4 +189,70 @@ func (g *Gateway) RecordCustomerView(ctx context.Context, p store.Principal, cus
 	ev := g.event(p, action)
 	ev.Customer = customer
 	return g.allow(ctx, ev)
+}
+
+// AccessView is one line of a customer's access history.
+type AccessView struct {
+	Index    uint64    `json:"index"`
+	Time     time.Time `json:"time"`
+	Actor    string    `json:"actor,omitempty"` // the privacy role's view only
+	Org      string    `json:"org"`
+	Role     string    `json:"role"`
+	Site     string    `json:"site"`
+	Action   string    `json:"action"`
+	Purpose  string    `json:"purpose"`
+	Decision string    `json:"decision"`
+	Reason   string    `json:"reason,omitempty"`
+	Fields   []string  `json:"fields"`
+	// Proof is the entry with its inclusion proof, as GET /v1/audit/entries
+	// returns it (the customer's own view: its public form), when the log
+	// serves proofs.
+	Proof *auditlog.EntryProof `json:"proof,omitempty"`
+}
+
+// Accesses turns a customer's audit entries into their access history:
+// reads, searches and exports only (sign-ins, history views and tickets
+// are not accesses to the data), legal accesses only after the disclosure
+// delay, and for the customer's own view (own) no staff id anywhere, proofs
+// included. withProofs keeps each entry's proof.
+func (g *Gateway) Accesses(entries []auditlog.EntryProof, own, withProofs bool) ([]AccessView, error) {
+	g.init()
+	out := make([]AccessView, 0, len(entries))
+	for _, rec := range entries {
+		ev, err := event.Parse(rec.Event)
+		if err != nil {
+			return nil, fmt.Errorf("audit record %d: %w", rec.Index, err)
+		}
+		switch ev.Action {
+		case event.ActionRead, event.ActionSearch, event.ActionExport:
+		default:
+			continue
+		}
+		if strings.HasPrefix(ev.Purpose, policy.PurposeLegal+":") && g.Now().Before(ev.Time.Add(g.Config.LegalDisclosureDelay.Duration)) {
+			continue // disclosed to the customer only after the legal delay; not even counted
+		}
+		v := AccessView{Index: rec.Index, Time: ev.Time, Org: ev.Org, Role: ev.Role, Site: ev.Site,
+			Action: ev.Action, Purpose: purposeKind(ev.Purpose), Decision: ev.Decision, Reason: ev.Reason, Fields: ev.Fields}
+		if withProofs {
+			proof := rec
+			if own {
+				proof = rec.Public() // names the company, role and site, never the person
+			}
+			v.Proof = &proof
+		}
+		if !own {
+			v.Actor = ev.Actor
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// purposeKind shows the customer the kind of purpose and the ticket or
+// consent id, never a break-glass free text (it may name third parties).
+func purposeKind(p string) string {
+	if k, _, ok := strings.Cut(p, ":"); ok && (k == policy.PurposeBreakGlass || k == policy.PurposeLegal) {
+		return k
+	}
+	return p
 }

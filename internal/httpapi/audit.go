@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/custos-dev/custos/internal/auditlog"
@@ -95,119 +94,36 @@ func (s *Server) subjectConfirm(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// accessView is one line of a customer's access history.
-type accessView struct {
-	Index    uint64    `json:"index"`
-	Time     time.Time `json:"time"`
-	Actor    string    `json:"actor,omitempty"` // the privacy role's view only
-	Org      string    `json:"org"`
-	Role     string    `json:"role"`
-	Site     string    `json:"site"`
-	Action   string    `json:"action"`
-	Purpose  string    `json:"purpose"`
-	Decision string    `json:"decision"`
-	Reason   string    `json:"reason,omitempty"`
-	Fields   []string  `json:"fields"`
-	// Proof is the entry with its inclusion proof, as GET /v1/audit/entries
-	// returns it (the customer's own view: its public form), when the log
-	// serves proofs.
-	Proof *auditlog.EntryProof `json:"proof,omitempty"`
-}
-
 // subjectAccesses lists every access to one customer's record: for that
 // customer (own session token) or the privacy role.
 func (s *Server) subjectAccesses(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	customer := r.PathValue("customer")
-	if !store.ValidID(customer) {
-		s.fail(w, r, gateway.BadRequest("customer must be an id"))
+	customer, own, ok := s.subjectOrPrivacy(w, r, event.ActionSubjectView)
+	if !ok {
 		return
-	}
-	own := false
-	if cust, ok := s.Gateway.SubjectOf(bearer(r)); ok {
-		if cust != customer {
-			s.fail(w, r, gateway.Forbidden("you can see only your own record's history"))
-			return
-		}
-		if err := s.Gateway.RecordSubject(ctx, customer, event.ActionSubjectView); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		own = true
-	} else {
-		p, err := s.authenticate(r)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if _, err := s.Gateway.Gate(ctx, p, policy.ActionAccessesRead, event.ActionSubjectView, policy.Request{Resource: policy.Resource{ID: customer}}); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if err := s.Gateway.RecordAccessesView(ctx, p, customer); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 	}
 	// One read of the customer's entries: with proofs from the log, or
 	// (no log attached) the bare records.
 	var recs []auditlog.EntryProof
+	var err error
 	if s.AuditReader != nil {
-		es, err := s.AuditReader.ByCustomer(ctx, customer)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		recs = es
+		recs, err = s.AuditReader.ByCustomer(ctx, customer)
 	} else {
-		rs, err := s.Store.AuditByCustomer(ctx, customer)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
+		var rs []store.AuditRecord
+		rs, err = s.Store.AuditByCustomer(ctx, customer)
 		for _, rec := range rs {
 			recs = append(recs, auditlog.EntryProof{Index: rec.Index, Event: rec.Event})
 		}
 	}
-	out := make([]accessView, 0, len(recs))
-	for _, rec := range recs {
-		ev, err := event.Parse(rec.Event)
-		if err != nil {
-			s.fail(w, r, fmt.Errorf("audit record %d: %w", rec.Index, err))
-			return
-		}
-		switch ev.Action {
-		case event.ActionRead, event.ActionSearch, event.ActionExport:
-		default:
-			continue // sign-ins, history views and tickets are not accesses to the data
-		}
-		if strings.HasPrefix(ev.Purpose, policy.PurposeLegal+":") && s.Now().Before(ev.Time.Add(s.Config.LegalDisclosureDelay.Duration)) {
-			continue // disclosed to the customer only after the legal delay; not even counted
-		}
-		v := accessView{Index: rec.Index, Time: ev.Time, Org: ev.Org, Role: ev.Role, Site: ev.Site,
-			Action: ev.Action, Purpose: purposeKind(ev.Purpose), Decision: ev.Decision, Reason: ev.Reason, Fields: ev.Fields}
-		if s.AuditReader != nil {
-			proof := rec
-			if own {
-				proof = rec.Public() // names the company, role and site, never the person
-			}
-			v.Proof = &proof
-		}
-		if !own {
-			v.Actor = ev.Actor
-		}
-		out = append(out, v)
+	var out []gateway.AccessView
+	if err == nil {
+		out, err = s.Gateway.Accesses(recs, own, s.AuditReader != nil)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"customer": customer, "accesses": out})
-}
-
-// purposeKind shows the customer the kind of purpose and the ticket or
-// consent id, never a break-glass free text (it may name third parties).
-func purposeKind(p string) string {
-	if k, _, ok := strings.Cut(p, ":"); ok && (k == policy.PurposeBreakGlass || k == policy.PurposeLegal) {
-		return k
-	}
-	return p
 }
 
 type objectionRequest struct {

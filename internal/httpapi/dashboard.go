@@ -5,7 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 
 	"github.com/custos-dev/custos/internal/auditlog"
@@ -29,38 +29,6 @@ import (
 
 // evPoliciesRead is the audit action recorded when policies.read is denied.
 const evPoliciesRead = "policies.read"
-
-// Shapes the dashboard reads from a RiskSource. A RiskSource may return
-// these types or anything that encodes to the same JSON.
-type (
-	// PersonRisk is one person in the risk ranking.
-	PersonRisk struct {
-		ID      string   `json:"id"`
-		Name    string   `json:"name,omitempty"`
-		Org     string   `json:"org"`
-		Role    string   `json:"role"`
-		Site    string   `json:"site,omitempty"`
-		Status  string   `json:"status,omitempty"`
-		Score   float64  `json:"score"`
-		Reasons []string `json:"reasons"`
-		Records int      `json:"records"` // distinct customers read
-		Alerts  int      `json:"alerts"`
-	}
-	// PersonTimeline is one person's risk with daily reads against the
-	// peer band (people of the same role).
-	PersonTimeline struct {
-		PersonRisk
-		Days []DayReads `json:"days"`
-	}
-	// DayReads is one UTC day of a person's reads and the peer band.
-	DayReads struct {
-		Day        string  `json:"day"` // YYYY-MM-DD
-		Reads      int     `json:"reads"`
-		PeerLow    float64 `json:"peer_low"`    // e.g. the peers' 10th percentile
-		PeerMedian float64 `json:"peer_median"` // the peers' median
-		PeerHigh   float64 `json:"peer_high"`   // e.g. the peers' 90th percentile
-	}
-)
 
 // dashboardRoutes registers the JSON endpoints the dashboard needs beyond
 // the contract's (people at risk, timelines, audit listing, policies), and
@@ -183,27 +151,16 @@ func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request, p store.Pr
 		from = before - uint64(limit)
 	}
 	recs, err := s.Store.AuditRange(ctx, from, before)
+	var proofs []auditlog.EntryProof
+	if err == nil {
+		proofs, err = s.AuditReader.Prove(ctx, recs) // all against one checkpoint
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	sort.Slice(recs, func(i, j int) bool { return recs[i].Index > recs[j].Index })
-	for _, rec := range recs {
-		if rec.Index >= out.TreeSize {
-			out.Entries = append(out.Entries, auditlog.EntryProof{Index: rec.Index, Event: rec.Event, Pending: true})
-			continue
-		}
-		e, err := s.AuditReader.Entry(ctx, rec.Index)
-		if errors.Is(err, auditlog.ErrPending) {
-			out.Entries = append(out.Entries, auditlog.EntryProof{Index: rec.Index, Event: rec.Event, Pending: true})
-			continue
-		}
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		out.Entries = append(out.Entries, e)
-	}
+	slices.Reverse(proofs)
+	out.Entries = append(out.Entries, proofs...)
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -222,56 +179,8 @@ func checkpointSize(note []byte) uint64 {
 	return 0
 }
 
-// policyIDer is implemented by the Cedar engine's reloader.
-type policyEngine interface {
-	Engine() *policy.Engine
-}
-
-// policiesView is what GET /v1/policies answers.
-type policiesView struct {
-	Policies        []string       `json:"policies"`
-	Files           []string       `json:"files,omitempty"`
-	Digest          string         `json:"digest,omitempty"`
-	Quotas          []quotaInForce `json:"quotas"`
-	ConsentTTL      string         `json:"consent_ttl"`
-	ConsentGrant    string         `json:"consent_grant"`
-	ConsentAttempts int            `json:"consent_max_attempts"`
-	BreakGlassGrant string         `json:"breakglass_grant"`
-	StepUpScore     float64        `json:"stepup_score"`
-	SuspendScore    float64        `json:"suspend_score"`
-	Containment     bool           `json:"containment"`
-}
-
-type quotaInForce struct {
-	Role    string `json:"role"`
-	PerHour int    `json:"customers_per_hour"`
-	PerDay  int    `json:"customers_per_day"`
-}
-
 func (s *Server) policies(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	writeJSON(w, http.StatusOK, s.describePolicies())
-}
-
-// describePolicies describes what is in force: the configuration's quotas
-// and limits and, for the Cedar engine, its policy ids.
-func (s *Server) describePolicies() policiesView {
-	c := s.Config
-	v := policiesView{
-		Policies: []string{}, Quotas: []quotaInForce{},
-		ConsentTTL: c.ConsentTTL.String(), ConsentGrant: c.ConsentGrant.String(),
-		ConsentAttempts: c.ConsentMaxAttempts, BreakGlassGrant: c.BreakGlassGrant.String(),
-		StepUpScore: c.Detect.StepUpScore, SuspendScore: c.Detect.SuspendScore, Containment: !c.Detect.Disabled,
-	}
-	if pe, ok := s.Policy.(policyEngine); ok {
-		if e := pe.Engine(); e != nil {
-			v.Policies, v.Files, v.Digest = e.PolicyIDs(), e.Files(), e.Digest()
-		}
-	}
-	for role, q := range c.Quotas {
-		v.Quotas = append(v.Quotas, quotaInForce{Role: role, PerHour: q.CustomersPerHour, PerDay: q.CustomersPerDay})
-	}
-	sort.Slice(v.Quotas, func(i, j int) bool { return v.Quotas[i].Role < v.Quotas[j].Role })
-	return v
+	writeJSON(w, http.StatusOK, s.Gateway.PoliciesInForce())
 }
 
 // alertView is an alert with its actor's status now.

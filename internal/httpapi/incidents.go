@@ -29,7 +29,7 @@ func (s *Server) incidentRoutes(handle func(string, http.HandlerFunc)) {
 	})))
 	handle("GET /v1/incidents/{id}/report", s.authed(s.incidentReport))
 	handle("GET /v1/subjects/{customer}/incidents", func(w http.ResponseWriter, r *http.Request) {
-		customer, ok := s.subjectOrPrivacy(w, r, event.ActionSubjectIncView)
+		customer, _, ok := s.subjectOrPrivacy(w, r, event.ActionSubjectIncView)
 		if !ok {
 			return
 		}
@@ -64,39 +64,37 @@ func (s *Server) incidentRoutes(handle func(string, http.HandlerFunc)) {
 	})))
 }
 
-// subjectOrPrivacy admits the customer of the path (own session token) or
-// a principal the policy lets read access histories, and audits the view
-// as action. It answers the request itself when it returns false.
-func (s *Server) subjectOrPrivacy(w http.ResponseWriter, r *http.Request, action string) (customer string, ok bool) {
+// subjectOrPrivacy admits the customer of the path (own session token: own
+// is set) or a principal the policy lets read access histories, and audits
+// the view as action. It answers the request itself when it returns false.
+func (s *Server) subjectOrPrivacy(w http.ResponseWriter, r *http.Request, action string) (customer string, own, ok bool) {
 	ctx := r.Context()
 	customer = r.PathValue("customer")
 	if !store.ValidID(customer) {
 		s.fail(w, r, gateway.BadRequest("customer must be an id"))
-		return "", false
+		return "", false, false
 	}
 	if cust, own := s.Gateway.SubjectOf(bearer(r)); own {
 		if cust != customer {
 			s.fail(w, r, gateway.Forbidden("you can see only your own record"))
-			return "", false
+			return "", false, false
 		}
 		if err := s.Gateway.RecordSubject(ctx, customer, action); err != nil {
 			s.fail(w, r, err)
-			return "", false
+			return "", false, false
 		}
-		return customer, true
+		return customer, true, true
 	}
 	p, err := s.authenticate(r)
+	if err == nil {
+		_, err = s.Gateway.Gate(ctx, p, policy.ActionAccessesRead, action, policy.Request{Resource: policy.Resource{ID: customer}})
+	}
+	if err == nil {
+		err = s.Gateway.RecordCustomerView(ctx, p, customer, action)
+	}
 	if err != nil {
 		s.fail(w, r, err)
-		return "", false
+		return "", false, false
 	}
-	if _, err := s.Gateway.Gate(ctx, p, policy.ActionAccessesRead, action, policy.Request{Resource: policy.Resource{ID: customer}}); err != nil {
-		s.fail(w, r, err)
-		return "", false
-	}
-	if err := s.Gateway.RecordCustomerView(ctx, p, customer, action); err != nil {
-		s.fail(w, r, err)
-		return "", false
-	}
-	return customer, true
+	return customer, false, true
 }

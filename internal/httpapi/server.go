@@ -47,6 +47,8 @@ type AuditReader interface {
 	// ByCustomer returns the customer's entries in log order, each with
 	// its proof (or marked pending).
 	ByCustomer(ctx context.Context, customer string) ([]auditlog.EntryProof, error)
+	// Prove returns records with their proofs against one checkpoint.
+	Prove(ctx context.Context, recs []store.AuditRecord) ([]auditlog.EntryProof, error)
 }
 
 // Tracer runs leak attribution for POST /v1/trace.
