@@ -88,7 +88,6 @@ func Write(ctx context.Context, snap Snapshotter, data datadir.Dir, out string, 
 	if vk, err := auditlog.VerifierKey(data.Path()); err == nil {
 		m.VerifierKey = vk
 	}
-	type file struct{ name, path string }
 	files := []file{{datadir.DBFile, db}, {datadir.LogSigningKeyFile, data.LogSigningKey()}}
 	if _, err := os.Stat(data.LogKeys()); err == nil {
 		files = append(files, file{datadir.LogKeysFile, data.LogKeys()})
@@ -107,40 +106,49 @@ func Write(ctx context.Context, snap Snapshotter, data datadir.Dir, out string, 
 			}
 		}
 	}
+	return m, writeArchive(out, work, m, files)
+}
+
+// file is one member of a backup: its name in the archive and where it is.
+type file struct{ name, path string }
+
+// writeArchive writes files and the manifest m (saved in work) as the
+// gzipped tar out, atomically: to a temporary file (0600) beside it,
+// synced, then linked into place (never over an existing file).
+func writeArchive(out, work string, m Manifest, files []file) error {
 	man, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return m, err
+		return err
 	}
 	manPath := filepath.Join(work, ManifestName)
 	if err := os.WriteFile(manPath, append(man, '\n'), 0o600); err != nil {
-		return m, err
+		return err
 	}
 	files = append(files, file{ManifestName, manPath})
-
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".custos-backup-*.tar.gz")
 	if err != nil {
-		return m, fmt.Errorf("create backup: %w", err)
+		return fmt.Errorf("create backup: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return m, err
+		return err
 	}
 	gz := gzip.NewWriter(tmp)
 	tw := tar.NewWriter(gz)
 	for _, f := range files {
 		if err := addFile(tw, f.name, f.path); err != nil {
 			tmp.Close()
-			return m, fmt.Errorf("add %s: %w", f.name, err)
+			return fmt.Errorf("add %s: %w", f.name, err)
 		}
 	}
 	if err := errors.Join(tw.Close(), gz.Close(), tmp.Sync(), tmp.Close()); err != nil {
-		return m, fmt.Errorf("write backup: %w", err)
+		return fmt.Errorf("write backup: %w", err)
 	}
 	if err := os.Link(tmp.Name(), out); err != nil {
-		return m, fmt.Errorf("write backup: %w", err)
+		return fmt.Errorf("write backup: %w", err)
 	}
-	return m, nil
+	return nil
 }
 
 // describe fills the manifest's counts from the snapshot.

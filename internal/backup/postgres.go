@@ -1,11 +1,8 @@
 package backup
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +63,6 @@ func WritePostgres(ctx context.Context, dbURL string, data datadir.Dir, out stri
 	if err != nil {
 		return m, err
 	}
-	type file struct{ name, path string }
 	var files []file
 	if err := os.Mkdir(filepath.Join(work, TablesDir), 0o700); err != nil {
 		return m, err
@@ -97,36 +93,7 @@ func WritePostgres(ctx context.Context, dbURL string, data datadir.Dir, out stri
 	if withMaster {
 		files = append(files, file{datadir.MasterKeyFile, data.MasterKey()})
 	}
-	man, _ := json.MarshalIndent(m, "", "  ")
-	manPath := filepath.Join(work, ManifestName)
-	if err := os.WriteFile(manPath, append(man, '\n'), 0o600); err != nil {
-		return m, err
-	}
-	files = append(files, file{ManifestName, manPath})
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".custos-backup-*.tar.gz")
-	if err != nil {
-		return m, fmt.Errorf("create backup: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return m, err
-	}
-	gz := gzip.NewWriter(tmp)
-	tw := tar.NewWriter(gz)
-	for _, f := range files {
-		if err := addFile(tw, f.name, f.path); err != nil {
-			tmp.Close()
-			return m, fmt.Errorf("add %s: %w", f.name, err)
-		}
-	}
-	if err := errors.Join(tw.Close(), gz.Close(), tmp.Sync(), tmp.Close()); err != nil {
-		return m, fmt.Errorf("write backup: %w", err)
-	}
-	if err := os.Link(tmp.Name(), out); err != nil {
-		return m, fmt.Errorf("write backup: %w", err)
-	}
-	return m, nil
+	return m, writeArchive(out, work, m, files)
 }
 
 // listTables returns custos's tables in the current schema, sorted.
