@@ -18,6 +18,12 @@
 //
 // With -upsert F it also times "import --upsert" of F changed rows into
 // the loaded store, and with -keep the work directory stays for a look.
+//
+// With -db URL (an empty PostgreSQL database; psql must be installed) the
+// baseline is psql's \copy of the file into a plain table of that
+// database, and custos imports into it with --db:
+//
+//	nice go run ./bench/import -customers 1000000 -db postgres://postgres@127.0.0.1:5432/bench
 package main
 
 import (
@@ -40,6 +46,7 @@ func main() {
 	upsert := flag.Int("upsert", 0, "also time an --upsert of this many changed customers")
 	keep := flag.Bool("keep", false, "keep the work directory")
 	dir := flag.String("dir", "", "work directory (default a new temporary one)")
+	db := flag.String("db", "", "PostgreSQL `url` of an empty database: measure psql \\copy and custos import --db instead")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -66,10 +73,18 @@ func main() {
 	}
 	fmt.Printf("customers.csv: %d customers, %.1f MB\n", *n, float64(size)/1e6)
 
-	raw := measure("sqlite3 .import", "sqlite3", filepath.Join(work, "raw.db"),
-		"-cmd", ".mode csv", "-cmd", ".import "+csv+" customers", ".quit")
 	data := filepath.Join(work, "data")
-	imp := measure("custos import", bin, "import", "--data", data, "--customers", csv)
+	store := []string{"--data", data}
+	var raw result
+	if *db == "" {
+		raw = measure("sqlite3 .import", "sqlite3", filepath.Join(work, "raw.db"),
+			"-cmd", ".mode csv", "-cmd", ".import "+csv+" customers", ".quit")
+	} else {
+		raw = measure("psql \\copy", "psql", *db, "-q", "-c", "CREATE TABLE bench_raw (id text, name text, phone text, account text, region text, site text)",
+			"-c", "\\copy bench_raw FROM '"+csv+"' CSV HEADER", "-c", "DROP TABLE bench_raw")
+		store = append(store, "--db", *db)
+	}
+	imp := measure("custos import", bin, append(append([]string{"import"}, store...), "--customers", csv)...)
 	fmt.Printf("\n%-22s %10s %12s\n", "", "wall", "peak RSS")
 	for _, m := range []result{raw, imp} {
 		fmt.Printf("%-22s %9.2fs %9.0f MB\n", m.name, m.wall.Seconds(), float64(m.rss)/1024)
@@ -81,7 +96,7 @@ func main() {
 		if _, err := generate(changes, *upsert, *n, 1); err != nil {
 			log.Fatal(err)
 		}
-		up := measure("custos import --upsert", bin, "import", "--data", data, "--upsert", "--customers", changes)
+		up := measure("custos import --upsert", bin, append(append([]string{"import"}, store...), "--upsert", "--customers", changes)...)
 		fmt.Printf("%-22s %9.2fs %9.0f MB (%d changed rows into %d)\n", up.name, up.wall.Seconds(), float64(up.rss)/1024, *upsert, *n)
 	}
 }

@@ -80,8 +80,8 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 	if cf != nil {
 		// The pipeline's live heap is small and constant, but it
 		// allocates at a great rate: collect less often, within a bound.
-		defer debug.SetGCPercent(debug.SetGCPercent(400))
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(256 << 20))
+		defer debug.SetGCPercent(debug.SetGCPercent(200))
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(128 << 20))
 		r, switching, done := progress.File(env.Stderr, cf, "customers")
 		res, err = importer.LoadCustomers(ctx, st, v, r, b, importer.Options{Upsert: *upsert, Switching: switching})
 		done()
