@@ -35,6 +35,7 @@ func TestSpecCoversContract(t *testing.T) {
 		{"GET", "/healthz"},
 		{"GET", "/v1/me"},
 		{"GET", "/v1/customers/{id}"},
+		{"PUT", "/v1/customers/{id}"},
 		{"POST", "/v1/customers/search"},
 		{"POST", "/v1/tickets"},
 		{"POST", "/v1/consents"},

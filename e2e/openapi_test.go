@@ -398,6 +398,11 @@ func TestOpenAPIMatchesLiveResponses(t *testing.T) {
 		{name: "subject incidents", method: "GET", path: "/v1/subjects/c-0001/incidents", token: et.TokPrivacy, want: 200},
 		{name: "erase clerk", method: "POST", path: "/v1/subjects/c-0003/erase", token: et.TokClerk1, body: `{"reason":"x"}`, want: 403, code: "forbidden"},
 		{name: "erase", method: "POST", path: "/v1/subjects/c-0003/erase", token: et.TokPrivacy, body: `{"reason":"asked"}`, want: 200},
+		{name: "crm put", method: "PUT", path: "/v1/customers/c-0009", token: et.TokIntegrator, want: 201,
+			body: `{"name":"New Customer","phone":"+8613611112222","account":"new@example.com","region":"GD","site":"store-1"}`},
+		{name: "crm put clerk", method: "PUT", path: "/v1/customers/c-0009", token: et.TokClerk1, body: `{"name":"x"}`, want: 403, code: "forbidden"},
+		{name: "crm put erased", method: "PUT", path: "/v1/customers/c-0003", token: et.TokIntegrator, want: 409, code: "conflict",
+			body: `{"name":"Back Again","phone":"+8613633334444","account":"b@example.com","region":"GD","site":"store-1"}`},
 	})
 
 	// Every contract error status was seen and validated.
