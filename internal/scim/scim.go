@@ -306,7 +306,7 @@ func (p *provisioner) audit(r *http.Request, action, target, reason string) erro
 	ev.Decision, ev.Reason = event.Allow, reason
 	if err := p.d.Audit(r.Context(), ev); err != nil {
 		p.d.Logger.Error("scim: audit append failed", "action", action, "err", err)
-		return scimerr.ScimError{Status: http.StatusInternalServerError, Detail: "audit log unavailable"}
+		return scimerr.ScimError{Status: http.StatusServiceUnavailable, Detail: "audit log unavailable; nothing was done"}
 	}
 	return nil
 }
@@ -365,6 +365,8 @@ func storeErr(id string, err error) error {
 		return scimerr.ScimErrorResourceNotFound(id)
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrConflict):
 		return scimerr.ScimErrorUniqueness
+	case errors.Is(err, store.ErrUnavailable):
+		return scimerr.ScimError{Status: http.StatusServiceUnavailable, Detail: "the store is unavailable; retry shortly"}
 	}
 	var se scimerr.ScimError
 	if errors.As(err, &se) {
