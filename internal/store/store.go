@@ -394,5 +394,7 @@ type Store interface {
 // when release is called, or when the process or its connection dies. A
 // store without Leader is used by one process, which always leads.
 type Leader interface {
-	TryLead(ctx context.Context, job string) (release func(), ok bool, err error)
+	// lost is closed if the lease ends without release (the connection
+	// that holds it died: a database restart or failover).
+	TryLead(ctx context.Context, job string) (release func(), lost <-chan struct{}, ok bool, err error)
 }
