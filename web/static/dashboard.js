@@ -12,7 +12,7 @@ const $ = (id) => document.getElementById(id);
 const VIEWS = ["alerts", "cases", "people", "audit", "trace", "incidents", "policies"];
 const POLL_MS = 4000;
 
-const state = { me: null, view: "", pollTimer: 0, alertsKey: "", auditBefore: null, auditLowest: null, auditOlder: null };
+const state = { me: null, view: "", pollTimer: 0, alertsKey: "", auditBefore: null, auditLowest: null, auditOlder: null, auditSeq: 0 };
 
 // ---- session ----
 
@@ -433,8 +433,10 @@ async function loadAudit(before) {
   const cpBox = $("audit-cp");
   fill(body, el("p", { class: "muted" }, "Loading…"));
   let data;
+  const seq = ++state.auditSeq;
   try {
     data = await api("/v1/audit/entries?limit=25" + (before !== null ? "&from=" + before : ""));
+    if (seq !== state.auditSeq) return; // a newer listing or search owns the page
   } catch (e) {
     if (handleAuth(e)) return;
     fill(cpBox);
@@ -442,6 +444,7 @@ async function loadAudit(before) {
     return;
   }
   const key = await logKey();
+  if (seq !== state.auditSeq) return;
   const entries = data.entries || [];
   state.auditLowest = entries.length ? entries[entries.length - 1].index : 0;
   $("audit-older").disabled = !(state.auditLowest > 0);
@@ -535,7 +538,9 @@ async function searchAudit(q, cursor) {
   if (cursor) params.set("cursor", cursor);
   let data;
   try {
+    const seq = ++state.auditSeq;
     data = await api("/v1/audit/search?" + params.toString());
+    if (seq !== state.auditSeq) return; // a newer listing or search owns the page
   } catch (e) {
     if (handleAuth(e)) return;
     fill(body, errorBox(e));
