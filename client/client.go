@@ -30,6 +30,7 @@ import (
 
 	"github.com/custos-dev/custos/api"
 	"github.com/custos-dev/custos/internal/auditlog"
+	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/store"
 )
 
@@ -402,21 +403,8 @@ func (c *Client) Entry(ctx context.Context, index uint64) (Entry, error) {
 	return e, err
 }
 
-// Access is one access to a customer's record.
-type Access struct {
-	Index    uint64    `json:"index"`
-	Time     time.Time `json:"time"`
-	Org      string    `json:"org"`
-	Role     string    `json:"role"`
-	Site     string    `json:"site"`
-	Action   string    `json:"action"`
-	Purpose  string    `json:"purpose"`
-	Decision string    `json:"decision"`
-	Reason   string    `json:"reason"`
-	Fields   []string  `json:"fields"`
-	// Proof is the entry with its inclusion proof, when the log serves one.
-	Proof *Entry `json:"proof"`
-}
+// Access is one access to a customer's record, as the server shows it.
+type Access = gateway.AccessView
 
 // Accesses returns every access to customer's record (with the customer's
 // own session token, or as the privacy role).

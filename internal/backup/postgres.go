@@ -122,19 +122,11 @@ func listTables(ctx context.Context, q interface {
 // An *ArchiveError means r is not a usable backup.
 func RestorePostgres(ctx context.Context, r io.Reader, dbURL, dst string, getenv func(string) string) (Manifest, auditlog.Report, error) {
 	var rep auditlog.Report
-	parent := filepath.Dir(filepath.Clean(dst))
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return Manifest{}, rep, err
-	}
-	work, err := os.MkdirTemp(parent, ".custos-restore-*")
+	work, m, err := extractBeside(r, dst)
 	if err != nil {
-		return Manifest{}, rep, err
+		return m, rep, err
 	}
 	defer os.RemoveAll(work)
-	m, err := Extract(r, work)
-	if err != nil {
-		return m, rep, &ArchiveError{err}
-	}
 	if m.Format != PostgresFormat {
 		return m, rep, &ArchiveError{fmt.Errorf("a backup of an embedded store: restore it with --data only")}
 	}

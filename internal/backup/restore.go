@@ -28,6 +28,24 @@ type ArchiveError struct{ Err error }
 func (e *ArchiveError) Error() string { return e.Err.Error() }
 func (e *ArchiveError) Unwrap() error { return e.Err }
 
+// extractBeside extracts the backup read from r into a new temporary
+// directory beside dst (the caller removes it); a bad archive is an
+// *ArchiveError.
+func extractBeside(r io.Reader, dst string) (work string, m Manifest, err error) {
+	parent := filepath.Dir(filepath.Clean(dst))
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return "", m, err
+	}
+	if work, err = os.MkdirTemp(parent, ".custos-restore-*"); err != nil {
+		return "", m, err
+	}
+	if m, err = Extract(r, work); err != nil {
+		os.RemoveAll(work)
+		return "", m, &ArchiveError{err}
+	}
+	return work, m, nil
+}
+
 // Restore restores the backup read from r into the directory dst, which
 // must not exist or be empty (the caller checks): it extracts the archive
 // into a temporary directory beside dst, rebuilds the audit log from the
@@ -36,19 +54,11 @@ func (e *ArchiveError) Unwrap() error { return e.Err }
 // restored; an *ArchiveError means r is not a valid backup.
 func Restore(ctx context.Context, r io.Reader, dst string) (Manifest, auditlog.Report, error) {
 	var rep auditlog.Report
-	parent := filepath.Dir(filepath.Clean(dst))
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return Manifest{}, rep, err
-	}
-	work, err := os.MkdirTemp(parent, ".custos-restore-*")
+	work, m, err := extractBeside(r, dst)
 	if err != nil {
-		return Manifest{}, rep, err
+		return m, rep, err
 	}
 	defer os.RemoveAll(work)
-	m, err := Extract(r, work)
-	if err != nil {
-		return m, rep, &ArchiveError{err}
-	}
 	if m.Format != Format {
 		return m, rep, &ArchiveError{fmt.Errorf("a backup of a PostgreSQL deployment: restore it with --db URL")}
 	}

@@ -171,13 +171,18 @@ func (t *tracker) event(ev *event.Event, illicit bool) {
 // and evaluates cfg on them, streaming: memory is the engine's plus the
 // ground truth, not the events. sink, when not nil, receives every event.
 func Run(p scenario.Params, seeds []uint64, cfg detect.Config, sink func(event.Event)) Result {
+	res, _ := runWorlds(seeded(p, seeds), cfg, sink, false)
+	return res
+}
+
+// seeded returns p once for each seed.
+func seeded(p scenario.Params, seeds []uint64) []scenario.Params {
 	ps := make([]scenario.Params, len(seeds))
 	for i, seed := range seeds {
 		ps[i] = p
 		ps[i].Seed = seed
 	}
-	res, _ := runWorlds(ps, cfg, sink, false)
-	return res
+	return ps
 }
 
 // ReviewDelay is how long after a false alert the simulated analyst closes
@@ -190,12 +195,7 @@ const ReviewDelay = 4 * time.Hour
 // figures show how outcomes change the false-alert rate (and what they cost
 // in recall when an insider was cleared before they started).
 func RunFeedback(p scenario.Params, seeds []uint64, cfg detect.Config) Result {
-	ps := make([]scenario.Params, len(seeds))
-	for i, seed := range seeds {
-		ps[i] = p
-		ps[i].Seed = seed
-	}
-	res, _ := runWorlds(ps, cfg, nil, true)
+	res, _ := runWorlds(seeded(p, seeds), cfg, nil, true)
 	return res
 }
 
