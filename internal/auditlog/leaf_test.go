@@ -158,6 +158,20 @@ func TestPublicEventRoundTrip(t *testing.T) {
 			t.Fatalf("event %d: public event changed more than the actor:\n%s\n%s", i, ev.Canonical(), a)
 		}
 	}
+	// The in-place fast path gives exactly what re-encoding gives, also for
+	// actors that need escaping (which take the slow path).
+	for _, actor := range []string{"emp-1", "a\"b", "é", "x\\y", "", "<tag>"} {
+		ev := testEvent(1)
+		ev.Actor = actor
+		got, err := PublicEvent(ev.Canonical(), salt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Actor = ActorCommitment(salt, actor)
+		if string(got) != string(ev.Canonical()) {
+			t.Errorf("actor %q: public event\n%s\nwant\n%s", actor, got, ev.Canonical())
+		}
+	}
 	if _, err := Leaf(make([]byte, 7), testEvent(0).Canonical()); !errors.Is(err, ErrLeafFormat) {
 		t.Errorf("a salt of no known size: got %v, want ErrLeafFormat", err)
 	}

@@ -83,6 +83,14 @@ func parseCanonical(line []byte) (e Event, ok bool) {
 	if s.peek(`,"source":"`) && !s.strField(`,"source":"`, &e.Source) {
 		return e, false
 	}
+	if s.peek(`,"basis":"`) && !s.strField(`,"basis":"`, &e.Basis) {
+		return e, false
+	}
+	if s.lit(`,"ticket_age":`) {
+		if e.TicketAge, good = s.integer(); !good {
+			return e, false
+		}
+	}
 	if !s.lit(`}`) || s.i != len(s.b) {
 		return e, false
 	}
@@ -153,6 +161,27 @@ func (s *scanner) str() (string, bool) {
 		return "", ok
 	}
 	return string(v), true
+}
+
+// integer consumes a JSON integer as encoding/json writes an int64: an
+// optional minus and at most 18 digits without a leading zero (longer ones
+// go to encoding/json, which checks the range).
+func (s *scanner) integer() (int64, bool) {
+	neg := s.lit("-")
+	start := s.i
+	var n int64
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		n = n*10 + int64(s.b[s.i]-'0')
+		s.i++
+	}
+	digits := s.i - start
+	if digits == 0 || digits > 18 || (digits > 1 && s.b[start] == '0') || (neg && n == 0) {
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // boolean consumes true or false.

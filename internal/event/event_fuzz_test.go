@@ -44,6 +44,10 @@ func FuzzParseFastMatchesJSON(f *testing.F) {
 	f.Add(ev.Canonical())
 	ev.CustomerSite, ev.Canary, ev.Target, ev.Source, ev.Reason = "store-1", true, "emp-2", "10.0.0.0/8", "é\u2028"
 	f.Add(ev.Canonical())
+	ev.Basis, ev.TicketAge = event.BasisOwnTicket, 7200 // every read since issue 15
+	f.Add(ev.Canonical())
+	ev.TicketAge = -5
+	f.Add(ev.Canonical())
 	f.Add([]byte(`{"time":"2026-03-02T09:14:05+08:00","actor":"a","org":"","role":"","site":"","region":"","action":"x","customer":"","customer_region":"","fields":[],"purpose":"","purpose_valid":false,"decision":"","reason":""}`))
 	f.Add([]byte(`{"time":"2026-03-02T09:14:05Z","actor":"a\u0041","action":"x"}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
