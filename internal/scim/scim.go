@@ -40,7 +40,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"time"
 
@@ -185,7 +188,7 @@ func Handler(d Deps) (http.Handler, error) {
 			ev := p.event(pr, ActionProvision, "")
 			ev.Decision, ev.Reason = event.Deny, "forbidden"
 			if err := d.Audit(r.Context(), ev); err != nil {
-				writeError(w, http.StatusServiceUnavailable, "", "audit log unavailable; nothing was done")
+				writeError(retryAfter{w}, http.StatusServiceUnavailable, "", "audit log unavailable; nothing was done")
 				return
 			}
 			writeError(w, http.StatusForbidden, "", "only the identity provider's provisioner may use SCIM")
@@ -195,7 +198,7 @@ func Handler(d Deps) (http.Handler, error) {
 			ev := p.event(pr, ActionProvision, "")
 			ev.Decision, ev.Reason = event.Deny, "principal_suspended"
 			if err := d.Audit(r.Context(), ev); err != nil {
-				writeError(w, http.StatusServiceUnavailable, "", "audit log unavailable; nothing was done")
+				writeError(retryAfter{w}, http.StatusServiceUnavailable, "", "audit log unavailable; nothing was done")
 				return
 			}
 			writeError(w, http.StatusLocked, "", "this provisioner is suspended")
@@ -208,8 +211,45 @@ func Handler(d Deps) (http.Handler, error) {
 				return
 			}
 		}
-		inner.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, pr)))
+		// The SCIM library allows no 503 on some operations (it answers
+		// 500 instead): the answer is held, and replaced by a 503 when the
+		// store or the audit log could not take the change.
+		down := new(string)
+		ctx := context.WithValue(context.WithValue(r.Context(), callerKey{}, pr), downKey{}, down)
+		rec := httptest.NewRecorder()
+		inner.ServeHTTP(rec, r.WithContext(ctx))
+		if *down != "" {
+			writeError(retryAfter{w}, http.StatusServiceUnavailable, "", *down)
+			return
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
 	}), nil
+}
+
+// downKey holds, in a request's context, why the store or the audit log
+// could not take its change ("" while they could).
+type downKey struct{}
+
+// unavailable records on r that the change could not be made for reason,
+// and returns the SCIM error the library sees.
+func unavailable(r *http.Request, reason string) error {
+	if down, ok := r.Context().Value(downKey{}).(*string); ok {
+		*down = reason
+	}
+	return scimerr.ScimError{Status: http.StatusServiceUnavailable, Detail: reason}
+}
+
+// retryAfter adds Retry-After to a 503 (the store or the audit log cannot
+// take the change now), as every custos 503 carries.
+type retryAfter struct{ http.ResponseWriter }
+
+func (w retryAfter) WriteHeader(code int) {
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(int(store.DefaultRetryAfter/time.Second)))
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func str(name string) schema.CoreAttribute {
@@ -306,7 +346,7 @@ func (p *provisioner) audit(r *http.Request, action, target, reason string) erro
 	ev.Decision, ev.Reason = event.Allow, reason
 	if err := p.d.Audit(r.Context(), ev); err != nil {
 		p.d.Logger.Error("scim: audit append failed", "action", action, "err", err)
-		return scimerr.ScimError{Status: http.StatusServiceUnavailable, Detail: "audit log unavailable; nothing was done"}
+		return unavailable(r, "audit log unavailable; nothing was done")
 	}
 	return nil
 }
@@ -357,7 +397,7 @@ func (p *provisioner) setActive(r *http.Request, pr *store.Principal, active boo
 }
 
 // storeErr turns a store error into a SCIM error.
-func storeErr(id string, err error) error {
+func storeErr(r *http.Request, id string, err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -366,7 +406,7 @@ func storeErr(id string, err error) error {
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrConflict):
 		return scimerr.ScimErrorUniqueness
 	case errors.Is(err, store.ErrUnavailable):
-		return scimerr.ScimError{Status: http.StatusServiceUnavailable, Detail: "the store is unavailable; retry shortly"}
+		return unavailable(r, "the store is unavailable; retry shortly")
 	}
 	var se scimerr.ScimError
 	if errors.As(err, &se) {

@@ -155,3 +155,51 @@ func TestHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditDownIs503: when the audit log cannot append, a change is refused
+// with 503 and Retry-After (not 500), and nothing changes.
+func TestAuditDownIs503(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "custos.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	prov := store.Principal{ID: "scim-1", Role: ProvisionerRole, Status: store.StatusActive}
+	clerk := store.Principal{ID: "emp-1", Role: "store_clerk", Status: store.StatusActive}
+	for _, p := range []store.Principal{prov, clerk} {
+		if err := st.PutPrincipal(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := Handler(Deps{
+		Store: st,
+		Authenticate: func(r *http.Request) (store.Principal, error) {
+			if r.Header.Get("Authorization") == "Bearer clerk" {
+				return clerk, nil
+			}
+			return prov, nil
+		},
+		Audit: func(context.Context, event.Event) error { return store.Unavailable(errors.New("disk full")) },
+		SetStatus: func(context.Context, store.Principal, string, string, string) error {
+			t.Error("status changed while the audit log was down")
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{"prov", "clerk"} {
+		r := httptest.NewRequest("PATCH", "/scim/v2/Users/emp-1", strings.NewReader(
+			`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":false}]}`))
+		r.Header.Set("Authorization", "Bearer "+tok)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+			t.Errorf("%s: %d, Retry-After %q; want 503 with Retry-After: %s", tok, w.Code, w.Header().Get("Retry-After"), w.Body)
+		}
+	}
+	if p, _ := st.Principal(ctx, "emp-1"); p.Status != store.StatusActive {
+		t.Errorf("status %q after refused changes", p.Status)
+	}
+}

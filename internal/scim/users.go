@@ -130,10 +130,10 @@ func check(pr store.Principal) error {
 func (u users) load(r *http.Request, id string) (store.Principal, error) {
 	pr, err := u.p.d.Store.Principal(r.Context(), id)
 	if err != nil {
-		return pr, storeErr(id, err)
+		return pr, storeErr(r, id, err)
 	}
 	if del, err := u.p.flag(r.Context(), deletedKey(id)); err != nil {
-		return pr, storeErr(id, err)
+		return pr, storeErr(r, id, err)
 	} else if del {
 		return pr, scimerr.ScimErrorResourceNotFound(id)
 	}
@@ -153,14 +153,14 @@ func (u users) Create(r *http.Request, attrs escim.ResourceAttributes) (escim.Re
 	case err == nil:
 		del, ferr := u.p.flag(ctx, deletedKey(id))
 		if ferr != nil {
-			return escim.Resource{}, storeErr(id, ferr)
+			return escim.Resource{}, storeErr(r, id, ferr)
 		}
 		if !del {
 			return escim.Resource{}, scimerr.ScimErrorUniqueness
 		}
 		recreate = true
 	case !errors.Is(err, store.ErrNotFound):
-		return escim.Resource{}, storeErr(id, err)
+		return escim.Resource{}, storeErr(r, id, err)
 	}
 	pr := store.Principal{ID: id, Status: store.StatusActive}
 	if recreate {
@@ -174,11 +174,11 @@ func (u users) Create(r *http.Request, attrs escim.ResourceAttributes) (escim.Re
 		return escim.Resource{}, err
 	}
 	if err := u.p.d.Store.PutPrincipal(ctx, pr); err != nil {
-		return escim.Resource{}, storeErr(id, err)
+		return escim.Resource{}, storeErr(r, id, err)
 	}
 	if recreate {
 		if err := u.p.setFlag(ctx, deletedKey(id), false); err != nil {
-			return escim.Resource{}, storeErr(id, err)
+			return escim.Resource{}, storeErr(r, id, err)
 		}
 	}
 	if err := u.p.audit(r, ActionProvision, id, "scim: created"); err != nil {
@@ -189,7 +189,7 @@ func (u users) Create(r *http.Request, attrs escim.ResourceAttributes) (escim.Re
 		active = &t
 	}
 	if err := u.p.setActive(r, &pr, *active); err != nil {
-		return escim.Resource{}, storeErr(id, err)
+		return escim.Resource{}, storeErr(r, id, err)
 	}
 	return toResource(pr), nil
 }
@@ -205,13 +205,13 @@ func (u users) Get(r *http.Request, id string) (escim.Resource, error) {
 func (u users) GetAll(r *http.Request, params escim.ListRequestParams) (escim.Page, error) {
 	all, err := u.p.d.Store.Principals(r.Context())
 	if err != nil {
-		return escim.Page{}, storeErr("", err)
+		return escim.Page{}, storeErr(r, "", err)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	var match []escim.Resource
 	for _, pr := range all {
 		if del, err := u.p.flag(r.Context(), deletedKey(pr.ID)); err != nil {
-			return escim.Page{}, storeErr("", err)
+			return escim.Page{}, storeErr(r, "", err)
 		} else if del {
 			continue
 		}
@@ -261,11 +261,11 @@ func (u users) store(r *http.Request, pr store.Principal, active *bool, reason s
 		return escim.Resource{}, err
 	}
 	if err := u.p.d.Store.PutPrincipal(r.Context(), pr); err != nil {
-		return escim.Resource{}, storeErr(pr.ID, err)
+		return escim.Resource{}, storeErr(r, pr.ID, err)
 	}
 	if active != nil {
 		if err := u.p.setActive(r, &pr, *active); err != nil {
-			return escim.Resource{}, storeErr(pr.ID, err)
+			return escim.Resource{}, storeErr(r, pr.ID, err)
 		}
 	}
 	return toResource(pr), nil
@@ -277,10 +277,10 @@ func (u users) Delete(r *http.Request, id string) error {
 		return err
 	}
 	if err := u.p.setActive(r, &pr, false); err != nil {
-		return storeErr(id, err)
+		return storeErr(r, id, err)
 	}
 	if err := u.p.setFlag(r.Context(), deletedKey(id), true); err != nil {
-		return storeErr(id, err)
+		return storeErr(r, id, err)
 	}
 	return u.p.audit(r, ActionProvision, id, "scim: deleted (kept suspended)")
 }
@@ -406,7 +406,7 @@ func (g groups) members(r *http.Request, role string) ([]store.Principal, error)
 func (g groups) resource(r *http.Request, role string) (escim.Resource, error) {
 	ms, err := g.members(r, role)
 	if err != nil {
-		return escim.Resource{}, storeErr(role, err)
+		return escim.Resource{}, storeErr(r, role, err)
 	}
 	mem := make([]any, 0, len(ms))
 	for _, m := range ms {
@@ -420,7 +420,7 @@ func (g groups) resource(r *http.Request, role string) (escim.Resource, error) {
 func (g groups) setRole(r *http.Request, id, role, group string) error {
 	pr, err := g.p.d.Store.Principal(r.Context(), id)
 	if err != nil {
-		return storeErr(id, err)
+		return storeErr(r, id, err)
 	}
 	if pr.Role == role || (role == "" && pr.Role != group) {
 		return nil
@@ -432,7 +432,7 @@ func (g groups) setRole(r *http.Request, id, role, group string) error {
 	if err := g.p.audit(r, ActionProvision, id, "scim: role set to "+role); err != nil {
 		return err
 	}
-	return storeErr(id, g.p.d.Store.PutPrincipal(r.Context(), pr))
+	return storeErr(r, id, g.p.d.Store.PutPrincipal(r.Context(), pr))
 }
 
 func memberIDs(v any) []string {
@@ -477,7 +477,7 @@ func (g groups) Get(r *http.Request, id string) (escim.Resource, error) {
 func (g groups) GetAll(r *http.Request, params escim.ListRequestParams) (escim.Page, error) {
 	all, err := g.p.d.Store.Principals(r.Context())
 	if err != nil {
-		return escim.Page{}, storeErr("", err)
+		return escim.Page{}, storeErr(r, "", err)
 	}
 	roles := map[string]bool{}
 	for _, pr := range all {
@@ -518,7 +518,7 @@ func (g groups) Replace(r *http.Request, id string, attrs escim.ResourceAttribut
 	}
 	cur, err := g.members(r, id)
 	if err != nil {
-		return escim.Resource{}, storeErr(id, err)
+		return escim.Resource{}, storeErr(r, id, err)
 	}
 	for _, m := range cur {
 		if !want[m.ID] {
