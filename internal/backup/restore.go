@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/datadir"
@@ -168,21 +167,5 @@ func RebuildLog(ctx context.Context, dir datadir.Dir) (auditlog.Report, error) {
 		return auditlog.Report{}, fmt.Errorf("open restored store: %w", err)
 	}
 	defer st.Close()
-	lg, err := auditlog.Open(ctx, auditlog.Options{Store: st, Dir: dir.Path()})
-	if err != nil {
-		return auditlog.Report{}, fmt.Errorf("rebuild audit log: %w", err)
-	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-	defer cancel()
-	if err := lg.Close(cctx); err != nil {
-		return auditlog.Report{}, fmt.Errorf("rebuild audit log: %w", err)
-	}
-	if err := lg.Err(); err != nil {
-		return auditlog.Report{}, fmt.Errorf("rebuild audit log: %w", err)
-	}
-	rep, err := auditlog.Verify(ctx, st, dir.Path(), "")
-	if err != nil {
-		return rep, fmt.Errorf("restored audit log does not verify: %w", err)
-	}
-	return rep, nil
+	return RebuildLogOn(ctx, st, dir, nil)
 }
