@@ -1,24 +1,16 @@
 package httpapi_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/config"
-	"github.com/custos-dev/custos/internal/gateway"
-	"github.com/custos-dev/custos/internal/httpapi"
-	"github.com/custos-dev/custos/internal/notify"
-	"github.com/custos-dev/custos/internal/policy"
 	"github.com/custos-dev/custos/internal/store"
-	"github.com/custos-dev/custos/internal/store/sqlite"
 	"github.com/custos-dev/custos/internal/vault"
 )
 
@@ -31,46 +23,25 @@ type world struct {
 
 func newWorld(tb testing.TB, customers int) *world {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	v, err := vault.Open(ctx, st, vault.NewKey())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var b store.Batch
 	w := &world{token: "bench-token-0123456789abcdef"}
-	for i := 0; i < customers; i++ {
-		id := fmt.Sprintf("c-%07d", i)
-		phone := fmt.Sprintf("+86138%08d", i)
-		b.Customers = append(b.Customers, store.Customer{ID: id, Region: "GD", Site: "store-1",
-			Name: v.Seal(id, "name", "Customer "+id), Phone: v.Seal(id, "phone", phone), Account: v.Seal(id, "account", id+"@example.com"),
-			PhoneIndex: v.BlindIndex(vault.IndexPhone, phone)})
-		tid := fmt.Sprintf("T-%07d", i)
-		b.Tickets = append(b.Tickets, store.Ticket{ID: tid, Customer: id, Site: "store-1", OpenedBy: "crm", OpenedAt: time.Now(), CRM: true})
-		w.tickets = append(w.tickets, tid)
-	}
-	b.Principals = []store.Principal{{ID: "emp-1", Name: "Bench", Org: "dist-1", OrgKind: "distributor", Role: "store_clerk",
-		Site: "store-1", Region: "GD", TokenHash: v.TokenHash(w.token), Status: store.StatusActive}}
-	if err := st.Import(ctx, b); err != nil {
-		tb.Fatal(err)
-	}
-	lg, err := auditlog.Open(ctx, auditlog.Options{Store: st, Dir: dir})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { lg.Close(context.Background()) })
 	cfg := config.Default()
 	cfg.Quotas = map[string]config.Quota{"store_clerk": {CustomersPerHour: 1 << 30, CustomersPerDay: 1 << 30}} // charged, never refused
-	gw := &gateway.Gateway{Store: st, Vault: v, Policy: policy.Default(), Audit: lg, Config: cfg,
-		Notifier: &notify.Outbox{Path: filepath.Join(dir, "outbox.jsonl")}}
-	tb.Cleanup(gw.Close)
-	s := &httpapi.Server{Gateway: gw, Store: st, Vault: v, Policy: policy.Default(), Config: cfg}
-	w.h = s.Handler()
+	w.h = inProcess(tb, cfg, func(v *vault.Vault) store.Batch {
+		var b store.Batch
+		for i := 0; i < customers; i++ {
+			id := fmt.Sprintf("c-%07d", i)
+			phone := fmt.Sprintf("+86138%08d", i)
+			b.Customers = append(b.Customers, store.Customer{ID: id, Region: "GD", Site: "store-1",
+				Name: v.Seal(id, "name", "Customer "+id), Phone: v.Seal(id, "phone", phone), Account: v.Seal(id, "account", id+"@example.com"),
+				PhoneIndex: v.BlindIndex(vault.IndexPhone, phone)})
+			tid := fmt.Sprintf("T-%07d", i)
+			b.Tickets = append(b.Tickets, store.Ticket{ID: tid, Customer: id, Site: "store-1", OpenedBy: "crm", OpenedAt: time.Now(), CRM: true})
+			w.tickets = append(w.tickets, tid)
+		}
+		b.Principals = []store.Principal{{ID: "emp-1", Name: "Bench", Org: "dist-1", OrgKind: "distributor", Role: "store_clerk",
+			Site: "store-1", Region: "GD", TokenHash: v.TokenHash(w.token), Status: store.StatusActive}}
+		return b
+	}, nil)
 	return w
 }
 

@@ -2,20 +2,14 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/config"
-	"github.com/custos-dev/custos/internal/gateway"
 	"github.com/custos-dev/custos/internal/httpapi"
-	"github.com/custos-dev/custos/internal/notify"
-	"github.com/custos-dev/custos/internal/policy"
 	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/store/sqlite"
 	"github.com/custos-dev/custos/internal/vault"
@@ -31,45 +25,23 @@ const (
 // log, with one customer, a clerk and a security analyst.
 func fuzzHandler(tb testing.TB) http.Handler {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"), sqlite.WithSync(sqlite.SyncNormal))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	v, err := vault.Open(ctx, st, vault.NewKey())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	id, phone := "c-0000001", "+8613800000001"
-	b := store.Batch{
-		Customers: []store.Customer{{ID: id, Region: "GD", Site: "store-1",
-			Name: v.Seal(id, "name", "Li Wei"), Phone: v.Seal(id, "phone", phone), Account: v.Seal(id, "account", "c1@example.com"),
-			PhoneIndex: v.BlindIndex(vault.IndexPhone, phone), AccountIndex: v.BlindIndex(vault.IndexAccount, "c1@example.com")}},
-		Tickets: []store.Ticket{{ID: "T-1", Customer: id, Site: "store-1", OpenedBy: "crm", OpenedAt: time.Now(), CRM: true}},
-		Principals: []store.Principal{
-			{ID: "emp-1", Name: "Clerk", Org: "dist-1", OrgKind: "distributor", Role: "store_clerk", Site: "store-1", Region: "GD",
-				TokenHash: v.TokenHash(fuzzClerk), Status: store.StatusActive},
-			{ID: "sec-1", Name: "Analyst", Org: "co", OrgKind: "company", Role: "security_analyst",
-				TokenHash: v.TokenHash(fuzzSecurity), Status: store.StatusActive},
-		},
-	}
-	if err := st.Import(ctx, b); err != nil {
-		tb.Fatal(err)
-	}
-	lg, err := auditlog.Open(ctx, auditlog.Options{Store: st, Dir: dir})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { lg.Close(context.Background()) })
 	cfg := config.Default()
 	cfg.Quotas = map[string]config.Quota{"store_clerk": {CustomersPerHour: 1 << 30, CustomersPerDay: 1 << 30}}
-	gw := &gateway.Gateway{Store: st, Vault: v, Policy: policy.Default(), Audit: lg, Config: cfg,
-		Notifier: &notify.Outbox{Path: filepath.Join(dir, "outbox.jsonl")}}
-	tb.Cleanup(gw.Close)
-	s := &httpapi.Server{Gateway: gw, Store: st, Vault: v, Policy: policy.Default(), Config: cfg, MaxBody: 64 << 10}
-	return s.Handler()
+	return inProcess(tb, cfg, func(v *vault.Vault) store.Batch {
+		id, phone := "c-0000001", "+8613800000001"
+		return store.Batch{
+			Customers: []store.Customer{{ID: id, Region: "GD", Site: "store-1",
+				Name: v.Seal(id, "name", "Li Wei"), Phone: v.Seal(id, "phone", phone), Account: v.Seal(id, "account", "c1@example.com"),
+				PhoneIndex: v.BlindIndex(vault.IndexPhone, phone), AccountIndex: v.BlindIndex(vault.IndexAccount, "c1@example.com")}},
+			Tickets: []store.Ticket{{ID: "T-1", Customer: id, Site: "store-1", OpenedBy: "crm", OpenedAt: time.Now(), CRM: true}},
+			Principals: []store.Principal{
+				{ID: "emp-1", Name: "Clerk", Org: "dist-1", OrgKind: "distributor", Role: "store_clerk", Site: "store-1", Region: "GD",
+					TokenHash: v.TokenHash(fuzzClerk), Status: store.StatusActive},
+				{ID: "sec-1", Name: "Analyst", Org: "co", OrgKind: "company", Role: "security_analyst",
+					TokenHash: v.TokenHash(fuzzSecurity), Status: store.StatusActive},
+			},
+		}
+	}, func(s *httpapi.Server) { s.MaxBody = 64 << 10 }, sqlite.WithSync(sqlite.SyncNormal))
 }
 
 // fuzzRoutes are the JSON-body endpoints, each with a caller allowed to

@@ -1,11 +1,9 @@
 package httpapi_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -13,14 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/config"
-	"github.com/custos-dev/custos/internal/gateway"
-	"github.com/custos-dev/custos/internal/httpapi"
-	"github.com/custos-dev/custos/internal/notify"
-	"github.com/custos-dev/custos/internal/policy"
 	"github.com/custos-dev/custos/internal/store"
-	"github.com/custos-dev/custos/internal/store/sqlite"
 	"github.com/custos-dev/custos/internal/vault"
 )
 
@@ -30,32 +22,10 @@ const crmToken = "crm-token-0123456789abcdef"
 // integration, on a real SQLite store and audit log.
 func newCRMWorld(tb testing.TB) http.Handler {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	v, err := vault.Open(ctx, st, vault.NewKey())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := st.PutPrincipal(ctx, store.Principal{ID: "crm", Name: "CRM", Org: "brand", OrgKind: "company", Role: "integration",
-		TokenHash: v.TokenHash(crmToken), Status: store.StatusActive}); err != nil {
-		tb.Fatal(err)
-	}
-	lg, err := auditlog.Open(ctx, auditlog.Options{Store: st, Dir: dir})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { lg.Close(context.Background()) })
-	cfg := config.Default()
-	gw := &gateway.Gateway{Store: st, Vault: v, Policy: policy.Default(), Audit: lg, Config: cfg,
-		Notifier: &notify.Outbox{Path: filepath.Join(dir, "outbox.jsonl")}}
-	tb.Cleanup(gw.Close)
-	s := &httpapi.Server{Gateway: gw, Store: st, Vault: v, Policy: policy.Default(), Config: cfg}
-	return s.Handler()
+	return inProcess(tb, config.Default(), func(v *vault.Vault) store.Batch {
+		return store.Batch{Principals: []store.Principal{{ID: "crm", Name: "CRM", Org: "brand", OrgKind: "company", Role: "integration",
+			TokenHash: v.TokenHash(crmToken), Status: store.StatusActive}}}
+	}, nil)
 }
 
 func put(h http.Handler, id, body string) *httptest.ResponseRecorder {
