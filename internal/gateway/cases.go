@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,7 +104,6 @@ type CaseView struct {
 	Assignee string         `json:"assignee"`
 	Outcome  string         `json:"outcome,omitempty"`
 	From     time.Time      `json:"from"`
-	To       time.Time      `json:"to,omitzero"`
 	Opened   time.Time      `json:"opened"`
 	OpenedBy string         `json:"opened_by"`
 	Updated  time.Time      `json:"updated"`
@@ -120,9 +120,6 @@ type CaseNoteView struct {
 func caseView(c store.Case) CaseView {
 	v := CaseView{ID: c.ID, Alert: c.AlertID, Person: c.Person, Status: c.Status, Assignee: c.Assignee, Outcome: c.Outcome,
 		From: c.From, Opened: c.CreatedAt, OpenedBy: c.CreatedBy, Updated: c.UpdatedAt}
-	if !c.To.IsZero() && c.To.Unix() != 0 {
-		v.To = c.To
-	}
 	for _, n := range c.Notes {
 		v.Notes = append(v.Notes, CaseNoteView{Time: n.Time, Author: n.Author, Text: n.Text})
 	}
@@ -320,10 +317,7 @@ func (g *Gateway) Evidence(ctx context.Context, p store.Principal, id int64) (ev
 	if err != nil {
 		return evidence.Bundle{}, err
 	}
-	to := c.To
-	if to.IsZero() || to.Unix() == 0 {
-		to = g.Now().UTC().Add(time.Second)
-	}
+	to := g.Now().UTC().Add(time.Second) // the window runs to the present
 	var recs []store.AuditRecord
 	q := store.AuditQuery{Actor: c.Person, Since: c.From, Until: to, Limit: 1000}
 	for len(recs) < evidence.MaxEntries {
@@ -337,9 +331,7 @@ func (g *Gateway) Evidence(ctx context.Context, p store.Principal, id int64) (ev
 		}
 		q.Before = page[len(page)-1].Index
 	}
-	for i, j := 0, len(recs)-1; i < j; i, j = i+1, j-1 {
-		recs[i], recs[j] = recs[j], recs[i] // oldest first
-	}
+	slices.Reverse(recs) // oldest first
 	proofs, err := g.Prover.Prove(ctx, recs)
 	if err != nil {
 		return evidence.Bundle{}, err

@@ -51,9 +51,9 @@ type Case struct {
 	Status   string // CaseOpen, CaseInvestigating or CaseClosed
 	Assignee string
 	Outcome  string // "", OutcomeConfirmed or OutcomeBenign
-	// From and To bound the window of the person's activity the case
-	// covers (its evidence).
-	From, To  time.Time
+	// From is where the person's activity the case covers (its evidence)
+	// begins; it runs to the present.
+	From      time.Time
 	CreatedBy string
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -649,7 +649,7 @@ async function loadCase(id) {
     el("p", {}, badge(c.status, STATUS_KIND[c.status]), c.outcome ? [" ", badge(c.outcome, c.outcome === "confirmed" ? "bad" : "ok")] : null),
     el("dl", { class: "kv small" },
       el("dt", {}, "Opened"), el("dd", {}, timeEl(c.opened), " by ", c.opened_by, " from alert ", String(c.alert)),
-      el("dt", {}, "Window"), el("dd", {}, timeEl(c.from), " – ", c.to ? timeEl(c.to) : "now"),
+      el("dt", {}, "Window"), el("dd", {}, timeEl(c.from), " – now"),
       el("dt", {}, "History"), el("dd", {}, historyLink("actor", c.person)),
       el("dt", {}, "Evidence"), el("dd", {}, el("a", { href: "/v1/cases/" + c.id + "/evidence", download: "case-" + c.id + "-evidence.tar", id: "case-evidence" },
         "Download the evidence bundle"), el("div", { class: "muted" }, "Check it offline: custos audit verify-bundle FILE --key KEY"))),

@@ -61,9 +61,9 @@ func (s *Store) Alert(ctx context.Context, id int64) (store.Alert, error) {
 func (s *Store) CreateCase(ctx context.Context, c store.Case) (store.Case, bool, error) {
 	created := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO cases (alert_id, person, status, assignee, outcome, window_from, window_to, created_by, created_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (alert_id) DO NOTHING`,
-			c.AlertID, c.Person, c.Status, c.Assignee, c.Outcome, row.Nanos(c.From), row.Nanos(c.To), c.CreatedBy, row.Nanos(c.CreatedAt), row.Nanos(c.UpdatedAt))
+		tag, err := tx.Exec(ctx, `INSERT INTO cases (alert_id, person, status, assignee, outcome, window_from, created_by, created_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (alert_id) DO NOTHING`,
+			c.AlertID, c.Person, c.Status, c.Assignee, c.Outcome, row.Nanos(c.From), c.CreatedBy, row.Nanos(c.CreatedAt), row.Nanos(c.UpdatedAt))
 		if err != nil {
 			return err
 		}

@@ -112,7 +112,7 @@ CREATE INDEX IF NOT EXISTS audit_search_action ON audit_search (action, idx);
 CREATE TABLE IF NOT EXISTS cases (
 	id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER NOT NULL UNIQUE,
 	person TEXT NOT NULL, status TEXT NOT NULL, assignee TEXT NOT NULL DEFAULT '',
-	outcome TEXT NOT NULL DEFAULT '', window_from INTEGER NOT NULL, window_to INTEGER NOT NULL,
+	outcome TEXT NOT NULL DEFAULT '', window_from INTEGER NOT NULL,
 	created_by TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS case_notes (

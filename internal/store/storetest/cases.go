@@ -96,7 +96,7 @@ func testCases(t *testing.T, s store.Store) {
 	if a, err := s.Alert(ctx, id); err != nil || a.Actor != "emp-1" || a.Kind != "bulk" {
 		t.Fatalf("Alert(%d) = %+v, %v", id, a, err)
 	}
-	in := store.Case{AlertID: id, Person: "emp-1", Status: store.CaseOpen, From: base.Add(-time.Hour), To: base,
+	in := store.Case{AlertID: id, Person: "emp-1", Status: store.CaseOpen, From: base.Add(-time.Hour),
 		CreatedBy: "sec-1", CreatedAt: base, UpdatedAt: base}
 	c, created, err := s.CreateCase(ctx, in)
 	if err != nil || !created || c.ID == 0 || c.Person != "emp-1" || !c.From.Equal(in.From) {

@@ -8,14 +8,14 @@ import (
 )
 
 // CaseCols are a case's columns, in the order Case reads them.
-const CaseCols = `id, alert_id, person, status, assignee, outcome, window_from, window_to, created_by, created_at, updated_at`
+const CaseCols = `id, alert_id, person, status, assignee, outcome, window_from, created_by, created_at, updated_at`
 
 // Case scans CaseCols.
 func Case(r Scanner) (store.Case, error) {
 	var c store.Case
-	var from, to, created, updated int64
-	err := r.Scan(&c.ID, &c.AlertID, &c.Person, &c.Status, &c.Assignee, &c.Outcome, &from, &to, &c.CreatedBy, &created, &updated)
-	c.From, c.To, c.CreatedAt, c.UpdatedAt = Time(from), Time(to), Time(created), Time(updated)
+	var from, created, updated int64
+	err := r.Scan(&c.ID, &c.AlertID, &c.Person, &c.Status, &c.Assignee, &c.Outcome, &from, &c.CreatedBy, &created, &updated)
+	c.From, c.CreatedAt, c.UpdatedAt = Time(from), Time(created), Time(updated)
 	return c, err
 }
 

@@ -18,7 +18,7 @@ CREATE INDEX audit_search_action ON audit_search (action, idx);
 CREATE TABLE cases (
 	id BIGSERIAL PRIMARY KEY, alert_id BIGINT NOT NULL UNIQUE,
 	person TEXT NOT NULL, status TEXT NOT NULL, assignee TEXT NOT NULL DEFAULT '',
-	outcome TEXT NOT NULL DEFAULT '', window_from BIGINT NOT NULL, window_to BIGINT NOT NULL,
+	outcome TEXT NOT NULL DEFAULT '', window_from BIGINT NOT NULL,
 	created_by TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL
 );
 CREATE TABLE case_notes (
