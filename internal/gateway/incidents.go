@@ -242,11 +242,21 @@ func (g *Gateway) RunNotices(ctx context.Context, perSecond int) {
 		if err != nil && ctx.Err() == nil {
 			g.Logger.Warn("incident notices: read pending", "err", err)
 		}
+		texts := map[int64]string{} // each incident's notice, read once a batch
 		for _, n := range ns {
 			if ctx.Err() != nil {
 				return
 			}
-			g.sendNotice(ctx, n)
+			text, ok := texts[n.Incident]
+			if !ok {
+				in, err := g.Store.Incident(ctx, n.Incident)
+				if err != nil {
+					g.Logger.Warn("incident notice", "incident", n.Incident, "err", err)
+					continue
+				}
+				text, texts[n.Incident] = in.Notice, in.Notice
+			}
+			g.sendNotice(ctx, n, text)
 		}
 		wait := time.Second
 		if len(ns) == 0 {
@@ -268,12 +278,8 @@ func (g *Gateway) wakeNotices() {
 	}
 }
 
-func (g *Gateway) sendNotice(ctx context.Context, n store.Notice) {
-	in, err := g.Store.Incident(ctx, n.Incident)
-	if err != nil {
-		g.Logger.Warn("incident notice", "incident", n.Incident, "err", err)
-		return
-	}
+// sendNotice tells n's customer notice (the incident's text).
+func (g *Gateway) sendNotice(ctx context.Context, n store.Notice, notice string) {
 	phone := ""
 	if c, err := g.Store.Customer(ctx, n.Customer); err == nil && len(c.Phone) > 0 {
 		phone, _ = g.Vault.Unseal(c.ID, "phone", c.Phone)
@@ -290,7 +296,7 @@ func (g *Gateway) sendNotice(ctx context.Context, n store.Notice) {
 	if err != nil || !ok || phone == "" {
 		return
 	}
-	text := in.Notice + " Sign in to your own page (/my) to see which companies had read your record."
+	text := notice + " Sign in to your own page (/my) to see which companies had read your record."
 	if err := g.Notifier.Notify(ctx, phone, text); err != nil {
 		g.Logger.Warn("incident notice not delivered", "incident", n.Incident, "err", err)
 	}
