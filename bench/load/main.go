@@ -106,7 +106,8 @@ func run(customers, clients int, duration time.Duration, bin string, keep bool) 
 	pf := write("principals.csv", pb.String())
 	// A benchmark reads like a harvester: keep the detectors running (their
 	// cost is part of the path) but let them alert without containing.
-	cfg := write("custos.toml", durabilityLine+"[quotas.store_clerk]\ncustomers_per_hour = 100000000\ncustomers_per_day = 100000000\n[detect]\ncontainment_disabled = true\n")
+	metricsAddr := freeAddr()
+	cfg := write("custos.toml", durabilityLine+"metrics_addr = \""+metricsAddr+"\"\n[quotas.store_clerk]\ncustomers_per_hour = 100000000\ncustomers_per_day = 100000000\n[detect]\ncontainment_disabled = true\n")
 	data := filepath.Join(dir, "data")
 	t0 := time.Now()
 	iargs := []string{"import", "--data", data, "--customers", cf, "--principals", pf, "--tickets", tf}
@@ -128,6 +129,7 @@ func run(customers, clients int, duration time.Duration, bin string, keep bool) 
 		gateways = 1
 	}
 	var caddrs []string
+	var custosPID int
 	for g := 0; g < gateways; g++ {
 		gdata := data
 		if g > 0 {
@@ -157,6 +159,9 @@ func run(customers, clients int, duration time.Duration, bin string, keep bool) 
 			return err
 		}
 		defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
+		if g == 0 {
+			custosPID = srv.Process.Pid
+		}
 		if err := waitReady("http://" + caddr + "/healthz"); err != nil {
 			return err
 		}
@@ -174,18 +179,31 @@ func run(customers, clients int, duration time.Duration, bin string, keep bool) 
 	}
 	fmt.Printf("machine: %d cores (GOMAXPROCS %d), %s; %d customers (import %.0f rows/s), %d clients, %s per target\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), time.Now().UTC().Format("2006-01-02"), customers, float64(customers)/importTook.Seconds(), clients, duration)
+	cpu0 := cpuSeconds(bare.Process.Pid)
 	bareRes := load([]string{"http://" + baddr}, customers, clients, duration, false)
+	bareRes.cpu = cpuSeconds(bare.Process.Pid) - cpu0
 	var bases []string
 	for _, a := range caddrs {
 		bases = append(bases, "http://"+a)
 	}
+	m0, cpu0 := scrape(metricsAddr), cpuSeconds(custosPID)
 	custosRes := load(bases, customers, clients, duration, true)
+	custosRes.cpu = cpuSeconds(custosPID) - cpu0
+	m1 := scrape(metricsAddr)
 	if dbURL != "" {
 		fmt.Printf("custos on PostgreSQL with %d gateway(s)\n", gateways)
 	}
-	fmt.Printf("%-8s %10s %10s %10s %8s\n", "target", "reads/s", "p50", "p99", "errors")
+	fmt.Printf("%-8s %10s %10s %10s %8s %14s\n", "target", "reads/s", "p50", "p99", "errors", "server CPU/read")
 	for _, r := range []result{bareRes, custosRes} {
-		fmt.Printf("%-8s %10.0f %10s %10s %8d\n", r.name, r.rps, r.p50, r.p99, r.errors)
+		perRead := time.Duration(r.cpu / (r.rps * duration.Seconds()) * 1e9)
+		fmt.Printf("%-8s %10.0f %10s %10s %8d %14s\n", r.name, r.rps, r.p50, r.p99, r.errors, perRead.Round(time.Microsecond))
+	}
+	// Where a guarded read waits: the group commit that makes it durable.
+	d := func(name string) float64 { return m1[name] - m0[name] }
+	if n := d("custos_audit_commit_batch_records_count"); n > 0 {
+		fmt.Printf("audit (gateway 1): %.0f group commits, %.1f records each, commit %.2f ms, append wait %.2f ms (means)\n",
+			n, d("custos_audit_commit_batch_records_sum")/n, d("custos_audit_commit_seconds_sum")/n*1e3,
+			d("custos_audit_append_seconds_sum")/d("custos_audit_append_seconds_count")*1e3)
 	}
 	fmt.Printf("ratio: custos at %.2fx the bare baseline's throughput; p99 %s (goal: >= 0.5x, p99 <= 5ms)\n", custosRes.rps/bareRes.rps, custosRes.p99)
 	// Every request audited: the log grew by at least the reads made.
@@ -195,6 +213,7 @@ func run(customers, clients int, duration time.Duration, bin string, keep bool) 
 type result struct {
 	name     string
 	rps      float64
+	cpu      float64 // server CPU seconds during the run
 	p50, p99 time.Duration
 	errors   int64
 }
@@ -265,6 +284,42 @@ func load(bases []string, customers, clients int, d time.Duration, guarded bool)
 		r.p50, r.p99 = lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond)
 	}
 	return r
+}
+
+// cpuSeconds is the CPU time (user and system) process pid has used.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command's closing parenthesis; utime and stime are
+	// the 14th and 15th fields, in clock ticks (100 a second on Linux).
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	var ut, st float64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return (ut + st) / 100
+}
+
+// scrape reads the unlabelled samples of custos's /metrics at addr.
+func scrape(addr string) map[string]float64 {
+	m := map[string]float64{}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return m
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		var v float64
+		fmt.Sscan(val, &v)
+		m[name] = v
+	}
+	return m
 }
 
 func makeBare(path string, customers int) error {

@@ -571,6 +571,7 @@ func (l *Log) commit(batch []*request) {
 	first, err := l.st.AppendAudit(context.WithoutCancel(l.bgCtx), recs)
 	now := time.Now()
 	l.commitNanos.Add(int64(now.Sub(t0)))
+	l.m.commitSeconds.Observe(now.Sub(t0).Seconds())
 	l.commitResult(err)
 	if err != nil {
 		// The store rolled the batch back (its indexes too, so the log

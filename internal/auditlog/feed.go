@@ -154,6 +154,7 @@ type Cursor struct {
 
 	next     atomic.Uint64 // the index Next delivers next
 	seen     atomic.Uint64 // the largest store size this cursor has seen
+	asked    atomic.Int64  // when the store was last asked its size (unix ns)
 	wake     chan struct{} // cap 1: records were pushed or the cursor closed
 	done     chan struct{} // closed by Close
 	doneOnce sync.Once
@@ -210,7 +211,11 @@ func (c *Cursor) Close() {
 // move and Next may be called again. It returns ErrCursorClosed after Close,
 // and ctx's error when ctx ends.
 func (c *Cursor) Next(ctx context.Context) ([]Record, error) {
-	check := true // the first look always asks the store
+	// The first look asks the store unless the committer feeds this
+	// cursor and the store was asked within the poll interval: a consumer
+	// that keeps up calls Next once per group commit, and a size query
+	// each time would compete with the commits it follows.
+	check := c.hub == nil || time.Since(time.Unix(0, c.asked.Load())) >= c.poll
 	var t *time.Timer
 	for {
 		recs, err := c.tryNext(ctx, check)
@@ -270,6 +275,7 @@ func (c *Cursor) tryNext(ctx context.Context, check bool) ([]Record, error) {
 		}
 	}
 	if to == 0 && check {
+		c.asked.Store(time.Now().UnixNano())
 		size, err := c.src.AuditSize(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("audit feed: store size: %w", err)

@@ -11,6 +11,7 @@ type metrics struct {
 	appendErrors    prometheus.Counter
 	appendSeconds   prometheus.Histogram
 	commitBatch     prometheus.Histogram
+	commitSeconds   prometheus.Histogram
 	storeSize       prometheus.Gauge
 	integratedSize  prometheus.Gauge
 	checkpointSize  prometheus.Gauge
@@ -44,6 +45,11 @@ func newMetrics(l *Log) *metrics {
 			Name:    "custos_audit_commit_batch_records",
 			Help:    "Records per group commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "custos_audit_commit_seconds",
+			Help:    "Time one group commit takes to make its records durable in the store.",
+			Buckets: []float64{.0002, .0005, .001, .002, .003, .005, .0075, .01, .02, .05, .1, .5},
 		}),
 		storeSize: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "custos_audit_store_size",
@@ -87,7 +93,7 @@ func newMetrics(l *Log) *metrics {
 }
 
 func (m *metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.appends, m.appendErrors, m.appendSeconds, m.commitBatch, m.storeSize,
+	return []prometheus.Collector{m.appends, m.appendErrors, m.appendSeconds, m.commitBatch, m.commitSeconds, m.storeSize,
 		m.integratedSize, m.checkpointSize, m.integrateErrors, m.inconsistent, m.publishDelay, m.publishLag, m.feedLag,
 		m.witnessRefusals, m.available}
 }

@@ -83,6 +83,10 @@ type Runner struct {
 	alerts  prometheus.Counter
 	started bool
 	leading bool
+	// savedAt is when the position was last saved, and raised whether an
+	// alert was stored since: see process.
+	savedAt time.Time
+	raised  bool
 	// held are alerts seen while following, kept (bounded) in case the
 	// leader died before raising them: on takeover those at or past the
 	// shared cursor are raised.
@@ -192,6 +196,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.lag.Set(float64(r.feed.Lag() + uint64(len(recs))))
 		if err != nil {
 			if ctx.Err() != nil {
+				if r.leading {
+					r.save(context.WithoutCancel(ctx), true) // best effort: a restart re-feeds the rest
+				}
 				return nil
 			}
 			r.Logger.Error("detectors: step failed", "err", err)
@@ -281,8 +288,8 @@ func (r *Runner) process(ctx context.Context, recs []auditlog.Record) (done int,
 		}
 		if leading && next > r.cursor {
 			r.cursor = next
-			if serr := r.Store.SetMeta(ctx, metaCursor, []byte(strconv.FormatUint(r.cursor, 10))); serr != nil && err == nil {
-				err = fmt.Errorf("watch: save cursor: %w", serr)
+			if serr := r.save(ctx, false); serr != nil && err == nil {
+				err = serr
 			}
 		}
 	}()
@@ -319,6 +326,25 @@ func (r *Runner) process(ctx context.Context, recs []auditlog.Record) (done int,
 		}
 	}
 	return len(recs), nil
+}
+
+// saveEvery is how often the position is saved while no alert is raised.
+// Each save is a write to the store that competes with the audit log's
+// group commits; a restart re-feeds at most this much without alerting
+// twice, because a position is saved at once after an alert is stored.
+const saveEvery = time.Second
+
+// save persists the position: now if force or an alert was stored since the
+// last save, otherwise at most every saveEvery.
+func (r *Runner) save(ctx context.Context, force bool) error {
+	if !force && !r.raised && time.Since(r.savedAt) < saveEvery {
+		return nil
+	}
+	if err := r.Store.SetMeta(ctx, metaCursor, []byte(strconv.FormatUint(r.cursor, 10))); err != nil {
+		return fmt.Errorf("watch: save cursor: %w", err)
+	}
+	r.savedAt, r.raised = time.Now(), false
+	return nil
 }
 
 // observe feeds one record to the engine and raises its alerts when due.
@@ -400,6 +426,7 @@ func (r *Runner) raise(ctx context.Context, pa *pendingAlert) error {
 			return fmt.Errorf("watch: store alert: %w", err)
 		}
 		pa.id = id
+		r.raised = true
 		r.alerts.Inc()
 		r.Logger.Warn("alert", "actor", a.Actor, "kind", a.Kind, "score", a.Score, "action", a.Action)
 	}

@@ -14,7 +14,7 @@ func (s *Store) IndexAudit(ctx context.Context, terms []store.AuditTerms) error 
 	if len(terms) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.derivedTx(ctx, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO audit_search
 			(idx, time, actor, customer, org, site, action, decision) VALUES (?,?,?,?,?,?,?,?)`)
 		if err != nil {

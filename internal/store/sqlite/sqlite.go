@@ -8,6 +8,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -47,6 +48,7 @@ type Store struct {
 	// pruneRates and pruneSessions pace the deletes of old rate-limit windows
 	// and expired sessions.
 	pruneRates, pruneSessions prune.Every
+	sync                      string // the writer's synchronous level
 }
 
 type stmtKey struct {
@@ -167,7 +169,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &Store{w: w, r: r, quota: newQuotaCache(), cache: newRowCache(),
+	s := &Store{w: w, r: r, quota: newQuotaCache(), cache: newRowCache(), sync: o.sync,
 		watchStop: make(chan struct{}), watchDone: make(chan struct{})}
 	if err := s.recountQuota(ctx, time.Now()); err != nil {
 		w.Close()
@@ -307,6 +309,43 @@ func notFound(err error) error {
 
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// derivedTx is tx for data derived from the audit log, which Open or its
+// consumer rebuilds from there (the quota windows, the audit search index):
+// its commit does not wait for the disk. It holds the one writer for less
+// time than a flush, and the next durable commit — every group commit of
+// the audit log — makes it durable with its own; a power loss before that
+// loses only what is rebuilt.
+func (s *Store) derivedTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	if s.sync == SyncNormal {
+		return s.tx(ctx, fn)
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
+		return err
+	}
+	defer func() {
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous="+s.sync); rerr != nil {
+			// Never leave the writer less durable than configured:
+			// discard the connection; the pool opens a fresh one.
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+			err = errors.Join(err, rerr)
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -716,7 +755,7 @@ func (s *Store) flushQuota() {
 	if len(rows) == 0 {
 		return
 	}
-	err := s.tx(context.Background(), func(tx *sql.Tx) error {
+	err := s.derivedTx(context.Background(), func(tx *sql.Tx) error {
 		st, err := tx.Prepare(`INSERT OR IGNORE INTO quota (principal, win, customer) VALUES (?,?,?)`)
 		if err != nil {
 			return err
