@@ -897,11 +897,26 @@ func (s *Store) AuditRange(ctx context.Context, from, to uint64) ([]store.AuditR
 }
 
 func (s *Store) AuditByCustomer(ctx context.Context, customer string) ([]store.AuditRecord, error) {
-	return s.auditQuery(ctx, `SELECT idx, time, actor, customer, event, salt FROM audit WHERE customer = ? ORDER BY idx`, customer)
+	return s.auditBy(ctx, "customer", customer, 0)
 }
 
 func (s *Store) AuditByActor(ctx context.Context, actor string, from uint64) ([]store.AuditRecord, error) {
-	return s.auditQuery(ctx, `SELECT idx, time, actor, customer, event, salt FROM audit WHERE actor = ? AND idx >= ? ORDER BY idx`, actor, index(from))
+	return s.auditBy(ctx, "actor", actor, from)
+}
+
+// auditBy returns the records from index from on whose column col
+// ("customer" or "actor") is v. The audit table has no index on them (see
+// schema.sql): the records up to where the search index ends are found
+// through it, and those past it — the moment the indexer trails the log
+// by — by a scan of the log's tail, so the answer is complete.
+func (s *Store) auditBy(ctx context.Context, col, v string, from uint64) ([]store.AuditRecord, error) {
+	return s.auditQuery(ctx, `WITH indexed(n) AS (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_search)
+		SELECT idx, time, actor, customer, event, salt FROM audit
+		WHERE idx IN (SELECT idx FROM audit_search WHERE `+col+` = ?1 AND idx >= ?2)
+		UNION ALL
+		SELECT idx, time, actor, customer, event, salt FROM audit
+		WHERE idx >= MAX(?2, (SELECT n FROM indexed)) AND `+col+` = ?1
+		ORDER BY idx`, v, index(from))
 }
 
 func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
