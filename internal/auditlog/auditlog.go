@@ -252,8 +252,6 @@ type Log struct {
 	hub hub
 
 	// Integrator.
-	buf       pendingBuf
-	notify    chan struct{} // cap 1: records were committed
 	stopInteg chan struct{}
 	integDone chan struct{}
 
@@ -348,13 +346,11 @@ func Open(ctx context.Context, opts Options) (_ *Log, err error) {
 		log:           opts.Logger,
 		queue:         make(chan *request, 4*opts.MaxBatch),
 		committerDone: make(chan struct{}),
-		notify:        make(chan struct{}, 1),
 		stopInteg:     make(chan struct{}),
 		integDone:     make(chan struct{}),
 		cpChanged:     make(chan struct{}),
 	}
 	l.keyState.signer, l.keyState.verifier, l.keyState.wrapped = signer, vkey, wrapped
-	l.buf.max = 1 << 16 // ~30 MB of events; beyond, the integrator reads the store
 	l.lag = newLagTracker()
 	l.m = newMetrics(l)
 	l.commitResult(nil) // the store just answered
@@ -598,9 +594,6 @@ func (l *Log) commit(batch []*request) {
 	l.m.commitBatch.Observe(float64(len(recs)))
 	l.m.storeSize.Set(float64(end))
 	l.lag.add(end, now)
-	if l.Err() == nil {
-		l.buf.push(recs)
-	}
 	frecs := make([]Record, len(recs))
 	for i, r := range batch {
 		frecs[i] = Record{AuditRecord: recs[i], Event: r.ev, Err: r.perr}
@@ -609,10 +602,6 @@ func (l *Log) commit(batch []*request) {
 	// Acknowledge only now: an acknowledged record is already in the feed.
 	for i, r := range batch {
 		r.done <- result{index: first + uint64(i)}
-	}
-	select {
-	case l.notify <- struct{}{}:
-	default:
 	}
 }
 
@@ -647,50 +636,4 @@ func (l *Log) Close(ctx context.Context) error {
 		l.unlock()
 	})
 	return l.closeErr
-}
-
-// pendingBuf hands committed records from the committer to the integrator.
-// It holds at most max records; beyond that the integrator reads the rest
-// back from the store.
-type pendingBuf struct {
-	mu   sync.Mutex
-	recs []store.AuditRecord
-	max  int
-}
-
-func (b *pendingBuf) push(recs []store.AuditRecord) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.recs)+len(recs) > b.max {
-		return // the integrator finds the gap and reads the store
-	}
-	b.recs = append(b.recs, recs...)
-}
-
-// take returns up to n buffered records starting exactly at index next,
-// dropping older ones. If the buffer starts after next, it returns nil and
-// the first buffered index (gap end); gap is 0 when the buffer is empty.
-func (b *pendingBuf) take(next uint64, n int) (recs []store.AuditRecord, gap uint64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	i := 0
-	for i < len(b.recs) && b.recs[i].Index < next {
-		i++
-	}
-	b.recs = b.recs[i:]
-	if len(b.recs) == 0 {
-		b.recs = nil
-		return nil, 0
-	}
-	if b.recs[0].Index != next {
-		return nil, b.recs[0].Index
-	}
-	k := 0
-	for k < len(b.recs) && k < n && b.recs[k].Index == next+uint64(k) {
-		k++
-	}
-	out := make([]store.AuditRecord, k)
-	copy(out, b.recs[:k])
-	b.recs = b.recs[k:]
-	return out, 0
 }

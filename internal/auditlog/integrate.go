@@ -19,109 +19,90 @@ import (
 
 // integrateLoop is the integrator: the only goroutine that adds entries to
 // tessera, in store index order, starting at next (tessera's integrated
-// size). It returns after stopInteg is closed and everything committed has
-// been integrated, or on an unrepairable inconsistency.
+// size). It is a consumer of the audit feed like the others (Follow: the
+// committer's hand-off, the store past it, index continuity checked) with a
+// cursor of its own, so it never waits on another consumer. It returns
+// after stopInteg is closed and everything committed has been integrated,
+// or on an unrepairable inconsistency.
 func (l *Log) integrateLoop(next uint64) {
 	defer close(l.integDone)
-	tick := time.NewTicker(l.opts.PollInterval)
-	defer tick.Stop()
-	stopping := false
-	backoff := 100 * time.Millisecond
-	for {
-		for {
-			chunk, err := l.nextChunk(next)
-			if err != nil {
-				if errors.Is(err, ErrInconsistent) {
-					l.setFatal(err)
-					return
-				}
-				l.m.integrateErrors.Inc()
-				l.log.Error("audit log: reading records to integrate", "err", err)
-				break
-			}
-			if len(chunk) == 0 {
-				backoff = 100 * time.Millisecond
-				break
-			}
-			n, err := l.integrateChunk(chunk)
-			next += n
-			l.m.integratedSize.Set(float64(next))
-			if err == nil {
-				continue
-			}
-			if errors.Is(err, ErrInconsistent) {
-				l.setFatal(err)
-				return
-			}
-			l.m.integrateErrors.Inc()
-			l.log.Error("audit log: integration failed, retrying", "at", next, "err", err)
-			select {
-			case <-time.After(backoff):
-			case <-l.stopInteg:
-				if stopping {
-					return
-				}
-				stopping = true
-			}
-			backoff = min(2*backoff, 5*time.Second)
-			// Resume where tessera really is.
-			size, err := l.reader.IntegratedSize(l.bgCtx)
-			if err != nil {
-				l.log.Error("audit log: reading integrated size", "err", err)
-				break
-			}
-			next = size
+	// ctx ends at stopInteg: Next stops waiting, and one more pass takes
+	// everything the committer (stopped by then) has committed.
+	ctx, cancel := context.WithCancel(l.bgCtx)
+	defer cancel()
+	go func() {
+		select {
+		case <-l.stopInteg:
+			cancel()
+		case <-ctx.Done():
 		}
-		if stopping {
+	}()
+	backoff := 100 * time.Millisecond
+	for stopTries := 0; ; {
+		c := l.Follow(l.bgCtx, next, FollowName("tessera"), FollowBatch(l.opts.IntegrateBatch))
+		err := l.integrateFrom(ctx, c, &next)
+		c.Close()
+		if err == nil {
 			return
 		}
+		if errors.Is(err, ErrInconsistent) || errors.Is(err, ErrGap) {
+			l.setFatal(err)
+			return
+		}
+		l.m.integrateErrors.Inc()
+		l.log.Error("audit log: integration failed, retrying", "at", next, "err", err)
+		if ctx.Err() != nil {
+			if stopTries++; stopTries > 1 {
+				return // stopping, and it failed again: Close reports the state
+			}
+		}
 		select {
-		case <-l.notify:
-		case <-tick.C:
-		case <-l.stopInteg:
-			// One more pass picks up everything the committer (now
-			// stopped) has committed.
-			stopping = true
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		// Resume where tessera really is.
+		if size, err := l.reader.IntegratedSize(l.bgCtx); err != nil {
+			l.log.Error("audit log: reading integrated size", "err", err)
+		} else {
+			next = size
 		}
 	}
 }
 
-// nextChunk returns the next records to integrate, starting at index next:
-// from the committer's buffer when it holds them, from the store otherwise.
-func (l *Log) nextChunk(next uint64) ([]store.AuditRecord, error) {
-	recs, gap := l.buf.take(next, l.opts.IntegrateBatch)
-	if len(recs) > 0 {
-		return recs, nil
-	}
-	to := gap
-	if to == 0 {
-		size, err := l.st.AuditSize(l.bgCtx)
-		if err != nil {
-			return nil, fmt.Errorf("store size: %w", err)
-		}
-		if size < next {
-			return nil, fmt.Errorf("the store has %d records but %d are integrated (records deleted or store rolled back): %w",
-				size, next, ErrInconsistent)
-		}
-		to = size
-	}
-	if to <= next {
-		return nil, nil
-	}
-	to = min(to, next+uint64(l.opts.IntegrateBatch))
-	recs, err := l.st.AuditRange(l.bgCtx, next, to)
+// integrateFrom integrates what c delivers, advancing *next, until ctx
+// ends (then it integrates what is committed and returns nil) or an error.
+func (l *Log) integrateFrom(ctx context.Context, c *Cursor, next *uint64) error {
+	size, err := l.st.AuditSize(l.bgCtx)
 	if err != nil {
-		return nil, fmt.Errorf("store range [%d, %d): %w", next, to, err)
+		return fmt.Errorf("store size: %w", err)
 	}
-	for i, r := range recs {
-		if r.Index != next+uint64(i) {
-			return nil, fmt.Errorf("store record %d is missing: %w", next+uint64(i), ErrInconsistent)
+	if size < *next {
+		return fmt.Errorf("the store has %d records but %d are integrated (records deleted or store rolled back): %w",
+			size, *next, ErrInconsistent)
+	}
+	for {
+		recs, err := c.Next(ctx)
+		if len(recs) == 0 && ctx.Err() != nil {
+			// Stopping: what the committer committed last, then done.
+			if recs, err = c.TryNext(l.bgCtx); err == nil && len(recs) == 0 {
+				return nil
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("reading records to integrate: %w", err)
+		}
+		chunk := make([]store.AuditRecord, len(recs))
+		for i, r := range recs {
+			chunk[i] = r.AuditRecord
+		}
+		n, err := l.integrateChunk(chunk)
+		*next += n
+		l.m.integratedSize.Set(float64(*next))
+		if err != nil {
+			return err
 		}
 	}
-	if uint64(len(recs)) != to-next {
-		return nil, fmt.Errorf("store record %d is missing: %w", next+uint64(len(recs)), ErrInconsistent)
-	}
-	return recs, nil
 }
 
 // integrateChunk adds chunk (consecutive records, at most one tessera batch)
