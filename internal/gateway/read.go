@@ -245,18 +245,10 @@ func (g *Gateway) view(c store.Customer, d policy.Decision) (CustomerView, []str
 // field returns one field of c, unsealed with its record key rec and
 // masked as mode says.
 func field(rec vault.Record, c store.Customer, f string, mode policy.FieldMode) (string, error) {
-	var sealed []byte
-	switch f {
-	case "region":
+	if f == "region" {
 		return c.Region, nil
-	case "name":
-		sealed = c.Name
-	case "phone":
-		sealed = c.Phone
-	case "account":
-		sealed = c.Account
 	}
-	val, err := rec.Unseal(f, sealed)
+	val, err := rec.Field(c, f)
 	if err != nil || mode != policy.Masked {
 		return val, err
 	}

@@ -57,7 +57,7 @@ func (s *Sealer) NewRecord(id string) (Record, []byte) {
 	clear(nonce)
 	s.ad = keyAD(s.ad[:0], id)
 	wrapped = data.Seal(wrapped, wrapped[:ns], k[:], s.ad)
-	r := Record{id: id, aead: gcm(k)}
+	r := Record{id: id, aead: NewGCM(k)}
 	clear(k[:])
 	return r, wrapped
 }

@@ -145,13 +145,13 @@ func Open(ctx context.Context, st store.Store, master Key) (*Vault, error) {
 }
 
 func newVault(ks keySet) (*Vault, error) {
-	return &Vault{data: gcm(ks.data), index: ks.index, token: ks.token}, nil
+	return &Vault{data: NewGCM(ks.data), index: ks.index, token: ks.token}, nil
 }
 
 var wrapAD = []byte("custos vault key set v1")
 
 func wrap(master Key, ks keySet) ([]byte, error) {
-	aead := gcm(master)
+	aead := NewGCM(master)
 	nonce := make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func wrap(master Key, ks keySet) ([]byte, error) {
 }
 
 func unwrap(master Key, w []byte) (keySet, error) {
-	aead := gcm(master)
+	aead := NewGCM(master)
 	if len(w) < aead.NonceSize() {
 		return keySet{}, ErrWrongMasterKey
 	}
@@ -240,7 +240,7 @@ func (v *Vault) Record(id string, wrapped []byte) (Record, error) {
 	if _, err := v.data.Open(k[:0], wrapped[:ns], wrapped[ns:], keyAD(nil, id)); err != nil {
 		return Record{}, ErrDecrypt
 	}
-	return Record{id: id, aead: gcm(k)}, nil
+	return Record{id: id, aead: NewGCM(k)}, nil
 }
 
 // wrappedKeySize is the length of a wrapped record key: nonce, key, tag.
@@ -252,8 +252,8 @@ func keyAD(dst []byte, id string) []byte {
 	return append(append(dst, "custos record key v1\x00"...), id...)
 }
 
-// gcm returns AES-256-GCM under k.
-func gcm(k Key) cipher.AEAD {
+// NewGCM returns AES-256-GCM under k (standard nonce and tag sizes).
+func NewGCM(k Key) cipher.AEAD {
 	block, err := aes.NewCipher(k[:])
 	if err != nil {
 		panic("vault: internal error: " + err.Error())
@@ -285,28 +285,27 @@ func (r Record) Unseal(field string, sealed []byte) (string, error) {
 	return string(plain), nil
 }
 
-// Unseal opens one field of customer c: "name", "phone" or "account". To
-// open several fields of one record, call Record once and its Unseal.
-func (v *Vault) Unseal(c store.Customer, field string) (string, error) {
-	var sealed []byte
+// Field opens field "name", "phone" or "account" of c, r's record.
+func (r Record) Field(c store.Customer, field string) (string, error) {
 	switch field {
 	case "name":
-		sealed = c.Name
+		return r.Unseal(field, c.Name)
 	case "phone":
-		sealed = c.Phone
+		return r.Unseal(field, c.Phone)
 	case "account":
-		sealed = c.Account
-	default:
-		return "", fmt.Errorf("vault: no sealed field %q", field)
+		return r.Unseal(field, c.Account)
 	}
-	if len(sealed) == 0 {
-		return "", nil
-	}
+	return "", fmt.Errorf("vault: no sealed field %q", field)
+}
+
+// Unseal opens one field of customer c: "name", "phone" or "account". To
+// open several fields of one record, call Record once and its Field.
+func (v *Vault) Unseal(c store.Customer, field string) (string, error) {
 	r, err := v.Record(c.ID, c.Key)
 	if err != nil {
 		return "", err
 	}
-	return r.Unseal(field, sealed)
+	return r.Field(c, field)
 }
 
 func ad(recordID, field string) []byte {

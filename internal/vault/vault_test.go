@@ -15,7 +15,7 @@ import (
 	"github.com/custos-dev/custos/internal/store/sqlite"
 )
 
-func openVault(t *testing.T) (*Vault, *sqlite.Store, Key) {
+func openVault(t testing.TB) (*Vault, *sqlite.Store, Key) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "v.db"))
 	if err != nil {
@@ -301,15 +301,7 @@ func TestSealerMatchesVault(t *testing.T) {
 // BenchmarkSealRecord is the vault's part of importing one customer: a
 // record key drawn and wrapped, and three fields sealed.
 func BenchmarkSealRecord(b *testing.B) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "v.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	v, err := Open(context.Background(), st, NewKey())
-	if err != nil {
-		b.Fatal(err)
-	}
+	v, _, _ := openVault(b)
 	s := v.NewSealer()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -323,15 +315,7 @@ func BenchmarkSealRecord(b *testing.B) {
 // BenchmarkSealLegacy is the same three fields sealed with the data key,
 // as before record keys, for comparison.
 func BenchmarkSealLegacy(b *testing.B) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "v.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	v, err := Open(context.Background(), st, NewKey())
-	if err != nil {
-		b.Fatal(err)
-	}
+	v, _, _ := openVault(b)
 	for b.Loop() {
 		v.Seal("c-0001234567", "name", "Li Wei")
 		v.Seal("c-0001234567", "phone", "+8613800138000")
