@@ -14,7 +14,8 @@ import (
 type Sealer struct {
 	v   *Vault
 	mac hash.Hash
-	rnd []byte // unused random bytes; each is used once, then cleared
+	buf []byte // random bytes drawn at once (sealerRandBatch)
+	rnd []byte // the unused tail of buf; each byte is used once, then cleared
 	ad  []byte
 }
 
@@ -31,10 +32,13 @@ func (v *Vault) NewSealer() *Sealer {
 // caller MUST clear them once used.
 func (s *Sealer) random(n int) []byte {
 	if len(s.rnd) < n {
-		s.rnd = make([]byte, sealerRandBatch)
-		if _, err := rand.Read(s.rnd); err != nil {
+		if s.buf == nil {
+			s.buf = make([]byte, sealerRandBatch)
+		}
+		if _, err := rand.Read(s.buf); err != nil {
 			panic("vault: internal error: crypto/rand: " + err.Error())
 		}
+		s.rnd = s.buf
 	}
 	b := s.rnd[:n:n]
 	s.rnd = s.rnd[n:]
