@@ -23,8 +23,7 @@ func cmdBackup(ctx context.Context, env *Env, args []string) int {
 		return code
 	}
 	if *out == "" {
-		fmt.Fprintln(env.Stderr, "custos backup: --out FILE is required")
-		return exitUsage
+		return fail(env, "backup", exitUsage, errors.New("--out FILE is required"))
 	}
 	d := datadir.Dir(sf.data)
 	if err := backup.CheckWrite(d, *out, sf.db != "", *withMaster); err != nil {
@@ -46,28 +45,32 @@ func cmdBackup(ctx context.Context, env *Env, args []string) int {
 // cmdRestore restores a backup into a new data dir (and, for a PostgreSQL
 // backup, a new database) and verifies its log.
 func cmdRestore(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "restore", "restore --in FILE.tar.gz --data NEWDIR [--db URL-OF-A-NEW-DATABASE]")
+	fs := newFlagSet(env, "restore", "restore --in FILE.tar.gz --data NEWDIR [--db URL-OF-A-NEW-DATABASE] [--erasures FILE]")
 	in := fs.String("in", "", "backup `file` written by custos backup")
 	data := fs.String("data", "", "new data `dir` to restore into; must not exist or be empty")
 	db := fs.String("db", "", "PostgreSQL `url` of a new, empty database (for a backup taken with --db)")
+	erasures := fs.String("erasures", "", "`file` of the erasures made since the backup, erased again before the store serves: the audit events (JSON lines, or the SIEM's OCSF) or {\"customer\":…,\"at\":…} lines (docs/THREATS.md)")
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
 	if *in == "" || *data == "" {
-		fmt.Fprintln(env.Stderr, "custos restore: --in FILE and --data NEWDIR are required")
-		return exitUsage
+		return fail(env, "restore", exitUsage, errors.New("--in FILE and --data NEWDIR are required"))
 	}
 	if ents, err := os.ReadDir(*data); err == nil && len(ents) > 0 {
 		return fail(env, "restore", exitUsage, fmt.Errorf("%s is not empty; restore only into a new or empty directory", *data))
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fail(env, "restore", exitUsage, err)
 	}
+	es, err := backup.ReadErasuresFile(*erasures)
+	if err != nil {
+		return fail(env, "restore", exitUsage, fmt.Errorf("--erasures: %w", err))
+	}
 	f, err := os.Open(*in)
 	if err != nil {
 		return fail(env, "restore", exitUsage, err)
 	}
 	defer f.Close()
-	m, rep, err := backup.RestoreTo(ctx, f, *db, *data, env.Getenv)
+	m, rep, err := backup.RestoreTo(ctx, f, *db, *data, env.Getenv, es)
 	var ae *backup.ArchiveError
 	switch {
 	case errors.As(err, &ae):
@@ -75,8 +78,8 @@ func cmdRestore(ctx context.Context, env *Env, args []string) int {
 	case err != nil:
 		return fail(env, "restore", exitFail, fmt.Errorf("%w; nothing was restored", err))
 	}
-	fmt.Fprintf(env.Stdout, "restored %s into %s: %d audit records, %d checkpoints verified, tree size %d\n",
-		*in, *data, rep.Records, rep.Checkpoints, rep.TreeSize)
+	fmt.Fprintf(env.Stdout, "restored %s into %s: %d audit records, %d checkpoints verified, tree size %d; %d of %d later erasures applied\n",
+		*in, *data, rep.Records, rep.Checkpoints, rep.TreeSize, m.Erased, len(es))
 	if !m.MasterKeyInclude && *db == "" {
 		fmt.Fprintf(env.Stdout, "the backup has no master key: put it at %s or set %s before custos serve\n",
 			datadir.Dir(*data).MasterKey(), vault.EnvMasterKey)

@@ -77,9 +77,9 @@ func TestCanarySeedShape(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
-		name, _ := v.Unseal(id, "name", c.Name)
-		phone, _ := v.Unseal(id, "phone", c.Phone)
-		account, _ := v.Unseal(id, "account", c.Account)
+		name, _ := v.Unseal(c, "name")
+		phone, _ := v.Unseal(c, "phone")
+		account, _ := v.Unseal(c, "account")
 		if !c.Canary || c.Scope != scope {
 			t.Errorf("%s: canary %v scope %q, want %q", id, c.Canary, c.Scope, scope)
 		}

@@ -58,6 +58,9 @@ type Manifest struct {
 	Store         string           `json:"store,omitempty"`          // "postgres"
 	SchemaVersion int              `json:"schema_version,omitempty"` // schema_migrations' version
 	Tables        map[string]int64 `json:"tables,omitempty"`         // rows per table
+	// Erased counts the customers a restore erased again (its erasures
+	// made after the backup, ApplyErasures); not part of the archive.
+	Erased int `json:"-"`
 }
 
 // Snapshotter writes a consistent copy of the store, as an SQLite database

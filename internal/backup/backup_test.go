@@ -88,7 +88,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := datadir.Dir(filepath.Join(t.TempDir(), "restored"))
-	m2, rep, err := backup.Restore(ctx, bytes.NewReader(b), dst.Path())
+	m2, rep, err := backup.Restore(ctx, bytes.NewReader(b), dst.Path(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	// Not a backup: an *ArchiveError, and nothing restored.
 	bad := filepath.Join(t.TempDir(), "x")
-	_, _, err = backup.Restore(ctx, bytes.NewReader([]byte("not gzip")), bad)
+	_, _, err = backup.Restore(ctx, bytes.NewReader([]byte("not gzip")), bad, nil)
 	var ae *backup.ArchiveError
 	if !errors.As(err, &ae) {
 		t.Fatalf("Restore(garbage) = %v, want an *ArchiveError", err)
@@ -147,7 +147,7 @@ func Example() {
 
 	f, _ := os.Open(out)
 	defer f.Close()
-	_, rep, err := backup.Restore(ctx, f, filepath.Join(tmp, "restored"))
+	_, rep, err := backup.Restore(ctx, f, filepath.Join(tmp, "restored"), nil)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -116,11 +116,12 @@ func listTables(ctx context.Context, q interface {
 // custos only migrated), and the new data dir dst (keys files and the
 // rebuilt tiled log). The master key is the backup's, or getenv's
 // CUSTOS_MASTER_KEY: the log signing key in the database is wrapped by it.
-// The tables are loaded in one transaction; then the log is rebuilt from
-// the database and verified against every checkpoint in it. If that
-// fails, the tables are put back as they were and nothing is left in dst.
-// An *ArchiveError means r is not a usable backup.
-func RestorePostgres(ctx context.Context, r io.Reader, dbURL, dst string, getenv func(string) string) (Manifest, auditlog.Report, error) {
+// The tables are loaded in one transaction; then the customers of es,
+// erased after the backup, are erased again (ApplyErasures), and the log
+// is rebuilt from the database and verified against every checkpoint in
+// it. If that fails, the tables are put back as they were and nothing is
+// left in dst. An *ArchiveError means r is not a usable backup.
+func RestorePostgres(ctx context.Context, r io.Reader, dbURL, dst string, getenv func(string) string, es []Erasure) (Manifest, auditlog.Report, error) {
 	var rep auditlog.Report
 	work, m, err := extractBeside(r, dst)
 	if err != nil {
@@ -155,7 +156,11 @@ func RestorePostgres(ctx context.Context, r io.Reader, dbURL, dst string, getenv
 		_, err := fillTables(ctx, conn, saved)
 		return err
 	}
-	rep, err = RebuildLogOn(ctx, st, datadir.Dir(work), masterkey.LogKeyWrapper{Master: mk})
+	if m.Erased, err = ApplyErasures(ctx, st, es); err != nil {
+		err = fmt.Errorf("erasures after the backup: %w", err)
+	} else {
+		rep, err = RebuildLogOn(ctx, st, datadir.Dir(work), masterkey.LogKeyWrapper{Master: mk})
+	}
 	if err == nil {
 		err = os.Chmod(work, 0o700)
 	}
@@ -307,10 +312,11 @@ func WriteTo(ctx context.Context, dbURL string, data datadir.Dir, out string, wi
 }
 
 // RestoreTo restores a backup: into the database at dbURL and dst when
-// dbURL is set (RestorePostgres), into dst alone otherwise (Restore).
-func RestoreTo(ctx context.Context, r io.Reader, dbURL, dst string, getenv func(string) string) (Manifest, auditlog.Report, error) {
+// dbURL is set (RestorePostgres), into dst alone otherwise (Restore); es
+// are the erasures made after the backup, erased again before it serves.
+func RestoreTo(ctx context.Context, r io.Reader, dbURL, dst string, getenv func(string) string, es []Erasure) (Manifest, auditlog.Report, error) {
 	if dbURL != "" {
-		return RestorePostgres(ctx, r, dbURL, dst, getenv)
+		return RestorePostgres(ctx, r, dbURL, dst, getenv, es)
 	}
-	return Restore(ctx, r, dst)
+	return Restore(ctx, r, dst, es)
 }

@@ -49,9 +49,11 @@ func extractBeside(r io.Reader, dst string) (work string, m Manifest, err error)
 // must not exist or be empty (the caller checks): it extracts the archive
 // into a temporary directory beside dst, rebuilds the audit log from the
 // restored store and verifies it against every stored checkpoint, and
-// only then renames the directory into place. On any error nothing is
+// only then renames the directory into place. Before that it erases again
+// the customers of es, erased after the backup was taken (ApplyErasures),
+// so that the restored store never serves them. On any error nothing is
 // restored; an *ArchiveError means r is not a valid backup.
-func Restore(ctx context.Context, r io.Reader, dst string) (Manifest, auditlog.Report, error) {
+func Restore(ctx context.Context, r io.Reader, dst string, es []Erasure) (Manifest, auditlog.Report, error) {
 	var rep auditlog.Report
 	work, m, err := extractBeside(r, dst)
 	if err != nil {
@@ -61,7 +63,7 @@ func Restore(ctx context.Context, r io.Reader, dst string) (Manifest, auditlog.R
 	if m.Format != Format {
 		return m, rep, &ArchiveError{fmt.Errorf("a backup of a PostgreSQL deployment: restore it with --db URL")}
 	}
-	if rep, err = RebuildLog(ctx, datadir.Dir(work)); err != nil {
+	if rep, err = rebuildLog(ctx, datadir.Dir(work), es, &m); err != nil {
 		return m, rep, err
 	}
 	if err := os.Chmod(work, 0o700); err != nil {
@@ -162,10 +164,18 @@ func SafeName(name string) bool {
 // with the dir's key), closes it once a checkpoint covers everything, and
 // verifies the result against every stored checkpoint.
 func RebuildLog(ctx context.Context, dir datadir.Dir) (auditlog.Report, error) {
+	return rebuildLog(ctx, dir, nil, &Manifest{})
+}
+
+// rebuildLog is RebuildLog after erasing es again (counted in m.Erased).
+func rebuildLog(ctx context.Context, dir datadir.Dir, es []Erasure, m *Manifest) (auditlog.Report, error) {
 	st, err := sqlite.Open(ctx, dir.DB())
 	if err != nil {
 		return auditlog.Report{}, fmt.Errorf("open restored store: %w", err)
 	}
 	defer st.Close()
+	if m.Erased, err = ApplyErasures(ctx, st, es); err != nil {
+		return auditlog.Report{}, fmt.Errorf("erasures after the backup: %w", err)
+	}
 	return RebuildLogOn(ctx, st, dir, nil)
 }

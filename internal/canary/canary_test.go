@@ -128,9 +128,9 @@ func TestSeedShape(t *testing.T) {
 				if _, err := st.Customer(ctx, c.ID); !errors.Is(err, store.ErrNotFound) {
 					t.Errorf("id %s collides with a real customer", c.ID)
 				}
-				name, _ := v.Unseal(c.ID, "name", c.Name)
-				phone, _ := v.Unseal(c.ID, "phone", c.Phone)
-				account, _ := v.Unseal(c.ID, "account", c.Account)
+				name, _ := v.Unseal(c, "name")
+				phone, _ := v.Unseal(c, "phone")
+				account, _ := v.Unseal(c, "account")
 				if !regexp.MustCompile(`^[A-Z][a-z]+ [A-Z][a-z]+$`).MatchString(name) ||
 					!regexp.MustCompile(`^\+861700\d{7}$`).MatchString(phone) ||
 					!regexp.MustCompile(`^[a-z]+\.[a-z]+\d+@example\.com$`).MatchString(account) {

@@ -52,9 +52,13 @@ func learnShape(ctx context.Context, st Store, v *vault.Vault, like string) (*sh
 			return
 		}
 		seen[c.ID] = true
-		name, err1 := v.Unseal(c.ID, "name", c.Name)
-		phone, err2 := v.Unseal(c.ID, "phone", c.Phone)
-		account, err3 := v.Unseal(c.ID, "account", c.Account)
+		rec, err := v.Record(c.ID, c.Key)
+		if err != nil {
+			return
+		}
+		name, err1 := rec.Unseal("name", c.Name)
+		phone, err2 := rec.Unseal("phone", c.Phone)
+		account, err3 := rec.Unseal("account", c.Account)
 		if err1 == nil && err2 == nil && err3 == nil {
 			ids = append(ids, c.ID)
 			sh.samples = append(sh.samples, sample{name, phone, account})

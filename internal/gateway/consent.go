@@ -103,7 +103,7 @@ func (g *Gateway) StartConsent(ctx context.Context, p store.Principal, customer 
 	}
 	phone := ""
 	if cust, err := g.Store.Customer(ctx, customer); err == nil {
-		phone, _ = g.Vault.Unseal(cust.ID, "phone", cust.Phone)
+		phone, _ = g.Vault.Unseal(cust, "phone")
 	}
 	g.deliver(phone, fmt.Sprintf("custos: %s at %s asks to see your record. If you are at the counter, give them code %s. Valid %d minutes.",
 		p.Org, p.Site, code, int(g.Config.ConsentTTL.Minutes())))

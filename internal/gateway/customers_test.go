@@ -49,7 +49,7 @@ func TestPutCustomer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if phone, err := f.gw.Vault.Unseal("c-1", "phone", c.Phone); err != nil || phone != "+8613512345678" {
+	if phone, err := f.gw.Vault.Unseal(c, "phone"); err != nil || phone != "+8613512345678" {
 		t.Errorf("stored phone %q, %v", phone, err)
 	}
 	if got, err := f.st.CustomerByPhone(ctx, f.gw.Vault.BlindIndex("phone", "+8613512345678")); err != nil || got.ID != "c-1" {

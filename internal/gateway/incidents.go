@@ -282,7 +282,7 @@ func (g *Gateway) wakeNotices() {
 func (g *Gateway) sendNotice(ctx context.Context, n store.Notice, notice string) {
 	phone := ""
 	if c, err := g.Store.Customer(ctx, n.Customer); err == nil && len(c.Phone) > 0 {
-		phone, _ = g.Vault.Unseal(c.ID, "phone", c.Phone)
+		phone, _ = g.Vault.Unseal(c, "phone")
 	}
 	ev := event.Event{Time: g.Now().UTC(), Actor: noticeActor, Action: event.ActionIncidentNotice, Customer: n.Customer,
 		Purpose: "incident:" + strconv.FormatInt(n.Incident, 10), Fields: []string{}}

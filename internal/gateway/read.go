@@ -212,6 +212,10 @@ func (g *Gateway) chargeQuota(ctx context.Context, p store.Principal, customer s
 // names of the fields shown (for the audit event).
 func (g *Gateway) view(c store.Customer, d policy.Decision) (CustomerView, []string, error) {
 	v := CustomerView{ID: c.ID, Site: c.Site, Fields: make(map[string]string, len(policy.Fields))}
+	rec, err := g.Vault.Record(c.ID, c.Key) // one unwrap per read
+	if err != nil {
+		return CustomerView{}, nil, err
+	}
 	var shown []string
 	for _, f := range policy.Fields {
 		mode := d.Fields[f]
@@ -219,7 +223,7 @@ func (g *Gateway) view(c store.Customer, d policy.Decision) (CustomerView, []str
 		if mode == policy.Withheld {
 			continue
 		}
-		val, err := g.field(c, f, mode)
+		val, err := field(rec, c, f, mode)
 		if err != nil {
 			return CustomerView{}, nil, err
 		}
@@ -238,20 +242,13 @@ func (g *Gateway) view(c store.Customer, d policy.Decision) (CustomerView, []str
 	return v, shown, nil
 }
 
-// field returns one field of c, unsealed and masked as mode says.
-func (g *Gateway) field(c store.Customer, f string, mode policy.FieldMode) (string, error) {
-	var sealed []byte
-	switch f {
-	case "region":
+// field returns one field of c, unsealed with its record key rec and
+// masked as mode says.
+func field(rec vault.Record, c store.Customer, f string, mode policy.FieldMode) (string, error) {
+	if f == "region" {
 		return c.Region, nil
-	case "name":
-		sealed = c.Name
-	case "phone":
-		sealed = c.Phone
-	case "account":
-		sealed = c.Account
 	}
-	val, err := g.Vault.Unseal(c.ID, f, sealed)
+	val, err := rec.Field(c, f)
 	if err != nil || mode != policy.Masked {
 		return val, err
 	}

@@ -33,7 +33,8 @@ func (e *customerError) Is(target error) bool { return target == ErrBadCustomer 
 
 // SealCustomer checks f as the contract's customers.csv does, normalises
 // it, and returns the record as stored: name, phone and account sealed by
-// v, their blind indexes computed. Import and the CRM's PUT both use it, so
+// v under a fresh record key of their own (returned wrapped, in Key), their
+// blind indexes computed. Import and the CRM's PUT both use it, so
 // a record is the same whichever way it came in. Surrounding spaces are
 // ignored.
 func SealCustomer(v *vault.Vault, f CustomerFields) (store.Customer, error) {
@@ -47,11 +48,13 @@ func sealCustomer(v *vault.Sealer, f CustomerFields) (store.Customer, error) {
 		return store.Customer{}, err
 	}
 	phone, account, name := c.Phone, c.Account, c.Name
+	rec, key := v.NewRecord(c.ID)
 	return store.Customer{
 		ID: c.ID, Region: c.Region, Site: c.Site,
-		Name:         v.Seal(c.ID, "name", name),
-		Phone:        v.Seal(c.ID, "phone", phone),
-		Account:      v.Seal(c.ID, "account", account),
+		Name:         v.Seal(rec, "name", name),
+		Phone:        v.Seal(rec, "phone", phone),
+		Account:      v.Seal(rec, "account", account),
+		Key:          key,
 		PhoneIndex:   v.BlindIndex(vault.IndexPhone, phone),
 		AccountIndex: v.BlindIndex(vault.IndexAccount, account),
 		NameIndex:    v.BlindIndex(vault.IndexName, vault.NormalizeName(name)),

@@ -71,7 +71,7 @@ func FuzzCustomers(f *testing.F) {
 				t.Fatalf("accepted bad or duplicate id %q", c.ID)
 			}
 			seen[c.ID] = true
-			phone, err := v.Unseal(c.ID, "phone", c.Phone)
+			phone, err := v.Unseal(c, "phone")
 			if err != nil {
 				t.Fatal(err)
 			}

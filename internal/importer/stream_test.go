@@ -59,9 +59,9 @@ func TestLoadCustomersStreams(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		name, _ := v.Unseal(id, "name", c.Name)
-		phone, _ := v.Unseal(id, "phone", c.Phone)
-		account, _ := v.Unseal(id, "account", c.Account)
+		name, _ := v.Unseal(c, "name")
+		phone, _ := v.Unseal(c, "phone")
+		account, _ := v.Unseal(c, "account")
 		if name != fmt.Sprintf("Name %d", i) || phone != fmt.Sprintf("+86139%08d", i) || account != fmt.Sprintf("user%d@example.com", i) ||
 			c.Region != "GD" || c.Site != fmt.Sprintf("store-%d", i%3) {
 			t.Errorf("%s = %q %q %q %s %s", id, name, phone, account, c.Region, c.Site)
@@ -206,7 +206,7 @@ func TestSealCustomer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if phone, _ := v.Unseal("c-1", "phone", c.Phone); phone != "+8613800138000" || c.Region != "GD" ||
+	if phone, _ := v.Unseal(c, "phone"); phone != "+8613800138000" || c.Region != "GD" ||
 		string(c.AccountIndex) != string(v.BlindIndex(vault.IndexAccount, "liwei@example.com")) ||
 		string(c.NameIndex) != string(v.BlindIndex(vault.IndexName, "li wei")) {
 		t.Errorf("sealed record %+v (phone %q)", c, phone)

@@ -2,7 +2,6 @@ package masterkey
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
@@ -52,17 +51,7 @@ func (w LogKeyWrapper) Unwrap(wrapped []byte) ([]byte, error) {
 	return plain, nil
 }
 
-func gcm(k vault.Key) cipher.AEAD {
-	block, err := aes.NewCipher(k[:])
-	if err != nil {
-		panic("masterkey: internal error: " + err.Error())
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		panic("masterkey: internal error: " + err.Error())
-	}
-	return aead
-}
+func gcm(k vault.Key) cipher.AEAD { return vault.NewGCM(k) }
 
 // Load returns the master key from getenv(CUSTOS_MASTER_KEY) or
 // dir/master.key, without creating one (ErrNoMasterKey if neither has it).

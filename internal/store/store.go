@@ -85,6 +85,11 @@ type Customer struct {
 	Site   string
 	// Sealed personal fields (vault ciphertexts).
 	Name, Phone, Account []byte
+	// Key is the record's own data key, wrapped by the vault (vault.Record);
+	// nil for a record written before record keys, sealed with the data
+	// key itself. Stores keep it apart from the record (customer_keys), so
+	// that erasing it makes every other copy of the ciphertexts unreadable.
+	Key []byte
 	// Blind indexes (keyed HMAC of the normalised value); nil when empty.
 	PhoneIndex, AccountIndex, NameIndex []byte
 	// Canary marks a synthetic record planted to catch leaks; Scope is the

@@ -7,44 +7,79 @@ import (
 	"hash"
 )
 
-// Sealer seals fields and computes blind indexes exactly as its Vault does,
-// faster when it does many: it keeps its HMAC state and draws nonces from
-// crypto/rand in bulk. A Sealer MUST NOT be used by more than one goroutine
-// at a time; bulk imports give each worker its own.
+// Sealer seals records and computes blind indexes exactly as its Vault
+// does, faster when it does many: it keeps its HMAC state and draws keys
+// and nonces from crypto/rand in bulk. A Sealer MUST NOT be used by more
+// than one goroutine at a time; bulk imports give each worker its own.
 type Sealer struct {
-	v      *Vault
-	mac    hash.Hash
-	nonces []byte // unused random bytes, NonceSize at a time
-	ad     []byte
+	v   *Vault
+	mac hash.Hash
+	buf []byte // random bytes drawn at once (sealerRandBatch)
+	rnd []byte // the unused tail of buf; each byte is used once, then cleared
+	ad  []byte
 }
 
-// sealerNonceBatch is how many nonces a Sealer draws at once.
-const sealerNonceBatch = 256
+// sealerRandBatch is how many random bytes a Sealer draws at once: enough
+// for about a hundred records (a key and four nonces each).
+const sealerRandBatch = 8192
 
 // NewSealer returns a Sealer for v.
 func (v *Vault) NewSealer() *Sealer {
 	return &Sealer{v: v, mac: hmac.New(sha256.New, v.index[:])}
 }
 
-// Seal is Vault.Seal.
-func (s *Sealer) Seal(recordID, field, plain string) []byte {
+// random returns n fresh random bytes, valid until the next call. The
+// caller MUST clear them once used.
+func (s *Sealer) random(n int) []byte {
+	if len(s.rnd) < n {
+		if s.buf == nil {
+			s.buf = make([]byte, sealerRandBatch)
+		}
+		if _, err := rand.Read(s.buf); err != nil {
+			panic("vault: internal error: crypto/rand: " + err.Error())
+		}
+		s.rnd = s.buf
+	}
+	b := s.rnd[:n:n]
+	s.rnd = s.rnd[n:]
+	return b
+}
+
+// NewRecord draws a fresh record key for record id. It returns the Record
+// that seals the record's fields (Seal), and the key wrapped by the data
+// key and bound to id, as the store keeps it (store.Customer.Key).
+func (s *Sealer) NewRecord(id string) (Record, []byte) {
+	var k Key
+	raw := s.random(len(k))
+	copy(k[:], raw)
+	clear(raw)
+	data := s.v.data
+	ns := data.NonceSize()
+	nonce := s.random(ns)
+	wrapped := make([]byte, ns, wrappedKeySize)
+	copy(wrapped, nonce)
+	clear(nonce)
+	s.ad = keyAD(s.ad[:0], id)
+	wrapped = data.Seal(wrapped, wrapped[:ns], k[:], s.ad)
+	r := Record{id: id, aead: NewGCM(k)}
+	clear(k[:])
+	return r, wrapped
+}
+
+// Seal seals one field of r's record (a Record from NewRecord) under its
+// key, binding the record id and field name as Vault.Seal does.
+func (s *Sealer) Seal(r Record, field, plain string) []byte {
 	if plain == "" {
 		return nil
 	}
-	aead := s.v.data
+	aead := r.aead
 	ns := aead.NonceSize()
-	if len(s.nonces) < ns {
-		s.nonces = make([]byte, ns*sealerNonceBatch)
-		if _, err := rand.Read(s.nonces); err != nil {
-			panic("vault: internal error: crypto/rand: " + err.Error())
-		}
-	}
+	nonce := s.random(ns)
 	out := make([]byte, ns, ns+len(plain)+aead.Overhead())
-	copy(out, s.nonces[:ns])
-	clear(s.nonces[:ns]) // a nonce is used once
-	s.nonces = s.nonces[ns:]
+	copy(out, nonce)
+	clear(nonce) // a nonce is used once
 	s.ad = append(append(append(s.ad[:0], "custos field v1\x00"...), field...), 0)
-	s.ad = append(s.ad, recordID...)
+	s.ad = append(s.ad, r.id...)
 	return aead.Seal(out, out[:ns], []byte(plain), s.ad)
 }
 

@@ -3,10 +3,18 @@
 //
 // Keys: a master key lives outside the database (a 0600 key file or the
 // CUSTOS_MASTER_KEY environment variable). It wraps, with AES-256-GCM, a key
-// set kept in the store: the data key (AES-256-GCM for fields), the index
-// key (HMAC-SHA-256 blind indexes) and the token key (HMAC-SHA-256 of API
-// tokens). A copy of the database alone therefore reveals no personal data,
-// and no key is unwrapped per request: Open unwraps once.
+// set kept in the store: the data key, the index key (HMAC-SHA-256 blind
+// indexes) and the token key (HMAC-SHA-256 of API tokens). A copy of the
+// database alone therefore reveals no personal data. Open unwraps the set
+// once.
+//
+// Every customer record has its own record key (envelope encryption): a
+// random 256-bit key that seals the record's fields with AES-256-GCM, kept
+// in the store wrapped by the data key (store.Customer.Key), bound to the
+// record's id. Erasing a customer destroys that one wrapped key, and with
+// it every copy of the record's ciphertexts wherever they linger. Records
+// written before record keys have none: their fields are sealed with the
+// data key itself, and still open (Vault.Record with a nil wrapped key).
 //
 // Keys redact themselves when printed or logged.
 package vault
@@ -137,33 +145,13 @@ func Open(ctx context.Context, st store.Store, master Key) (*Vault, error) {
 }
 
 func newVault(ks keySet) (*Vault, error) {
-	block, err := aes.NewCipher(ks.data[:])
-	if err != nil {
-		return nil, fmt.Errorf("vault: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("vault: %w", err)
-	}
-	return &Vault{data: aead, index: ks.index, token: ks.token}, nil
-}
-
-func masterAEAD(master Key) cipher.AEAD {
-	block, err := aes.NewCipher(master[:])
-	if err != nil {
-		panic("vault: internal error: " + err.Error())
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		panic("vault: internal error: " + err.Error())
-	}
-	return aead
+	return &Vault{data: NewGCM(ks.data), index: ks.index, token: ks.token}, nil
 }
 
 var wrapAD = []byte("custos vault key set v1")
 
 func wrap(master Key, ks keySet) ([]byte, error) {
-	aead := masterAEAD(master)
+	aead := NewGCM(master)
 	nonce := make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -176,7 +164,7 @@ func wrap(master Key, ks keySet) ([]byte, error) {
 }
 
 func unwrap(master Key, w []byte) (keySet, error) {
-	aead := masterAEAD(master)
+	aead := NewGCM(master)
 	if len(w) < aead.NonceSize() {
 		return keySet{}, ErrWrongMasterKey
 	}
@@ -209,9 +197,12 @@ func Rewrap(ctx context.Context, st store.Store, oldMaster, newMaster Key) error
 	return st.SetMeta(ctx, metaKeySet, w)
 }
 
-// Seal encrypts one field of one record. The record id and field name are
-// bound as associated data, so a ciphertext cannot be moved to another
-// record or field.
+// Seal encrypts one field of one record with the data key itself: the
+// format of records written before record keys (store.Customer.Key nil),
+// kept so that tests and fixtures can build such records. New records are
+// sealed under their own key (Sealer.NewRecord). The record id and field
+// name are bound as associated data, so a ciphertext cannot be moved to
+// another record or field.
 func (v *Vault) Seal(recordID, field, plain string) []byte {
 	if plain == "" {
 		return nil
@@ -223,20 +214,98 @@ func (v *Vault) Seal(recordID, field, plain string) []byte {
 	return v.data.Seal(nonce, nonce, []byte(plain), ad(recordID, field))
 }
 
-// Unseal decrypts what Seal sealed for the same record and field.
-func (v *Vault) Unseal(recordID, field string, sealed []byte) (string, error) {
+// Record is the key of one customer record, ready to open its fields (or,
+// from Sealer.NewRecord, to seal them). The zero Record opens nothing.
+type Record struct {
+	id   string
+	aead cipher.AEAD
+}
+
+// Record returns the key of record id from its wrapped key as the store
+// keeps it (store.Customer.Key): one unwrap and one cipher set-up, so a
+// read that opens several fields calls it once. A nil wrapped key is a
+// record written before record keys, sealed with the data key. A wrapped
+// key that is not id's (moved from another record, or tampered with) is
+// ErrDecrypt.
+func (v *Vault) Record(id string, wrapped []byte) (Record, error) {
+	if wrapped == nil {
+		return Record{id: id, aead: v.data}, nil
+	}
+	ns := v.data.NonceSize()
+	if len(wrapped) != wrappedKeySize {
+		return Record{}, ErrDecrypt
+	}
+	var k Key
+	defer clear(k[:])
+	if _, err := v.data.Open(k[:0], wrapped[:ns], wrapped[ns:], keyAD(nil, id)); err != nil {
+		return Record{}, ErrDecrypt
+	}
+	return Record{id: id, aead: NewGCM(k)}, nil
+}
+
+// wrappedKeySize is the length of a wrapped record key: nonce, key, tag.
+const wrappedKeySize = 12 + 32 + 16
+
+// keyAD appends to dst the associated data that binds a wrapped record key
+// to its record id.
+func keyAD(dst []byte, id string) []byte {
+	return append(append(dst, "custos record key v1\x00"...), id...)
+}
+
+// NewGCM returns AES-256-GCM under k (standard nonce and tag sizes).
+func NewGCM(k Key) cipher.AEAD {
+	block, err := aes.NewCipher(k[:])
+	if err != nil {
+		panic("vault: internal error: " + err.Error())
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic("vault: internal error: " + err.Error())
+	}
+	return aead
+}
+
+// Unseal decrypts one field of r's record, as sealed for the same record
+// and field. An empty sealed value is the empty string.
+func (r Record) Unseal(field string, sealed []byte) (string, error) {
 	if len(sealed) == 0 {
 		return "", nil
 	}
-	ns := v.data.NonceSize()
+	if r.aead == nil {
+		return "", ErrDecrypt
+	}
+	ns := r.aead.NonceSize()
 	if len(sealed) < ns {
 		return "", ErrDecrypt
 	}
-	plain, err := v.data.Open(nil, sealed[:ns], sealed[ns:], ad(recordID, field))
+	plain, err := r.aead.Open(nil, sealed[:ns], sealed[ns:], ad(r.id, field))
 	if err != nil {
 		return "", ErrDecrypt
 	}
 	return string(plain), nil
+}
+
+// Field opens field "name", "phone" or "account" of c, r's record.
+func (r Record) Field(c store.Customer, field string) (string, error) {
+	switch field {
+	case "name":
+		return r.Unseal(field, c.Name)
+	case "phone":
+		return r.Unseal(field, c.Phone)
+	case "account":
+		return r.Unseal(field, c.Account)
+	}
+	return "", fmt.Errorf("vault: no sealed field %q", field)
+}
+
+// Unseal opens one field of customer c: "name", "phone" or "account". To
+// open several fields of one record, call Record once and its Field.
+func (v *Vault) Unseal(c store.Customer, field string) (string, error) {
+	r, err := v.Record(c.ID, c.Key)
+	if err != nil {
+		return "", err
+	}
+	return r.Field(c, field)
 }
 
 func ad(recordID, field string) []byte {

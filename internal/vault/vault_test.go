@@ -11,10 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/store/sqlite"
 )
 
-func openVault(t *testing.T) (*Vault, *sqlite.Store, Key) {
+func openVault(t testing.TB) (*Vault, *sqlite.Store, Key) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "v.db"))
 	if err != nil {
@@ -29,23 +30,39 @@ func openVault(t *testing.T) (*Vault, *sqlite.Store, Key) {
 	return v, st, mk
 }
 
+// legacy opens a field sealed by Vault.Seal, as a record without a record
+// key is read.
+func legacy(t *testing.T, v *Vault, id, field string, sealed []byte) (string, error) {
+	t.Helper()
+	r, err := v.Record(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Unseal(field, sealed)
+}
+
+// TestSealBindsRecordAndField checks the data-key format of records written
+// before record keys: still opened, and bound to its record and field.
 func TestSealBindsRecordAndField(t *testing.T) {
 	v, _, _ := openVault(t)
 	sealed := v.Seal("c-1", "phone", "+8613800138000")
 	if bytes.Contains(sealed, []byte("13800138000")) {
 		t.Fatal("ciphertext contains the plaintext")
 	}
-	got, err := v.Unseal("c-1", "phone", sealed)
+	got, err := legacy(t, v, "c-1", "phone", sealed)
 	if err != nil || got != "+8613800138000" {
 		t.Fatalf("Unseal = %q, %v", got, err)
 	}
+	if got, err := v.Unseal(store.Customer{ID: "c-1", Phone: sealed}, "phone"); err != nil || got != "+8613800138000" {
+		t.Fatalf("Vault.Unseal of a record without a key = %q, %v", got, err)
+	}
 	for _, c := range []struct{ id, field string }{{"c-2", "phone"}, {"c-1", "account"}} {
-		if _, err := v.Unseal(c.id, c.field, sealed); !errors.Is(err, ErrDecrypt) {
+		if _, err := legacy(t, v, c.id, c.field, sealed); !errors.Is(err, ErrDecrypt) {
 			t.Errorf("moved to %s/%s: err %v, want ErrDecrypt", c.id, c.field, err)
 		}
 	}
 	sealed[len(sealed)-1] ^= 1
-	if _, err := v.Unseal("c-1", "phone", sealed); !errors.Is(err, ErrDecrypt) {
+	if _, err := legacy(t, v, "c-1", "phone", sealed); !errors.Is(err, ErrDecrypt) {
 		t.Errorf("tampered: %v", err)
 	}
 	if a, b := v.Seal("c-1", "name", "x"), v.Seal("c-1", "name", "x"); bytes.Equal(a, b) {
@@ -53,9 +70,84 @@ func TestSealBindsRecordAndField(t *testing.T) {
 	}
 }
 
+// sealRecord seals one customer as the importer does: under a record key of
+// its own.
+func sealRecord(v *Vault, id, name, phone string) store.Customer {
+	s := v.NewSealer()
+	r, key := s.NewRecord(id)
+	return store.Customer{ID: id, Name: s.Seal(r, "name", name), Phone: s.Seal(r, "phone", phone), Key: key}
+}
+
+// TestRecordKeys checks envelope encryption: a record's fields open only
+// under its own key, its wrapped key only for its own id, and neither the
+// key nor the fields show the data key's work (a data-key open fails).
+func TestRecordKeys(t *testing.T) {
+	v, _, _ := openVault(t)
+	a := sealRecord(v, "c-1", "Li Wei", "+8613800138000")
+	b := sealRecord(v, "c-2", "Wang Fang", "+8613900139000")
+	if got, err := v.Unseal(a, "phone"); err != nil || got != "+8613800138000" {
+		t.Fatalf("Unseal = %q, %v", got, err)
+	}
+	if len(a.Key) != wrappedKeySize || bytes.Equal(a.Key, b.Key) {
+		t.Fatalf("wrapped keys %x, %x", a.Key, b.Key)
+	}
+	t.Run("wrapped key moved to another customer", func(t *testing.T) {
+		if _, err := v.Record("c-2", a.Key); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("c-1's key unwrapped for c-2: %v", err)
+		}
+		moved := a
+		moved.ID = "c-2"
+		if _, err := v.Unseal(moved, "phone"); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("c-1's record opened as c-2: %v", err)
+		}
+	})
+	t.Run("field sealed under another customer's key", func(t *testing.T) {
+		swapped := b
+		swapped.Phone = a.Phone
+		if _, err := v.Unseal(swapped, "phone"); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("c-1's phone opened under c-2's key: %v", err)
+		}
+		rb, err := v.Record("c-1", a.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rb.Unseal("name", b.Name); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("c-2's name opened under c-1's key: %v", err)
+		}
+	})
+	t.Run("record key field under the data key", func(t *testing.T) {
+		if _, err := legacy(t, v, "c-1", "phone", a.Phone); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("a record-key field opened with the data key: %v", err)
+		}
+	})
+	t.Run("key erased", func(t *testing.T) {
+		gone := a
+		gone.Key = nil
+		if _, err := v.Unseal(gone, "phone"); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("fields opened without their key: %v", err)
+		}
+	})
+	t.Run("tampered key", func(t *testing.T) {
+		k := bytes.Clone(a.Key)
+		k[20] ^= 1
+		if _, err := v.Record("c-1", k); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("tampered key: %v", err)
+		}
+		if _, err := v.Record("c-1", k[:30]); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("short key: %v", err)
+		}
+	})
+	t.Run("zero record", func(t *testing.T) {
+		if _, err := (Record{}).Unseal("phone", a.Phone); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("zero Record: %v", err)
+		}
+	})
+}
+
 func TestReopenWithWrongMasterKey(t *testing.T) {
 	v, st, mk := openVault(t)
 	sealed := v.Seal("c-1", "name", "Li Wei")
+	rec := sealRecord(v, "c-2", "Wang Fang", "")
 	if _, err := Open(context.Background(), st, NewKey()); !errors.Is(err, ErrWrongMasterKey) {
 		t.Fatalf("wrong master key: %v", err)
 	}
@@ -63,8 +155,11 @@ func TestReopenWithWrongMasterKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := v2.Unseal("c-1", "name", sealed); err != nil || got != "Li Wei" {
+	if got, err := legacy(t, v2, "c-1", "name", sealed); err != nil || got != "Li Wei" {
 		t.Fatalf("reopened vault: %q %v", got, err)
+	}
+	if got, err := v2.Unseal(rec, "name"); err != nil || got != "Wang Fang" {
+		t.Fatalf("reopened vault, record key: %q %v", got, err)
 	}
 	// Rotation re-wraps the same keys under a new master key.
 	nk := NewKey()
@@ -78,8 +173,11 @@ func TestReopenWithWrongMasterKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := v3.Unseal("c-1", "name", sealed); got != "Li Wei" {
+	if got, _ := legacy(t, v3, "c-1", "name", sealed); got != "Li Wei" {
 		t.Errorf("after rotation: %q", got)
+	}
+	if got, _ := v3.Unseal(rec, "name"); got != "Wang Fang" {
+		t.Errorf("record key after rotation: %q", got)
 	}
 }
 
@@ -170,26 +268,57 @@ func TestNormalizeAndMask(t *testing.T) {
 func TestSealerMatchesVault(t *testing.T) {
 	v, _, _ := openVault(t)
 	s := v.NewSealer()
-	nonces := map[string]bool{}
-	for i := range 600 { // more than one batch of nonces
+	seen := map[string]bool{}
+	once := func(what string, b []byte) {
+		if seen[string(b)] {
+			t.Fatalf("%s reused", what)
+		}
+		seen[string(b)] = true
+	}
+	for i := range 600 { // more than one batch of random bytes
 		val := fmt.Sprintf("+86138%08d", i)
 		if got, want := s.BlindIndex(IndexPhone, val), v.BlindIndex(IndexPhone, val); !bytes.Equal(got, want) {
 			t.Fatalf("BlindIndex(%q) = %x, want %x", val, got, want)
 		}
-		sealed := s.Seal("c-1", "phone", val)
-		if got, err := v.Unseal("c-1", "phone", sealed); err != nil || got != val {
+		id := fmt.Sprintf("c-%d", i)
+		r, key := s.NewRecord(id)
+		sealed := s.Seal(r, "phone", val)
+		if got, err := v.Unseal(store.Customer{ID: id, Phone: sealed, Key: key}, "phone"); err != nil || got != val {
 			t.Fatalf("Unseal(Sealer.Seal(%q)) = %q, %v", val, got, err)
 		}
-		if _, err := v.Unseal("c-2", "phone", sealed); !errors.Is(err, ErrDecrypt) {
+		if _, err := v.Unseal(store.Customer{ID: "c-x", Phone: sealed, Key: key}, "phone"); !errors.Is(err, ErrDecrypt) {
 			t.Fatalf("a Sealer seal moved to another record opened: %v", err)
 		}
-		n := string(sealed[:12])
-		if nonces[n] {
-			t.Fatal("nonce reused")
-		}
-		nonces[n] = true
+		once("nonce", sealed[:12])
+		once("nonce", key[:12])
 	}
-	if s.Seal("c-1", "name", "") != nil || s.BlindIndex(IndexName, "") != nil {
+	r, _ := s.NewRecord("c-1")
+	if s.Seal(r, "name", "") != nil || s.BlindIndex(IndexName, "") != nil {
 		t.Error("empty values should seal and index to nil")
+	}
+}
+
+// BenchmarkSealRecord is the vault's part of importing one customer: a
+// record key drawn and wrapped, and three fields sealed.
+func BenchmarkSealRecord(b *testing.B) {
+	v, _, _ := openVault(b)
+	s := v.NewSealer()
+	b.ReportAllocs()
+	for b.Loop() {
+		r, _ := s.NewRecord("c-0001234567")
+		s.Seal(r, "name", "Li Wei")
+		s.Seal(r, "phone", "+8613800138000")
+		s.Seal(r, "account", "li.wei1234@example.com")
+	}
+}
+
+// BenchmarkSealLegacy is the same three fields sealed with the data key,
+// as before record keys, for comparison.
+func BenchmarkSealLegacy(b *testing.B) {
+	v, _, _ := openVault(b)
+	for b.Loop() {
+		v.Seal("c-0001234567", "name", "Li Wei")
+		v.Seal("c-0001234567", "phone", "+8613800138000")
+		v.Seal("c-0001234567", "account", "li.wei1234@example.com")
 	}
 }

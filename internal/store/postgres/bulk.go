@@ -34,7 +34,7 @@ var (
 const customerLock int32 = 0x63757377
 
 var loadColumns = []string{"line", "id", "region", "site", "name", "phone", "account",
-	"phone_idx", "account_idx", "name_idx", "canary", "scope"}
+	"phone_idx", "account_idx", "name_idx", "canary", "scope", "wrapped"}
 
 // lookupIndexes are the customers table's lookup indexes, as the
 // migrations create them. A full load drops them and builds them again.
@@ -77,7 +77,7 @@ func (s *Store) LoadCustomers(ctx context.Context, opt store.LoadOptions) (store
 		`CREATE TEMP TABLE load_customers (
 			line BIGINT NOT NULL, id TEXT NOT NULL, region TEXT NOT NULL, site TEXT NOT NULL,
 			name BYTEA, phone BYTEA, account BYTEA, phone_idx BYTEA, account_idx BYTEA, name_idx BYTEA,
-			canary BOOLEAN NOT NULL, scope TEXT NOT NULL) ON COMMIT DROP`,
+			canary BOOLEAN NOT NULL, scope TEXT NOT NULL, wrapped BYTEA) ON COMMIT DROP`,
 	} {
 		if _, err := tx.Exec(ctx, q); err != nil {
 			l.Abort()
@@ -95,7 +95,7 @@ func (l *load) Add(ctx context.Context, rows []store.StagedCustomer) error {
 	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 		c := rows[i].Customer
 		return []any{int64(rows[i].Line), c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account,
-			nonEmpty(c.PhoneIndex), nonEmpty(c.AccountIndex), nonEmpty(c.NameIndex), c.Canary, c.Scope}, nil
+			nonEmpty(c.PhoneIndex), nonEmpty(c.AccountIndex), nonEmpty(c.NameIndex), c.Canary, c.Scope, c.Key}, nil
 	})
 	if _, err := l.tx.CopyFrom(ctx, pgx.Identifier{"load_customers"}, loadColumns, src); err != nil {
 		return fmt.Errorf("load customers: copy: %w", err)
@@ -195,6 +195,19 @@ func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadRe
 	if _, err := tx.Exec(ctx, insert); err != nil {
 		return err
 	}
+	// The staged rows' record keys replace the stored ones; a row sealed
+	// with the data key (no key) drops the one it replaces.
+	if _, err := tx.Exec(ctx, `INSERT INTO customer_keys (customer, wrapped)
+		SELECT id, wrapped FROM load_customers WHERE wrapped IS NOT NULL
+		ON CONFLICT (customer) DO UPDATE SET wrapped = EXCLUDED.wrapped`); err != nil {
+		return err
+	}
+	if !empty {
+		if _, err := tx.Exec(ctx, `DELETE FROM customer_keys k USING load_customers l
+			WHERE k.customer = l.id AND l.wrapped IS NULL`); err != nil {
+			return err
+		}
+	}
 	if rebuild {
 		for _, q := range lookupIndexes {
 			if _, err := tx.Exec(ctx, q); err != nil {
@@ -283,7 +296,10 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 			canary = EXCLUDED.canary, scope = EXCLUDED.scope`,
 			c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account, nonEmpty(c.PhoneIndex), nonEmpty(c.AccountIndex),
 			nonEmpty(c.NameIndex), c.Canary, c.Scope)
-		return err
+		if err != nil {
+			return err
+		}
+		return putKeys(ctx, tx, []store.Customer{c})
 	})
 	if err != nil {
 		return false, fmt.Errorf("put customer %s: %w", c.ID, err)

@@ -230,11 +230,11 @@ func (s *Store) SampleCustomers(ctx context.Context, n int) ([]store.Customer, e
 	}
 	if est > sampleScan {
 		pct := min(100, 100*8*float64(n)/est)
-		cs, err := sample(`SELECT `+row.CustomerCols+` FROM customers TABLESAMPLE BERNOULLI ($1) WHERE NOT canary
-			ORDER BY random() LIMIT $2`, pct, n)
+		cs, err := sample(row.SelectCustomers+`WHERE c.id IN (SELECT id FROM customers TABLESAMPLE BERNOULLI ($1)
+			WHERE NOT canary ORDER BY random() LIMIT $2)`, pct, n)
 		if err != nil || len(cs) == n {
 			return cs, err
 		}
 	}
-	return sample(`SELECT `+row.CustomerCols+` FROM customers WHERE NOT canary ORDER BY random() LIMIT $1`, n)
+	return sample(row.SelectCustomers+`WHERE c.id IN (SELECT id FROM customers WHERE NOT canary ORDER BY random() LIMIT $1)`, n)
 }

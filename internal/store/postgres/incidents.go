@@ -79,9 +79,13 @@ func (s *Store) MarkNotified(ctx context.Context, n store.Notice, at time.Time) 
 	return tag.RowsAffected() == 1, nil
 }
 
-// EraseCustomer deletes the customer's row and keeps a tombstone. The
-// deleted tuples stay in the table's pages until VACUUM reclaims them
-// (docs/THREATS.md).
+// EraseCustomer deletes the customer's row and record key and keeps a
+// tombstone, then VACUUMs customer_keys (a small table) so that the key's
+// dead tuple is pruned now, not when autovacuum comes by. PostgreSQL does
+// not scrub what it prunes, and the deleted row's tuples stay in customers'
+// pages until VACUUM reclaims them; without the key they are ciphertexts
+// no one can open (docs/THREATS.md). A failed VACUUM is not a failed
+// erasure: autovacuum prunes the key later.
 func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at time.Time) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM customers WHERE id = $1`, id)
@@ -90,6 +94,9 @@ func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at tim
 		}
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM customer_keys WHERE customer = $1`, id); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM customer_former WHERE customer = $1`, id); err != nil {
 			return err
@@ -102,6 +109,9 @@ func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at tim
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("erase customer: %w", err)
+	}
+	if err == nil {
+		s.pool.Exec(ctx, `VACUUM customer_keys`) //nolint:errcheck // best effort, see above
 	}
 	return err
 }

@@ -216,6 +216,32 @@ const upsertCustomers = `INSERT INTO customers
 		phone_idx = EXCLUDED.phone_idx, account_idx = EXCLUDED.account_idx, name_idx = EXCLUDED.name_idx,
 		canary = EXCLUDED.canary, scope = EXCLUDED.scope`
 
+// putKeys stores the record keys of cs in tx, and deletes the stored key of
+// each that has none (a record sealed with the data key).
+func putKeys(ctx context.Context, tx pgx.Tx, cs []store.Customer) error {
+	var ids, none []string
+	var keys [][]byte
+	for _, c := range cs {
+		if c.Key == nil {
+			none = append(none, c.ID)
+		} else {
+			ids, keys = append(ids, c.ID), append(keys, c.Key)
+		}
+	}
+	if len(ids) > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO customer_keys (customer, wrapped) SELECT * FROM unnest($1::text[], $2::bytea[])
+			ON CONFLICT (customer) DO UPDATE SET wrapped = EXCLUDED.wrapped`, ids, keys); err != nil {
+			return fmt.Errorf("record keys: %w", err)
+		}
+	}
+	if len(none) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM customer_keys WHERE customer = ANY($1::text[])`, none); err != nil {
+			return fmt.Errorf("record keys: %w", err)
+		}
+	}
+	return nil
+}
+
 // upsertPrincipals keeps a stored token when the new row has none, and an
 // existing principal's status (only ChangeStatus changes it).
 const upsertPrincipals = `INSERT INTO principals
@@ -268,7 +294,7 @@ func importTx(ctx context.Context, tx pgx.Tx, customers []store.Customer, princi
 			if _, err := tx.Exec(ctx, upsertCustomers, ids, regions, sites, names, phones, accounts, pidx, aidx, nidx, canary, scopes); err != nil {
 				return fmt.Errorf("customers: %w", err)
 			}
-			return nil
+			return putKeys(ctx, tx, cs)
 		})
 		if err != nil {
 			return err
@@ -333,17 +359,17 @@ func scanCustomer(r pgx.Row) (store.Customer, error) {
 
 // Customer returns the customer with id.
 func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
-	return scanCustomer(s.pool.QueryRow(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE id = $1`, id))
+	return scanCustomer(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE c.id = $1`, id))
 }
 
 // CustomerByPhone returns the customer with the phone blind index.
 func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.pool.QueryRow(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE phone_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
+	return scanCustomer(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE phone_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
 }
 
 // CustomerByAccount returns the customer with the account blind index.
 func (s *Store) CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.pool.QueryRow(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE account_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
+	return scanCustomer(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE account_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
 }
 
 // CustomerIDsByName returns the ids of customers with the name blind index.

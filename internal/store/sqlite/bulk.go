@@ -41,7 +41,7 @@ var (
 	_ store.FormerIndexes  = (*Store)(nil)
 )
 
-// loadRowsPerInsert is how many rows one multi-row INSERT carries (12
+// loadRowsPerInsert is how many rows one multi-row INSERT carries (13
 // parameters each, well under SQLite's bound on host parameters).
 const loadRowsPerInsert = 256
 
@@ -97,10 +97,12 @@ type load struct {
 	direct bool
 	tx     *sql.Tx
 	ins    *sql.Stmt // loadRowsPerInsert rows
-	inTx   int       // rows staged in the open staging transaction
-	done   bool
-	args   []any
-	staged int
+	// insKeys inserts loadRowsPerInsert rows' record keys (direct only).
+	insKeys *sql.Stmt
+	inTx    int // rows staged in the open staging transaction
+	done    bool
+	args    []any
+	staged  int
 	// lines maps the ordinal of a staged row (1-based) to its line: entry
 	// {n, d} says rows from the n-th on are on line ordinal+d, until the
 	// next entry. A file without quoted line breaks needs one entry.
@@ -151,6 +153,12 @@ func (l *load) begin(ctx context.Context) error {
 			if err := dropLookupIndexes(ctx, tx); err != nil {
 				return err
 			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM customer_keys`); err != nil { // none without a record
+				return err
+			}
+			if l.insKeys, err = tx.PrepareContext(ctx, insertRows("customer_keys", keyCols, loadRowsPerInsert)); err != nil {
+				return err
+			}
 			l.ins, err = tx.PrepareContext(ctx, insertRows("customers", row.CustomerCols, loadRowsPerInsert))
 			return err
 		}
@@ -165,7 +173,7 @@ func (l *load) begin(ctx context.Context) error {
 		`CREATE TEMP TABLE load_customers (
 			line INTEGER NOT NULL, id TEXT NOT NULL, region TEXT NOT NULL, site TEXT NOT NULL,
 			name BLOB, phone BLOB, account BLOB, phone_idx BLOB, account_idx BLOB, name_idx BLOB,
-			canary INTEGER NOT NULL, scope TEXT NOT NULL)`,
+			canary INTEGER NOT NULL, scope TEXT NOT NULL, wrapped BLOB)`,
 	} {
 		if _, err := l.conn.ExecContext(ctx, q); err != nil {
 			return err
@@ -176,7 +184,11 @@ func (l *load) begin(ctx context.Context) error {
 	return err
 }
 
-const loadCols = `line, ` + row.CustomerCols
+// loadCols are the staging table's columns; keyCols customer_keys'.
+const (
+	loadCols = `line, ` + row.CustomerCols + `, wrapped`
+	keyCols  = `customer, wrapped`
+)
 
 func insertRows(table, cols string, n int) string {
 	one := "(?" + strings.Repeat(",?", strings.Count(cols, ",")) + ")"
@@ -188,8 +200,33 @@ func (l *load) appendArgs(args []any, r store.StagedCustomer) []any {
 	if !l.direct {
 		args = append(args, r.Line)
 	}
-	return append(args, c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account,
+	args = append(args, c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account,
 		c.PhoneIndex, c.AccountIndex, c.NameIndex, c.Canary, c.Scope)
+	if !l.direct {
+		args = append(args, c.Key)
+	}
+	return args
+}
+
+// insertKeys stores the record keys of rows in a direct load (rows with
+// none, sealed with the data key, have no key row).
+func (l *load) insertKeys(ctx context.Context, rows []store.StagedCustomer) error {
+	l.args = l.args[:0]
+	for _, r := range rows {
+		if r.Key != nil {
+			l.args = append(l.args, r.ID, r.Key)
+		}
+	}
+	var err error
+	switch n := len(l.args) / 2; n {
+	case 0:
+	case loadRowsPerInsert:
+		_, err = l.insKeys.ExecContext(ctx, l.args...)
+	default:
+		_, err = l.tx.ExecContext(ctx, insertRows("customer_keys", keyCols, n), l.args...)
+	}
+	clear(l.args)
+	return err
 }
 
 // note records a staged row's ordinal, line and id.
@@ -263,7 +300,14 @@ func (l *load) insert(ctx context.Context, rows []store.StagedCustomer) error {
 	if l.direct && isUnique(err) {
 		// An id the file has twice: find it row by row (the failed
 		// statement changed nothing).
-		return l.insertEach(ctx, rows)
+		err = l.insertEach(ctx, rows)
+		if err != nil {
+			return err
+		}
+		return l.insertKeys(ctx, rows)
+	}
+	if err == nil && l.direct {
+		err = l.insertKeys(ctx, rows)
 	}
 	if err != nil {
 		return fmt.Errorf("load customers: %w", err)
@@ -426,6 +470,16 @@ func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadRe
 		SELECT `+row.CustomerCols+` FROM temp.load_customers ORDER BY `+order); err != nil {
 		return err
 	}
+	// The staged rows' record keys replace the stored ones; a row sealed
+	// with the data key (no key) drops the one it replaces.
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO customer_keys (`+keyCols+`)
+		SELECT id, wrapped FROM temp.load_customers WHERE wrapped IS NOT NULL ORDER BY `+order); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM customer_keys WHERE customer IN
+		(SELECT id FROM temp.load_customers WHERE wrapped IS NULL)`); err != nil {
+		return err
+	}
 	if rebuild {
 		if err := buildLookupIndexes(ctx, tx); err != nil {
 			return err
@@ -448,6 +502,9 @@ func (l *load) Abort() error {
 	l.done = true
 	if l.ins != nil {
 		l.ins.Close()
+	}
+	if l.insKeys != nil {
+		l.insKeys.Close()
 	}
 	if l.tx != nil {
 		l.tx.Rollback()
@@ -483,7 +540,10 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO customers (`+row.CustomerCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
 			c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account, c.PhoneIndex, c.AccountIndex, c.NameIndex, c.Canary, c.Scope)
-		return err
+		if err != nil {
+			return err
+		}
+		return putKey(ctx, tx, c)
 	})
 	s.cache.forgetCustomer(c.ID)
 	if err != nil {

@@ -185,7 +185,7 @@ func (s *Store) SampleCustomers(ctx context.Context, n int) ([]store.Customer, e
 	if err != nil || len(cs) == n {
 		return cs, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE id IN
+	rows, err := s.r.QueryContext(ctx, row.SelectCustomers+`WHERE c.id IN
 		(SELECT id FROM customers WHERE canary = 0 ORDER BY random() LIMIT ?)`, n)
 	cs, err = collect(rows, err, row.Customer)
 	if err != nil {
@@ -208,8 +208,8 @@ func (s *Store) sampleByRowid(ctx context.Context, n int) ([]store.Customer, err
 	seen := make(map[string]bool, n)
 	var out []store.Customer
 	for try := 0; try < 4*n && len(out) < n; try++ {
-		c, err := scanCustomer(s.rowR(ctx, `SELECT `+row.CustomerCols+` FROM customers
-			WHERE rowid >= ? AND canary = 0 ORDER BY rowid LIMIT 1`, 1+rand.Int64N(maxID.Int64)))
+		c, err := scanCustomer(s.rowR(ctx, row.SelectCustomers+`
+			WHERE c.rowid >= ? AND canary = 0 ORDER BY c.rowid LIMIT 1`, 1+rand.Int64N(maxID.Int64)))
 		if errors.Is(err, store.ErrNotFound) || err == nil && seen[c.ID] {
 			continue
 		}

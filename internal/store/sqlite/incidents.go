@@ -87,9 +87,10 @@ func (s *Store) MarkNotified(ctx context.Context, n store.Notice, at time.Time) 
 	return k == 1, nil
 }
 
-// EraseCustomer deletes the customer's row with SQLite's secure delete
-// (freed pages are overwritten with zeros), keeps a tombstone, and then
-// truncates the write-ahead log so no copy of the old pages stays in it.
+// EraseCustomer deletes the customer's row and record key with SQLite's
+// secure delete (what is deleted is overwritten with zeros), keeps a
+// tombstone, and then truncates the write-ahead log so no copy of the old
+// pages stays in it.
 func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at time.Time) error {
 	defer s.cache.drop()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -102,6 +103,9 @@ func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at tim
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_keys WHERE customer = ?`, id); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_former WHERE customer = ?`, id); err != nil {
 			return err

@@ -16,6 +16,14 @@ CREATE TABLE IF NOT EXISTS customers (
 CREATE INDEX IF NOT EXISTS customers_phone ON customers (phone_idx);
 CREATE INDEX IF NOT EXISTS customers_account ON customers (account_idx);
 CREATE INDEX IF NOT EXISTS customers_name ON customers (name_idx);
+-- customer_keys holds each record's own data key, wrapped by the vault
+-- (store.Customer.Key), apart from the record: erasing this one row makes
+-- every other copy of the record's ciphertexts unreadable. Records written
+-- before record keys have no row here.
+CREATE TABLE IF NOT EXISTS customer_keys (
+	customer TEXT PRIMARY KEY,
+	wrapped BLOB NOT NULL
+) WITHOUT ROWID;
 -- customer_former keeps the blind indexes of phone numbers and accounts a
 -- customer no longer has (replaced by an import or the CRM), so leak tracing
 -- still resolves a leak of the old values (see bulk.go).

@@ -147,7 +147,10 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	// The writer never checkpoints the WAL itself (a checkpoint inside a
 	// group commit would stall every request waiting on it); a background
 	// connection does, passively, without blocking writers.
-	w, err := openDB(dsn(false, "wal_autocheckpoint(0)"))
+	// The writer overwrites what it deletes or replaces with zeros
+	// (secure_delete), so a replaced record key leaves no copy in the
+	// file's free space (docs/THREATS.md, erasure).
+	w, err := openDB(dsn(false, "wal_autocheckpoint(0)", "secure_delete(1)"))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -378,6 +381,9 @@ func importTx(ctx context.Context, tx *sql.Tx, b store.Batch) error {
 					c.PhoneIndex, c.AccountIndex, c.NameIndex, c.Canary, c.Scope); err != nil {
 					return fmt.Errorf("customer %s: %w", c.ID, err)
 				}
+				if err := putKey(ctx, tx, c); err != nil {
+					return fmt.Errorf("customer %s: %w", c.ID, err)
+				}
 			}
 		}
 		for _, p := range b.Principals {
@@ -400,6 +406,18 @@ func importTx(ctx context.Context, tx *sql.Tx, b store.Batch) error {
 	}
 }
 
+// putKey stores c's record key in tx, or deletes the stored one when c has
+// none (a record sealed with the data key).
+func putKey(ctx context.Context, tx *sql.Tx, c store.Customer) error {
+	var err error
+	if c.Key == nil {
+		_, err = tx.ExecContext(ctx, `DELETE FROM customer_keys WHERE customer = ?`, c.ID)
+	} else {
+		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO customer_keys (customer, wrapped) VALUES (?, ?)`, c.ID, c.Key)
+	}
+	return err
+}
+
 func scanCustomer(r row.Scanner) (store.Customer, error) {
 	v, err := row.Customer(r)
 	return v, notFound(err)
@@ -410,7 +428,7 @@ func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error)
 	if ok {
 		return c, nil
 	}
-	c, err := scanCustomer(s.rowR(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE id = ?`, id))
+	c, err := scanCustomer(s.rowR(ctx, row.SelectCustomers+`WHERE c.id = ?`, id))
 	if err == nil {
 		s.cache.putCustomer(c, gen)
 	}
@@ -418,11 +436,11 @@ func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error)
 }
 
 func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.rowR(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE phone_idx = ? ORDER BY id LIMIT 1`, index))
+	return scanCustomer(s.rowR(ctx, row.SelectCustomers+`WHERE phone_idx = ? ORDER BY id LIMIT 1`, index))
 }
 
 func (s *Store) CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.rowR(ctx, `SELECT `+row.CustomerCols+` FROM customers WHERE account_idx = ? ORDER BY id LIMIT 1`, index))
+	return scanCustomer(s.rowR(ctx, row.SelectCustomers+`WHERE account_idx = ? ORDER BY id LIMIT 1`, index))
 }
 
 func (s *Store) CustomerIDsByName(ctx context.Context, index []byte) ([]string, error) {

@@ -122,15 +122,18 @@ func testLoadReplaces(t *testing.T, s store.Store) {
 			mustImport(t, s, store.Batch{Customers: old})
 			changed := old[1]
 			changed.PhoneIndex, changed.Name = []byte("new-pidx-"+changed.ID), []byte("new-sealed-name")
-			rows := []store.StagedCustomer{{Customer: added, Line: 2}, {Customer: changed, Line: 3}}
+			changed.Key = []byte("new-wrapped-key") // sealed again under a new record key
+			unkeyed := old[2]                       // sealed again with the data key: the key goes
+			unkeyed.Key, unkeyed.Name = nil, []byte("legacy-sealed-name")
+			rows := []store.StagedCustomer{{Customer: added, Line: 2}, {Customer: changed, Line: 3}, {Customer: unkeyed, Line: 4}}
 			res, err := load(t, b, store.LoadOptions{Upsert: upsert, Now: base}, rows, 1, store.Batch{})
-			if err != nil || res != (store.LoadResult{Created: 1, Replaced: 1}) {
-				t.Fatalf("load = %+v, %v; want 1 created, 1 replaced", res, err)
+			if err != nil || res != (store.LoadResult{Created: 1, Replaced: 2}) {
+				t.Fatalf("load = %+v, %v; want 1 created, 2 replaced", res, err)
 			}
 			if got, err := s.Customer(ctx, changed.ID); err != nil || !equalCustomer(got, changed) {
 				t.Errorf("replaced customer = %+v, %v", got, err)
 			}
-			for _, c := range []store.Customer{old[0], old[2], added} {
+			for _, c := range []store.Customer{old[0], unkeyed, added} {
 				if got, err := s.Customer(ctx, c.ID); err != nil || !equalCustomer(got, c) {
 					t.Errorf("Customer(%s) = %+v, %v", c.ID, got, err)
 				}
@@ -239,11 +242,22 @@ func testPutCustomer(t *testing.T, s store.Store) {
 	customersAre(t, s, []store.Customer{c})
 	c2 := c
 	c2.PhoneIndex, c2.AccountIndex, c2.Region = []byte("pidx-new"), []byte("aidx-new"), "SH"
+	c2.Key = []byte("wrapped-key-new")
 	if created, err := b.PutCustomer(ctx, c2, base); err != nil || created {
 		t.Fatalf("PutCustomer(existing) = %v, %v; want replaced", created, err)
 	}
 	customersAre(t, s, []store.Customer{c2})
 	// Replacing again with the same values keeps no new former index.
+	if _, err := b.PutCustomer(ctx, c2, base); err != nil {
+		t.Fatal(err)
+	}
+	// A record sealed with the data key (no record key) replaces the key.
+	legacy := c2
+	legacy.Key = nil
+	if _, err := b.PutCustomer(ctx, legacy, base); err != nil {
+		t.Fatal(err)
+	}
+	customersAre(t, s, []store.Customer{legacy})
 	if _, err := b.PutCustomer(ctx, c2, base); err != nil {
 		t.Fatal(err)
 	}

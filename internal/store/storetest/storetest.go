@@ -109,8 +109,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 // store has to keep full time precision.
 var base = time.Date(2026, 3, 2, 9, 14, 5, 123456789, time.UTC)
 
+// customer returns customer i; two in three have a record key, the third
+// is sealed with the data key (written before record keys).
 func customer(i int) store.Customer {
+	var key []byte
+	if i%3 != 0 {
+		key = []byte(fmt.Sprintf("wrapped-key-%d", i))
+	}
 	return store.Customer{
+		Key:          key,
 		ID:           fmt.Sprintf("c-%07d", i),
 		Region:       "GD",
 		Site:         fmt.Sprintf("store-%04d", i%7),
@@ -148,7 +155,8 @@ func equalCustomer(a, b store.Customer) bool {
 	return a.ID == b.ID && a.Region == b.Region && a.Site == b.Site &&
 		bytes.Equal(a.Name, b.Name) && bytes.Equal(a.Phone, b.Phone) && bytes.Equal(a.Account, b.Account) &&
 		bytes.Equal(a.PhoneIndex, b.PhoneIndex) && bytes.Equal(a.AccountIndex, b.AccountIndex) &&
-		bytes.Equal(a.NameIndex, b.NameIndex) && a.Canary == b.Canary && a.Scope == b.Scope
+		bytes.Equal(a.NameIndex, b.NameIndex) && a.Canary == b.Canary && a.Scope == b.Scope &&
+		bytes.Equal(a.Key, b.Key)
 }
 
 func equalPrincipal(a, b store.Principal) bool {

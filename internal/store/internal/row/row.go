@@ -48,6 +48,13 @@ const (
 	AlertCols      = `id, actor, time, score, reasons, records, kind, action, detail`
 )
 
+// SelectCustomers selects the customer rows with their record keys (kept
+// apart, in customer_keys: see store.Customer.Key), in the order Customer
+// scans them; a query adds its WHERE clause. The joined table has no
+// column named as one of customers', so conditions need no prefix.
+const SelectCustomers = `SELECT c.id, c.region, c.site, c.name, c.phone, c.account, c.phone_idx, c.account_idx,
+	c.name_idx, c.canary, c.scope, k.wrapped FROM customers c LEFT JOIN customer_keys k ON k.customer = c.id `
+
 // String scans one text column.
 func String(r Scanner) (string, error) {
 	var s string
@@ -61,11 +68,11 @@ const (
 	LatestCheckpointQuery = `SELECT ` + CheckpointCols + ` FROM checkpoints ORDER BY seq DESC LIMIT 1`
 )
 
-// Customer scans CustomerCols.
+// Customer scans a row of SelectCustomers.
 func Customer(r Scanner) (store.Customer, error) {
 	var c store.Customer
 	err := r.Scan(&c.ID, &c.Region, &c.Site, &c.Name, &c.Phone, &c.Account,
-		&c.PhoneIndex, &c.AccountIndex, &c.NameIndex, &c.Canary, &c.Scope)
+		&c.PhoneIndex, &c.AccountIndex, &c.NameIndex, &c.Canary, &c.Scope, &c.Key)
 	return c, err
 }
 
