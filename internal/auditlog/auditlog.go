@@ -27,8 +27,8 @@
 // Consumers of the records (detectors, trace access sets, SIEM export)
 // follow them with Follow (see feed.go): the committer hands each commit,
 // parsed once, to every cursor in memory; the store fills in the rest. The
-// integrator keeps its own in-memory hand-off (it needs only the raw bytes,
-// and a slow consumer must never hold up publication).
+// integrator is one of those consumers, with a cursor of its own, so a slow
+// consumer never holds up publication.
 //
 // The time from step 1 to a checkpoint covering the entry is the publication
 // lag, exported as a Prometheus gauge (custos_audit_publish_lag_seconds);
