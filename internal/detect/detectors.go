@@ -193,6 +193,29 @@ func (c *check) unexplShare() (share, habit float64, ok bool) {
 	return 0, 0, false
 }
 
+// lasting returns how much the person's peers' lasting habits differ in
+// the share that pick selects (members' own long-run shares; see
+// memberSpread), at share s: same role and region, else same role.
+func (c *check) lasting(pick func(*group) *memberSpread, s float64) float64 {
+	for _, g := range c.p.groups[grpRegion:] {
+		if m := pick(g); m.n >= 20 {
+			return m.tau(s, 0.05)
+		}
+	}
+	return 0.05
+}
+
+// weekHabit is the habit spread to use for a share summed over days:
+// the lasting part (tau) stays whatever the days, the day-to-day rest
+// averages out over them.
+func weekHabit(habit, tau float64, days int) float64 {
+	t2 := math.Min(tau*tau, habit*habit)
+	return math.Sqrt(t2 + (habit*habit-t2)/float64(max(days, 1)))
+}
+
+func memU(g *group) *memberSpread { return &g.memU }
+func memW(g *group) *memberSpread { return &g.memW }
+
 // ownShare is the person's own smoothed unexplained share, once there is
 // enough history to trust it.
 func (c *check) ownShare() (float64, bool) {
@@ -304,7 +327,7 @@ func (slowDet) check(c *check) (float64, string) {
 	}
 	best, reason := 0.0, ""
 	if share, habit, ok := c.unexplShare(); ok {
-		e, z := excessSD(u, r, share, habit)
+		e, z := excessSD(u, r, share, weekHabit(habit, c.lasting(memU, share), days))
 		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > 0 {
 			best = sc
 			if c.why {
@@ -476,11 +499,14 @@ func (foreignDet) check(c *check) (float64, string) {
 		}
 	}
 	if p.shReads >= 100 && c.ownOK() {
-		// The person's own share, which may not grow far past their
-		// peers' (a harvest that blends in must not teach its own bar).
+		// The person's own share, pulled toward their peers' as far as
+		// people's habits usually differ (a harvest that blends in must
+		// not teach its own bar).
 		oR, oS, oW := float64(p.shForeignR/p.shReads), float64(p.shForeignS/p.shReads), float64(p.shFW/p.shReads)
 		if known {
-			oR, oS, oW = math.Min(oR, refR+0.15), math.Min(oS, refS+0.15), math.Min(oW, refW+0.1)
+			tau := c.lasting(func(g *group) *memberSpread { return &g.memF }, refW)
+			n := float64(p.shReads)
+			oR, oS, oW = shrink(oR, n, refR, tau), shrink(oS, n, refS, tau), shrink(oW, n, refW, tau)
 		}
 		refR, refS, refW, known = math.Max(refR, oR), math.Max(refS, oS), math.Max(refW, oW), true
 	}
@@ -523,7 +549,7 @@ func (foreignDet) check(c *check) (float64, string) {
 	wx, wn, days := x, n, 1
 	for i := 0; i < min(p.nHist, historyDays); i++ {
 		d := &p.hist[i]
-		if d.day > p.day-slowWindow {
+		if d.day > p.day-slowWindow && !coverDay(d) {
 			wx += float64(d.fw10) / 10
 			wn += float64(d.reads)
 			top += float64(d.fTop)
@@ -544,6 +570,15 @@ func (foreignDet) check(c *check) (float64, string) {
 		}
 	}
 	return best, reason
+}
+
+// coverDay reports a past day spent serving one other region's customers
+// and hardly any of the person's own: covering a store there. Its foreign
+// customers are the cover's, not a harvest blended into the usual work,
+// so the week's sum leaves it out (a day's own bar rises for it alike; see
+// concentration).
+func coverDay(d *dayStat) bool {
+	return d.fAll >= 5 && float64(d.fTop) >= 0.8*float64(d.fAll) && float64(d.fAll) >= 0.85*float64(d.reads)
 }
 
 // concentration raises the foreign bar when most foreign customers come
@@ -583,8 +618,8 @@ func (c *check) wholeShare() (share, habit float64, ok bool) {
 		return 0, 0, false
 	}
 	if c.ownOK() && p.shR >= 100 {
-		own := float64(p.shWh / p.shR)
-		share = math.Max(share, math.Min(own, share+0.1))
+		tau := c.lasting(memW, share)
+		share = math.Max(share, shrink(float64(p.shWh/p.shR), float64(p.shR), share, tau))
 	}
 	return share, habit, true
 }
@@ -615,7 +650,7 @@ func (recordsDet) check(c *check) (float64, string) {
 		}
 	}
 	if days >= 2 {
-		e, z := excessSD(x, r, share, habit)
+		e, z := excessSD(x, r, share, weekHabit(habit, c.lasting(memW, share), days))
 		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > best {
 			best = sc
 			if c.why {

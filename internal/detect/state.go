@@ -111,6 +111,60 @@ func (sh *shareHist) q(q float64) float64 {
 	return 1
 }
 
+// memberSpread learns how far members' own long-run shares of something
+// (unexplained reads, whole records, weighted foreign customers) differ
+// from person to person: the habits that persist, beyond the noise of
+// each person's own estimate. Samples are each member's smoothed share,
+// taken as they close a day; decayed like the group's other shares.
+// Samples far from the current mean are pulled in to three spreads, so
+// one harvester does not widen everyone's bar.
+type memberSpread struct {
+	n, sx, sxx float64
+	inv        float64 // sum of 1/reads behind each sample (their noise)
+}
+
+// add adds a member's smoothed share x estimated from reads reads.
+func (m *memberSpread) add(x, reads float64) {
+	if m.n >= 10 {
+		mu := m.sx / m.n
+		sd := math.Sqrt(math.Max(m.sxx/m.n-mu*mu, 0))
+		x = clamp(x, mu-3*sd-0.01, mu+3*sd+0.01)
+	}
+	m.n++
+	m.sx += x
+	m.sxx += x * x
+	m.inv += 1 / math.Max(reads, 1)
+}
+
+func (m *memberSpread) decay(f float64) {
+	m.n *= f
+	m.sx *= f
+	m.sxx *= f
+	m.inv *= f
+}
+
+// tau returns the spread of members' lasting habits around share s (the
+// variance of their shares less what their own estimates' noise
+// explains), or def before 20 samples.
+func (m *memberSpread) tau(s, def float64) float64 {
+	if m.n < 20 {
+		return def
+	}
+	mu := m.sx / m.n
+	v := m.sxx/m.n - mu*mu - s*(1-s)*m.inv/m.n
+	return clamp(math.Sqrt(math.Max(v, 0)), 0.01, 0.15)
+}
+
+// shrink is a person's own share own (from reads reads) pulled toward
+// their peers' share peer as far as habits usually differ (tau): little
+// evidence or an odd value moves it less, and it never rises more than
+// two spreads above the peers', so a harvest cannot teach its own bar.
+func shrink(own, reads, peer, tau float64) float64 {
+	noise := peer * (1 - peer) / math.Max(reads, 1)
+	b := tau * tau / (tau*tau + noise + 1e-9)
+	return math.Min(peer+b*(own-peer), peer+2*tau)
+}
+
 // minPeers is how many active peers a comparison with today's peers needs:
 // at least ten, so that a 90th percentile is never the person themself.
 const minPeers = 10
@@ -346,6 +400,9 @@ type group struct {
 	// unexplH and wholeH are members' daily shares of unexplained reads
 	// and of whole records taken.
 	unexplH, wholeH shareHist
+	// memU, memW and memF are members' lasting habits: shares of
+	// unexplained reads, whole records and weighted foreign customers.
+	memU, memW, memF memberSpread
 	// shWhole counts whole records among shReads (decayed), except under
 	// CRM tickets; shWholeAll counts them all.
 	shWhole, shWholeAll float64
@@ -417,6 +474,9 @@ func (g *group) ensureDay(d int32) {
 	g.day = d
 	g.unexplH.decay(0.9)
 	g.wholeH.decay(0.9)
+	g.memU.decay(0.9)
+	g.memW.decay(0.9)
+	g.memF.decay(0.9)
 	if g.shReads >= 100 {
 		g.refR, g.refS, g.refOK = g.shForeignR/g.shReads, g.shForeignS/g.shReads, true
 		g.refW = g.shFW / g.shReads
@@ -578,6 +638,15 @@ func (p *person) roll(e *Engine, d int32) {
 			p.shForeignR += float32(p.today.foreignR)
 			p.shForeignS += float32(p.today.foreignS)
 			p.shFW += float32(p.today.fw10) / 10
+		}
+		for _, g := range p.groups[grpRegion:] {
+			if p.shR >= 100 {
+				g.memU.add(float64(p.shU/p.shR), float64(p.shR))
+				g.memW.add(float64(p.shWh/p.shR), float64(p.shR))
+			}
+			if p.shReads >= 100 {
+				g.memF.add(float64(p.shFW/p.shReads), float64(p.shReads))
+			}
 		}
 	}
 	p.day = d
