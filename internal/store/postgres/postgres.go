@@ -602,93 +602,29 @@ func pruneBefore(at time.Time) (hour, day string) {
 	return h, d
 }
 
-const quotaState = `SELECT
-	EXISTS (SELECT 1 FROM quota WHERE principal = $1 AND win = $2 AND customer = $4),
-	EXISTS (SELECT 1 FROM quota WHERE principal = $1 AND win = $3 AND customer = $4),
-	(SELECT count(*) FROM quota WHERE principal = $1 AND win = $2),
-	(SELECT count(*) FROM quota WHERE principal = $1 AND win = $3)`
-
-// ChargeQuota checks and records a read in one transaction that holds an
-// advisory lock on the principal, so concurrent charges for one principal
-// (from any gateway) are applied one after another and never overspend.
-// The transaction takes two round trips: BEGIN, the lock and the read are
-// pipelined in one, the writes and COMMIT in the other.
+// ChargeQuota checks and records a read in one statement
+// (custos_charge_quota, migration 0008) that holds an advisory lock on the
+// principal, so concurrent charges for one principal (from any gateway) are
+// applied one after another and never overspend: one round trip.
 func (s *Store) ChargeQuota(ctx context.Context, principal, customer string, at time.Time, l store.QuotaLimits) (store.QuotaResult, error) {
-	res, err := s.chargeQuota(ctx, principal, customer, at, l)
-	if err != nil {
-		return store.QuotaResult{}, fmt.Errorf("charge quota: %w", classify(err)) // on an acquired connection
-	}
-	return res, nil
-}
-
-func (s *Store) chargeQuota(ctx context.Context, principal, customer string, at time.Time, l store.QuotaLimits) (res store.QuotaResult, err error) {
 	hw, dw, hEnd, dEnd := store.QuotaWindows(at)
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return res, err
-	}
-	defer conn.Release()
-	defer func() {
-		if err != nil {
-			// Best effort: if this fails too, the pool sees the connection
-			// is not idle on Release and closes it, ending the transaction.
-			conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-		}
-	}()
-	// The read is a separate statement from the lock, so (READ COMMITTED)
-	// its snapshot is taken once the lock is held and sees every earlier
-	// charge.
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
-	// Quota rows need not wait for the disk: every answered read is in the
-	// audit log (committed synchronously), and Open recounts the day from
-	// it, so a server crash cannot lose a charge that let data out.
-	b.Queue(`SET LOCAL synchronous_commit = off`)
-	b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, quotaLock, principal)
+	oldHour, oldDay := pruneBefore(at)
+	var res store.QuotaResult
 	var inHour, inDay bool
-	b.Queue(quotaState, principal, hw, dw, customer).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&inHour, &inDay, &res.HourCount, &res.DayCount)
-	})
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return res, err
+	var hc, dc int64
+	err := s.pool.QueryRow(ctx, `SELECT * FROM custos_charge_quota($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		quotaLock, principal, hw, dw, customer, l.PerHour, l.PerDay, oldHour, oldDay).
+		Scan(&res.Allowed, &inHour, &inDay, &hc, &dc)
+	if err != nil {
+		return store.QuotaResult{}, fmt.Errorf("charge quota: %w", err)
 	}
-	b = &pgx.Batch{}
+	res.HourCount, res.DayCount = int(hc), int(dc)
 	switch {
+	case res.Allowed:
 	case !inHour && l.PerHour > 0 && res.HourCount >= l.PerHour:
 		res.RetryAfter = hEnd.Sub(at)
-	case !inDay && l.PerDay > 0 && res.DayCount >= l.PerDay:
-		res.RetryAfter = dEnd.Sub(at)
 	default:
-		res.Allowed = true
-		var wins []string
-		if !inHour {
-			wins = append(wins, hw)
-			res.HourCount++
-		}
-		if !inDay {
-			wins = append(wins, dw)
-			res.DayCount++
-		}
-		if len(wins) > 0 {
-			b.Queue(`INSERT INTO quota (principal, win, customer) SELECT $1, w, $3 FROM unnest($2::text[]) AS w`,
-				principal, wins, customer)
-		}
-		if !inHour && res.HourCount == 1 {
-			// The principal's first charge this hour: drop its windows
-			// that ended long ago, so the table stays bounded.
-			oldHour, oldDay := pruneBefore(at)
-			b.Queue(`DELETE FROM quota WHERE principal = $1
-				AND ((win >= 'h:' AND win < $2) OR (win >= 'd:' AND win < $3))`, principal, oldHour, oldDay)
-		}
-	}
-	b.Queue(`COMMIT`).Exec(func(tag pgconn.CommandTag) error {
-		if tag.String() != "COMMIT" {
-			return pgx.ErrTxCommitRollback
-		}
-		return nil
-	})
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return res, err
+		res.RetryAfter = dEnd.Sub(at)
 	}
 	return res, nil
 }
