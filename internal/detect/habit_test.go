@@ -3,6 +3,8 @@ package detect
 import (
 	"math"
 	"testing"
+
+	"github.com/custos-dev/custos/internal/event"
 )
 
 // TestMemberSpread checks that the lasting spread of members' shares is
@@ -81,5 +83,26 @@ func TestCoverDay(t *testing.T) {
 				t.Errorf("coverDay = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestWholeRecordCountsOnlyWhatWasShownInClear checks that a read whose
+// phone or account was masked (a read under a ticket) does not count as
+// taking the whole record.
+func TestWholeRecordCountsOnlyWhatWasShownInClear(t *testing.T) {
+	for _, tc := range []struct {
+		fields, masked []string
+		want           bool
+	}{
+		{nil, nil, true}, // older events name no fields
+		{[]string{"name", "phone", "account"}, nil, true},
+		{[]string{"name", "phone", "account"}, []string{"phone", "account"}, false},
+		{[]string{"name", "phone", "account"}, []string{"account"}, false},
+		{[]string{"name", "phone"}, nil, false},
+	} {
+		ev := &event.Event{Fields: tc.fields, Masked: tc.masked}
+		if got := wholeRecord(ev); got != tc.want {
+			t.Errorf("wholeRecord(fields %v, masked %v) = %v, want %v", tc.fields, tc.masked, got, tc.want)
+		}
 	}
 }

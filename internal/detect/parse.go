@@ -54,6 +54,53 @@ func (p *Parser) Parse(line []byte) (event.Event, error) {
 	return ev, nil
 }
 
+// strings reads the array of field names (or null) at b[i:], interning the
+// names; with last, an array equal to the last one read this way is that
+// one again (most lines repeat the fields array).
+func (p *Parser) strings(b []byte, i int, last bool) (fs []string, _ int, ok bool) {
+	if hasLit(b, i, "null") {
+		return nil, i + 4, true
+	}
+	if i >= len(b) || b[i] != '[' {
+		return nil, i, false
+	}
+	if end := indexByte(b, i, ']'); last && end > 0 && p.lastFields != nil && string(b[i:end+1]) == string(p.lastFieldsRaw) {
+		return p.lastFields, end + 1, true
+	}
+	start := i
+	fs = make([]string, 0, 4)
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		i++
+	} else {
+		for {
+			if i >= len(b) || b[i] != '"' {
+				return nil, i, false
+			}
+			v, j, good := scanString(b, i)
+			if !good {
+				return nil, i, false
+			}
+			fs = append(fs, p.str(v, fFields))
+			i = skipWS(b, j)
+			if i < len(b) && b[i] == ',' {
+				i = skipWS(b, i+1)
+				continue
+			}
+			if i < len(b) && b[i] == ']' {
+				i++
+				break
+			}
+			return nil, i, false
+		}
+	}
+	if last {
+		p.lastFieldsRaw = append(p.lastFieldsRaw[:0], b[start:i]...)
+		p.lastFields = fs
+	}
+	return fs, i, true
+}
+
 func (p *Parser) str(b []byte, field int) string {
 	if field < 0 {
 		return string(b)
@@ -204,48 +251,18 @@ func (p *Parser) fast(b []byte) (ev event.Event, ok bool) {
 					ev.Found = &p.no
 				}
 			}
-		case "fields":
-			if hasLit(b, i, "null") {
-				ev.Fields, i = nil, i+4
-				break
-			}
-			if b[i] != '[' {
+		case "fields", "masked":
+			var fs []string
+			var good bool
+			fs, i, good = p.strings(b, i, string(key) == "fields")
+			if !good {
 				return ev, false
 			}
-			if end := indexByte(b, i, ']'); end > 0 && p.lastFields != nil && string(b[i:end+1]) == string(p.lastFieldsRaw) {
-				ev.Fields, i = p.lastFields, end+1
-				break
-			}
-			start := i
-			fs := make([]string, 0, 4)
-			i = skipWS(b, i+1)
-			if i < len(b) && b[i] == ']' {
-				i++
+			if string(key) == "fields" {
+				ev.Fields = fs
 			} else {
-				for {
-					if i >= len(b) || b[i] != '"' {
-						return ev, false
-					}
-					v, j, good := scanString(b, i)
-					if !good {
-						return ev, false
-					}
-					fs = append(fs, p.str(v, fFields))
-					i = skipWS(b, j)
-					if i < len(b) && b[i] == ',' {
-						i = skipWS(b, i+1)
-						continue
-					}
-					if i < len(b) && b[i] == ']' {
-						i++
-						break
-					}
-					return ev, false
-				}
+				ev.Masked = fs
 			}
-			ev.Fields = fs
-			p.lastFieldsRaw = append(p.lastFieldsRaw[:0], b[start:i]...)
-			p.lastFields = fs
 		default:
 			return ev, false // unknown or differently-cased key: the slow path decides
 		}

@@ -82,6 +82,8 @@ func FuzzParser(f *testing.F) {
 	f.Add([]byte(`{"time":null}`))
 	f.Add([]byte(`{"time":"2026-03-02T09:14:05Z","actor":"a","action":"customer.read","basis":"own_ticket","ticket_age":-0,"target":"b"}`))
 	f.Add([]byte(`{"time":"2026-03-02T09:14:05Z","actor":"a","action":"customer.read","found":true,"fields":["name","phone"]}`))
+	f.Add([]byte(`{"time":"2026-03-02T09:14:05Z","actor":"a","action":"customer.read","fields":["name","phone","account"],"masked":["phone","account"]}`))
+	f.Add([]byte(`{"time":"2026-03-02T09:14:05Z","actor":"a","action":"customer.read","fields":["phone"],"masked":null}`))
 	shared := NewParser() // state carried across inputs (interning, fields reuse)
 	f.Fuzz(func(t *testing.T, line []byte) {
 		p := NewParser()

@@ -803,7 +803,7 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 	if fs {
 		t.foreignS++
 	}
-	whAll := wholeRecord(ev.Fields)
+	whAll := wholeRecord(ev)
 	wh := whAll && ev.Basis != event.BasisCRMTicket
 	if wh {
 		t.whole++
@@ -812,7 +812,7 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 	if fr || fs {
 		fw = foreignWeight(expl, ev)
 		t.fw10 += fw
-		if fr && wholeRecord(ev.Fields) {
+		if fr && wholeRecord(ev) {
 			t.fWhole++
 		}
 	}
@@ -869,25 +869,34 @@ func foreignWeight(expl bool, ev *event.Event) int32 {
 	if expl {
 		w = 4
 	}
-	if !wholeRecord(ev.Fields) {
+	if !wholeRecord(ev) {
 		w = 1
 	}
 	return w
 }
 
-// wholeRecord reports whether fields take the record's contact details
-// (phone and account) or are unknown (older events name no fields).
-func wholeRecord(fields []string) bool {
-	if len(fields) == 0 {
+// wholeRecord reports whether ev took the record's contact details (phone
+// and account, shown in clear: a masked one is of no use to a harvester) or
+// names no fields (older events).
+func wholeRecord(ev *event.Event) bool {
+	if len(ev.Fields) == 0 {
 		return true
 	}
 	var ph, ac bool
-	for _, f := range fields {
+	for _, f := range ev.Fields {
 		switch f {
 		case "phone":
 			ph = true
 		case "account":
 			ac = true
+		}
+	}
+	for _, f := range ev.Masked {
+		switch f {
+		case "phone":
+			ph = false
+		case "account":
+			ac = false
 		}
 	}
 	return ph && ac

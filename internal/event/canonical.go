@@ -34,26 +34,8 @@ func parseCanonical(line []byte) (e Event, ok bool) {
 	if !s.lit(`,"fields":[`) {
 		return e, false
 	}
-	if s.lit(`]`) {
-		e.Fields = []string{}
-	} else {
-		e.Fields = make([]string, 0, 4)
-		for {
-			if !s.lit(`"`) {
-				return e, false
-			}
-			v, good := s.str()
-			if !good {
-				return e, false
-			}
-			e.Fields = append(e.Fields, v)
-			if s.lit(`]`) {
-				break
-			}
-			if !s.lit(`,`) {
-				return e, false
-			}
-		}
+	if e.Fields, good = s.strings(); !good {
+		return e, false
 	}
 	if !s.strField(`,"purpose":"`, &e.Purpose) ||
 		!s.lit(`,"purpose_valid":`) {
@@ -91,6 +73,11 @@ func parseCanonical(line []byte) (e Event, ok bool) {
 			return e, false
 		}
 	}
+	if s.lit(`,"masked":[`) {
+		if e.Masked, good = s.strings(); !good {
+			return e, false
+		}
+	}
 	if !s.lit(`}`) || s.i != len(s.b) {
 		return e, false
 	}
@@ -115,6 +102,32 @@ func (s *scanner) lit(l string) bool {
 	}
 	s.i += len(l)
 	return true
+}
+
+// strings consumes the rest of an array of strings whose opening bracket
+// is already consumed, and its closing bracket. An empty array is an empty
+// slice, as encoding/json makes it.
+func (s *scanner) strings() ([]string, bool) {
+	if s.lit(`]`) {
+		return []string{}, true
+	}
+	out := make([]string, 0, 4)
+	for {
+		if !s.lit(`"`) {
+			return out, false
+		}
+		v, good := s.str()
+		if !good {
+			return out, false
+		}
+		out = append(out, v)
+		if s.lit(`]`) {
+			return out, true
+		}
+		if !s.lit(`,`) {
+			return out, false
+		}
+	}
 }
 
 // strField consumes key (which ends with the value's opening quote) and a

@@ -96,6 +96,10 @@ type Event struct {
 	Basis string `json:"basis,omitempty"`
 	// TicketAge is the age in seconds of the ticket a read was made under.
 	TicketAge int64 `json:"ticket_age,omitempty"`
+	// Masked names the fields of Fields that were shown masked (a read
+	// under a ticket shows the phone and account masked); the others were
+	// shown in clear.
+	Masked []string `json:"masked,omitempty"`
 }
 
 // How a purpose was established (Event.Basis). Only a CRM ticket, a

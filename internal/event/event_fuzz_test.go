@@ -48,6 +48,9 @@ func FuzzParseFastMatchesJSON(f *testing.F) {
 	f.Add(ev.Canonical())
 	ev.TicketAge = -5
 	f.Add(ev.Canonical())
+	ev.Fields, ev.Masked = []string{"name", "phone", "account"}, []string{"phone", "account"} // a read under a ticket
+	f.Add(ev.Canonical())
+	f.Add([]byte(`{"time":"2026-03-02T09:14:05Z","actor":"a","org":"","role":"","site":"","region":"","action":"x","customer":"","customer_region":"","fields":[],"purpose":"","purpose_valid":false,"decision":"","reason":"","masked":[]}`))
 	f.Add([]byte(`{"time":"2026-03-02T09:14:05+08:00","actor":"a","org":"","role":"","site":"","region":"","action":"x","customer":"","customer_region":"","fields":[],"purpose":"","purpose_valid":false,"decision":"","reason":""}`))
 	f.Add([]byte(`{"time":"2026-03-02T09:14:05Z","actor":"a\u0041","action":"x"}`))
 	f.Fuzz(func(t *testing.T, line []byte) {

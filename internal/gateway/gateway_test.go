@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -190,8 +191,14 @@ func TestReadDenials(t *testing.T) {
 		if v.Phone == nil || *v.Phone == "+8613800000001" {
 			t.Fatalf("phone %v: want it masked", v.Phone)
 		}
-		if ev := f.last(t); ev.Decision != event.Allow || ev.Basis != event.BasisOwnTicket {
+		ev := f.last(t)
+		if ev.Decision != event.Allow || ev.Basis != event.BasisOwnTicket {
 			t.Fatalf("audit %s/%s basis %q", ev.Decision, ev.Reason, ev.Basis)
+		}
+		// The event says what was shown, and which of it only masked (the
+		// detectors weigh a read by what it took in clear).
+		if !slices.Contains(ev.Fields, "phone") || !slices.Contains(ev.Masked, "phone") || slices.Contains(ev.Masked, "name") {
+			t.Fatalf("audit fields %v, masked %v: want the phone shown masked, the name in clear", ev.Fields, ev.Masked)
 		}
 	})
 	t.Run("expired ticket", func(t *testing.T) {

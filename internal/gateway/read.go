@@ -182,11 +182,11 @@ func (g *Gateway) guardedRead(ctx context.Context, p store.Principal, action, ev
 	} else if !res.Allowed {
 		return CustomerView{}, g.deny(ctx, ev, "quota_exceeded", "quota of distinct customers reached for your role", res.RetryAfter)
 	}
-	v, shown, err := g.view(c, d)
+	v, shown, masked, err := g.view(c, d)
 	if err != nil {
 		return CustomerView{}, err
 	}
-	ev.Fields = shown
+	ev.Fields, ev.Masked = shown, masked
 	if err := g.allow(ctx, ev); err != nil {
 		return CustomerView{}, err
 	}
@@ -209,14 +209,15 @@ func (g *Gateway) chargeQuota(ctx context.Context, p store.Principal, customer s
 }
 
 // view decrypts and masks c's fields as d says; it returns the view and the
-// names of the fields shown (for the audit event).
-func (g *Gateway) view(c store.Customer, d policy.Decision) (CustomerView, []string, error) {
+// names of the fields shown and of those among them shown masked (for the
+// audit event).
+func (g *Gateway) view(c store.Customer, d policy.Decision) (CustomerView, []string, []string, error) {
 	v := CustomerView{ID: c.ID, Site: c.Site, Fields: make(map[string]string, len(policy.Fields))}
 	rec, err := g.Vault.Record(c.ID, c.Key) // one unwrap per read
 	if err != nil {
-		return CustomerView{}, nil, err
+		return CustomerView{}, nil, nil, err
 	}
-	var shown []string
+	var shown, masked []string
 	for _, f := range policy.Fields {
 		mode := d.Fields[f]
 		v.Fields[f] = mode.String()
@@ -225,7 +226,7 @@ func (g *Gateway) view(c store.Customer, d policy.Decision) (CustomerView, []str
 		}
 		val, err := field(rec, c, f, mode)
 		if err != nil {
-			return CustomerView{}, nil, err
+			return CustomerView{}, nil, nil, err
 		}
 		switch f {
 		case "name":
@@ -238,8 +239,11 @@ func (g *Gateway) view(c store.Customer, d policy.Decision) (CustomerView, []str
 			v.Region = &val
 		}
 		shown = append(shown, f)
+		if mode == policy.Masked {
+			masked = append(masked, f)
+		}
 	}
-	return v, shown, nil
+	return v, shown, masked, nil
 }
 
 // field returns one field of c, unsealed with its record key rec and
