@@ -135,20 +135,25 @@ func ReadErasuresFile(path string) ([]Erasure, error) {
 // ApplyErasures erases es in the restored store st, as the gateway's
 // erasure does (the record, its record key and blind indexes destroyed, a
 // tombstone kept), recorded as by ErasuresBy. A customer the store does not
-// hold (erased already, or created after the backup) is skipped. It
-// returns how many it erased.
+// hold (created after the backup) gets the tombstone alone, so that a later
+// import or CRM write does not bring them back. It returns how many records
+// it erased.
 func ApplyErasures(ctx context.Context, st store.Store, es []Erasure) (int, error) {
 	n := 0
 	for _, e := range es {
 		reason := "erased at " + e.At.UTC().Format(time.RFC3339) + ", after the backup this store was restored from"
 		err := st.EraseCustomer(ctx, e.Customer, ErasuresBy, reason, e.At)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return n, fmt.Errorf("erase %s: %w", e.Customer, err)
-		default:
-			n++
+		if errors.Is(err, store.ErrNotFound) {
+			err = st.KeepTombstone(ctx, e.Customer, ErasuresBy, reason, e.At)
+			if err != nil {
+				return n, fmt.Errorf("keep the tombstone of %s: %w", e.Customer, err)
+			}
+			continue
 		}
+		if err != nil {
+			return n, fmt.Errorf("erase %s: %w", e.Customer, err)
+		}
+		n++
 	}
 	return n, nil
 }

@@ -75,6 +75,11 @@ type Incidents interface {
 	// tombstone. ErrNotFound if there is none.
 	// reason (free text) stays with the tombstone, never in the audit log.
 	EraseCustomer(ctx context.Context, id, by, reason string, at time.Time) error
+	// KeepTombstone records that id was erased without touching any
+	// record: for a customer erased after the backup a store was restored
+	// from and created after it, so that the store refuses them as it does
+	// every erased customer. A tombstone already there is kept.
+	KeepTombstone(ctx context.Context, id, by, reason string, at time.Time) error
 	// Erased reports whether id was erased.
 	Erased(ctx context.Context, id string) (bool, error)
 	// RequestErasure records a customer's own request to be erased

@@ -116,6 +116,15 @@ func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at tim
 	return err
 }
 
+// KeepTombstone records that id was erased, holding no record of it.
+func (s *Store) KeepTombstone(ctx context.Context, id, by, reason string, at time.Time) error {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO erasures (customer, at, by, reason) VALUES ($1, $2, $3, $4) ON CONFLICT (customer) DO NOTHING`,
+		id, row.Nanos(at), by, reason); err != nil {
+		return fmt.Errorf("keep tombstone: %w", err)
+	}
+	return nil
+}
+
 // Erased reports whether id was erased.
 func (s *Store) Erased(ctx context.Context, id string) (bool, error) {
 	var n int

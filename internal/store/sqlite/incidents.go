@@ -125,6 +125,13 @@ func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at tim
 	return nil
 }
 
+// KeepTombstone records that id was erased, holding no record of it.
+func (s *Store) KeepTombstone(ctx context.Context, id, by, reason string, at time.Time) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO erasures (customer, at, by, reason) VALUES (?, ?, ?, ?) ON CONFLICT (customer) DO NOTHING`,
+		id, row.Nanos(at), by, reason)
+	return err
+}
+
 // Erased reports whether id was erased.
 func (s *Store) Erased(ctx context.Context, id string) (bool, error) {
 	var n int

@@ -135,3 +135,19 @@ func testEraseCustomer(t *testing.T, s store.Store) {
 		t.Errorf("after erasure the record key is still stored: %q, %v", got.Key, err)
 	}
 }
+
+func testKeepTombstone(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	at := time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 2; i++ { // a second one keeps the first
+		if err := s.KeepTombstone(ctx, "c-never-here", "custos-restore", "erased after the backup", at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := s.Erased(ctx, "c-never-here"); err != nil || !ok {
+		t.Fatalf("Erased = %v, %v; want a tombstone", ok, err)
+	}
+	if _, err := s.Customer(ctx, "c-never-here"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Customer = %v, want ErrNotFound", err)
+	}
+}

@@ -82,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Cases", testCases},
 		{"Incidents", testIncidents},
 		{"EraseCustomer", testEraseCustomer},
+		{"KeepTombstone", testKeepTombstone},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"Checkpoints", testCheckpoints},
 		{"Alerts", testAlerts},
