@@ -16,6 +16,13 @@
 //
 //	nice go run ./bench/import -customers 1000000
 //
+// With -shape it also times the sqlite3 shell building, from random bytes
+// of the same sizes, the table custos builds: the same columns and row
+// sizes, the id key and the three blob lookup indexes, in one WAL
+// transaction, checkpointed. It seals nothing and parses nothing, so it is
+// what the C library itself needs for the store's shape (custos uses
+// modernc.org/sqlite, the same library translated to Go).
+//
 // With -upsert F it also times "import --upsert" of F changed rows into
 // the loaded store, and with -keep the work directory stays for a look.
 //
@@ -46,6 +53,7 @@ func main() {
 	upsert := flag.Int("upsert", 0, "also time an --upsert of this many changed customers")
 	keep := flag.Bool("keep", false, "keep the work directory")
 	dir := flag.String("dir", "", "work directory (default a new temporary one)")
+	shape := flag.Bool("shape", false, "also time the sqlite3 shell building custos's table and indexes from random bytes")
 	db := flag.String("db", "", "PostgreSQL `url` of an empty database: measure psql \\copy and custos import --db instead")
 	flag.Parse()
 	log.SetFlags(0)
@@ -84,12 +92,21 @@ func main() {
 			"-c", "\\copy bench_raw FROM '"+csv+"' CSV HEADER", "-c", "DROP TABLE bench_raw")
 		store = append(store, "--db", *db)
 	}
+	base := []result{raw}
+	if *shape && *db == "" {
+		base = append(base, measure("sqlite3 same shape", "sqlite3", filepath.Join(work, "shape.db"),
+			"-cmd", ".read "+writeShapeScript(work, *n), ".quit"))
+	}
 	imp := measure("custos import", bin, append(append([]string{"import"}, store...), "--customers", csv)...)
 	fmt.Printf("\n%-22s %10s %12s\n", "", "wall", "peak RSS")
-	for _, m := range []result{raw, imp} {
+	for _, m := range append(base, imp) {
 		fmt.Printf("%-22s %9.2fs %9.0f MB\n", m.name, m.wall.Seconds(), float64(m.rss)/1024)
 	}
 	fmt.Printf("ratio custos/raw: %.2fx\n", imp.wall.Seconds()/raw.wall.Seconds())
+	if len(base) > 1 {
+		fmt.Printf("ratio same shape/raw: %.2fx, custos/same shape: %.2fx\n",
+			base[1].wall.Seconds()/raw.wall.Seconds(), imp.wall.Seconds()/base[1].wall.Seconds())
+	}
 
 	if *upsert > 0 {
 		changes := filepath.Join(work, "changes.csv")
@@ -99,6 +116,38 @@ func main() {
 		up := measure("custos import --upsert", bin, append(append([]string{"import"}, store...), "--upsert", "--customers", changes)...)
 		fmt.Printf("%-22s %9.2fs %9.0f MB (%d changed rows into %d)\n", up.name, up.wall.Seconds(), float64(up.rss)/1024, *upsert, *n)
 	}
+}
+
+// writeShapeScript writes the sqlite3 script of -shape for n rows and
+// returns its path. The row sizes are those of a sealed customer of the
+// generated file (sealed name 35 bytes, phone 42, account 54, blind
+// indexes 32); the settings are the import's (WAL, synchronous FULL, a
+// 64 MiB cache while rows go in, index sorts in 8 MiB runs on two helper
+// threads).
+func writeShapeScript(work string, n int) string {
+	path := filepath.Join(work, "shape.sql")
+	script := fmt.Sprintf(`PRAGMA journal_mode=WAL;
+PRAGMA synchronous=FULL;
+PRAGMA cache_size=-65536;
+CREATE TABLE customers (id TEXT PRIMARY KEY, region TEXT NOT NULL, site TEXT NOT NULL,
+	name BLOB, phone BLOB, account BLOB, phone_idx BLOB, account_idx BLOB, name_idx BLOB,
+	canary INTEGER NOT NULL DEFAULT 0, scope TEXT NOT NULL DEFAULT '');
+BEGIN;
+INSERT INTO customers SELECT printf('c-%%08d', value), 'GD', printf('store-%%04d', value %% 5000),
+	randomblob(35), randomblob(42), randomblob(54), randomblob(32), randomblob(32), randomblob(32), 0, ''
+	FROM generate_series(0, %d);
+PRAGMA threads=2;
+PRAGMA cache_size=-8192;
+CREATE INDEX customers_phone ON customers (phone_idx);
+CREATE INDEX customers_account ON customers (account_idx);
+CREATE INDEX customers_name ON customers (name_idx);
+COMMIT;
+PRAGMA wal_checkpoint(TRUNCATE);
+`, n-1)
+	if err := os.WriteFile(path, []byte(script), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	return path
 }
 
 type result struct {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/custos-dev/custos/internal/cpuprof"
 	"github.com/custos-dev/custos/internal/importer"
 	"github.com/custos-dev/custos/internal/progress"
 	"github.com/custos-dev/custos/internal/store"
@@ -24,6 +25,7 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 	principals := fs.String("principals", "", "principals `file` (CSV: id,name,org,org_kind,role,site,region,token)")
 	tickets := fs.String("tickets", "", "tickets `file` (CSV: id,customer,site,opened_by,opened_at)")
 	upsert := fs.Bool("upsert", false, "apply the customers file as changes (new and changed customers) to a live deployment, keeping its indexes")
+	cpuProf := fs.String("cpuprofile", "", "write a CPU profile of the import to `file` (for performance work)")
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
@@ -56,6 +58,11 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 		}
 		defer cf.Close()
 	}
+	stopProf, err := cpuprof.Start(*cpuProf)
+	if err != nil {
+		return fail(env, "import", exitUsage, err)
+	}
+	defer stopProf() // after the store's Close: the profile includes the final checkpoint
 	st, err := openStore(ctx, sf)
 	if err != nil {
 		return fail(env, "import", exitUsage, err)
