@@ -213,6 +213,17 @@ func TestErasure(t *testing.T) {
 	if r := s.Do(t, et.Req{Method: "GET", Path: "/v1/erasure-requests", Token: et.TokPrivacy}); strings.Contains(string(r.Body), "c-0002") {
 		t.Errorf("a carried-out request is still listed: %s", r.Body)
 	}
+	// The CRM's next export still holds the customer: an import leaves them
+	// out and says so.
+	again := filepath.Join(f.Dir, "again.csv")
+	os.WriteFile(again, []byte("id,name,phone,account,region,site\nc-0002,Zhang Min,+8613900139000,zhangmin@example.net,SH,store-2\n"), 0o600)
+	if out, errOut, code := et.Run(t, "", "import", "--data", f.Data, "--upsert", "--customers", again); code != 0 ||
+		!strings.Contains(out, "1 customers left out: erased at their request") {
+		t.Errorf("import of the erased customer: exit %d\n%s%s", code, out, errOut)
+	}
+	if r := s.Do(t, et.Req{Path: "/v1/customers/search", Token: et.TokClerk2, Body: map[string]string{"phone": "+8613900139000"}}); !bytes.Equal(r.Body, made.Body) {
+		t.Errorf("an import brought the erased customer back: %d %s", r.Status, r.Body)
+	}
 	s.Stop(t)
 	for _, file := range []string{"custos.db", "custos.db-wal"} {
 		b, _ := os.ReadFile(filepath.Join(f.Data, file))

@@ -104,12 +104,7 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 		}
 		return fail(env, "import", exitFail, err)
 	}
-	if *upsert {
-		fmt.Fprintf(env.Stdout, "applied %d customers (%d new, %d replaced), %d principals, %d tickets\n",
-			res.Customers, res.Created, res.Replaced, res.Principals, res.Tickets)
-		return exitOK
-	}
-	fmt.Fprintf(env.Stdout, "imported %d customers, %d principals, %d tickets\n", res.Customers, res.Principals, res.Tickets)
+	fmt.Fprintln(env.Stdout, res.Summary(*upsert))
 	return exitOK
 }
 

@@ -35,9 +35,23 @@ type Options struct {
 // Result counts what an import stored.
 type Result struct {
 	// Customers is the number of customer rows read; Created and Replaced
-	// split them into new customers and replaced ones.
-	Customers, Created, Replaced int
-	Principals, Tickets          int
+	// split them into new customers and replaced ones, and Erased counts
+	// those left out because the customer was erased at their request.
+	Customers, Created, Replaced, Erased int
+	Principals, Tickets                  int
+}
+
+// Summary says what an import (upsert: of changes) stored, in a line.
+func (r Result) Summary(upsert bool) string {
+	s := fmt.Sprintf("imported %d customers, %d principals, %d tickets", r.Customers, r.Principals, r.Tickets)
+	if upsert {
+		s = fmt.Sprintf("applied %d customers (%d new, %d replaced), %d principals, %d tickets",
+			r.Customers, r.Created, r.Replaced, r.Principals, r.Tickets)
+	}
+	if r.Erased > 0 {
+		s += fmt.Sprintf("; %d customers left out: erased at their request, never brought back", r.Erased)
+	}
+	return s
 }
 
 // Sizes of the pipeline: rows per sealing job, rows per store.Add, and
@@ -108,7 +122,7 @@ func LoadCustomers(ctx context.Context, st store.Store, v *vault.Vault, r io.Rea
 	if err != nil {
 		return res, duplicate(fmt.Errorf("import: nothing was loaded: %w", err))
 	}
-	res.Customers, res.Created, res.Replaced = n, lr.Created, lr.Replaced
+	res.Customers, res.Created, res.Replaced, res.Erased = n, lr.Created, lr.Replaced, lr.Erased
 	return res, nil
 }
 

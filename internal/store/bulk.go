@@ -63,6 +63,9 @@ type CustomerLoad interface {
 // LoadResult counts what a committed load did.
 type LoadResult struct {
 	Created, Replaced int
+	// Erased counts the rows left out because their customer was erased
+	// (a tombstone): a load never brings an erased customer back.
+	Erased int
 }
 
 // DuplicateError reports an id staged twice: on line First and again on

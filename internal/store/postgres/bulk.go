@@ -154,6 +154,12 @@ func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadRe
 	if _, err := tx.Exec(ctx, `LOCK TABLE customers IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 		return err
 	}
+	// A load never brings an erased customer back.
+	tag, err := tx.Exec(ctx, `DELETE FROM load_customers l USING erasures e WHERE l.id = e.customer`)
+	if err != nil {
+		return err
+	}
+	res.Erased = int(tag.RowsAffected())
 	var empty bool
 	if err := tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM customers)`).Scan(&empty); err != nil {
 		return err
@@ -163,7 +169,7 @@ func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadRe
 			return err
 		}
 	}
-	res.Created = l.staged - res.Replaced
+	res.Created = l.staged - res.Replaced - res.Erased
 	if res.Replaced > 0 {
 		if _, err := tx.Exec(ctx, formerFromLoad, row.Nanos(l.opt.Now)); err != nil {
 			return fmt.Errorf("keep former indexes: %w", err)

@@ -387,6 +387,16 @@ func (l *load) Commit(ctx context.Context, rest store.Batch) (store.LoadResult, 
 
 // finishDirect builds the lookup indexes, stores rest and commits.
 func (l *load) finishDirect(ctx context.Context, rest store.Batch, res *store.LoadResult) error {
+	// The table was empty, but erased customers keep their tombstones: a
+	// load leaves them out (secure_delete is on: nothing of them stays).
+	r, err := l.tx.ExecContext(ctx, `DELETE FROM customers WHERE id IN (SELECT customer FROM erasures)`)
+	if err != nil {
+		return err
+	}
+	erased, _ := r.RowsAffected()
+	if _, err := l.tx.ExecContext(ctx, `DELETE FROM customer_keys WHERE customer IN (SELECT customer FROM erasures)`); err != nil {
+		return err
+	}
 	if err := buildLookupIndexes(ctx, l.tx); err != nil {
 		return err
 	}
@@ -396,7 +406,7 @@ func (l *load) finishDirect(ctx context.Context, rest store.Batch, res *store.Lo
 	if err := l.tx.Commit(); err != nil {
 		return err
 	}
-	res.Created = l.staged
+	res.Created, res.Erased = l.staged-int(erased), int(erased)
 	return nil
 }
 
@@ -422,6 +432,9 @@ func (l *load) checkDistinct(ctx context.Context) error {
 	return d
 }
 
+// skipErased leaves the staged rows of erased customers out of a load.
+const skipErased = `DELETE FROM temp.load_customers WHERE id IN (SELECT customer FROM erasures)`
+
 // formerFromLoad keeps the phone and account indexes that staged rows
 // replace.
 const formerFromLoad = `INSERT OR IGNORE INTO customer_former (kind, idx, customer, replaced_at)
@@ -438,11 +451,17 @@ func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadRe
 		return err
 	}
 	defer tx.Rollback()
+	r, err := tx.ExecContext(ctx, skipErased)
+	if err != nil {
+		return err
+	}
+	erased, _ := r.RowsAffected()
+	res.Erased = int(erased)
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM temp.load_customers l WHERE EXISTS
 		(SELECT 1 FROM customers c WHERE c.id = l.id)`).Scan(&res.Replaced); err != nil {
 		return err
 	}
-	res.Created = l.staged - res.Replaced
+	res.Created = l.staged - res.Replaced - res.Erased
 	if res.Replaced > 0 {
 		if _, err := tx.ExecContext(ctx, formerFromLoad, row.Nanos(l.opt.Now)); err != nil {
 			return fmt.Errorf("keep former indexes: %w", err)

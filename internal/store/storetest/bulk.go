@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/custos-dev/custos/internal/store"
 )
@@ -270,4 +271,34 @@ func testPutCustomer(t *testing.T, s store.Store) {
 		t.Errorf("the current phone index is a former one: %v, %v", ids, err)
 	}
 	lookupResolves(t, s, "account", c.AccountIndex, c.ID)
+}
+
+// testLoadSkipsErased: a load, into an empty store or over records, leaves
+// out the rows of erased customers (their tombstones stay) and stores the
+// rest.
+func testLoadSkipsErased(t *testing.T, s store.Store) {
+	b := bulk(t, s)
+	ctx := t.Context()
+	at := time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)
+	rows := staged(1, 4) // customers 1, 2 and 3
+	if err := s.KeepTombstone(ctx, rows[1].ID, "privacy", "asked", at); err != nil {
+		t.Fatal(err)
+	}
+	for _, upsert := range []bool{false, true} { // first into the empty store
+		res, err := load(t, b, store.LoadOptions{Upsert: upsert, Now: base}, rows, 2, store.Batch{})
+		if err != nil {
+			t.Fatalf("upsert=%v: %v", upsert, err)
+		}
+		want := store.LoadResult{Created: 2, Erased: 1}
+		if upsert {
+			want = store.LoadResult{Replaced: 2, Erased: 1}
+		}
+		if res != want {
+			t.Errorf("upsert=%v: load = %+v, want %+v", upsert, res, want)
+		}
+		customersAre(t, s, []store.Customer{rows[0].Customer, rows[2].Customer})
+		if _, err := s.Customer(ctx, rows[1].ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("upsert=%v: the erased customer is back: %v", upsert, err)
+		}
+	}
 }

@@ -97,6 +97,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LoadFresh", testLoadFresh},
 		{"LoadReplaces", testLoadReplaces},
 		{"LoadAllOrNothing", testLoadAllOrNothing},
+		{"LoadSkipsErased", testLoadSkipsErased},
 		{"PutCustomer", testPutCustomer},
 	}
 	for _, tc := range tests {
