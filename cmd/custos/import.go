@@ -30,12 +30,10 @@ func cmdImport(ctx context.Context, env *Env, args []string) int {
 		return code
 	}
 	if *customers == "" && *principals == "" && *tickets == "" {
-		fmt.Fprintln(env.Stderr, "custos import: nothing to import: give --customers, --principals and/or --tickets")
-		return exitUsage
+		return fail(env, "import", exitUsage, errors.New("nothing to import: give --customers, --principals and/or --tickets"))
 	}
 	if *upsert && *customers == "" {
-		fmt.Fprintln(env.Stderr, "custos import: --upsert applies a customers file: give --customers")
-		return exitUsage
+		return fail(env, "import", exitUsage, errors.New("--upsert applies a customers file: give --customers"))
 	}
 	// Read the small files, and open the customers file, before touching
 	// the store, so an unreadable file changes nothing.
