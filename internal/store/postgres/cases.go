@@ -54,7 +54,7 @@ func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]store.Au
 // Alert returns one alert.
 func (s *Store) Alert(ctx context.Context, id int64) (store.Alert, error) {
 	a, err := row.Alert(s.pool.QueryRow(ctx, `SELECT `+row.AlertCols+` FROM alerts WHERE id = $1`, id))
-	return a, notFound(err)
+	return a, row.NotFound(err)
 }
 
 // CreateCase opens c unless its alert has a case already.
@@ -81,7 +81,7 @@ func (s *Store) CreateCase(ctx context.Context, c store.Case) (store.Case, bool,
 func (s *Store) Case(ctx context.Context, id int64) (store.Case, error) {
 	c, err := row.Case(s.pool.QueryRow(ctx, `SELECT `+row.CaseCols+` FROM cases WHERE id = $1`, id))
 	if err != nil {
-		return c, notFound(err)
+		return c, row.NotFound(err)
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT time, author, text FROM case_notes WHERE case_id = $1 ORDER BY seq`, id)
 	if c.Notes, err = collect(rows, row.CaseNote); err != nil {

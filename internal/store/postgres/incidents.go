@@ -17,16 +17,10 @@ func (s *Store) CreateIncident(ctx context.Context, inc store.Incident, customer
 	created := false
 	var id int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO incidents (title, found_at, fields, notice, leak_hash, created_by, created_at, report)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (leak_hash) DO NOTHING RETURNING id`,
-			inc.Title, row.Nanos(inc.FoundAt), row.Fields(inc), inc.Notice, inc.LeakHash, inc.CreatedBy, row.Nanos(inc.CreatedAt), inc.Report).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return tx.QueryRow(ctx, `SELECT id FROM incidents WHERE leak_hash = $1`, inc.LeakHash).Scan(&id)
-		}
-		if err != nil {
+		var err error
+		if id, created, err = row.InsertIncident(ctx, pgTx{tx}, inc); err != nil || !created {
 			return err
 		}
-		created = true
 		_, err = tx.Exec(ctx, `INSERT INTO incident_customers (incident_id, customer) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`, id, customers)
 		return err
 	})
@@ -40,7 +34,7 @@ func (s *Store) CreateIncident(ctx context.Context, inc store.Incident, customer
 // Incident returns one incident with its counts.
 func (s *Store) Incident(ctx context.Context, id int64) (store.Incident, error) {
 	in, err := row.Incident(s.pool.QueryRow(ctx, `SELECT `+row.IncidentCols+row.IncidentFrom+` WHERE i.id = $1`, id))
-	return in, notFound(err)
+	return in, row.NotFound(err)
 }
 
 // ListIncidents returns incidents, newest first.
@@ -88,24 +82,7 @@ func (s *Store) MarkNotified(ctx context.Context, n store.Notice, at time.Time) 
 // erasure: autovacuum prunes the key later.
 func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at time.Time) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM customers WHERE id = $1`, id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return store.ErrNotFound
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM customer_keys WHERE customer = $1`, id); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM customer_former WHERE customer = $1`, id); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM erasure_requests WHERE customer = $1`, id); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO erasures (customer, at, by, reason) VALUES ($1, $2, $3, $4) ON CONFLICT (customer) DO NOTHING`, id, row.Nanos(at), by, reason)
-		return err
+		return row.Erase(ctx, pgTx{tx}, id, by, reason, at)
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("erase customer: %w", err)

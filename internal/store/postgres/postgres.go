@@ -158,13 +158,6 @@ func index(u uint64) int64 {
 }
 
 // notFound maps "no rows" to store.ErrNotFound.
-func notFound(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.ErrNotFound
-	}
-	return err
-}
-
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505" // unique_violation
@@ -260,9 +253,6 @@ const upsertTickets = `INSERT INTO tickets (` + row.TicketCols + `)
 		opened_by = EXCLUDED.opened_by, opened_at = EXCLUDED.opened_at, closed_at = EXCLUDED.closed_at,
 		assignee = EXCLUDED.assignee, expires_at = EXCLUDED.expires_at, crm = EXCLUDED.crm`
 
-const bumpPrincipals = `INSERT INTO versions (name, v) VALUES ('principals', 1)
-	ON CONFLICT (name) DO UPDATE SET v = versions.v + 1`
-
 // Import stores the batch in one transaction with multi-row upserts.
 func (s *Store) Import(ctx context.Context, b store.Batch) error {
 	customers := lastByID(b.Customers, func(c store.Customer) string { return c.ID })
@@ -326,7 +316,7 @@ func importTx(ctx context.Context, tx pgx.Tx, customers []store.Customer, princi
 			return err
 		}
 		if len(principals) > 0 {
-			if _, err := tx.Exec(ctx, bumpPrincipals); err != nil {
+			if _, err := tx.Exec(ctx, row.BumpPrincipals); err != nil {
 				return err
 			}
 		}
@@ -352,7 +342,7 @@ func importTx(ctx context.Context, tx pgx.Tx, customers []store.Customer, princi
 func scanCustomer(r pgx.Row) (store.Customer, error) {
 	v, err := row.Customer(r)
 	if err != nil {
-		return store.Customer{}, notFound(err)
+		return store.Customer{}, row.NotFound(err)
 	}
 	return v, nil
 }
@@ -394,7 +384,7 @@ func (s *Store) CustomerCount(ctx context.Context) (int, error) {
 func scanPrincipal(r pgx.Row) (store.Principal, error) {
 	v, err := row.Principal(r)
 	if err != nil {
-		return store.Principal{}, notFound(err)
+		return store.Principal{}, row.NotFound(err)
 	}
 	return v, nil
 }
@@ -438,7 +428,7 @@ func (s *Store) PutPrincipal(ctx context.Context, p store.Principal) error {
 		if err != nil {
 			return fmt.Errorf("put principal: %w", err)
 		}
-		_, err = tx.Exec(ctx, bumpPrincipals)
+		_, err = tx.Exec(ctx, row.BumpPrincipals)
 		return err
 	})
 }
@@ -454,7 +444,7 @@ func (s *Store) SetPrincipalStatus(ctx context.Context, id, status string) error
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
 		}
-		_, err = tx.Exec(ctx, bumpPrincipals)
+		_, err = tx.Exec(ctx, row.BumpPrincipals)
 		return err
 	})
 }
@@ -483,7 +473,7 @@ func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
 func scanTicket(r pgx.Row) (store.Ticket, error) {
 	v, err := row.Ticket(r)
 	if err != nil {
-		return store.Ticket{}, notFound(err)
+		return store.Ticket{}, row.NotFound(err)
 	}
 	return v, nil
 }
@@ -518,7 +508,7 @@ func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
 func scanConsent(r pgx.Row) (store.Consent, error) {
 	v, err := row.Consent(r)
 	if err != nil {
-		return store.Consent{}, notFound(err)
+		return store.Consent{}, row.NotFound(err)
 	}
 	return v, nil
 }
@@ -532,22 +522,14 @@ func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
 func (s *Store) ConsentFailed(ctx context.Context, id string) (int, error) {
 	var n int
 	err := s.pool.QueryRow(ctx, `UPDATE consents SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts`, id).Scan(&n)
-	return n, notFound(err)
+	return n, row.NotFound(err)
 }
 
 // ConfirmConsent confirms the consent once (store.ErrConflict if it
 // already was).
 func (s *Store) ConfirmConsent(ctx context.Context, id string, at, grantUntil time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE consents SET confirmed_at = $2, grant_until = $3 WHERE id = $1 AND confirmed_at = 0`,
-		id, row.Nanos(at), row.Nanos(grantUntil))
-	if err != nil {
+	if err := row.ConfirmConsent(ctx, pgTx{s.pool}, id, at, grantUntil); err != nil {
 		return fmt.Errorf("confirm consent: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		if _, err := s.Consent(ctx, id); err != nil {
-			return err
-		}
-		return store.ErrConflict
 	}
 	return nil
 }
@@ -566,7 +548,7 @@ func (s *Store) CreateBreakGlass(ctx context.Context, b store.BreakGlass) error 
 func (s *Store) BreakGlass(ctx context.Context, id string) (store.BreakGlass, error) {
 	b, err := row.BreakGlass(s.pool.QueryRow(ctx, `SELECT `+row.BreakGlassCols+` FROM breakglass WHERE id = $1`, id))
 	if err != nil {
-		return store.BreakGlass{}, notFound(err)
+		return store.BreakGlass{}, row.NotFound(err)
 	}
 	return b, nil
 }
@@ -574,16 +556,8 @@ func (s *Store) BreakGlass(ctx context.Context, id string) (store.BreakGlass, er
 // ApproveBreakGlass approves the request once (store.ErrConflict if it
 // already was).
 func (s *Store) ApproveBreakGlass(ctx context.Context, id, approver string, at, expires time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE breakglass SET approved_by = $2, approved_at = $3, expires_at = $4
-		WHERE id = $1 AND approved_by = ''`, id, approver, row.Nanos(at), row.Nanos(expires))
-	if err != nil {
+	if err := row.ApproveBreakGlass(ctx, pgTx{s.pool}, id, approver, at, expires); err != nil {
 		return fmt.Errorf("approve break-glass: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		if _, err := s.BreakGlass(ctx, id); err != nil {
-			return err
-		}
-		return store.ErrConflict
 	}
 	return nil
 }
@@ -861,7 +835,7 @@ func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
 	err := s.pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
 	if err != nil {
-		return nil, notFound(err)
+		return nil, row.NotFound(err)
 	}
 	return v, nil
 }

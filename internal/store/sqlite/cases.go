@@ -47,7 +47,7 @@ func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]store.Au
 // Alert returns one alert.
 func (s *Store) Alert(ctx context.Context, id int64) (store.Alert, error) {
 	a, err := row.Alert(s.r.QueryRowContext(ctx, `SELECT `+row.AlertCols+` FROM alerts WHERE id = ?`, id))
-	return a, notFound(err)
+	return a, row.NotFound(err)
 }
 
 // CreateCase opens c unless its alert has a case already.
@@ -72,7 +72,7 @@ func (s *Store) CreateCase(ctx context.Context, c store.Case) (store.Case, bool,
 func (s *Store) Case(ctx context.Context, id int64) (store.Case, error) {
 	c, err := row.Case(s.r.QueryRowContext(ctx, `SELECT `+row.CaseCols+` FROM cases WHERE id = ?`, id))
 	if err != nil {
-		return c, notFound(err)
+		return c, row.NotFound(err)
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT time, author, text FROM case_notes WHERE case_id = ? ORDER BY seq`, id)
 	c.Notes, err = collect(rows, err, row.CaseNote)

@@ -20,11 +20,8 @@ import (
 // driver's own signals to database/sql (driver.ErrSkip, driver.ErrBadConn,
 // io.EOF), is returned unchanged.
 func classify(err error) error {
-	if err == nil || errors.Is(err, store.ErrUnavailable) {
-		return err
-	}
-	if unavailable(err) {
-		return store.Unavailable(err)
+	if err != nil && unavailable(err) {
+		return store.Unavailable(err) // unchanged if already marked
 	}
 	return err
 }

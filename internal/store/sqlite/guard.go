@@ -36,19 +36,28 @@ func (s *Store) CloseTicket(ctx context.Context, id string, at time.Time) error 
 // updateTicket runs an update that applies only to an open ticket, and
 // tells "no such ticket" (ErrNotFound) from "closed" (ErrConflict).
 func (s *Store) updateTicket(ctx context.Context, id, q string, args ...any) error {
-	res, err := s.w.ExecContext(ctx, q, args...)
+	defer s.cache.forgetTicket(id)
+	return row.Guarded(ctx, sqlTx{s.w}, row.TicketExists, id, q, args...)
+}
+
+// sqlTx adapts a database/sql connection or transaction to row.Tx.
+type sqlTx struct {
+	q interface {
+		ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+		QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	}
+}
+
+func (t sqlTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := t.q.ExecContext(ctx, q, args...)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	s.cache.forgetTicket(id)
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
-	}
-	var one int
-	if err := s.w.QueryRowContext(ctx, `SELECT 1 FROM tickets WHERE id = ?`, id).Scan(&one); err != nil {
-		return notFound(err)
-	}
-	return store.ErrConflict
+	return res.RowsAffected()
+}
+
+func (t sqlTx) QueryRow(ctx context.Context, q string, args ...any) row.Scanner {
+	return t.q.QueryRowContext(ctx, q, args...)
 }
 
 // CountTicketsOpenedSince counts the tickets principal opened since since.
@@ -75,20 +84,11 @@ func (s *Store) ReserveAttempt(ctx context.Context, id string, max int, now time
 // ChangeStatus sets a principal's status if it is still from.
 func (s *Store) ChangeStatus(ctx context.Context, id, from, to, source, by, reason string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE principals SET status = ?, status_source = ?, status_by = ?, status_reason = ?
-			WHERE id = ? AND (CASE status WHEN '' THEN 'active' ELSE status END) = ?`,
-			store.NormStatus(to), source, by, reason, id, store.NormStatus(from))
-		if err != nil {
+		if err := row.Guarded(ctx, sqlTx{tx}, row.PrincipalExists, id, row.ChangeStatus,
+			store.NormStatus(to), source, by, reason, id, store.NormStatus(from)); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			var one int
-			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM principals WHERE id = ?`, id).Scan(&one); err != nil {
-				return notFound(err)
-			}
-			return store.ErrConflict
-		}
-		return bumpVersion(ctx, tx, "principals")
+		return bumpPrincipals(ctx, tx)
 	})
 }
 
@@ -115,23 +115,11 @@ func (s *Store) Hit(ctx context.Context, key string, now time.Time, window time.
 	return true, 0, nil
 }
 
-// Approve records one approval of a two-person action.
+// Approve records one approval of a two-person action; the single writer
+// connection decides the approvals of one action one after another.
 func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl time.Duration) (firstBy string, done bool, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var at int64
-		err := tx.QueryRowContext(ctx, `SELECT by, at FROM approvals WHERE key = ?`, key).Scan(&firstBy, &at)
-		switch {
-		case errors.Is(err, sql.ErrNoRows) || err == nil && at <= now.Add(-ttl).UnixNano():
-			firstBy = by
-			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO approvals (key, by, at) VALUES (?, ?, ?)`, key, by, row.Nanos(now))
-			return err
-		case err != nil:
-			return err
-		case firstBy == by:
-			return nil
-		}
-		done = true
-		_, err = tx.ExecContext(ctx, `DELETE FROM approvals WHERE key = ?`, key)
+		firstBy, done, err = row.Approve(ctx, sqlTx{tx}, key, by, now, ttl)
 		return err
 	})
 	if err != nil {
@@ -159,7 +147,7 @@ func (s *Store) Session(ctx context.Context, idHash []byte) (string, time.Time, 
 	var exp int64
 	err := s.rowR(ctx, `SELECT principal, expires FROM sessions WHERE id_hash = ? AND expires > ?`, idHash, time.Now().UnixNano()).Scan(&p, &exp)
 	if err != nil {
-		return "", time.Time{}, notFound(err)
+		return "", time.Time{}, row.NotFound(err)
 	}
 	return p, row.Time(exp), nil
 }

@@ -15,16 +15,10 @@ func (s *Store) CreateIncident(ctx context.Context, inc store.Incident, customer
 	created := false
 	var id int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO incidents (title, found_at, fields, notice, leak_hash, created_by, created_at, report)
-			VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (leak_hash) DO NOTHING RETURNING id`,
-			inc.Title, row.Nanos(inc.FoundAt), row.Fields(inc), inc.Notice, inc.LeakHash, inc.CreatedBy, row.Nanos(inc.CreatedAt), inc.Report).Scan(&id)
-		if err == sql.ErrNoRows {
-			return tx.QueryRowContext(ctx, `SELECT id FROM incidents WHERE leak_hash = ?`, inc.LeakHash).Scan(&id)
-		}
-		if err != nil {
+		var err error
+		if id, created, err = row.InsertIncident(ctx, sqlTx{tx}, inc); err != nil || !created {
 			return err
 		}
-		created = true
 		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO incident_customers (incident_id, customer) VALUES (?, ?)`)
 		if err != nil {
 			return err
@@ -47,7 +41,7 @@ func (s *Store) CreateIncident(ctx context.Context, inc store.Incident, customer
 // Incident returns one incident with its counts.
 func (s *Store) Incident(ctx context.Context, id int64) (store.Incident, error) {
 	in, err := row.Incident(s.r.QueryRowContext(ctx, `SELECT `+row.IncidentCols+row.IncidentFrom+` WHERE i.id = ?`, id))
-	return in, notFound(err)
+	return in, row.NotFound(err)
 }
 
 // ListIncidents returns incidents, newest first.
@@ -97,24 +91,7 @@ func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at tim
 		if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE id = ?`, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return store.ErrNotFound
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_keys WHERE customer = ?`, id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_former WHERE customer = ?`, id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM erasure_requests WHERE customer = ?`, id); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO erasures (customer, at, by, reason) VALUES (?, ?, ?, ?) ON CONFLICT (customer) DO NOTHING`, id, row.Nanos(at), by, reason)
-		return err
+		return row.Erase(ctx, sqlTx{tx}, id, by, reason, at)
 	})
 	if err != nil {
 		return err

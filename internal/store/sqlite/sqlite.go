@@ -303,13 +303,6 @@ func created(err error) error {
 	return err
 }
 
-func notFound(err error) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.ErrNotFound
-	}
-	return err
-}
-
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -392,7 +385,7 @@ func importTx(ctx context.Context, tx *sql.Tx, b store.Batch) error {
 			}
 		}
 		if len(b.Principals) > 0 {
-			if err := bumpVersion(ctx, tx, "principals"); err != nil {
+			if err := bumpPrincipals(ctx, tx); err != nil {
 				return err
 			}
 		}
@@ -420,7 +413,7 @@ func putKey(ctx context.Context, tx *sql.Tx, c store.Customer) error {
 
 func scanCustomer(r row.Scanner) (store.Customer, error) {
 	v, err := row.Customer(r)
-	return v, notFound(err)
+	return v, row.NotFound(err)
 }
 
 func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
@@ -456,7 +449,7 @@ func (s *Store) CustomerCount(ctx context.Context) (int, error) {
 
 func scanPrincipal(r row.Scanner) (store.Principal, error) {
 	v, err := row.Principal(r)
-	return v, notFound(err)
+	return v, row.NotFound(err)
 }
 
 func (s *Store) Principal(ctx context.Context, id string) (store.Principal, error) {
@@ -496,9 +489,8 @@ func putPrincipal(ctx context.Context, tx *sql.Tx, p store.Principal) error {
 	return nil
 }
 
-func bumpVersion(ctx context.Context, tx *sql.Tx, name string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO versions (name, v) VALUES (?, 1)
-		ON CONFLICT (name) DO UPDATE SET v = v + 1`, name)
+func bumpPrincipals(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, row.BumpPrincipals)
 	return err
 }
 
@@ -507,7 +499,7 @@ func (s *Store) PutPrincipal(ctx context.Context, p store.Principal) error {
 		if err := putPrincipal(ctx, tx, p); err != nil {
 			return err
 		}
-		return bumpVersion(ctx, tx, "principals")
+		return bumpPrincipals(ctx, tx)
 	})
 }
 
@@ -520,7 +512,7 @@ func (s *Store) SetPrincipalStatus(ctx context.Context, id, status string) error
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
-		return bumpVersion(ctx, tx, "principals")
+		return bumpPrincipals(ctx, tx)
 	})
 }
 
@@ -544,7 +536,7 @@ func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
 
 func scanTicket(r row.Scanner) (store.Ticket, error) {
 	v, err := row.Ticket(r)
-	return v, notFound(err)
+	return v, row.NotFound(err)
 }
 
 func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
@@ -573,7 +565,7 @@ func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
 
 func scanConsent(r row.Scanner) (store.Consent, error) {
 	v, err := row.Consent(r)
-	return v, notFound(err)
+	return v, row.NotFound(err)
 }
 
 func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
@@ -583,22 +575,11 @@ func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
 func (s *Store) ConsentFailed(ctx context.Context, id string) (int, error) {
 	var n int
 	err := s.w.QueryRowContext(ctx, `UPDATE consents SET attempts = attempts + 1 WHERE id = ? RETURNING attempts`, id).Scan(&n)
-	return n, notFound(err)
+	return n, row.NotFound(err)
 }
 
 func (s *Store) ConfirmConsent(ctx context.Context, id string, at, grantUntil time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE consents SET confirmed_at = ?, grant_until = ? WHERE id = ? AND confirmed_at = 0`,
-		row.Nanos(at), row.Nanos(grantUntil), id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := s.Consent(ctx, id); err != nil {
-			return err
-		}
-		return store.ErrConflict
-	}
-	return nil
+	return row.ConfirmConsent(ctx, sqlTx{s.w}, id, at, grantUntil)
 }
 
 func (s *Store) CreateBreakGlass(ctx context.Context, b store.BreakGlass) error {
@@ -609,22 +590,11 @@ func (s *Store) CreateBreakGlass(ctx context.Context, b store.BreakGlass) error 
 
 func (s *Store) BreakGlass(ctx context.Context, id string) (store.BreakGlass, error) {
 	b, err := row.BreakGlass(s.rowR(ctx, `SELECT `+row.BreakGlassCols+` FROM breakglass WHERE id = ?`, id))
-	return b, notFound(err)
+	return b, row.NotFound(err)
 }
 
 func (s *Store) ApproveBreakGlass(ctx context.Context, id, approver string, at, expires time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE breakglass SET approved_by = ?, approved_at = ?, expires_at = ? WHERE id = ? AND approved_by = ''`,
-		approver, row.Nanos(at), row.Nanos(expires), id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := s.BreakGlass(ctx, id); err != nil {
-			return err
-		}
-		return store.ErrConflict
-	}
-	return nil
+	return row.ApproveBreakGlass(ctx, sqlTx{s.w}, id, approver, at, expires)
 }
 
 // ChargeQuota decides in memory and persists the counted customers in the
@@ -992,7 +962,7 @@ func (s *Store) SetAlertAction(ctx context.Context, id int64, action string) err
 func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
 	err := s.r.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
-	return v, notFound(err)
+	return v, row.NotFound(err)
 }
 
 func (s *Store) SetMetaOnce(ctx context.Context, key string, value []byte) ([]byte, error) {
