@@ -21,12 +21,7 @@ import (
 // could not be reached or could not do the work for a reason that may pass
 // (see unavailable). Every other error is returned unchanged: a caller's
 // cancellation, "no rows", a constraint violation, a bug in a query.
-func classify(err error) error {
-	if err != nil && unavailable(err) {
-		return store.Unavailable(err) // unchanged if already marked
-	}
-	return err
-}
+func classify(err error) error { return store.Classify(err, unavailable) }
 
 // unavailable reports whether err means the database is out of reach or
 // out of resources:

@@ -77,8 +77,8 @@ func (s *Store) CountTicketsOpenedSince(ctx context.Context, principal string, s
 // concurrent reservations, from any gateway, queue on the row's lock and
 // each re-checks the attempts left after the one before it committed.
 func (s *Store) ReserveAttempt(ctx context.Context, id string, max int, now time.Time) (store.Consent, bool, error) {
-	c, err := scanConsent(s.pool.QueryRow(ctx, `UPDATE consents SET attempts = attempts + 1
-		WHERE id = $1 AND attempts < $2 AND confirmed_at = 0 AND expires_at > $3 RETURNING `+row.ConsentCols, id, max, row.Nanos(now)))
+	c, err := row.One(s.pool.QueryRow(ctx, `UPDATE consents SET attempts = attempts + 1
+		WHERE id = $1 AND attempts < $2 AND confirmed_at = 0 AND expires_at > $3 RETURNING `+row.ConsentCols, id, max, row.Nanos(now)), row.Consent)
 	if err == nil {
 		return c, true, nil
 	}
@@ -110,25 +110,7 @@ func (s *Store) ChangeStatus(ctx context.Context, id, from, to, source, by, reas
 // Hit counts one event against a fixed-window rate limit: the insert and
 // the conditional increment are one statement on the window's row.
 func (s *Store) Hit(ctx context.Context, key string, now time.Time, window time.Duration, max int) (bool, time.Duration, error) {
-	start, end := store.RateWindow(now, window)
-	if max < 1 {
-		return false, end.Sub(now), nil
-	}
-	var n int
-	err := s.pool.QueryRow(ctx, `INSERT INTO ratelimit (key, start, ends, n) VALUES ($1, $2, $3, 1)
-		ON CONFLICT (key, start, ends) DO UPDATE SET n = ratelimit.n + 1 WHERE ratelimit.n < $4 RETURNING n`,
-		key, start.UnixNano(), end.UnixNano(), max).Scan(&n)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, end.Sub(now), nil
-	}
-	if err != nil {
-		return false, 0, fmt.Errorf("rate limit: %w", err)
-	}
-	if s.pruneRates.Due(now) {
-		// Best effort: rows left now go next time.
-		s.pool.Exec(ctx, `DELETE FROM ratelimit WHERE ends < $1`, now.Add(-store.RateRetention).UnixNano())
-	}
-	return true, 0, nil
+	return row.Hit(ctx, pgTx{s.pool}, &s.pruneRates, key, now, window, max)
 }
 
 // approveLock is the first key of the two-key advisory locks Approve
@@ -156,16 +138,7 @@ func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl 
 
 // PutSession stores a dashboard session.
 func (s *Store) PutSession(ctx context.Context, idHash []byte, principal string, expires time.Time) error {
-	now := time.Now()
-	if _, err := s.pool.Exec(ctx, `INSERT INTO sessions (id_hash, principal, expires) VALUES ($1, $2, $3)
-		ON CONFLICT (id_hash) DO UPDATE SET principal = EXCLUDED.principal, expires = EXCLUDED.expires`,
-		orEmpty(idHash), principal, row.Nanos(expires)); err != nil {
-		return fmt.Errorf("put session: %w", err)
-	}
-	if s.pruneSessions.Due(now) {
-		s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires <= $1`, now.UnixNano())
-	}
-	return nil
+	return row.PutSession(ctx, pgTx{s.pool}, &s.pruneSessions, orEmpty(idHash), principal, expires)
 }
 
 // Session returns a live session's principal and expiry.

@@ -339,27 +339,19 @@ func importTx(ctx context.Context, tx pgx.Tx, customers []store.Customer, princi
 	}
 }
 
-func scanCustomer(r pgx.Row) (store.Customer, error) {
-	v, err := row.Customer(r)
-	if err != nil {
-		return store.Customer{}, row.NotFound(err)
-	}
-	return v, nil
-}
-
 // Customer returns the customer with id.
 func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
-	return scanCustomer(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE c.id = $1`, id))
+	return row.One(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE c.id = $1`, id), row.Customer)
 }
 
 // CustomerByPhone returns the customer with the phone blind index.
 func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE phone_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
+	return row.One(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE phone_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)), row.Customer)
 }
 
 // CustomerByAccount returns the customer with the account blind index.
 func (s *Store) CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE account_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
+	return row.One(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE account_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)), row.Customer)
 }
 
 // CustomerIDsByName returns the ids of customers with the name blind index.
@@ -381,22 +373,14 @@ func (s *Store) CustomerCount(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-func scanPrincipal(r pgx.Row) (store.Principal, error) {
-	v, err := row.Principal(r)
-	if err != nil {
-		return store.Principal{}, row.NotFound(err)
-	}
-	return v, nil
-}
-
 // Principal returns the principal with id.
 func (s *Store) Principal(ctx context.Context, id string) (store.Principal, error) {
-	return scanPrincipal(s.pool.QueryRow(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE id = $1`, id))
+	return row.One(s.pool.QueryRow(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE id = $1`, id), row.Principal)
 }
 
 // PrincipalByToken returns the principal whose token hashes to tokenHash.
 func (s *Store) PrincipalByToken(ctx context.Context, tokenHash []byte) (store.Principal, error) {
-	return scanPrincipal(s.pool.QueryRow(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE token_hash = $1`, nonEmpty(tokenHash)))
+	return row.One(s.pool.QueryRow(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE token_hash = $1`, nonEmpty(tokenHash)), row.Principal)
 }
 
 // Principals returns every principal, ordered by id.
@@ -470,17 +454,9 @@ func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
 	return err
 }
 
-func scanTicket(r pgx.Row) (store.Ticket, error) {
-	v, err := row.Ticket(r)
-	if err != nil {
-		return store.Ticket{}, row.NotFound(err)
-	}
-	return v, nil
-}
-
 // Ticket returns the ticket with id.
 func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
-	return scanTicket(s.pool.QueryRow(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = $1`, id))
+	return row.One(s.pool.QueryRow(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = $1`, id), row.Ticket)
 }
 
 // TicketsByCustomer returns the customer's tickets, oldest first.
@@ -505,17 +481,9 @@ func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
 	return err
 }
 
-func scanConsent(r pgx.Row) (store.Consent, error) {
-	v, err := row.Consent(r)
-	if err != nil {
-		return store.Consent{}, row.NotFound(err)
-	}
-	return v, nil
-}
-
 // Consent returns the consent with id.
 func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
-	return scanConsent(s.pool.QueryRow(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = $1`, id))
+	return row.One(s.pool.QueryRow(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = $1`, id), row.Consent)
 }
 
 // ConsentFailed counts one wrong code and returns the count, atomically.

@@ -69,15 +69,15 @@ func (s *Store) CountTicketsOpenedSince(ctx context.Context, principal string, s
 
 // ReserveAttempt reserves one attempt at a consent's code, atomically.
 func (s *Store) ReserveAttempt(ctx context.Context, id string, max int, now time.Time) (store.Consent, bool, error) {
-	c, err := scanConsent(s.w.QueryRowContext(ctx, `UPDATE consents SET attempts = attempts + 1
-		WHERE id = ? AND attempts < ? AND confirmed_at = 0 AND expires_at > ? RETURNING `+row.ConsentCols, id, max, row.Nanos(now)))
+	c, err := row.One(s.w.QueryRowContext(ctx, `UPDATE consents SET attempts = attempts + 1
+		WHERE id = ? AND attempts < ? AND confirmed_at = 0 AND expires_at > ? RETURNING `+row.ConsentCols, id, max, row.Nanos(now)), row.Consent)
 	if err == nil {
 		return c, true, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return store.Consent{}, false, err
 	}
-	c, err = scanConsent(s.w.QueryRowContext(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = ?`, id))
+	c, err = row.One(s.w.QueryRowContext(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = ?`, id), row.Consent)
 	return c, false, err
 }
 
@@ -94,25 +94,7 @@ func (s *Store) ChangeStatus(ctx context.Context, id, from, to, source, by, reas
 
 // Hit counts one event against a fixed-window rate limit.
 func (s *Store) Hit(ctx context.Context, key string, now time.Time, window time.Duration, max int) (bool, time.Duration, error) {
-	start, end := store.RateWindow(now, window)
-	if max < 1 {
-		return false, end.Sub(now), nil
-	}
-	var n int
-	err := s.w.QueryRowContext(ctx, `INSERT INTO ratelimit (key, start, ends, n) VALUES (?, ?, ?, 1)
-		ON CONFLICT (key, start, ends) DO UPDATE SET n = n + 1 WHERE n < ? RETURNING n`,
-		key, start.UnixNano(), end.UnixNano(), max).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, end.Sub(now), nil
-	}
-	if err != nil {
-		return false, 0, fmt.Errorf("rate limit: %w", err)
-	}
-	if s.pruneRates.Due(now) {
-		// Best effort: rows left now go next time.
-		s.w.ExecContext(ctx, `DELETE FROM ratelimit WHERE ends < ?`, now.Add(-store.RateRetention).UnixNano())
-	}
-	return true, 0, nil
+	return row.Hit(ctx, sqlTx{s.w}, &s.pruneRates, key, now, window, max)
 }
 
 // Approve records one approval of a two-person action; the single writer
@@ -130,15 +112,7 @@ func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl 
 
 // PutSession stores a dashboard session.
 func (s *Store) PutSession(ctx context.Context, idHash []byte, principal string, expires time.Time) error {
-	now := time.Now()
-	if _, err := s.w.ExecContext(ctx, `INSERT OR REPLACE INTO sessions (id_hash, principal, expires) VALUES (?, ?, ?)`,
-		idHash, principal, row.Nanos(expires)); err != nil {
-		return fmt.Errorf("put session: %w", err)
-	}
-	if s.pruneSessions.Due(now) {
-		s.w.ExecContext(ctx, `DELETE FROM sessions WHERE expires <= ?`, now.UnixNano())
-	}
-	return nil
+	return row.PutSession(ctx, sqlTx{s.w}, &s.pruneSessions, idHash, principal, expires)
 }
 
 // Session returns a live session's principal and expiry.
@@ -196,8 +170,8 @@ func (s *Store) sampleByRowid(ctx context.Context, n int) ([]store.Customer, err
 	seen := make(map[string]bool, n)
 	var out []store.Customer
 	for try := 0; try < 4*n && len(out) < n; try++ {
-		c, err := scanCustomer(s.rowR(ctx, row.SelectCustomers+`
-			WHERE c.rowid >= ? AND canary = 0 ORDER BY c.rowid LIMIT 1`, 1+rand.Int64N(maxID.Int64)))
+		c, err := row.One(s.rowR(ctx, row.SelectCustomers+`
+			WHERE c.rowid >= ? AND canary = 0 ORDER BY c.rowid LIMIT 1`, 1+rand.Int64N(maxID.Int64)), row.Customer)
 		if errors.Is(err, store.ErrNotFound) || err == nil && seen[c.ID] {
 			continue
 		}

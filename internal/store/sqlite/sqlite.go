@@ -411,29 +411,18 @@ func putKey(ctx context.Context, tx *sql.Tx, c store.Customer) error {
 	return err
 }
 
-func scanCustomer(r row.Scanner) (store.Customer, error) {
-	v, err := row.Customer(r)
-	return v, row.NotFound(err)
-}
-
 func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
-	c, ok, gen := s.cache.customer(id)
-	if ok {
-		return c, nil
-	}
-	c, err := scanCustomer(s.rowR(ctx, row.SelectCustomers+`WHERE c.id = ?`, id))
-	if err == nil {
-		s.cache.putCustomer(c, gen)
-	}
-	return c, err
+	return cached(s.cache, &s.cache.customers, id, func() (store.Customer, error) {
+		return row.One(s.rowR(ctx, row.SelectCustomers+`WHERE c.id = ?`, id), row.Customer)
+	})
 }
 
 func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.rowR(ctx, row.SelectCustomers+`WHERE phone_idx = ? ORDER BY id LIMIT 1`, index))
+	return row.One(s.rowR(ctx, row.SelectCustomers+`WHERE phone_idx = ? ORDER BY id LIMIT 1`, index), row.Customer)
 }
 
 func (s *Store) CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.rowR(ctx, row.SelectCustomers+`WHERE account_idx = ? ORDER BY id LIMIT 1`, index))
+	return row.One(s.rowR(ctx, row.SelectCustomers+`WHERE account_idx = ? ORDER BY id LIMIT 1`, index), row.Customer)
 }
 
 func (s *Store) CustomerIDsByName(ctx context.Context, index []byte) ([]string, error) {
@@ -447,17 +436,12 @@ func (s *Store) CustomerCount(ctx context.Context) (int, error) {
 	return n, err
 }
 
-func scanPrincipal(r row.Scanner) (store.Principal, error) {
-	v, err := row.Principal(r)
-	return v, row.NotFound(err)
-}
-
 func (s *Store) Principal(ctx context.Context, id string) (store.Principal, error) {
-	return scanPrincipal(s.rowR(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE id = ?`, id))
+	return row.One(s.rowR(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE id = ?`, id), row.Principal)
 }
 
 func (s *Store) PrincipalByToken(ctx context.Context, tokenHash []byte) (store.Principal, error) {
-	return scanPrincipal(s.rowR(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE token_hash = ?`, tokenHash))
+	return row.One(s.rowR(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE token_hash = ?`, tokenHash), row.Principal)
 }
 
 func (s *Store) Principals(ctx context.Context) ([]store.Principal, error) {
@@ -534,21 +518,10 @@ func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
 	return created(err)
 }
 
-func scanTicket(r row.Scanner) (store.Ticket, error) {
-	v, err := row.Ticket(r)
-	return v, row.NotFound(err)
-}
-
 func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
-	t, ok, gen := s.cache.ticket(id)
-	if ok {
-		return t, nil
-	}
-	t, err := scanTicket(s.rowR(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = ?`, id))
-	if err == nil {
-		s.cache.putTicket(t, gen)
-	}
-	return t, err
+	return cached(s.cache, &s.cache.tickets, id, func() (store.Ticket, error) {
+		return row.One(s.rowR(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = ?`, id), row.Ticket)
+	})
 }
 
 func (s *Store) TicketsByCustomer(ctx context.Context, customer string) ([]store.Ticket, error) {
@@ -563,13 +536,8 @@ func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
 	return created(err)
 }
 
-func scanConsent(r row.Scanner) (store.Consent, error) {
-	v, err := row.Consent(r)
-	return v, row.NotFound(err)
-}
-
 func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
-	return scanConsent(s.rowR(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = ?`, id))
+	return row.One(s.rowR(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = ?`, id), row.Consent)
 }
 
 func (s *Store) ConsentFailed(ctx context.Context, id string) (int, error) {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/internal/prune"
 )
 
 // Tx runs the statements of the code both stores share, on a connection
@@ -52,6 +54,17 @@ func NotFound(err error) error {
 		return store.ErrNotFound
 	}
 	return err
+}
+
+// One scans the single row r with scan, and maps "no rows" to
+// store.ErrNotFound; on an error the value is T's zero value.
+func One[T any](r Scanner, scan func(Scanner) (T, error)) (T, error) {
+	v, err := scan(r)
+	if err != nil {
+		var zero T
+		return zero, NotFound(err)
+	}
+	return v, nil
 }
 
 // Guarded runs update, which changes a row only while it is in the state
@@ -104,6 +117,47 @@ func ApproveBreakGlass(ctx context.Context, tx Tx, id, approver string, at, expi
 	return Guarded(ctx, tx, `SELECT 1 FROM breakglass WHERE id = ?`, id,
 		`UPDATE breakglass SET approved_by = ?, approved_at = ?, expires_at = ? WHERE id = ? AND approved_by = ''`,
 		approver, Nanos(at), Nanos(expires), id)
+}
+
+// Hit counts one event against the fixed-window rate limit key (at most
+// max in each window): the insert and the conditional increment are one
+// statement on the window's row. When prune says it is time, it deletes the
+// windows older than store.RateRetention, as best it can.
+func Hit(ctx context.Context, tx Tx, prune *prune.Every, key string, now time.Time, window time.Duration, max int) (bool, time.Duration, error) {
+	start, end := store.RateWindow(now, window)
+	if max < 1 {
+		return false, end.Sub(now), nil
+	}
+	var n int
+	err := tx.QueryRow(ctx, `INSERT INTO ratelimit (key, start, ends, n) VALUES (?, ?, ?, 1)
+		ON CONFLICT (key, start, ends) DO UPDATE SET n = ratelimit.n + 1 WHERE ratelimit.n < ? RETURNING n`,
+		key, start.UnixNano(), end.UnixNano(), max).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, end.Sub(now), nil
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("rate limit: %w", err)
+	}
+	if prune.Due(now) {
+		// Best effort: rows left now go next time.
+		tx.Exec(ctx, `DELETE FROM ratelimit WHERE ends < ?`, now.Add(-store.RateRetention).UnixNano()) //nolint:errcheck
+	}
+	return true, 0, nil
+}
+
+// PutSession stores a dashboard session and, when prune says it is time,
+// deletes the expired ones (best effort).
+func PutSession(ctx context.Context, tx Tx, prune *prune.Every, idHash []byte, principal string, expires time.Time) error {
+	now := time.Now()
+	if _, err := tx.Exec(ctx, `INSERT INTO sessions (id_hash, principal, expires) VALUES (?, ?, ?)
+		ON CONFLICT (id_hash) DO UPDATE SET principal = excluded.principal, expires = excluded.expires`,
+		idHash, principal, Nanos(expires)); err != nil {
+		return fmt.Errorf("put session: %w", err)
+	}
+	if prune.Due(now) {
+		tx.Exec(ctx, `DELETE FROM sessions WHERE expires <= ?`, now.UnixNano()) //nolint:errcheck
+	}
+	return nil
 }
 
 // Approve records one approval by by of the two-person action key in tx,
