@@ -304,7 +304,15 @@ func created(err error) error {
 }
 
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	return inTx(ctx, s.w, fn)
+}
+
+// inTx runs fn in a transaction begun on db (a pool or one connection),
+// and commits it if fn returns nil.
+func inTx(ctx context.Context, db interface {
+	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+}, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -341,15 +349,7 @@ func (s *Store) derivedTx(ctx context.Context, fn func(*sql.Tx) error) (err erro
 			err = errors.Join(err, rerr)
 		}
 	}()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return inTx(ctx, conn, fn)
 }
 
 // Import stores the batch in one transaction.
