@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -18,10 +17,7 @@ import (
 // runAudit runs "custos audit ARGS" and returns exit code, stdout, stderr.
 func runAudit(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	code := run(context.Background(), append([]string{"audit"}, args...), env)
-	return code, out.String(), errb.String()
+	return runCmd(t, append([]string{"audit"}, args...)...)
 }
 
 // auditDataDir builds a data directory with an audit log of n events, as
