@@ -104,7 +104,9 @@ func traceRead(actor, org string, i int, decision string) event.Event {
 		Purpose: "ticket:T-1", PurposeValid: decision == event.Allow}
 }
 
-func appendEvents(t *testing.T, dir string, evs []event.Event) {
+// appendEvents appends evs to the audit log of data dir dir, as serve
+// would, and returns the log's verifier key.
+func appendEvents(t *testing.T, dir string, evs []event.Event) string {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
@@ -124,6 +126,7 @@ func appendEvents(t *testing.T, dir string, evs []event.Event) {
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return l.VerifierKey()
 }
 
 // traceLeak writes a messy leak: phones of customers in ranges, in mixed
