@@ -51,12 +51,6 @@ func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]store.Au
 	return recs, nil
 }
 
-// Alert returns one alert.
-func (s *Store) Alert(ctx context.Context, id int64) (store.Alert, error) {
-	a, err := row.Alert(s.pool.QueryRow(ctx, `SELECT `+row.AlertCols+` FROM alerts WHERE id = $1`, id))
-	return a, row.NotFound(err)
-}
-
 // CreateCase opens c unless its alert has a case already.
 func (s *Store) CreateCase(ctx context.Context, c store.Case) (store.Case, bool, error) {
 	created := false

@@ -51,6 +51,7 @@ type pgTx struct {
 	q interface {
 		Exec(ctx context.Context, q string, args ...any) (pgconn.CommandTag, error)
 		QueryRow(ctx context.Context, q string, args ...any) pgx.Row
+		Query(ctx context.Context, q string, args ...any) (pgx.Rows, error)
 	}
 }
 
@@ -61,6 +62,10 @@ func (t pgTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 
 func (t pgTx) QueryRow(ctx context.Context, q string, args ...any) row.Scanner {
 	return t.q.QueryRow(ctx, row.Rebind(q), args...)
+}
+
+func (t pgTx) Query(ctx context.Context, q string, args ...any) (row.Rows, error) {
+	return t.q.Query(ctx, row.Rebind(q), args...)
 }
 
 // CountTicketsOpenedSince counts the tickets principal opened since since.

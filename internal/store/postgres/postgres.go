@@ -58,7 +58,8 @@ import (
 // concurrent use, and any number of Stores (in any number of processes) may
 // share one database.
 type Store struct {
-	pool *dbPool
+	row.Shared // alerts and checkpoints, on the pool
+	pool       *dbPool
 	// pruneRates and pruneSessions pace the deletes of old rate-limit
 	// windows and expired sessions (per process; any gateway may prune).
 	pruneRates, pruneSessions prune.Every
@@ -96,6 +97,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	s := &Store{pool: &dbPool{Pool: pool}}
+	s.Shared = row.Shared{R: pgTx{s.pool}, W: pgTx{s.pool}}
 	if err := s.recountQuota(ctx, time.Now()); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -733,67 +735,6 @@ func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
 		index(c.Size), orEmpty(c.Note), row.Nanos(c.Time))
 	if err != nil {
 		return fmt.Errorf("add checkpoint: %w", err)
-	}
-	return nil
-}
-
-func (s *Store) checkpoints(ctx context.Context, q string) ([]store.Checkpoint, error) {
-	rows, _ := s.pool.Query(ctx, q)
-	cs, err := collect(rows, row.Checkpoint)
-	if err != nil {
-		return nil, fmt.Errorf("read checkpoints: %w", err)
-	}
-	return cs, nil
-}
-
-// Checkpoints returns every checkpoint in the order added.
-func (s *Store) Checkpoints(ctx context.Context) ([]store.Checkpoint, error) {
-	return s.checkpoints(ctx, row.CheckpointsQuery)
-}
-
-// LatestCheckpoint returns the checkpoint added last (store.ErrNotFound if
-// none).
-func (s *Store) LatestCheckpoint(ctx context.Context) (store.Checkpoint, error) {
-	return row.Latest(s.checkpoints(ctx, row.LatestCheckpointQuery))
-}
-
-// AddAlert stores an alert and returns its id.
-func (s *Store) AddAlert(ctx context.Context, a store.Alert) (int64, error) {
-	reasons, err := row.Reasons(a)
-	if err != nil {
-		return 0, fmt.Errorf("add alert: %w", err)
-	}
-	var id int64
-	err = s.pool.QueryRow(ctx, `INSERT INTO alerts (actor, time, score, reasons, records, kind, action, detail)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id`,
-		a.Actor, row.Nanos(a.Time), a.Score, reasons, a.Records, a.Kind, a.Action, a.Detail).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("add alert: %w", err)
-	}
-	return id, nil
-}
-
-// Alerts returns up to limit alerts (100 if limit <= 0), newest first.
-func (s *Store) Alerts(ctx context.Context, limit int) ([]store.Alert, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, _ := s.pool.Query(ctx, `SELECT `+row.AlertCols+` FROM alerts ORDER BY time DESC, id DESC LIMIT $1`, limit)
-	as, err := collect(rows, row.Alert)
-	if err != nil {
-		return nil, fmt.Errorf("read alerts: %w", err)
-	}
-	return as, nil
-}
-
-// SetAlertAction records the containment taken on an alert.
-func (s *Store) SetAlertAction(ctx context.Context, id int64, action string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE alerts SET action = $2 WHERE id = $1`, id, action)
-	if err != nil {
-		return fmt.Errorf("set alert action: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return store.ErrNotFound
 	}
 	return nil
 }

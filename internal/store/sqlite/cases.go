@@ -44,12 +44,6 @@ func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]store.Au
 	return collect(rows, err, row.Audit)
 }
 
-// Alert returns one alert.
-func (s *Store) Alert(ctx context.Context, id int64) (store.Alert, error) {
-	a, err := row.Alert(s.r.QueryRowContext(ctx, `SELECT `+row.AlertCols+` FROM alerts WHERE id = ?`, id))
-	return a, row.NotFound(err)
-}
-
 // CreateCase opens c unless its alert has a case already.
 func (s *Store) CreateCase(ctx context.Context, c store.Case) (store.Case, bool, error) {
 	created := false

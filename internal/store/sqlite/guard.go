@@ -45,6 +45,7 @@ type sqlTx struct {
 	q interface {
 		ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
 		QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+		QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 	}
 }
 
@@ -59,6 +60,19 @@ func (t sqlTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 func (t sqlTx) QueryRow(ctx context.Context, q string, args ...any) row.Scanner {
 	return t.q.QueryRowContext(ctx, q, args...)
 }
+
+func (t sqlTx) Query(ctx context.Context, q string, args ...any) (row.Rows, error) {
+	rows, err := t.q.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+// sqlRows are *sql.Rows as row.Rows: the error of Close is Err's.
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
 
 // CountTicketsOpenedSince counts the tickets principal opened since since.
 func (s *Store) CountTicketsOpenedSince(ctx context.Context, principal string, since time.Time) (int, error) {

@@ -34,7 +34,8 @@ var schema string
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	w, r *sql.DB
+	row.Shared // alerts and checkpoints, on r and w
+	w, r       *sql.DB
 	// stmts caches prepared statements by pool and query text, so hot
 	// queries are parsed once, not per call.
 	stmts     sync.Map // stmtKey -> *sql.Stmt
@@ -172,7 +173,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &Store{w: w, r: r, quota: newQuotaCache(), cache: newRowCache(), sync: o.sync,
+	s := &Store{Shared: row.Shared{R: sqlTx{r}, W: sqlTx{w}}, w: w, r: r, quota: newQuotaCache(), cache: newRowCache(), sync: o.sync,
 		watchStop: make(chan struct{}), watchDone: make(chan struct{})}
 	if err := s.recountQuota(ctx, time.Now()); err != nil {
 		w.Close()
@@ -878,53 +879,6 @@ func (s *Store) auditBy(ctx context.Context, col, v string, from uint64) ([]stor
 func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO checkpoints (size, note, time) VALUES (?,?,?)`, int64(c.Size), c.Note, row.Nanos(c.Time))
 	return err
-}
-
-func (s *Store) checkpoints(ctx context.Context, q string) ([]store.Checkpoint, error) {
-	rows, err := s.r.QueryContext(ctx, q)
-	return collect(rows, err, row.Checkpoint)
-}
-
-// Checkpoints returns every checkpoint kept, oldest first.
-func (s *Store) Checkpoints(ctx context.Context) ([]store.Checkpoint, error) {
-	return s.checkpoints(ctx, row.CheckpointsQuery)
-}
-
-// LatestCheckpoint returns the newest checkpoint; store.ErrNotFound before
-// the first.
-func (s *Store) LatestCheckpoint(ctx context.Context) (store.Checkpoint, error) {
-	return row.Latest(s.checkpoints(ctx, row.LatestCheckpointQuery))
-}
-
-// AddAlert stores a (its Reasons as a JSON array) and returns the new id.
-func (s *Store) AddAlert(ctx context.Context, a store.Alert) (int64, error) {
-	reasons, err := row.Reasons(a)
-	if err != nil {
-		return 0, err
-	}
-	var id int64
-	err = s.w.QueryRowContext(ctx, `INSERT INTO alerts (actor, time, score, reasons, records, kind, action, detail)
-		VALUES (?,?,?,?,?,?,?,?) RETURNING id`, a.Actor, row.Nanos(a.Time), a.Score, reasons, a.Records, a.Kind, a.Action, a.Detail).Scan(&id)
-	return id, err
-}
-
-func (s *Store) Alerts(ctx context.Context, limit int) ([]store.Alert, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+row.AlertCols+` FROM alerts ORDER BY time DESC, id DESC LIMIT ?`, limit)
-	return collect(rows, err, row.Alert)
-}
-
-func (s *Store) SetAlertAction(ctx context.Context, id int64, action string) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE alerts SET action = ? WHERE id = ?`, action, id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return store.ErrNotFound
-	}
-	return nil
 }
 
 func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {

@@ -23,6 +23,8 @@ type Tx interface {
 	// QueryRow runs a query for one row; its Scan reports sql.ErrNoRows
 	// (pgx.ErrNoRows wraps it) when there is none.
 	QueryRow(ctx context.Context, q string, args ...any) Scanner
+	// Query runs a query for any number of rows.
+	Query(ctx context.Context, q string, args ...any) (Rows, error)
 }
 
 // Rebind numbers the ? placeholders of q as PostgreSQL's $1, $2, …. q
