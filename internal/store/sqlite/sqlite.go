@@ -831,16 +831,7 @@ func collect[T any](rows *sql.Rows, err error, scan func(row.Scanner) (T, error)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return row.Collect(sqlRows{rows}, nil, scan)
 }
 
 // index converts a log index to the INTEGER it is stored as, saturating
