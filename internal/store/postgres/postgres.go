@@ -58,7 +58,7 @@ import (
 // concurrent use, and any number of Stores (in any number of processes) may
 // share one database.
 type Store struct {
-	row.Shared // alerts and checkpoints, on the pool
+	row.Shared // alerts, checkpoints, incidents, on the pool
 	pool       *dbPool
 	// pruneRates and pruneSessions pace the deletes of old rate-limit
 	// windows and expired sessions (per process; any gateway may prune).

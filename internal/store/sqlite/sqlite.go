@@ -34,7 +34,7 @@ var schema string
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	row.Shared // alerts and checkpoints, on r and w
+	row.Shared // alerts, checkpoints, incidents: reads on r, writes on w
 	w, r       *sql.DB
 	// stmts caches prepared statements by pool and query text, so hot
 	// queries are parsed once, not per call.
