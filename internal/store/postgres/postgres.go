@@ -58,7 +58,7 @@ import (
 // concurrent use, and any number of Stores (in any number of processes) may
 // share one database.
 type Store struct {
-	row.Shared // alerts, checkpoints, incidents, on the pool
+	row.Shared // alerts, checkpoints, cases, incidents, on the pool
 	pool       *dbPool
 	// pruneRates and pruneSessions pace the deletes of old rate-limit
 	// windows and expired sessions (per process; any gateway may prune).
@@ -97,7 +97,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	s := &Store{pool: &dbPool{Pool: pool}}
-	s.Shared = row.Shared{R: pgTx{s.pool}, W: pgTx{s.pool}}
+	s.Shared = row.Shared{R: pgTx{s.pool}, W: pgTx{s.pool}, InTx: func(ctx context.Context, fn func(row.Tx) error) error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(pgTx{tx}) })
+	}}
 	if err := s.recountQuota(ctx, time.Now()); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)

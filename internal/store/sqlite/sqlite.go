@@ -34,7 +34,7 @@ var schema string
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	row.Shared // alerts, checkpoints, incidents: reads on r, writes on w
+	row.Shared // alerts, checkpoints, cases, incidents: reads on r, writes on w
 	w, r       *sql.DB
 	// stmts caches prepared statements by pool and query text, so hot
 	// queries are parsed once, not per call.
@@ -175,6 +175,9 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	r.SetMaxIdleConns(4)
 	s := &Store{Shared: row.Shared{R: sqlTx{r}, W: sqlTx{w}}, w: w, r: r, quota: newQuotaCache(), cache: newRowCache(), sync: o.sync,
 		watchStop: make(chan struct{}), watchDone: make(chan struct{})}
+	s.InTx = func(ctx context.Context, fn func(row.Tx) error) error {
+		return s.tx(ctx, func(tx *sql.Tx) error { return fn(sqlTx{tx}) })
+	}
 	if err := s.recountQuota(ctx, time.Now()); err != nil {
 		w.Close()
 		r.Close()

@@ -35,9 +35,11 @@ func Collect[T any](rows Rows, err error, scan func(Scanner) (T, error)) ([]T, e
 
 // Shared holds the store.Store methods whose statements and results are
 // the same on both stores; each store embeds it. Reads go to R, writes to
-// W (on PostgreSQL, both are the pool).
+// W (on PostgreSQL, both are the pool), and InTx runs fn in a transaction
+// on the writer, committed if fn returns nil.
 type Shared struct {
 	R, W Tx
+	InTx func(ctx context.Context, fn func(Tx) error) error
 }
 
 func (s Shared) checkpoints(ctx context.Context, q string) ([]store.Checkpoint, error) {
