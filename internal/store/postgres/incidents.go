@@ -12,25 +12,6 @@ import (
 	"github.com/custos-dev/custos/internal/store/internal/row"
 )
 
-// CreateIncident records inc and its customers unless its list is known.
-func (s *Store) CreateIncident(ctx context.Context, inc store.Incident, customers []string) (store.Incident, bool, error) {
-	created := false
-	var id int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		if id, created, err = row.InsertIncident(ctx, pgTx{tx}, inc); err != nil || !created {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO incident_customers (incident_id, customer) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`, id, customers)
-		return err
-	})
-	if err != nil {
-		return store.Incident{}, false, fmt.Errorf("create incident: %w", err)
-	}
-	out, err := s.Incident(ctx, id)
-	return out, created, err
-}
-
 // EraseCustomer deletes the customer's row and record key and keeps a
 // tombstone, then VACUUMs customer_keys (a small table) so that the key's
 // dead tuple is pruned now, not when autovacuum comes by. PostgreSQL does

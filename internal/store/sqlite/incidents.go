@@ -6,37 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/store/internal/row"
 )
-
-// CreateIncident records inc and its customers unless its list is known.
-func (s *Store) CreateIncident(ctx context.Context, inc store.Incident, customers []string) (store.Incident, bool, error) {
-	created := false
-	var id int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if id, created, err = row.InsertIncident(ctx, sqlTx{tx}, inc); err != nil || !created {
-			return err
-		}
-		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO incident_customers (incident_id, customer) VALUES (?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, c := range customers {
-			if _, err := st.ExecContext(ctx, id, c); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return store.Incident{}, false, fmt.Errorf("create incident: %w", err)
-	}
-	out, err := s.Incident(ctx, id)
-	return out, created, err
-}
 
 // EraseCustomer deletes the customer's row and record key with SQLite's
 // secure delete (what is deleted is overwritten with zeros), keeps a

@@ -3,10 +3,47 @@ package row
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/custos-dev/custos/internal/store"
 )
+
+// CreateIncident records inc and its customers unless an incident with
+// its leak hash exists; either way it returns the incident that stands
+// (created if it is inc). The customers go in chunks of multi-row inserts.
+func (s Shared) CreateIncident(ctx context.Context, inc store.Incident, customers []string) (store.Incident, bool, error) {
+	var id int64
+	var created bool
+	err := s.InTx(ctx, func(tx Tx) error {
+		var err error
+		if id, created, err = InsertIncident(ctx, tx, inc); err != nil || !created {
+			return err
+		}
+		for cs := range slices.Chunk(customers, incidentChunk) {
+			q := `INSERT INTO incident_customers (incident_id, customer) VALUES ` +
+				strings.Repeat("(?, ?), ", len(cs)-1) + `(?, ?) ON CONFLICT DO NOTHING`
+			args := make([]any, 0, 2*len(cs))
+			for _, c := range cs {
+				args = append(args, id, c)
+			}
+			if _, err := tx.Exec(ctx, q, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Incident{}, false, fmt.Errorf("create incident: %w", err)
+	}
+	out, err := s.Incident(ctx, id)
+	return out, created, err
+}
+
+// incidentChunk is how many customers one insert of CreateIncident adds
+// (two parameters each, well under either database's limit).
+const incidentChunk = 500
 
 // Incident returns one incident with its counts.
 func (s Shared) Incident(ctx context.Context, id int64) (store.Incident, error) {
