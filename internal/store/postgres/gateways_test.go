@@ -15,8 +15,8 @@ import (
 // TestTwoGatewaysShareState checks that what one gateway writes, another
 // gateway on the same database (its own Store, its own pool) sees at once.
 func TestTwoGatewaysShareState(t *testing.T) {
-	dbURL := newDatabase(t)
-	a, b := open(t, dbURL), open(t, dbURL)
+	gws := gateways(t, 2)
+	a, b := gws[0], gws[1]
 	ctx := t.Context()
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
@@ -81,8 +81,7 @@ func TestTwoGatewaysShareState(t *testing.T) {
 // same time, then checks that no quota was overspent and that the audit
 // log's indexes are exactly 0..n-1, each holding what was acknowledged.
 func TestTwoGatewaysLoad(t *testing.T) {
-	dbURL := newDatabase(t)
-	gateways := []store.Store{open(t, dbURL), open(t, dbURL)}
+	gateways := gateways(t, 2)
 	ctx := t.Context()
 	at := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
 
