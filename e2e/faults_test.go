@@ -203,6 +203,15 @@ func (l *faultLoad) finish(t *testing.T) []ack {
 	return l.acks
 }
 
+// waitHealthy waits until /healthz answers 200 (when: after what).
+func waitHealthy(t *testing.T, s *et.Server, when string) {
+	t.Helper()
+	waitUntil(t, 30*time.Second, "/healthz 200 "+when, func() bool {
+		code, _ := health(s.URL)
+		return code == http.StatusOK
+	})
+}
+
 // waitAcks waits until more reads than now are acknowledged, and returns
 // how many were before.
 func (l *faultLoad) waitAcks(t *testing.T, more int, what string) (before int) {
@@ -375,10 +384,7 @@ func TestFaultDiskFull(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 30*time.Second, "/healthz 200 after freeing the disk", func() bool {
-		code, _ := health(s.URL)
-		return code == http.StatusOK
-	})
+	waitHealthy(t, s, "after freeing the disk")
 	load.waitAcks(t, 50, "reads acknowledged again after freeing the disk")
 	acks := load.finishAlive(t, s, "the fault")
 
@@ -541,10 +547,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 	t.Logf("database down: /healthz %s", strings.TrimSpace(body))
 
 	pg.ctl(t, "start")
-	waitUntil(t, 30*time.Second, "/healthz 200 after the database is back", func() bool {
-		code, _ := health(s.URL)
-		return code == http.StatusOK
-	})
+	waitHealthy(t, s, "after the database is back")
 	load.waitAcks(t, 50, "reads acknowledged again after the database is back")
 	acks := load.finishAlive(t, s, "the fault")
 	s.Stop(t)
@@ -688,10 +691,7 @@ func TestFaultPostgresFailover(t *testing.T) {
 	checkUnhealthy(t, body)
 	promote := time.Now()
 	standby.ctl(t, "promote")
-	waitUntil(t, 30*time.Second, "/healthz 200 on the promoted standby", func() bool {
-		code, _ := health(s.URL)
-		return code == http.StatusOK
-	})
+	waitHealthy(t, s, "on the promoted standby")
 	healthy := time.Now()
 	load.waitAcks(t, 200, "reads acknowledged on the new primary")
 	acks := load.finishAlive(t, s, "the failover")
