@@ -594,10 +594,7 @@ func TestDashboardSession(t *testing.T) {
 
 // TestDashboardEndpoints: the JSON the dashboard reads, gated by role.
 func TestDashboardEndpoints(t *testing.T) {
-	f := et.NewFixture(t)
-	s := et.Start(t, f.Data)
-	tk := openTicket(t, s, et.TokClerk1, "c-0001")
-	s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "ticket:" + tk})
+	_, s := startAfterRead(t)
 	s.Do(t, et.Req{Path: "/v1/customers/c-0002", Token: et.TokClerk1})
 
 	cases := []struct {
@@ -829,10 +826,7 @@ func TestBrowserInvestigation(t *testing.T) {
 // company and store had opened the record before, never a person.
 func TestBrowserCustomerIncident(t *testing.T) {
 	findChromium(t)
-	f := et.NewFixture(t)
-	s := et.Start(t, f.Data)
-	tk := openTicket(t, s, et.TokClerk1, "c-0001")
-	s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "ticket:" + tk})
+	f, s := startAfterRead(t)
 	if r := s.Do(t, et.Req{Path: "/v1/incidents", Token: et.TokSecurity, Body: map[string]any{
 		"title": "Customer list offered for sale", "found_at": time.Now().Add(time.Minute).UTC().Format(time.RFC3339),
 		"fields": []string{"name", "phone"}, "leak": "phone\n+8613800138000\n",
@@ -869,10 +863,7 @@ func TestBrowserCustomerIncident(t *testing.T) {
 // leaked file on the dashboard, follows the notices and opens the report.
 func TestBrowserIncident(t *testing.T) {
 	findChromium(t)
-	f := et.NewFixture(t)
-	s := et.Start(t, f.Data)
-	tk := openTicket(t, s, et.TokClerk1, "c-0001")
-	s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "ticket:" + tk})
+	f, s := startAfterRead(t)
 	leak := filepath.Join(t.TempDir(), "leak.csv")
 	os.WriteFile(leak, []byte("phone\n+8613800138000\n+8613700137000\n"), 0o600)
 
@@ -924,4 +915,15 @@ func TestBrowserIncident(t *testing.T) {
 		t.Errorf("the erased customer is still found: %s", r.Body)
 	}
 	b.assertNoConsoleErrors()
+}
+
+// startAfterRead starts custos on a new fixture in which clerk 1 has read
+// c-0001 on a ticket: the audit log holds one guarded read to show.
+func startAfterRead(t *testing.T) (et.Fixture, *et.Server) {
+	t.Helper()
+	f := et.NewFixture(t)
+	s := et.Start(t, f.Data)
+	tk := openTicket(t, s, et.TokClerk1, "c-0001")
+	s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "ticket:" + tk})
+	return f, s
 }

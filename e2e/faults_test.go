@@ -203,6 +203,37 @@ func (l *faultLoad) finish(t *testing.T) []ack {
 	return l.acks
 }
 
+// waitHealthy waits until /healthz answers 200 (when: after what).
+func waitHealthy(t *testing.T, s *et.Server, when string) {
+	t.Helper()
+	waitUntil(t, 30*time.Second, "/healthz 200 "+when, func() bool {
+		code, _ := health(s.URL)
+		return code == http.StatusOK
+	})
+}
+
+// waitAcks waits until more reads than now are acknowledged, and returns
+// how many were before.
+func (l *faultLoad) waitAcks(t *testing.T, more int, what string) (before int) {
+	t.Helper()
+	before, _ = l.counts()
+	waitUntil(t, 30*time.Second, what, func() bool {
+		n, _ := l.counts()
+		return n >= before+more
+	})
+	return before
+}
+
+// finishAlive is finish, failing the test if custos exited during what.
+func (l *faultLoad) finishAlive(t *testing.T, s *et.Server, what string) []ack {
+	t.Helper()
+	acks := l.finish(t)
+	if exited, code := s.Exited(); exited {
+		t.Fatalf("custos exited (code %d) during %s:\n%s", code, what, s.Stderr())
+	}
+	return acks
+}
+
 // waitFor polls cond every 100 ms until it holds, failing the test after
 // limit (a generous bound for a slow machine, not a measurement).
 func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
@@ -353,19 +384,9 @@ func TestFaultDiskFull(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 30*time.Second, "/healthz 200 after freeing the disk", func() bool {
-		code, _ := health(s.URL)
-		return code == http.StatusOK
-	})
-	before, _ := load.counts()
-	waitUntil(t, 30*time.Second, "reads acknowledged again after freeing the disk", func() bool {
-		n, _ := load.counts()
-		return n >= before+50
-	})
-	acks := load.finish(t)
-	if exited, code := s.Exited(); exited {
-		t.Fatalf("custos exited (code %d) during the fault:\n%s", code, s.Stderr())
-	}
+	waitHealthy(t, s, "after freeing the disk")
+	load.waitAcks(t, 50, "reads acknowledged again after freeing the disk")
+	acks := load.finishAlive(t, s, "the fault")
 
 	s.Stop(t)
 	events := sqliteEvents(t, data)
@@ -508,8 +529,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 
 	// 1. A fast restart under load, as an operator would do it.
 	pg.ctl(t, "restart", "-m", "fast")
-	before, _ := load.counts()
-	waitUntil(t, 30*time.Second, "reads acknowledged after the restart", func() bool { n, _ := load.counts(); return n >= before+50 })
+	before := load.waitAcks(t, 50, "reads acknowledged after the restart")
 	_, n503 := load.counts()
 	t.Logf("restart: %d reads acknowledged before, %d refused with 503 so far", before, n503)
 
@@ -527,19 +547,9 @@ func TestFaultPostgresRestart(t *testing.T) {
 	t.Logf("database down: /healthz %s", strings.TrimSpace(body))
 
 	pg.ctl(t, "start")
-	waitUntil(t, 30*time.Second, "/healthz 200 after the database is back", func() bool {
-		code, _ := health(s.URL)
-		return code == http.StatusOK
-	})
-	before, _ = load.counts()
-	waitUntil(t, 30*time.Second, "reads acknowledged again after the database is back", func() bool {
-		n, _ := load.counts()
-		return n >= before+50
-	})
-	acks := load.finish(t)
-	if exited, code := s.Exited(); exited {
-		t.Fatalf("custos exited (code %d) during the fault:\n%s", code, s.Stderr())
-	}
+	waitHealthy(t, s, "after the database is back")
+	load.waitAcks(t, 50, "reads acknowledged again after the database is back")
+	acks := load.finishAlive(t, s, "the fault")
 	s.Stop(t)
 
 	checkPostgresLog(t, db, db, data, acks)
@@ -681,22 +691,12 @@ func TestFaultPostgresFailover(t *testing.T) {
 	checkUnhealthy(t, body)
 	promote := time.Now()
 	standby.ctl(t, "promote")
-	waitUntil(t, 30*time.Second, "/healthz 200 on the promoted standby", func() bool {
-		code, _ := health(s.URL)
-		return code == http.StatusOK
-	})
+	waitHealthy(t, s, "on the promoted standby")
 	healthy := time.Now()
-	before, _ := load.counts()
-	waitUntil(t, 30*time.Second, "reads acknowledged on the new primary", func() bool {
-		n, _ := load.counts()
-		return n >= before+200
-	})
-	acks := load.finish(t)
+	load.waitAcks(t, 200, "reads acknowledged on the new primary")
+	acks := load.finishAlive(t, s, "the failover")
 	t.Logf("failover: %d reads acknowledged before the crash; primary down %v before the promotion; /healthz 200 %v after it",
 		ackedAtCrash, promote.Sub(crash).Round(time.Millisecond), healthy.Sub(promote).Round(time.Millisecond))
-	if exited, code := s.Exited(); exited {
-		t.Fatalf("custos exited (code %d) during the failover:\n%s", code, s.Stderr())
-	}
 	s.Stop(t)
 
 	checkPostgresLog(t, standby.url(), db, data, acks)

@@ -28,6 +28,18 @@ func openTicket(t *testing.T, s *et.Server, token, customer string) string {
 	return r.JSON(t)["id"].(string)
 }
 
+// importPostgres imports the fixture's customers and principals into a
+// new deployment on database db whose gateway uses data dir data.
+func importPostgres(t *testing.T, db, data string) {
+	t.Helper()
+	dir := t.TempDir()
+	cf := et.WriteFile(t, dir, "customers.csv", et.CustomersCSV)
+	pf := et.WriteFile(t, dir, "principals.csv", et.PrincipalsCSV)
+	if out, errOut, code := et.Run(t, "", "import", "--db", db, "--data", data, "--customers", cf, "--principals", pf); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+}
+
 // auditEvent reads the audit record at idx straight from the store file, as
 // the server has committed it.
 func auditEvent(t *testing.T, data string, idx uint64) map[string]any {

@@ -287,12 +287,8 @@ func TestImportUpsert(t *testing.T) {
 func TestImportOnPostgres(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	dir := t.TempDir()
-	cf := et.WriteFile(t, dir, "customers.csv", et.CustomersCSV)
-	pf := et.WriteFile(t, dir, "principals.csv", et.PrincipalsCSV)
 	dataA, dataB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	if out, errOut, code := et.Run(t, "", "import", "--db", db, "--data", dataA, "--customers", cf, "--principals", pf); code != 0 {
-		t.Fatalf("import: %d %s %s", code, out, errOut)
-	}
+	importPostgres(t, db, dataA)
 	a := et.Start(t, dataA, "--db", db)
 	copyFile(t, filepath.Join(dataA, "master.key"), filepath.Join(dataB, "master.key"))
 	b := et.Start(t, dataB, "--db", db)

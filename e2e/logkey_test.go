@@ -30,12 +30,8 @@ import (
 func TestGatewaysShareLogKeyFromDatabase(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	dir := t.TempDir()
-	pf := et.WriteFile(t, dir, "principals.csv", et.PrincipalsCSV)
-	cf := et.WriteFile(t, dir, "customers.csv", et.CustomersCSV)
 	dataA, dataB, dataC := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
-	if out, errOut, code := et.Run(t, "", "import", "--db", db, "--data", dataA, "--customers", cf, "--principals", pf); code != 0 {
-		t.Fatalf("import: %d %s %s", code, out, errOut)
-	}
+	importPostgres(t, db, dataA)
 	// An existing deployment: the key file made by hand in A, as before.
 	skey, vkey, err := note.GenerateKey(rand.Reader, "custos.local/audit")
 	if err != nil {
@@ -132,12 +128,8 @@ func sameCheckpoint(t *testing.T, a, b *et.Server, size uint64, vkey string) {
 func TestPostgresBackupRestore(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	dir := t.TempDir()
-	pf := et.WriteFile(t, dir, "principals.csv", et.PrincipalsCSV)
-	cf := et.WriteFile(t, dir, "customers.csv", et.CustomersCSV)
 	data := filepath.Join(dir, "a")
-	if out, errOut, code := et.Run(t, "", "import", "--db", db, "--data", data, "--customers", cf, "--principals", pf); code != 0 {
-		t.Fatalf("import: %d %s %s", code, out, errOut)
-	}
+	importPostgres(t, db, data)
 	s := et.Start(t, data, "--db", db)
 	audited(t, s, 7)
 	waitFor(t, 30*time.Second, func() bool { _, n := published(t, s); return n >= 7 })

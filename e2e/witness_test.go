@@ -417,12 +417,8 @@ func TestRealWitnessTwoGateways(t *testing.T) {
 	w := startWitness(t)
 	db := pgtest.NewDatabase(t)
 	dir := t.TempDir()
-	pf := et.WriteFile(t, dir, "principals.csv", et.PrincipalsCSV)
-	cf := et.WriteFile(t, dir, "customers.csv", et.CustomersCSV)
 	dataA, dataB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	if out, errOut, code := et.Run(t, "", "import", "--db", db, "--data", dataA, "--customers", cf, "--principals", pf); code != 0 {
-		t.Fatalf("import: %d %s %s", code, out, errOut)
-	}
+	importPostgres(t, db, dataA)
 	et.Start(t, dataA, "--db", db).Stop(t) // creates the log key in the database
 	out, errOut, code := et.Run(t, "", "audit", "key", "--db", db, "--data", dataA)
 	if code != 0 {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"database/sql"
 	"fmt"
 	"path/filepath"
@@ -10,18 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/event"
-	"github.com/custos-dev/custos/internal/store/sqlite"
 )
 
 // runAudit runs "custos audit ARGS" and returns exit code, stdout, stderr.
 func runAudit(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	code := run(context.Background(), append([]string{"audit"}, args...), env)
-	return code, out.String(), errb.String()
+	return runCmd(t, append([]string{"audit"}, args...)...)
 }
 
 // auditDataDir builds a data directory with an audit log of n events, as
@@ -29,27 +22,12 @@ func runAudit(t *testing.T, args ...string) (int, string, string) {
 func auditDataDir(t *testing.T, n int) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	l, err := auditlog.Open(ctx, auditlog.Options{Store: st, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		ev := event.Event{Time: time.Date(2026, 3, 2, 9, 0, i, 0, time.UTC), Actor: "emp-00421", Action: event.ActionRead,
+	evs := make([]event.Event, n)
+	for i := range evs {
+		evs[i] = event.Event{Time: time.Date(2026, 3, 2, 9, 0, i, 0, time.UTC), Actor: "emp-00421", Action: event.ActionRead,
 			Customer: fmt.Sprintf("c-%07d", i), Decision: event.Allow, Purpose: "ticket:T-1", PurposeValid: true}
-		if _, err := l.Append(ctx, ev); err != nil {
-			t.Fatal(err)
-		}
 	}
-	if err := l.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return dir, l.VerifierKey()
+	return dir, appendEvents(t, dir, evs)
 }
 
 // TestAuditCommand checks "custos audit key/verify": the key printed is the

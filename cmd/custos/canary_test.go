@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/custos-dev/custos/internal/store/sqlite"
 )
 
 // TestCanarySeedShape checks that canaries look like the real customers
@@ -47,15 +45,7 @@ func TestCanarySeedShape(t *testing.T) {
 		t.Fatalf("output: %s", out)
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	v, err := openVault(ctx, &Env{Getenv: func(string) string { return "" }}, storeFlags{data: dir}, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, v := openData(t, dir)
 	if n, _ := st.CustomerCount(ctx); n != 162 {
 		t.Errorf("customers = %d, want 150 real + 12 canaries", n)
 	}

@@ -45,14 +45,7 @@ func TestTraceScaleCLI(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := openVault(ctx, &Env{Getenv: func(string) string { return "" }}, storeFlags{data: dir}, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, v := openData(t, dir)
 	start := time.Now()
 	const batch = 50000
 	for lo := 0; lo < customers; lo += batch {
@@ -116,7 +109,7 @@ func TestTraceScaleCLI(t *testing.T) {
 	}
 
 	// The same in process (the store's batched LookupCustomers).
-	st, err = sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

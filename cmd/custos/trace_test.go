@@ -21,7 +21,25 @@ import (
 	"github.com/custos-dev/custos/internal/event"
 	"github.com/custos-dev/custos/internal/store/sqlite"
 	"github.com/custos-dev/custos/internal/trace"
+	"github.com/custos-dev/custos/internal/vault"
 )
+
+// openData opens the store and vault of data dir dir as the commands do;
+// the store is closed when the test ends.
+func openData(t *testing.T, dir string) (*sqlite.Store, *vault.Vault) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	v, err := openVault(ctx, &Env{Getenv: func(string) string { return "" }}, storeFlags{data: dir}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, v
+}
 
 // runCmd runs "custos ARGS" and returns exit code, stdout, stderr.
 func runCmd(t *testing.T, args ...string) (int, string, string) {
@@ -86,7 +104,9 @@ func traceRead(actor, org string, i int, decision string) event.Event {
 		Purpose: "ticket:T-1", PurposeValid: decision == event.Allow}
 }
 
-func appendEvents(t *testing.T, dir string, evs []event.Event) {
+// appendEvents appends evs to the audit log of data dir dir, as serve
+// would, and returns the log's verifier key.
+func appendEvents(t *testing.T, dir string, evs []event.Event) string {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
@@ -106,6 +126,7 @@ func appendEvents(t *testing.T, dir string, evs []event.Event) {
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return l.VerifierKey()
 }
 
 // traceLeak writes a messy leak: phones of customers in ranges, in mixed
@@ -197,14 +218,7 @@ func TestTraceCommand(t *testing.T) {
 
 	// The API's tracer (httpapi.Tracer) gives the same report.
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := openVault(ctx, &Env{Getenv: func(string) string { return "" }}, storeFlags{data: dir}, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, v := openData(t, dir)
 	lt := trace.NewTracer(st, v, "")
 	if err := lt.CatchUp(ctx, true); err != nil {
 		t.Fatal(err)

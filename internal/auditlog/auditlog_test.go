@@ -92,6 +92,16 @@ func (e *env) appendN(t testing.TB, from, n int) {
 	}
 }
 
+// publishedEnv is newEnv with n events appended and published in a
+// checkpoint.
+func publishedEnv(t testing.TB, n int) *env {
+	t.Helper()
+	e := newEnv(t)
+	e.appendN(t, 0, n)
+	e.waitPublished(t, uint64(n))
+	return e
+}
+
 // waitPublished waits until a signed checkpoint covers size entries.
 func (e *env) waitPublished(t testing.TB, size uint64) {
 	t.Helper()

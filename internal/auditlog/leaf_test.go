@@ -15,9 +15,7 @@ import (
 // verifies on its own, shows the company, role and site, and holds the
 // staff id nowhere, not even under base64.
 func TestPublicProofHidesTheActor(t *testing.T) {
-	e := newEnv(t)
-	e.appendN(t, 0, 20)
-	e.waitPublished(t, 20)
+	e := publishedEnv(t, 20)
 	for _, i := range []uint64{0, 7, 19} {
 		full, err := e.log.Entry(context.Background(), i)
 		if err != nil {
@@ -54,9 +52,7 @@ func TestPublicProofHidesTheActor(t *testing.T) {
 // TestFullProofOpensTheActor checks the auditor's view: the actor salt opens
 // the commitment to the shown staff id, and naming anyone else fails.
 func TestFullProofOpensTheActor(t *testing.T) {
-	e := newEnv(t)
-	e.appendN(t, 0, 5)
-	e.waitPublished(t, 5)
+	e := publishedEnv(t, 5)
 	p, err := e.log.Entry(context.Background(), 3)
 	if err != nil {
 		t.Fatal(err)

@@ -200,9 +200,7 @@ func leafHasher(bundle []byte) ([][]byte, error) {
 
 // TestHandler checks what /log/ serves and refuses.
 func TestHandler(t *testing.T) {
-	e := newEnv(t)
-	e.appendN(t, 0, 5)
-	e.waitPublished(t, 5)
+	e := publishedEnv(t, 5)
 	// A stray file like tessera's temporary files must not be served.
 	os.WriteFile(filepath.Join(e.dir, LogDir, "checkpoint12345"), []byte("x"), 0o644)
 	mux := http.NewServeMux()

@@ -11,9 +11,7 @@ import (
 // the current key, the witnesses and the hand-overs, and that
 // ParseCheckpoint follows the hand-overs from the retired key.
 func TestTrustDocument(t *testing.T) {
-	e := newEnv(t)
-	e.appendN(t, 0, 10)
-	e.waitPublished(t, 10)
+	e := publishedEnv(t, 10)
 	oldV := e.log.VerifierKey()
 	get := func() TrustDocument {
 		t.Helper()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,14 +74,8 @@ func (g *Gateway) SearchAudit(ctx context.Context, p store.Principal, q SearchQu
 		}
 		sq.Before = n
 	}
-	if _, err := g.Gate(ctx, p, policy.ActionAuditSearch, event.ActionAuditSearch, policy.Request{}); err != nil {
-		return SearchResult{}, err
-	}
-	recs, err := g.Store.SearchAudit(ctx, sq)
+	recs, err := gatedList(ctx, g, p, policy.ActionAuditSearch, event.ActionAuditSearch, g.Store.SearchAudit, sq)
 	if err != nil {
-		return SearchResult{}, err
-	}
-	if err := g.allow(ctx, g.event(p, event.ActionAuditSearch)); err != nil {
 		return SearchResult{}, err
 	}
 	out := SearchResult{Entries: make([]SearchEntry, 0, len(recs))}
@@ -134,13 +127,7 @@ const caseWindow = 7 * 24 * time.Hour
 // from a week before the alert. created is false for an existing case.
 func (g *Gateway) OpenCase(ctx context.Context, p store.Principal, alertID int64) (v CaseView, created bool, err error) {
 	g.init()
-	if _, err := g.Gate(ctx, p, policy.ActionCases, event.ActionCaseOpen, policy.Request{}); err != nil {
-		return CaseView{}, false, err
-	}
-	a, err := g.Store.Alert(ctx, alertID)
-	if errors.Is(err, store.ErrNotFound) {
-		return CaseView{}, false, NotFound("no such alert")
-	}
+	a, err := gatedGet(ctx, g, p, policy.ActionCases, event.ActionCaseOpen, "alert", g.Store.Alert, alertID)
 	if err != nil {
 		return CaseView{}, false, err
 	}
@@ -160,14 +147,8 @@ func (g *Gateway) OpenCase(ctx context.Context, p store.Principal, alertID int64
 
 // Cases lists cases, most recently updated first.
 func (g *Gateway) Cases(ctx context.Context, p store.Principal, limit int) ([]CaseView, error) {
-	if _, err := g.Gate(ctx, p, policy.ActionCases, event.ActionCaseRead, policy.Request{}); err != nil {
-		return nil, err
-	}
-	cs, err := g.Store.Cases(ctx, limit)
+	cs, err := gatedList(ctx, g, p, policy.ActionCases, event.ActionCaseRead, g.Store.Cases, limit)
 	if err != nil {
-		return nil, err
-	}
-	if err := g.allow(ctx, g.event(p, event.ActionCaseRead)); err != nil {
 		return nil, err
 	}
 	out := make([]CaseView, 0, len(cs))
@@ -189,13 +170,7 @@ func (g *Gateway) Case(ctx context.Context, p store.Principal, id int64) (CaseVi
 // readCase gates action on case id, reads it and records the access.
 func (g *Gateway) readCase(ctx context.Context, p store.Principal, id int64, action string) (store.Case, error) {
 	g.init()
-	if _, err := g.Gate(ctx, p, policy.ActionCases, action, policy.Request{}); err != nil {
-		return store.Case{}, err
-	}
-	c, err := g.Store.Case(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Case{}, NotFound("no such case")
-	}
+	c, err := gatedGet(ctx, g, p, policy.ActionCases, action, "case", g.Store.Case, id)
 	if err != nil {
 		return store.Case{}, err
 	}
@@ -233,13 +208,7 @@ func (g *Gateway) UpdateCase(ctx context.Context, p store.Principal, id int64, i
 	if in.Outcome != nil && in.Status != nil && *in.Status != store.CaseClosed {
 		return CaseView{}, BadRequest("an outcome closes the case")
 	}
-	if _, err := g.Gate(ctx, p, policy.ActionCases, event.ActionCaseUpdate, policy.Request{}); err != nil {
-		return CaseView{}, err
-	}
-	c, err := g.Store.Case(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return CaseView{}, NotFound("no such case")
-	}
+	c, err := gatedGet(ctx, g, p, policy.ActionCases, event.ActionCaseUpdate, "case", g.Store.Case, id)
 	if err != nil {
 		return CaseView{}, err
 	}

@@ -270,6 +270,43 @@ func (g *Gateway) Gate(ctx context.Context, p store.Principal, action, evAction 
 	return d, nil
 }
 
+// gatedGet passes p through the Gate of action (a denial audited as
+// evAction) and then reads one object with get(ctx, key): a missing one is
+// NotFound("no such "+what). The caller records the allowed access once it
+// knows what the access touched.
+func gatedGet[K, T any](ctx context.Context, g *Gateway, p store.Principal, action, evAction, what string,
+	get func(context.Context, K) (T, error), key K) (T, error) {
+	var zero T
+	if _, err := g.Gate(ctx, p, action, evAction, policy.Request{}); err != nil {
+		return zero, err
+	}
+	v, err := get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return zero, NotFound("no such " + what)
+	}
+	if err != nil {
+		return zero, err
+	}
+	return v, nil
+}
+
+// gatedList passes p through the Gate of action, reads a list with
+// list(ctx, arg) and records the access as evAction.
+func gatedList[A, T any](ctx context.Context, g *Gateway, p store.Principal, action, evAction string,
+	list func(context.Context, A) ([]T, error), arg A) ([]T, error) {
+	if _, err := g.Gate(ctx, p, action, evAction, policy.Request{}); err != nil {
+		return nil, err
+	}
+	vs, err := list(ctx, arg)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.allow(ctx, g.event(p, evAction)); err != nil {
+		return nil, err
+	}
+	return vs, nil
+}
+
 // Record appends an allow event for an action the transport carried out
 // itself after Gate allowed it (reading alerts, running a trace).
 func (g *Gateway) Record(ctx context.Context, p store.Principal, action string) error {

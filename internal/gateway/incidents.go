@@ -123,14 +123,8 @@ func (g *Gateway) CreateIncident(ctx context.Context, p store.Principal, req Inc
 
 // Incidents lists incidents, newest first, with their notice progress.
 func (g *Gateway) Incidents(ctx context.Context, p store.Principal) ([]IncidentView, error) {
-	if _, err := g.Gate(ctx, p, policy.ActionIncidents, event.ActionIncidentRead, policy.Request{}); err != nil {
-		return nil, err
-	}
-	ins, err := g.Store.ListIncidents(ctx, 1000)
+	ins, err := gatedList(ctx, g, p, policy.ActionIncidents, event.ActionIncidentRead, g.Store.ListIncidents, 1000)
 	if err != nil {
-		return nil, err
-	}
-	if err := g.allow(ctx, g.event(p, event.ActionIncidentRead)); err != nil {
 		return nil, err
 	}
 	out := make([]IncidentView, 0, len(ins))
@@ -142,13 +136,7 @@ func (g *Gateway) Incidents(ctx context.Context, p store.Principal) ([]IncidentV
 
 // Incident returns one incident with its notice and trace.
 func (g *Gateway) Incident(ctx context.Context, p store.Principal, id int64) (IncidentView, error) {
-	if _, err := g.Gate(ctx, p, policy.ActionIncidents, event.ActionIncidentRead, policy.Request{}); err != nil {
-		return IncidentView{}, err
-	}
-	in, err := g.Store.Incident(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return IncidentView{}, NotFound("no such incident")
-	}
+	in, err := gatedGet(ctx, g, p, policy.ActionIncidents, event.ActionIncidentRead, "incident", g.Store.Incident, id)
 	if err != nil {
 		return IncidentView{}, err
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/custos-dev/custos/internal/metric"
 )
 
 // DefaultReloadInterval is how often a Reloader polls its directory.
@@ -72,18 +74,12 @@ func NewReloader(dir string, opts WatchOptions) (*Reloader, error) {
 	r := &Reloader{
 		dir:  dir,
 		opts: opts,
-		valid: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "custos_policy_valid",
-			Help: "1 when the policy directory's current contents are in force, 0 when they failed to validate and the previous set stays in force.",
-		}),
-		errors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "custos_policy_reload_errors_total",
-			Help: "Policy sets refused on reload because they failed to load or validate.",
-		}),
-		reloads: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "custos_policy_reloads_total",
-			Help: "Policy sets taken into force after a change of the policy directory.",
-		}),
+		valid: metric.Gauge("custos_policy_valid",
+			"1 when the policy directory's current contents are in force, 0 when they failed to validate and the previous set stays in force."),
+		errors: metric.Counter("custos_policy_reload_errors_total",
+			"Policy sets refused on reload because they failed to load or validate."),
+		reloads: metric.Counter("custos_policy_reloads_total",
+			"Policy sets taken into force after a change of the policy directory."),
 	}
 	sig := signature(dir)
 	e, err := Load(dir)
@@ -94,10 +90,8 @@ func NewReloader(dir string, opts WatchOptions) (*Reloader, error) {
 	r.lastSig = sig
 	r.valid.Set(1)
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{r.valid, r.errors, r.reloads} {
-			if err := opts.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("policy reloader metrics: %w", err)
-			}
+		if err := metric.Register(opts.Registerer, r.valid, r.errors, r.reloads); err != nil {
+			return nil, fmt.Errorf("policy reloader metrics: %w", err)
 		}
 	}
 	return r, nil

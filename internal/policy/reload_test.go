@@ -71,17 +71,17 @@ func TestReloaderSwapsAndRefuses(t *testing.T) {
 	if d := r.Authorize(ctx, ticketRead); d.Allow {
 		t.Fatal("old set not in force after a refused reload")
 	}
-	if got := metric(t, reg, "custos_policy_valid"); got != 0 {
+	if got := gathered(t, reg, "custos_policy_valid"); got != 0 {
 		t.Errorf("custos_policy_valid = %v, want 0", got)
 	}
-	if got := metric(t, reg, "custos_policy_reload_errors_total"); got != 1 {
+	if got := gathered(t, reg, "custos_policy_reload_errors_total"); got != 1 {
 		t.Errorf("custos_policy_reload_errors_total = %v, want 1", got)
 	}
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "zz-bad.cedar") {
 		t.Errorf("refusal not logged: %s", logs.String())
 	}
 	// Not retried until the directory changes again.
-	if _, err := r.Reload(); err != nil || metric(t, reg, "custos_policy_reload_errors_total") != 1 {
+	if _, err := r.Reload(); err != nil || gathered(t, reg, "custos_policy_reload_errors_total") != 1 {
 		t.Errorf("refused set retried without a change: %v", err)
 	}
 
@@ -92,19 +92,19 @@ func TestReloaderSwapsAndRefuses(t *testing.T) {
 	if changed, err := r.Reload(); !changed || err != nil {
 		t.Fatalf("Reload after the fix = %v, %v", changed, err)
 	}
-	if got := metric(t, reg, "custos_policy_valid"); got != 1 {
+	if got := gathered(t, reg, "custos_policy_valid"); got != 1 {
 		t.Errorf("custos_policy_valid = %v after the fix, want 1", got)
 	}
 	if reloaded != 2 || refused != 1 {
 		t.Errorf("hooks: %d reloads, %d refusals; want 2, 1", reloaded, refused)
 	}
-	if got := metric(t, reg, "custos_policy_reloads_total"); got != 2 {
+	if got := gathered(t, reg, "custos_policy_reloads_total"); got != 2 {
 		t.Errorf("custos_policy_reloads_total = %v, want 2", got)
 	}
 }
 
-// metric reads one gauge or counter from reg.
-func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
+// gathered reads one gauge or counter from reg.
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {

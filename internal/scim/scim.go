@@ -184,24 +184,22 @@ func Handler(d Deps) (http.Handler, error) {
 			}
 			return
 		}
-		if pr.Role != ProvisionerRole {
+		// refuse audits the denial for reason, then answers status with msg.
+		refuse := func(reason string, status int, msg string) {
 			ev := p.event(pr, ActionProvision, "")
-			ev.Decision, ev.Reason = event.Deny, "forbidden"
+			ev.Decision, ev.Reason = event.Deny, reason
 			if err := d.Audit(r.Context(), ev); err != nil {
 				writeError(retryAfter{w}, http.StatusServiceUnavailable, "", "audit log unavailable; nothing was done")
 				return
 			}
-			writeError(w, http.StatusForbidden, "", "only the identity provider's provisioner may use SCIM")
+			writeError(w, status, "", msg)
+		}
+		if pr.Role != ProvisionerRole {
+			refuse("forbidden", http.StatusForbidden, "only the identity provider's provisioner may use SCIM")
 			return
 		}
 		if pr.Status == store.StatusSuspended {
-			ev := p.event(pr, ActionProvision, "")
-			ev.Decision, ev.Reason = event.Deny, "principal_suspended"
-			if err := d.Audit(r.Context(), ev); err != nil {
-				writeError(retryAfter{w}, http.StatusServiceUnavailable, "", "audit log unavailable; nothing was done")
-				return
-			}
-			writeError(w, http.StatusLocked, "", "this provisioner is suspended")
+			refuse("principal_suspended", http.StatusLocked, "this provisioner is suspended")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)

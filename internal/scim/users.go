@@ -216,14 +216,8 @@ func (u users) GetAll(r *http.Request, params escim.ListRequestParams) (escim.Pa
 			continue
 		}
 		res := toResource(pr)
-		if params.FilterValidator != nil {
-			full := map[string]any{"id": res.ID}
-			for k, v := range res.Attributes {
-				full[k] = v
-			}
-			if params.FilterValidator.PassesFilter(full) != nil {
-				continue
-			}
+		if !passes(params, res) {
+			continue
 		}
 		match = append(match, res)
 	}
@@ -496,14 +490,8 @@ func (g groups) GetAll(r *http.Request, params escim.ListRequestParams) (escim.P
 		if err != nil {
 			return escim.Page{}, err
 		}
-		if params.FilterValidator != nil {
-			full := map[string]any{"id": res.ID}
-			for k, v := range res.Attributes {
-				full[k] = v
-			}
-			if params.FilterValidator.PassesFilter(full) != nil {
-				continue
-			}
+		if !passes(params, res) {
+			continue
 		}
 		page.Resources = append(page.Resources, res)
 	}
@@ -602,4 +590,17 @@ func (p *provisioner) roleAllowed(role string) error {
 func reservedID(id string) bool {
 	l := strings.ToLower(id)
 	return strings.HasPrefix(l, "custos") || strings.HasPrefix(l, "subject")
+}
+
+// passes reports whether res passes the list request's filter (there is
+// none without a FilterValidator).
+func passes(params escim.ListRequestParams, res escim.Resource) bool {
+	if params.FilterValidator == nil {
+		return true
+	}
+	full := map[string]any{"id": res.ID}
+	for k, v := range res.Attributes {
+		full[k] = v
+	}
+	return params.FilterValidator.PassesFilter(full) == nil
 }

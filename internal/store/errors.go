@@ -29,6 +29,16 @@ func Unavailable(err error) error {
 	return &unavailableError{err}
 }
 
+// Classify returns err marked as ErrUnavailable (see Unavailable) when
+// unavailable, a store's test of its driver's errors, says it is one, and
+// err unchanged otherwise.
+func Classify(err error, unavailable func(error) bool) error {
+	if err != nil && unavailable(err) {
+		return Unavailable(err)
+	}
+	return err
+}
+
 type unavailableError struct{ err error }
 
 func (e *unavailableError) Error() string {

@@ -467,23 +467,25 @@ func (r Report) WriteText(w io.Writer) error {
 	if len(r.Suspects) > 0 {
 		b.WriteString("\nSuspects, most likely source first:\n")
 		for i, s := range r.Suspects {
-			org := s.Org
-			if org == "" {
-				org = "no org"
-			}
+			org := orgName(s.Org)
 			fmt.Fprintf(&b, "  %2d. %s (%s)  covered %s  exclusive %s  score %.2f\n      %s\n", i+1, s.Actor, org, percent(s.Covered), group(s.Exclusive), s.Score, s.Explanation)
 		}
 	}
 	if len(r.Orgs) > 0 {
 		b.WriteString("\nOrgs by share of the leak their people had read:\n")
 		for _, o := range r.Orgs {
-			org := o.Org
-			if org == "" {
-				org = "no org"
-			}
+			org := orgName(o.Org)
 			fmt.Fprintf(&b, "  %-20s covered %5s  (%s records, %s read by no other org)\n", org, percent(o.Covered), group(o.Records), group(o.Exclusive))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// orgName is org as the report prints it.
+func orgName(org string) string {
+	if org == "" {
+		return "no org"
+	}
+	return org
 }

@@ -33,6 +33,7 @@ import (
 
 	"github.com/custos-dev/custos/internal/auditlog"
 	"github.com/custos-dev/custos/internal/detect"
+	"github.com/custos-dev/custos/internal/metric"
 	"github.com/custos-dev/custos/internal/store"
 )
 
@@ -143,8 +144,8 @@ func (r *Runner) init(ctx context.Context) error {
 		replay = uint64(max(r.Replay, 0))
 	}
 	r.next = r.cursor - min(r.cursor, replay)
-	r.lag = prometheus.NewGauge(prometheus.GaugeOpts{Name: "custos_detect_lag_records", Help: "Audit records not yet seen by the detectors."})
-	r.alerts = prometheus.NewCounter(prometheus.CounterOpts{Name: "custos_detect_alerts_total", Help: "Alerts raised by the online detectors."})
+	r.lag = metric.Gauge("custos_detect_lag_records", "Audit records not yet seen by the detectors.")
+	r.alerts = metric.Counter("custos_detect_alerts_total", "Alerts raised by the online detectors.")
 	if r.Registerer != nil {
 		r.Registerer.MustRegister(r.lag, r.alerts)
 	}

@@ -21,15 +21,7 @@ import (
 // could not be reached or could not do the work for a reason that may pass
 // (see unavailable). Every other error is returned unchanged: a caller's
 // cancellation, "no rows", a constraint violation, a bug in a query.
-func classify(err error) error {
-	if err == nil || errors.Is(err, store.ErrUnavailable) {
-		return err
-	}
-	if unavailable(err) {
-		return store.Unavailable(err)
-	}
-	return err
-}
+func classify(err error) error { return store.Classify(err, unavailable) }
 
 // unavailable reports whether err means the database is out of reach or
 // out of resources:
@@ -156,7 +148,7 @@ func (p *dbPool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 		err = classify(err)
 		return errRows{err}, err
 	}
-	return &releasingRows{classifiedRows{r}, c}, nil
+	return &releasingRows{classifiedRows{r}, pooled{c}}, nil
 }
 
 func (p *dbPool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
@@ -164,7 +156,7 @@ func (p *dbPool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	if err != nil {
 		return errRow{err}
 	}
-	return &releasingRow{classifiedRow{c.QueryRow(ctx, sql, args...)}, c}
+	return &releasingRow{classifiedRow{c.QueryRow(ctx, sql, args...)}, pooled{c}}
 }
 
 // SendBatch sends b on a connection it returns to the pool at Close; b
@@ -174,7 +166,7 @@ func (p *dbPool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if err != nil {
 		return errBatch{err}
 	}
-	return &releasingBatch{classifiedBatch{c.SendBatch(ctx, b)}, c}
+	return &releasingBatch{classifiedBatch{c.SendBatch(ctx, b)}, pooled{c}}
 }
 
 func (p *dbPool) Begin(ctx context.Context) (pgx.Tx, error) {
@@ -187,7 +179,7 @@ func (p *dbPool) Begin(ctx context.Context) (pgx.Tx, error) {
 		c.Release()
 		return nil, classify(err)
 	}
-	return &releasingTx{classifiedTx{t}, c}, nil
+	return &releasingTx{classifiedTx{t}, pooled{c}}, nil
 }
 
 // Acquire takes a connection for several statements; the caller MUST
@@ -200,16 +192,20 @@ func (p *dbPool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
 // The releasing wrappers return their connection to the pool exactly once,
 // when the work on it is done.
 
-type releasingRows struct {
-	classifiedRows
-	c *pgxpool.Conn
+// pooled is the connection a releasing wrapper holds.
+type pooled struct{ c *pgxpool.Conn }
+
+// release returns the connection to the pool unless it already was.
+func (p *pooled) release() {
+	if p.c != nil {
+		p.c.Release()
+		p.c = nil
+	}
 }
 
-func (r *releasingRows) release() {
-	if r.c != nil {
-		r.c.Release()
-		r.c = nil
-	}
+type releasingRows struct {
+	classifiedRows
+	pooled
 }
 
 func (r *releasingRows) Close() { r.classifiedRows.Close(); r.release() }
@@ -240,15 +236,12 @@ func (r *releasingRows) Values() ([]any, error) {
 
 type releasingRow struct {
 	classifiedRow
-	c *pgxpool.Conn
+	pooled
 }
 
 func (r *releasingRow) Scan(dest ...any) error {
 	err := r.classifiedRow.Scan(dest...)
-	if r.c != nil {
-		r.c.Release()
-		r.c = nil
-	}
+	r.release()
 	return err
 }
 
@@ -272,15 +265,12 @@ func (r errRow) Scan(...any) error { return r.err }
 
 type releasingBatch struct {
 	classifiedBatch
-	c *pgxpool.Conn
+	pooled
 }
 
 func (b *releasingBatch) Close() error {
 	err := b.classifiedBatch.Close()
-	if b.c != nil {
-		b.c.Release()
-		b.c = nil
-	}
+	b.release()
 	return err
 }
 
@@ -294,14 +284,7 @@ func (b errBatch) Tx() pgx.Tx                       { return nil }
 
 type releasingTx struct {
 	classifiedTx
-	c *pgxpool.Conn
-}
-
-func (t *releasingTx) release() {
-	if t.c != nil {
-		t.c.Release()
-		t.c = nil
-	}
+	pooled
 }
 
 func (t *releasingTx) Commit(ctx context.Context) error {

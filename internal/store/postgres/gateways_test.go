@@ -4,19 +4,19 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/storetest"
 )
 
 // TestTwoGatewaysShareState checks that what one gateway writes, another
 // gateway on the same database (its own Store, its own pool) sees at once.
 func TestTwoGatewaysShareState(t *testing.T) {
-	dbURL := newDatabase(t)
-	a, b := open(t, dbURL), open(t, dbURL)
+	gws := gateways(t, 2)
+	a, b := gws[0], gws[1]
 	ctx := t.Context()
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
@@ -81,8 +81,7 @@ func TestTwoGatewaysShareState(t *testing.T) {
 // same time, then checks that no quota was overspent and that the audit
 // log's indexes are exactly 0..n-1, each holding what was acknowledged.
 func TestTwoGatewaysLoad(t *testing.T) {
-	dbURL := newDatabase(t)
-	gateways := []store.Store{open(t, dbURL), open(t, dbURL)}
+	gateways := gateways(t, 2)
 	ctx := t.Context()
 	at := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
 
@@ -97,14 +96,10 @@ func TestTwoGatewaysLoad(t *testing.T) {
 		principal, customer string
 		allowed             bool
 	}
-	type span struct {
-		first uint64
-		recs  []store.AuditRecord
-	}
 	var (
 		mu      sync.Mutex
 		charges []charge
-		spans   []span
+		spans   []storetest.Span
 		errs    []error
 		wg      sync.WaitGroup
 	)
@@ -154,7 +149,7 @@ func TestTwoGatewaysLoad(t *testing.T) {
 						return
 					}
 					mu.Lock()
-					spans = append(spans, span{first, recs})
+					spans = append(spans, storetest.Span{First: first, Recs: recs})
 					mu.Unlock()
 				}
 			}()
@@ -198,19 +193,8 @@ func TestTwoGatewaysLoad(t *testing.T) {
 	}
 
 	// Audit: the acknowledged spans tile 0..n-1 exactly.
-	sort.Slice(spans, func(i, j int) bool { return spans[i].first < spans[j].first })
-	var n uint64
-	var want []store.AuditRecord
-	for _, sp := range spans {
-		if sp.first != n {
-			t.Fatalf("append acknowledged at %d, want %d (gap or overlap)", sp.first, n)
-		}
-		for i, r := range sp.recs {
-			r.Index = sp.first + uint64(i)
-			want = append(want, r)
-		}
-		n += uint64(len(sp.recs))
-	}
+	want := storetest.Tile(t, spans)
+	n := uint64(len(want))
 	for g, s := range gateways {
 		if size, err := s.AuditSize(ctx); err != nil || size != n {
 			t.Errorf("gateway %d: AuditSize = %d, %v; want %d", g, size, err, n)

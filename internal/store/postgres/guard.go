@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/store/internal/row"
@@ -21,7 +22,7 @@ import (
 
 // AssignTicket hands an open ticket to another principal.
 func (s *Store) AssignTicket(ctx context.Context, id, to string) error {
-	if err := s.updateTicket(ctx, id, `UPDATE tickets SET assignee = $2 WHERE id = $1 AND closed_at = 0`, id, to); err != nil {
+	if err := s.updateTicket(ctx, id, `UPDATE tickets SET assignee = ? WHERE id = ? AND closed_at = 0`, to, id); err != nil {
 		return fmt.Errorf("assign ticket: %w", err)
 	}
 	return nil
@@ -32,7 +33,7 @@ func (s *Store) CloseTicket(ctx context.Context, id string, at time.Time) error 
 	if at.IsZero() {
 		return errors.New("close ticket: zero time")
 	}
-	if err := s.updateTicket(ctx, id, `UPDATE tickets SET closed_at = $2 WHERE id = $1 AND closed_at = 0`, id, row.Nanos(at)); err != nil {
+	if err := s.updateTicket(ctx, id, `UPDATE tickets SET closed_at = ? WHERE id = ? AND closed_at = 0`, row.Nanos(at), id); err != nil {
 		return fmt.Errorf("close ticket: %w", err)
 	}
 	return nil
@@ -41,18 +42,30 @@ func (s *Store) CloseTicket(ctx context.Context, id string, at time.Time) error 
 // updateTicket runs an update that applies only to an open ticket, and
 // tells "no such ticket" (ErrNotFound) from "closed" (ErrConflict).
 func (s *Store) updateTicket(ctx context.Context, id, q string, args ...any) error {
-	tag, err := s.pool.Exec(ctx, q, args...)
-	if err != nil {
-		return err
+	return row.Guarded(ctx, pgTx{s.pool}, row.TicketExists, id, q, args...)
+}
+
+// pgTx adapts the pool or a transaction to row.Tx, numbering the
+// placeholders of its statements.
+type pgTx struct {
+	q interface {
+		Exec(ctx context.Context, q string, args ...any) (pgconn.CommandTag, error)
+		QueryRow(ctx context.Context, q string, args ...any) pgx.Row
+		Query(ctx context.Context, q string, args ...any) (pgx.Rows, error)
 	}
-	if tag.RowsAffected() == 1 {
-		return nil
-	}
-	var one int
-	if err := s.pool.QueryRow(ctx, `SELECT 1 FROM tickets WHERE id = $1`, id).Scan(&one); err != nil {
-		return notFound(err)
-	}
-	return store.ErrConflict
+}
+
+func (t pgTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := t.q.Exec(ctx, row.Rebind(q), args...)
+	return tag.RowsAffected(), err
+}
+
+func (t pgTx) QueryRow(ctx context.Context, q string, args ...any) row.Scanner {
+	return t.q.QueryRow(ctx, row.Rebind(q), args...)
+}
+
+func (t pgTx) Query(ctx context.Context, q string, args ...any) (row.Rows, error) {
+	return t.q.Query(ctx, row.Rebind(q), args...)
 }
 
 // CountTicketsOpenedSince counts the tickets principal opened since since.
@@ -69,8 +82,8 @@ func (s *Store) CountTicketsOpenedSince(ctx context.Context, principal string, s
 // concurrent reservations, from any gateway, queue on the row's lock and
 // each re-checks the attempts left after the one before it committed.
 func (s *Store) ReserveAttempt(ctx context.Context, id string, max int, now time.Time) (store.Consent, bool, error) {
-	c, err := scanConsent(s.pool.QueryRow(ctx, `UPDATE consents SET attempts = attempts + 1
-		WHERE id = $1 AND attempts < $2 AND confirmed_at = 0 AND expires_at > $3 RETURNING `+row.ConsentCols, id, max, row.Nanos(now)))
+	c, err := row.One(s.pool.QueryRow(ctx, `UPDATE consents SET attempts = attempts + 1
+		WHERE id = $1 AND attempts < $2 AND confirmed_at = 0 AND expires_at > $3 RETURNING `+row.ConsentCols, id, max, row.Nanos(now)), row.Consent)
 	if err == nil {
 		return c, true, nil
 	}
@@ -86,20 +99,11 @@ func (s *Store) ReserveAttempt(ctx context.Context, id string, max int, now time
 // status only the first applies.
 func (s *Store) ChangeStatus(ctx context.Context, id, from, to, source, by, reason string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE principals SET status = $3, status_source = $4, status_by = $5, status_reason = $6
-			WHERE id = $1 AND (CASE status WHEN '' THEN 'active' ELSE status END) = $2`,
-			id, store.NormStatus(from), store.NormStatus(to), source, by, reason)
-		if err != nil {
+		if err := row.Guarded(ctx, pgTx{tx}, row.PrincipalExists, id, row.ChangeStatus,
+			store.NormStatus(to), source, by, reason, id, store.NormStatus(from)); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			var one int
-			if err := tx.QueryRow(ctx, `SELECT 1 FROM principals WHERE id = $1`, id).Scan(&one); err != nil {
-				return notFound(err)
-			}
-			return store.ErrConflict
-		}
-		_, err = tx.Exec(ctx, bumpPrincipals)
+		_, err := tx.Exec(ctx, row.BumpPrincipals)
 		return err
 	})
 	if err != nil {
@@ -111,25 +115,7 @@ func (s *Store) ChangeStatus(ctx context.Context, id, from, to, source, by, reas
 // Hit counts one event against a fixed-window rate limit: the insert and
 // the conditional increment are one statement on the window's row.
 func (s *Store) Hit(ctx context.Context, key string, now time.Time, window time.Duration, max int) (bool, time.Duration, error) {
-	start, end := store.RateWindow(now, window)
-	if max < 1 {
-		return false, end.Sub(now), nil
-	}
-	var n int
-	err := s.pool.QueryRow(ctx, `INSERT INTO ratelimit (key, start, ends, n) VALUES ($1, $2, $3, 1)
-		ON CONFLICT (key, start, ends) DO UPDATE SET n = ratelimit.n + 1 WHERE ratelimit.n < $4 RETURNING n`,
-		key, start.UnixNano(), end.UnixNano(), max).Scan(&n)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, end.Sub(now), nil
-	}
-	if err != nil {
-		return false, 0, fmt.Errorf("rate limit: %w", err)
-	}
-	if s.pruneRates.Due(now) {
-		// Best effort: rows left now go next time.
-		s.pool.Exec(ctx, `DELETE FROM ratelimit WHERE ends < $1`, now.Add(-store.RateRetention).UnixNano())
-	}
-	return true, 0, nil
+	return row.Hit(ctx, pgTx{s.pool}, &s.pruneRates, key, now, window, max)
 }
 
 // approveLock is the first key of the two-key advisory locks Approve
@@ -146,21 +132,7 @@ func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl 
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, approveLock, key); err != nil {
 			return err
 		}
-		var at int64
-		err := tx.QueryRow(ctx, `SELECT by, at FROM approvals WHERE key = $1`, key).Scan(&firstBy, &at)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows) || err == nil && at <= now.Add(-ttl).UnixNano():
-			firstBy = by
-			_, err = tx.Exec(ctx, `INSERT INTO approvals (key, by, at) VALUES ($1, $2, $3)
-				ON CONFLICT (key) DO UPDATE SET by = EXCLUDED.by, at = EXCLUDED.at`, key, by, row.Nanos(now))
-			return err
-		case err != nil:
-			return err
-		case firstBy == by:
-			return nil
-		}
-		done = true
-		_, err = tx.Exec(ctx, `DELETE FROM approvals WHERE key = $1`, key)
+		firstBy, done, err = row.Approve(ctx, pgTx{tx}, key, by, now, ttl)
 		return err
 	})
 	if err != nil {
@@ -171,16 +143,7 @@ func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl 
 
 // PutSession stores a dashboard session.
 func (s *Store) PutSession(ctx context.Context, idHash []byte, principal string, expires time.Time) error {
-	now := time.Now()
-	if _, err := s.pool.Exec(ctx, `INSERT INTO sessions (id_hash, principal, expires) VALUES ($1, $2, $3)
-		ON CONFLICT (id_hash) DO UPDATE SET principal = EXCLUDED.principal, expires = EXCLUDED.expires`,
-		orEmpty(idHash), principal, row.Nanos(expires)); err != nil {
-		return fmt.Errorf("put session: %w", err)
-	}
-	if s.pruneSessions.Due(now) {
-		s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires <= $1`, now.UnixNano())
-	}
-	return nil
+	return row.PutSession(ctx, pgTx{s.pool}, &s.pruneSessions, orEmpty(idHash), principal, expires)
 }
 
 // Session returns a live session's principal and expiry.
@@ -190,7 +153,7 @@ func (s *Store) Session(ctx context.Context, idHash []byte) (string, time.Time, 
 	err := s.pool.QueryRow(ctx, `SELECT principal, expires FROM sessions WHERE id_hash = $1 AND expires > $2`,
 		orEmpty(idHash), time.Now().UnixNano()).Scan(&p, &exp)
 	if err != nil {
-		return "", time.Time{}, notFound(err)
+		return "", time.Time{}, row.NotFound(err)
 	}
 	return p, row.Time(exp), nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/custos-dev/custos/internal/store"
-	"github.com/custos-dev/custos/internal/store/postgres"
 )
 
 // TestGuardsAcrossGateways races code attempts, rate-limit hits, status
@@ -20,8 +19,7 @@ import (
 // one database: the limits must hold for all of them together, not per
 // gateway, or an attacker would spread a burst over the gateways.
 func TestGuardsAcrossGateways(t *testing.T) {
-	dbURL := newDatabase(t)
-	gws := []*postgres.Store{open(t, dbURL), open(t, dbURL), open(t, dbURL)}
+	gws := gateways(t, 3)
 	ctx := t.Context()
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	if err := gws[0].CreateConsent(ctx, store.Consent{ID: "k-1", Customer: "c-1", Principal: "emp-1",

@@ -58,7 +58,8 @@ import (
 // concurrent use, and any number of Stores (in any number of processes) may
 // share one database.
 type Store struct {
-	pool *dbPool
+	row.Shared // alerts, checkpoints, cases, incidents, on the pool
+	pool       *dbPool
 	// pruneRates and pruneSessions pace the deletes of old rate-limit
 	// windows and expired sessions (per process; any gateway may prune).
 	pruneRates, pruneSessions prune.Every
@@ -96,6 +97,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	s := &Store{pool: &dbPool{Pool: pool}}
+	s.Shared = row.Shared{R: pgTx{s.pool}, W: pgTx{s.pool}, InTx: func(ctx context.Context, fn func(row.Tx) error) error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(pgTx{tx}) })
+	}}
 	if err := s.recountQuota(ctx, time.Now()); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -158,13 +162,6 @@ func index(u uint64) int64 {
 }
 
 // notFound maps "no rows" to store.ErrNotFound.
-func notFound(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.ErrNotFound
-	}
-	return err
-}
-
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505" // unique_violation
@@ -260,9 +257,6 @@ const upsertTickets = `INSERT INTO tickets (` + row.TicketCols + `)
 		opened_by = EXCLUDED.opened_by, opened_at = EXCLUDED.opened_at, closed_at = EXCLUDED.closed_at,
 		assignee = EXCLUDED.assignee, expires_at = EXCLUDED.expires_at, crm = EXCLUDED.crm`
 
-const bumpPrincipals = `INSERT INTO versions (name, v) VALUES ('principals', 1)
-	ON CONFLICT (name) DO UPDATE SET v = versions.v + 1`
-
 // Import stores the batch in one transaction with multi-row upserts.
 func (s *Store) Import(ctx context.Context, b store.Batch) error {
 	customers := lastByID(b.Customers, func(c store.Customer) string { return c.ID })
@@ -326,7 +320,7 @@ func importTx(ctx context.Context, tx pgx.Tx, customers []store.Customer, princi
 			return err
 		}
 		if len(principals) > 0 {
-			if _, err := tx.Exec(ctx, bumpPrincipals); err != nil {
+			if _, err := tx.Exec(ctx, row.BumpPrincipals); err != nil {
 				return err
 			}
 		}
@@ -349,27 +343,19 @@ func importTx(ctx context.Context, tx pgx.Tx, customers []store.Customer, princi
 	}
 }
 
-func scanCustomer(r pgx.Row) (store.Customer, error) {
-	v, err := row.Customer(r)
-	if err != nil {
-		return store.Customer{}, notFound(err)
-	}
-	return v, nil
-}
-
 // Customer returns the customer with id.
 func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
-	return scanCustomer(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE c.id = $1`, id))
+	return row.One(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE c.id = $1`, id), row.Customer)
 }
 
 // CustomerByPhone returns the customer with the phone blind index.
 func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE phone_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
+	return row.One(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE phone_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)), row.Customer)
 }
 
 // CustomerByAccount returns the customer with the account blind index.
 func (s *Store) CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE account_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)))
+	return row.One(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE account_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)), row.Customer)
 }
 
 // CustomerIDsByName returns the ids of customers with the name blind index.
@@ -391,22 +377,14 @@ func (s *Store) CustomerCount(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-func scanPrincipal(r pgx.Row) (store.Principal, error) {
-	v, err := row.Principal(r)
-	if err != nil {
-		return store.Principal{}, notFound(err)
-	}
-	return v, nil
-}
-
 // Principal returns the principal with id.
 func (s *Store) Principal(ctx context.Context, id string) (store.Principal, error) {
-	return scanPrincipal(s.pool.QueryRow(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE id = $1`, id))
+	return row.One(s.pool.QueryRow(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE id = $1`, id), row.Principal)
 }
 
 // PrincipalByToken returns the principal whose token hashes to tokenHash.
 func (s *Store) PrincipalByToken(ctx context.Context, tokenHash []byte) (store.Principal, error) {
-	return scanPrincipal(s.pool.QueryRow(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE token_hash = $1`, nonEmpty(tokenHash)))
+	return row.One(s.pool.QueryRow(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE token_hash = $1`, nonEmpty(tokenHash)), row.Principal)
 }
 
 // Principals returns every principal, ordered by id.
@@ -438,7 +416,7 @@ func (s *Store) PutPrincipal(ctx context.Context, p store.Principal) error {
 		if err != nil {
 			return fmt.Errorf("put principal: %w", err)
 		}
-		_, err = tx.Exec(ctx, bumpPrincipals)
+		_, err = tx.Exec(ctx, row.BumpPrincipals)
 		return err
 	})
 }
@@ -454,7 +432,7 @@ func (s *Store) SetPrincipalStatus(ctx context.Context, id, status string) error
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
 		}
-		_, err = tx.Exec(ctx, bumpPrincipals)
+		_, err = tx.Exec(ctx, row.BumpPrincipals)
 		return err
 	})
 }
@@ -480,17 +458,9 @@ func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
 	return err
 }
 
-func scanTicket(r pgx.Row) (store.Ticket, error) {
-	v, err := row.Ticket(r)
-	if err != nil {
-		return store.Ticket{}, notFound(err)
-	}
-	return v, nil
-}
-
 // Ticket returns the ticket with id.
 func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
-	return scanTicket(s.pool.QueryRow(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = $1`, id))
+	return row.One(s.pool.QueryRow(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = $1`, id), row.Ticket)
 }
 
 // TicketsByCustomer returns the customer's tickets, oldest first.
@@ -515,39 +485,23 @@ func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
 	return err
 }
 
-func scanConsent(r pgx.Row) (store.Consent, error) {
-	v, err := row.Consent(r)
-	if err != nil {
-		return store.Consent{}, notFound(err)
-	}
-	return v, nil
-}
-
 // Consent returns the consent with id.
 func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
-	return scanConsent(s.pool.QueryRow(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = $1`, id))
+	return row.One(s.pool.QueryRow(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = $1`, id), row.Consent)
 }
 
 // ConsentFailed counts one wrong code and returns the count, atomically.
 func (s *Store) ConsentFailed(ctx context.Context, id string) (int, error) {
 	var n int
 	err := s.pool.QueryRow(ctx, `UPDATE consents SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts`, id).Scan(&n)
-	return n, notFound(err)
+	return n, row.NotFound(err)
 }
 
 // ConfirmConsent confirms the consent once (store.ErrConflict if it
 // already was).
 func (s *Store) ConfirmConsent(ctx context.Context, id string, at, grantUntil time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE consents SET confirmed_at = $2, grant_until = $3 WHERE id = $1 AND confirmed_at = 0`,
-		id, row.Nanos(at), row.Nanos(grantUntil))
-	if err != nil {
+	if err := row.ConfirmConsent(ctx, pgTx{s.pool}, id, at, grantUntil); err != nil {
 		return fmt.Errorf("confirm consent: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		if _, err := s.Consent(ctx, id); err != nil {
-			return err
-		}
-		return store.ErrConflict
 	}
 	return nil
 }
@@ -566,7 +520,7 @@ func (s *Store) CreateBreakGlass(ctx context.Context, b store.BreakGlass) error 
 func (s *Store) BreakGlass(ctx context.Context, id string) (store.BreakGlass, error) {
 	b, err := row.BreakGlass(s.pool.QueryRow(ctx, `SELECT `+row.BreakGlassCols+` FROM breakglass WHERE id = $1`, id))
 	if err != nil {
-		return store.BreakGlass{}, notFound(err)
+		return store.BreakGlass{}, row.NotFound(err)
 	}
 	return b, nil
 }
@@ -574,16 +528,8 @@ func (s *Store) BreakGlass(ctx context.Context, id string) (store.BreakGlass, er
 // ApproveBreakGlass approves the request once (store.ErrConflict if it
 // already was).
 func (s *Store) ApproveBreakGlass(ctx context.Context, id, approver string, at, expires time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE breakglass SET approved_by = $2, approved_at = $3, expires_at = $4
-		WHERE id = $1 AND approved_by = ''`, id, approver, row.Nanos(at), row.Nanos(expires))
-	if err != nil {
+	if err := row.ApproveBreakGlass(ctx, pgTx{s.pool}, id, approver, at, expires); err != nil {
 		return fmt.Errorf("approve break-glass: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		if _, err := s.BreakGlass(ctx, id); err != nil {
-			return err
-		}
-		return store.ErrConflict
 	}
 	return nil
 }
@@ -731,73 +677,12 @@ func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
 	return nil
 }
 
-func (s *Store) checkpoints(ctx context.Context, q string) ([]store.Checkpoint, error) {
-	rows, _ := s.pool.Query(ctx, q)
-	cs, err := collect(rows, row.Checkpoint)
-	if err != nil {
-		return nil, fmt.Errorf("read checkpoints: %w", err)
-	}
-	return cs, nil
-}
-
-// Checkpoints returns every checkpoint in the order added.
-func (s *Store) Checkpoints(ctx context.Context) ([]store.Checkpoint, error) {
-	return s.checkpoints(ctx, row.CheckpointsQuery)
-}
-
-// LatestCheckpoint returns the checkpoint added last (store.ErrNotFound if
-// none).
-func (s *Store) LatestCheckpoint(ctx context.Context) (store.Checkpoint, error) {
-	return row.Latest(s.checkpoints(ctx, row.LatestCheckpointQuery))
-}
-
-// AddAlert stores an alert and returns its id.
-func (s *Store) AddAlert(ctx context.Context, a store.Alert) (int64, error) {
-	reasons, err := row.Reasons(a)
-	if err != nil {
-		return 0, fmt.Errorf("add alert: %w", err)
-	}
-	var id int64
-	err = s.pool.QueryRow(ctx, `INSERT INTO alerts (actor, time, score, reasons, records, kind, action, detail)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id`,
-		a.Actor, row.Nanos(a.Time), a.Score, reasons, a.Records, a.Kind, a.Action, a.Detail).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("add alert: %w", err)
-	}
-	return id, nil
-}
-
-// Alerts returns up to limit alerts (100 if limit <= 0), newest first.
-func (s *Store) Alerts(ctx context.Context, limit int) ([]store.Alert, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, _ := s.pool.Query(ctx, `SELECT `+row.AlertCols+` FROM alerts ORDER BY time DESC, id DESC LIMIT $1`, limit)
-	as, err := collect(rows, row.Alert)
-	if err != nil {
-		return nil, fmt.Errorf("read alerts: %w", err)
-	}
-	return as, nil
-}
-
-// SetAlertAction records the containment taken on an alert.
-func (s *Store) SetAlertAction(ctx context.Context, id int64, action string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE alerts SET action = $2 WHERE id = $1`, id, action)
-	if err != nil {
-		return fmt.Errorf("set alert action: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return store.ErrNotFound
-	}
-	return nil
-}
-
 // Meta returns a named value (store.ErrNotFound if unset).
 func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
 	err := s.pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
 	if err != nil {
-		return nil, notFound(err)
+		return nil, row.NotFound(err)
 	}
 	return v, nil
 }

@@ -22,6 +22,17 @@ func adminURL() string { return pgtest.AdminURL() }
 
 func newDatabase(t testing.TB) string { return pgtest.NewDatabase(t) }
 
+// gateways opens n stores on one new database, as n gateways would.
+func gateways(t testing.TB, n int) []*postgres.Store {
+	t.Helper()
+	dbURL := newDatabase(t)
+	gws := make([]*postgres.Store, n)
+	for i := range gws {
+		gws[i] = open(t, dbURL)
+	}
+	return gws
+}
+
 func open(t testing.TB, dbURL string) *postgres.Store {
 	t.Helper()
 	s, err := postgres.Open(t.Context(), dbURL)

@@ -60,15 +60,19 @@ func cachePut[T any](c *rowCache, m *map[string]T, id string, v T, gen uint64) {
 	(*m)[id] = v
 }
 
-func (c *rowCache) customer(id string) (store.Customer, bool, uint64) {
-	return cacheGet(c, &c.customers, id)
+// cached returns the row under id in m (one of c's maps), or reads it with
+// load and keeps it.
+func cached[T any](c *rowCache, m *map[string]T, id string, load func() (T, error)) (T, error) {
+	v, ok, gen := cacheGet(c, m, id)
+	if ok {
+		return v, nil
+	}
+	v, err := load()
+	if err == nil {
+		cachePut(c, m, id, v, gen)
+	}
+	return v, err
 }
-
-func (c *rowCache) putCustomer(v store.Customer, gen uint64) { cachePut(c, &c.customers, v.ID, v, gen) }
-
-func (c *rowCache) ticket(id string) (store.Ticket, bool, uint64) { return cacheGet(c, &c.tickets, id) }
-
-func (c *rowCache) putTicket(v store.Ticket, gen uint64) { cachePut(c, &c.tickets, v.ID, v, gen) }
 
 // forgetTicket drops ticket id after this process changed it. It also
 // starts a new generation, so a read that began before the change cannot

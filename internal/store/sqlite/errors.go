@@ -19,15 +19,7 @@ import (
 // held past the busy timeout, no memory. Every other error, including the
 // driver's own signals to database/sql (driver.ErrSkip, driver.ErrBadConn,
 // io.EOF), is returned unchanged.
-func classify(err error) error {
-	if err == nil || errors.Is(err, store.ErrUnavailable) {
-		return err
-	}
-	if unavailable(err) {
-		return store.Unavailable(err)
-	}
-	return err
-}
+func classify(err error) error { return store.Classify(err, unavailable) }
 
 // unavailable reports whether err is one classify marks.
 func unavailable(err error) bool {

@@ -36,20 +36,43 @@ func (s *Store) CloseTicket(ctx context.Context, id string, at time.Time) error 
 // updateTicket runs an update that applies only to an open ticket, and
 // tells "no such ticket" (ErrNotFound) from "closed" (ErrConflict).
 func (s *Store) updateTicket(ctx context.Context, id, q string, args ...any) error {
-	res, err := s.w.ExecContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	s.cache.forgetTicket(id)
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
-	}
-	var one int
-	if err := s.w.QueryRowContext(ctx, `SELECT 1 FROM tickets WHERE id = ?`, id).Scan(&one); err != nil {
-		return notFound(err)
-	}
-	return store.ErrConflict
+	defer s.cache.forgetTicket(id)
+	return row.Guarded(ctx, sqlTx{s.w}, row.TicketExists, id, q, args...)
 }
+
+// sqlTx adapts a database/sql connection or transaction to row.Tx.
+type sqlTx struct {
+	q interface {
+		ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+		QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+		QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	}
+}
+
+func (t sqlTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := t.q.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (t sqlTx) QueryRow(ctx context.Context, q string, args ...any) row.Scanner {
+	return t.q.QueryRowContext(ctx, q, args...)
+}
+
+func (t sqlTx) Query(ctx context.Context, q string, args ...any) (row.Rows, error) {
+	rows, err := t.q.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+// sqlRows are *sql.Rows as row.Rows: the error of Close is Err's.
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
 
 // CountTicketsOpenedSince counts the tickets principal opened since since.
 func (s *Store) CountTicketsOpenedSince(ctx context.Context, principal string, since time.Time) (int, error) {
@@ -60,78 +83,39 @@ func (s *Store) CountTicketsOpenedSince(ctx context.Context, principal string, s
 
 // ReserveAttempt reserves one attempt at a consent's code, atomically.
 func (s *Store) ReserveAttempt(ctx context.Context, id string, max int, now time.Time) (store.Consent, bool, error) {
-	c, err := scanConsent(s.w.QueryRowContext(ctx, `UPDATE consents SET attempts = attempts + 1
-		WHERE id = ? AND attempts < ? AND confirmed_at = 0 AND expires_at > ? RETURNING `+row.ConsentCols, id, max, row.Nanos(now)))
+	c, err := row.One(s.w.QueryRowContext(ctx, `UPDATE consents SET attempts = attempts + 1
+		WHERE id = ? AND attempts < ? AND confirmed_at = 0 AND expires_at > ? RETURNING `+row.ConsentCols, id, max, row.Nanos(now)), row.Consent)
 	if err == nil {
 		return c, true, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return store.Consent{}, false, err
 	}
-	c, err = scanConsent(s.w.QueryRowContext(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = ?`, id))
+	c, err = row.One(s.w.QueryRowContext(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = ?`, id), row.Consent)
 	return c, false, err
 }
 
 // ChangeStatus sets a principal's status if it is still from.
 func (s *Store) ChangeStatus(ctx context.Context, id, from, to, source, by, reason string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE principals SET status = ?, status_source = ?, status_by = ?, status_reason = ?
-			WHERE id = ? AND (CASE status WHEN '' THEN 'active' ELSE status END) = ?`,
-			store.NormStatus(to), source, by, reason, id, store.NormStatus(from))
-		if err != nil {
+		if err := row.Guarded(ctx, sqlTx{tx}, row.PrincipalExists, id, row.ChangeStatus,
+			store.NormStatus(to), source, by, reason, id, store.NormStatus(from)); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			var one int
-			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM principals WHERE id = ?`, id).Scan(&one); err != nil {
-				return notFound(err)
-			}
-			return store.ErrConflict
-		}
-		return bumpVersion(ctx, tx, "principals")
+		return bumpPrincipals(ctx, tx)
 	})
 }
 
 // Hit counts one event against a fixed-window rate limit.
 func (s *Store) Hit(ctx context.Context, key string, now time.Time, window time.Duration, max int) (bool, time.Duration, error) {
-	start, end := store.RateWindow(now, window)
-	if max < 1 {
-		return false, end.Sub(now), nil
-	}
-	var n int
-	err := s.w.QueryRowContext(ctx, `INSERT INTO ratelimit (key, start, ends, n) VALUES (?, ?, ?, 1)
-		ON CONFLICT (key, start, ends) DO UPDATE SET n = n + 1 WHERE n < ? RETURNING n`,
-		key, start.UnixNano(), end.UnixNano(), max).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, end.Sub(now), nil
-	}
-	if err != nil {
-		return false, 0, fmt.Errorf("rate limit: %w", err)
-	}
-	if s.pruneRates.Due(now) {
-		// Best effort: rows left now go next time.
-		s.w.ExecContext(ctx, `DELETE FROM ratelimit WHERE ends < ?`, now.Add(-store.RateRetention).UnixNano())
-	}
-	return true, 0, nil
+	return row.Hit(ctx, sqlTx{s.w}, &s.pruneRates, key, now, window, max)
 }
 
-// Approve records one approval of a two-person action.
+// Approve records one approval of a two-person action; the single writer
+// connection decides the approvals of one action one after another.
 func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl time.Duration) (firstBy string, done bool, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var at int64
-		err := tx.QueryRowContext(ctx, `SELECT by, at FROM approvals WHERE key = ?`, key).Scan(&firstBy, &at)
-		switch {
-		case errors.Is(err, sql.ErrNoRows) || err == nil && at <= now.Add(-ttl).UnixNano():
-			firstBy = by
-			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO approvals (key, by, at) VALUES (?, ?, ?)`, key, by, row.Nanos(now))
-			return err
-		case err != nil:
-			return err
-		case firstBy == by:
-			return nil
-		}
-		done = true
-		_, err = tx.ExecContext(ctx, `DELETE FROM approvals WHERE key = ?`, key)
+		firstBy, done, err = row.Approve(ctx, sqlTx{tx}, key, by, now, ttl)
 		return err
 	})
 	if err != nil {
@@ -142,15 +126,7 @@ func (s *Store) Approve(ctx context.Context, key, by string, now time.Time, ttl 
 
 // PutSession stores a dashboard session.
 func (s *Store) PutSession(ctx context.Context, idHash []byte, principal string, expires time.Time) error {
-	now := time.Now()
-	if _, err := s.w.ExecContext(ctx, `INSERT OR REPLACE INTO sessions (id_hash, principal, expires) VALUES (?, ?, ?)`,
-		idHash, principal, row.Nanos(expires)); err != nil {
-		return fmt.Errorf("put session: %w", err)
-	}
-	if s.pruneSessions.Due(now) {
-		s.w.ExecContext(ctx, `DELETE FROM sessions WHERE expires <= ?`, now.UnixNano())
-	}
-	return nil
+	return row.PutSession(ctx, sqlTx{s.w}, &s.pruneSessions, idHash, principal, expires)
 }
 
 // Session returns a live session's principal and expiry.
@@ -159,7 +135,7 @@ func (s *Store) Session(ctx context.Context, idHash []byte) (string, time.Time, 
 	var exp int64
 	err := s.rowR(ctx, `SELECT principal, expires FROM sessions WHERE id_hash = ? AND expires > ?`, idHash, time.Now().UnixNano()).Scan(&p, &exp)
 	if err != nil {
-		return "", time.Time{}, notFound(err)
+		return "", time.Time{}, row.NotFound(err)
 	}
 	return p, row.Time(exp), nil
 }
@@ -208,8 +184,8 @@ func (s *Store) sampleByRowid(ctx context.Context, n int) ([]store.Customer, err
 	seen := make(map[string]bool, n)
 	var out []store.Customer
 	for try := 0; try < 4*n && len(out) < n; try++ {
-		c, err := scanCustomer(s.rowR(ctx, row.SelectCustomers+`
-			WHERE c.rowid >= ? AND canary = 0 ORDER BY c.rowid LIMIT 1`, 1+rand.Int64N(maxID.Int64)))
+		c, err := row.One(s.rowR(ctx, row.SelectCustomers+`
+			WHERE c.rowid >= ? AND canary = 0 ORDER BY c.rowid LIMIT 1`, 1+rand.Int64N(maxID.Int64)), row.Customer)
 		if errors.Is(err, store.ErrNotFound) || err == nil && seen[c.ID] {
 			continue
 		}

@@ -34,7 +34,8 @@ var schema string
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	w, r *sql.DB
+	row.Shared // alerts, checkpoints, cases, incidents: reads on r, writes on w
+	w, r       *sql.DB
 	// stmts caches prepared statements by pool and query text, so hot
 	// queries are parsed once, not per call.
 	stmts     sync.Map // stmtKey -> *sql.Stmt
@@ -172,8 +173,11 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &Store{w: w, r: r, quota: newQuotaCache(), cache: newRowCache(), sync: o.sync,
+	s := &Store{Shared: row.Shared{R: sqlTx{r}, W: sqlTx{w}}, w: w, r: r, quota: newQuotaCache(), cache: newRowCache(), sync: o.sync,
 		watchStop: make(chan struct{}), watchDone: make(chan struct{})}
+	s.InTx = func(ctx context.Context, fn func(row.Tx) error) error {
+		return s.tx(ctx, func(tx *sql.Tx) error { return fn(sqlTx{tx}) })
+	}
 	if err := s.recountQuota(ctx, time.Now()); err != nil {
 		w.Close()
 		r.Close()
@@ -303,15 +307,16 @@ func created(err error) error {
 	return err
 }
 
-func notFound(err error) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.ErrNotFound
-	}
-	return err
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return inTx(ctx, s.w, fn)
 }
 
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+// inTx runs fn in a transaction begun on db (a pool or one connection),
+// and commits it if fn returns nil.
+func inTx(ctx context.Context, db interface {
+	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+}, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -348,15 +353,7 @@ func (s *Store) derivedTx(ctx context.Context, fn func(*sql.Tx) error) (err erro
 			err = errors.Join(err, rerr)
 		}
 	}()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return inTx(ctx, conn, fn)
 }
 
 // Import stores the batch in one transaction.
@@ -392,7 +389,7 @@ func importTx(ctx context.Context, tx *sql.Tx, b store.Batch) error {
 			}
 		}
 		if len(b.Principals) > 0 {
-			if err := bumpVersion(ctx, tx, "principals"); err != nil {
+			if err := bumpPrincipals(ctx, tx); err != nil {
 				return err
 			}
 		}
@@ -418,29 +415,18 @@ func putKey(ctx context.Context, tx *sql.Tx, c store.Customer) error {
 	return err
 }
 
-func scanCustomer(r row.Scanner) (store.Customer, error) {
-	v, err := row.Customer(r)
-	return v, notFound(err)
-}
-
 func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
-	c, ok, gen := s.cache.customer(id)
-	if ok {
-		return c, nil
-	}
-	c, err := scanCustomer(s.rowR(ctx, row.SelectCustomers+`WHERE c.id = ?`, id))
-	if err == nil {
-		s.cache.putCustomer(c, gen)
-	}
-	return c, err
+	return cached(s.cache, &s.cache.customers, id, func() (store.Customer, error) {
+		return row.One(s.rowR(ctx, row.SelectCustomers+`WHERE c.id = ?`, id), row.Customer)
+	})
 }
 
 func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.rowR(ctx, row.SelectCustomers+`WHERE phone_idx = ? ORDER BY id LIMIT 1`, index))
+	return row.One(s.rowR(ctx, row.SelectCustomers+`WHERE phone_idx = ? ORDER BY id LIMIT 1`, index), row.Customer)
 }
 
 func (s *Store) CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error) {
-	return scanCustomer(s.rowR(ctx, row.SelectCustomers+`WHERE account_idx = ? ORDER BY id LIMIT 1`, index))
+	return row.One(s.rowR(ctx, row.SelectCustomers+`WHERE account_idx = ? ORDER BY id LIMIT 1`, index), row.Customer)
 }
 
 func (s *Store) CustomerIDsByName(ctx context.Context, index []byte) ([]string, error) {
@@ -454,17 +440,12 @@ func (s *Store) CustomerCount(ctx context.Context) (int, error) {
 	return n, err
 }
 
-func scanPrincipal(r row.Scanner) (store.Principal, error) {
-	v, err := row.Principal(r)
-	return v, notFound(err)
-}
-
 func (s *Store) Principal(ctx context.Context, id string) (store.Principal, error) {
-	return scanPrincipal(s.rowR(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE id = ?`, id))
+	return row.One(s.rowR(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE id = ?`, id), row.Principal)
 }
 
 func (s *Store) PrincipalByToken(ctx context.Context, tokenHash []byte) (store.Principal, error) {
-	return scanPrincipal(s.rowR(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE token_hash = ?`, tokenHash))
+	return row.One(s.rowR(ctx, `SELECT `+row.PrincipalCols+` FROM principals WHERE token_hash = ?`, tokenHash), row.Principal)
 }
 
 func (s *Store) Principals(ctx context.Context) ([]store.Principal, error) {
@@ -496,9 +477,8 @@ func putPrincipal(ctx context.Context, tx *sql.Tx, p store.Principal) error {
 	return nil
 }
 
-func bumpVersion(ctx context.Context, tx *sql.Tx, name string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO versions (name, v) VALUES (?, 1)
-		ON CONFLICT (name) DO UPDATE SET v = v + 1`, name)
+func bumpPrincipals(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, row.BumpPrincipals)
 	return err
 }
 
@@ -507,7 +487,7 @@ func (s *Store) PutPrincipal(ctx context.Context, p store.Principal) error {
 		if err := putPrincipal(ctx, tx, p); err != nil {
 			return err
 		}
-		return bumpVersion(ctx, tx, "principals")
+		return bumpPrincipals(ctx, tx)
 	})
 }
 
@@ -520,7 +500,7 @@ func (s *Store) SetPrincipalStatus(ctx context.Context, id, status string) error
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
-		return bumpVersion(ctx, tx, "principals")
+		return bumpPrincipals(ctx, tx)
 	})
 }
 
@@ -542,21 +522,10 @@ func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
 	return created(err)
 }
 
-func scanTicket(r row.Scanner) (store.Ticket, error) {
-	v, err := row.Ticket(r)
-	return v, notFound(err)
-}
-
 func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
-	t, ok, gen := s.cache.ticket(id)
-	if ok {
-		return t, nil
-	}
-	t, err := scanTicket(s.rowR(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = ?`, id))
-	if err == nil {
-		s.cache.putTicket(t, gen)
-	}
-	return t, err
+	return cached(s.cache, &s.cache.tickets, id, func() (store.Ticket, error) {
+		return row.One(s.rowR(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = ?`, id), row.Ticket)
+	})
 }
 
 func (s *Store) TicketsByCustomer(ctx context.Context, customer string) ([]store.Ticket, error) {
@@ -571,34 +540,18 @@ func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
 	return created(err)
 }
 
-func scanConsent(r row.Scanner) (store.Consent, error) {
-	v, err := row.Consent(r)
-	return v, notFound(err)
-}
-
 func (s *Store) Consent(ctx context.Context, id string) (store.Consent, error) {
-	return scanConsent(s.rowR(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = ?`, id))
+	return row.One(s.rowR(ctx, `SELECT `+row.ConsentCols+` FROM consents WHERE id = ?`, id), row.Consent)
 }
 
 func (s *Store) ConsentFailed(ctx context.Context, id string) (int, error) {
 	var n int
 	err := s.w.QueryRowContext(ctx, `UPDATE consents SET attempts = attempts + 1 WHERE id = ? RETURNING attempts`, id).Scan(&n)
-	return n, notFound(err)
+	return n, row.NotFound(err)
 }
 
 func (s *Store) ConfirmConsent(ctx context.Context, id string, at, grantUntil time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE consents SET confirmed_at = ?, grant_until = ? WHERE id = ? AND confirmed_at = 0`,
-		row.Nanos(at), row.Nanos(grantUntil), id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := s.Consent(ctx, id); err != nil {
-			return err
-		}
-		return store.ErrConflict
-	}
-	return nil
+	return row.ConfirmConsent(ctx, sqlTx{s.w}, id, at, grantUntil)
 }
 
 func (s *Store) CreateBreakGlass(ctx context.Context, b store.BreakGlass) error {
@@ -609,22 +562,11 @@ func (s *Store) CreateBreakGlass(ctx context.Context, b store.BreakGlass) error 
 
 func (s *Store) BreakGlass(ctx context.Context, id string) (store.BreakGlass, error) {
 	b, err := row.BreakGlass(s.rowR(ctx, `SELECT `+row.BreakGlassCols+` FROM breakglass WHERE id = ?`, id))
-	return b, notFound(err)
+	return b, row.NotFound(err)
 }
 
 func (s *Store) ApproveBreakGlass(ctx context.Context, id, approver string, at, expires time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE breakglass SET approved_by = ?, approved_at = ?, expires_at = ? WHERE id = ? AND approved_by = ''`,
-		approver, row.Nanos(at), row.Nanos(expires), id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := s.BreakGlass(ctx, id); err != nil {
-			return err
-		}
-		return store.ErrConflict
-	}
-	return nil
+	return row.ApproveBreakGlass(ctx, sqlTx{s.w}, id, approver, at, expires)
 }
 
 // ChargeQuota decides in memory and persists the counted customers in the
@@ -892,16 +834,7 @@ func collect[T any](rows *sql.Rows, err error, scan func(row.Scanner) (T, error)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return row.Collect(sqlRows{rows}, nil, scan)
 }
 
 // index converts a log index to the INTEGER it is stored as, saturating
@@ -942,57 +875,10 @@ func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
 	return err
 }
 
-func (s *Store) checkpoints(ctx context.Context, q string) ([]store.Checkpoint, error) {
-	rows, err := s.r.QueryContext(ctx, q)
-	return collect(rows, err, row.Checkpoint)
-}
-
-// Checkpoints returns every checkpoint kept, oldest first.
-func (s *Store) Checkpoints(ctx context.Context) ([]store.Checkpoint, error) {
-	return s.checkpoints(ctx, row.CheckpointsQuery)
-}
-
-// LatestCheckpoint returns the newest checkpoint; store.ErrNotFound before
-// the first.
-func (s *Store) LatestCheckpoint(ctx context.Context) (store.Checkpoint, error) {
-	return row.Latest(s.checkpoints(ctx, row.LatestCheckpointQuery))
-}
-
-// AddAlert stores a (its Reasons as a JSON array) and returns the new id.
-func (s *Store) AddAlert(ctx context.Context, a store.Alert) (int64, error) {
-	reasons, err := row.Reasons(a)
-	if err != nil {
-		return 0, err
-	}
-	var id int64
-	err = s.w.QueryRowContext(ctx, `INSERT INTO alerts (actor, time, score, reasons, records, kind, action, detail)
-		VALUES (?,?,?,?,?,?,?,?) RETURNING id`, a.Actor, row.Nanos(a.Time), a.Score, reasons, a.Records, a.Kind, a.Action, a.Detail).Scan(&id)
-	return id, err
-}
-
-func (s *Store) Alerts(ctx context.Context, limit int) ([]store.Alert, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+row.AlertCols+` FROM alerts ORDER BY time DESC, id DESC LIMIT ?`, limit)
-	return collect(rows, err, row.Alert)
-}
-
-func (s *Store) SetAlertAction(ctx context.Context, id int64, action string) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE alerts SET action = ? WHERE id = ?`, action, id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return store.ErrNotFound
-	}
-	return nil
-}
-
 func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
 	err := s.r.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
-	return v, notFound(err)
+	return v, row.NotFound(err)
 }
 
 func (s *Store) SetMetaOnce(ctx context.Context, key string, value []byte) ([]byte, error) {

@@ -116,11 +116,7 @@ func testAuditAppendAndRead(t *testing.T, s store.Store) {
 func testAuditConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	const writers, appends = 8, 20
-	type span struct {
-		first uint64
-		recs  []store.AuditRecord
-	}
-	spans := make([][]span, writers)
+	spans := make([][]Span, writers)
 	errs := make([]error, writers)
 	parallel(writers, func(w int) {
 		actor := fmt.Sprintf("emp-%d", w)
@@ -134,35 +130,24 @@ func testAuditConcurrent(t *testing.T, s store.Store) {
 				errs[w] = err
 				return
 			}
-			spans[w] = append(spans[w], span{first, recs})
+			spans[w] = append(spans[w], Span{first, recs})
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	var all []span
+	var all []Span
 	for _, ss := range spans {
 		// Each writer's appends are ordered: later calls get later indexes.
 		for i := 1; i < len(ss); i++ {
-			if ss[i].first <= ss[i-1].first {
-				t.Errorf("a writer's later append got index %d after %d", ss[i].first, ss[i-1].first)
+			if ss[i].First <= ss[i-1].First {
+				t.Errorf("a writer's later append got index %d after %d", ss[i].First, ss[i-1].First)
 			}
 		}
 		all = append(all, ss...)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].first < all[j].first })
-	var next uint64
-	var want []store.AuditRecord
-	for _, sp := range all {
-		if sp.first != next {
-			t.Fatalf("append got first index %d, want %d (gap or overlap)", sp.first, next)
-		}
-		for i, r := range sp.recs {
-			r.Index = sp.first + uint64(i)
-			want = append(want, r)
-		}
-		next += uint64(len(sp.recs))
-	}
+	want := Tile(t, all)
+	next := uint64(len(want))
 	if n, err := s.AuditSize(ctx); err != nil || n != next {
 		t.Errorf("AuditSize = %d, %v; want %d", n, err, next)
 	}
@@ -203,4 +188,31 @@ func testCheckpoints(t *testing.T, s store.Store) {
 	}) {
 		t.Errorf("Checkpoints = %+v, want %+v (in the order added)", got, want)
 	}
+}
+
+// Span is what one AppendAudit acknowledged: First is the index it gave
+// the first of Recs.
+type Span struct {
+	First uint64
+	Recs  []store.AuditRecord
+}
+
+// Tile checks that spans, in any order, tile the indexes 0..n-1 without
+// gap or overlap, and returns their records in index order, each with the
+// Index it was acknowledged at.
+func Tile(t testing.TB, spans []Span) []store.AuditRecord {
+	t.Helper()
+	spans = slices.Clone(spans)
+	sort.Slice(spans, func(i, j int) bool { return spans[i].First < spans[j].First })
+	var want []store.AuditRecord
+	for _, sp := range spans {
+		if sp.First != uint64(len(want)) {
+			t.Fatalf("append acknowledged at %d, want %d (gap or overlap)", sp.First, len(want))
+		}
+		for i, r := range sp.Recs {
+			r.Index = sp.First + uint64(i)
+			want = append(want, r)
+		}
+	}
+	return want
 }

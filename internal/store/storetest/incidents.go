@@ -82,6 +82,18 @@ func testIncidents(t *testing.T, s store.Store) {
 	if err != nil || len(cs) != 3 || cs[0].Customer != "c-1" || !cs[0].NotifiedAt.Equal(base.Add(2*time.Hour)) {
 		t.Errorf("IncidentCustomers = %+v, %v", cs, err)
 	}
+
+	// A long list, with a customer named twice, is stored whole, each
+	// customer once.
+	long := make([]string, 1201)
+	for i := range long {
+		long[i] = fmt.Sprintf("c-long-%d", i%1200)
+	}
+	in3 := in
+	in3.LeakHash, in3.Title = []byte("hash-3"), "long"
+	if got, _, err := s.CreateIncident(ctx, in3, long); err != nil || got.Customers != 1200 {
+		t.Errorf("CreateIncident(1201 names of 1200 customers) = %d customers, %v; want 1200", got.Customers, err)
+	}
 }
 
 func testEraseCustomer(t *testing.T, s store.Store) {
