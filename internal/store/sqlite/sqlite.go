@@ -792,6 +792,19 @@ func (s *Store) recountQuota(ctx context.Context, now time.Time) error {
 }
 
 func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint64, error) {
+	// A group commit's records go in as few statements as possible
+	// (auditChunk rows each), each size prepared once — before the
+	// transaction, which holds the writer's one connection.
+	ins := map[int]*sql.Stmt{}
+	for _, n := range []int{min(len(recs), auditChunk), len(recs) % auditChunk} {
+		if n > 0 && ins[n] == nil {
+			st, err := s.prep(ctx, s.w, insertRows("audit", "idx, time, actor, customer, event, salt", n))
+			if err != nil {
+				return 0, fmt.Errorf("append audit: %w", err)
+			}
+			ins[n] = st
+		}
+	}
 	var first uint64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var next sql.NullInt64
@@ -799,15 +812,17 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint
 			return err
 		}
 		first = uint64(next.Int64)
-		st, err := tx.PrepareContext(ctx, `INSERT INTO audit (idx, time, actor, customer, event, salt) VALUES (?,?,?,?,?,?)`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for i, r := range recs {
-			if _, err := st.ExecContext(ctx, int64(first)+int64(i), row.Nanos(r.Time), r.Actor, r.Customer, r.Event, r.Salt); err != nil {
+		args := make([]any, 0, 6*min(len(recs), auditChunk))
+		for done := 0; done < len(recs); {
+			chunk := recs[done:min(len(recs), done+auditChunk)]
+			args = args[:0]
+			for i, r := range chunk {
+				args = append(args, int64(first)+int64(done+i), row.Nanos(r.Time), r.Actor, r.Customer, r.Event, r.Salt)
+			}
+			if _, err := tx.StmtContext(ctx, ins[len(chunk)]).ExecContext(ctx, args...); err != nil {
 				return err
 			}
+			done += len(chunk)
 		}
 		return nil
 	})
@@ -816,6 +831,10 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint
 	}
 	return first, nil
 }
+
+// auditChunk is the most audit records one INSERT carries (6 parameters
+// each, well under SQLite's bound on host parameters).
+const auditChunk = 64
 
 func (s *Store) AuditSize(ctx context.Context) (uint64, error) {
 	var n sql.NullInt64
