@@ -92,11 +92,7 @@ func (l *Log) integrateFrom(ctx context.Context, c *Cursor, next *uint64) error 
 		if err != nil {
 			return fmt.Errorf("reading records to integrate: %w", err)
 		}
-		chunk := make([]store.AuditRecord, len(recs))
-		for i, r := range recs {
-			chunk[i] = r.AuditRecord
-		}
-		n, err := l.integrateChunk(chunk)
+		n, err := l.integrateChunk(recs)
 		*next += n
 		l.m.integratedSize.Set(float64(*next))
 		if err != nil {
@@ -109,10 +105,10 @@ func (l *Log) integrateFrom(ctx context.Context, c *Cursor, next *uint64) error 
 // to tessera and waits until it is integrated. It returns how many leading
 // records were integrated. A tessera index different from the store index is
 // ErrInconsistent.
-func (l *Log) integrateChunk(chunk []store.AuditRecord) (uint64, error) {
+func (l *Log) integrateChunk(chunk []Record) (uint64, error) {
 	leaves := make([][]byte, len(chunk))
 	for i, r := range chunk {
-		leaf, err := Leaf(r.Salt, r.Event)
+		leaf, err := Leaf(r.Salt, r.AuditRecord.Event) // the bytes committed, not the parsed event
 		if err != nil {
 			return 0, fmt.Errorf("store record %d: %w: %w", r.Index, err, ErrInconsistent)
 		}
