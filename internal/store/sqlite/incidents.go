@@ -10,15 +10,12 @@ import (
 )
 
 // EraseCustomer deletes the customer's row and record key with SQLite's
-// secure delete (what is deleted is overwritten with zeros), keeps a
-// tombstone, and then truncates the write-ahead log so no copy of the old
-// pages stays in it.
+// secure delete (the writer always runs with it, see Open: what is deleted
+// is overwritten with zeros), keeps a tombstone, and then truncates the
+// write-ahead log so no copy of the old pages stays in it.
 func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at time.Time) error {
 	defer s.cache.drop()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
-			return err
-		}
 		return row.Erase(ctx, sqlTx{tx}, id, by, reason, at)
 	})
 	if err != nil {
