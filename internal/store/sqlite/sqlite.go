@@ -2,7 +2,10 @@
 // modernc.org/sqlite (no cgo). Writes go through one connection, so
 // transactions never contend; reads use a small pool of read-only
 // connections. The database runs in WAL mode with synchronous=FULL: a
-// committed transaction survives a process crash and a power loss.
+// committed transaction survives a process crash and a power loss. The
+// audit log's group commits are written without the flush and flushed
+// after the writer is free for the next one (walSync), so each returns
+// durable as well, without holding the writer while the disk works.
 package sqlite
 
 import (
@@ -49,7 +52,9 @@ type Store struct {
 	// pruneRates and pruneSessions pace the deletes of old rate-limit windows
 	// and expired sessions.
 	pruneRates, pruneSessions prune.Every
-	sync                      string // the writer's synchronous level
+	sync                      string   // the writer's synchronous level
+	wal                       *walSync // flushes the audit log's commits (nil at SyncNormal)
+	unflushed                 unflushed
 }
 
 type stmtKey struct {
@@ -183,10 +188,20 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if o.sync == SyncFull {
+		if s.wal, err = openWALSync(path); err != nil {
+			w.Close()
+			r.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
 	ck, err := openDB(dsn(false))
 	if err != nil {
 		w.Close()
 		r.Close()
+		if s.wal != nil {
+			s.wal.close()
+		}
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	ck.SetMaxOpenConns(1)
@@ -226,7 +241,11 @@ func (s *Store) Close() error {
 	<-s.ckDone
 	s.ck.Close()
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
-	return errors.Join(s.r.Close(), s.w.Close())
+	err := errors.Join(s.r.Close(), s.w.Close())
+	if s.wal != nil {
+		err = errors.Join(err, s.wal.close())
+	}
+	return err
 }
 
 // addedColumns are the columns added to tables after the first release:
@@ -333,7 +352,13 @@ func inTx(ctx context.Context, db interface {
 // time than a flush, and the next durable commit — every group commit of
 // the audit log — makes it durable with its own; a power loss before that
 // loses only what is rebuilt.
-func (s *Store) derivedTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+func (s *Store) derivedTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.relaxedTx(ctx, fn)
+}
+
+// relaxedTx is tx with synchronous=NORMAL for its commit: the commit is
+// written to the WAL but not flushed while it holds the writer.
+func (s *Store) relaxedTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	if s.sync == SyncNormal {
 		return s.tx(ctx, fn)
 	}
@@ -354,6 +379,16 @@ func (s *Store) derivedTx(ctx context.Context, fn func(*sql.Tx) error) (err erro
 		}
 	}()
 	return inTx(ctx, conn, fn)
+}
+
+// flush returns once every commit written before the call is on disk: at
+// once at SyncNormal, else after s.wal's next flush (relaxedTx's commits
+// wait here after the writer is free for the next one).
+func (s *Store) flush() error {
+	if s.wal == nil {
+		return nil
+	}
+	return s.wal.wait()
 }
 
 // Import stores the batch in one transaction.
@@ -806,12 +841,15 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint
 		}
 	}
 	var first uint64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.relaxedTx(ctx, func(tx *sql.Tx) error {
 		var next sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT max(idx) + 1 FROM audit`).Scan(&next); err != nil {
 			return err
 		}
 		first = uint64(next.Int64)
+		// Before the commit makes them visible: AuditSize hides them
+		// until they are on disk.
+		s.unflushed.add(first)
 		args := make([]any, 0, 6*min(len(recs), auditChunk))
 		for done := 0; done < len(recs); {
 			chunk := recs[done:min(len(recs), done+auditChunk)]
@@ -827,8 +865,18 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint
 		return nil
 	})
 	if err != nil {
+		// Whether or not it committed, its start stays hidden from
+		// AuditSize until a later commit, which reuses or follows it, is
+		// flushed.
 		return 0, fmt.Errorf("append audit: %w", err)
 	}
+	// The commit is written and the writer free for the next group
+	// commit; this one is acknowledged once it is on disk. After a failed
+	// flush its records stay hidden from AuditSize: nothing vouches for them.
+	if err := s.flush(); err != nil {
+		return 0, fmt.Errorf("append audit: %w", err)
+	}
+	s.unflushed.flushed(first)
 	return first, nil
 }
 
@@ -836,10 +884,50 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint
 // each, well under SQLite's bound on host parameters).
 const auditChunk = 64
 
+// AuditSize returns the number of audit records on disk. Records that this
+// process committed and is still flushing (see flush) are visible to
+// readers already, but are left out: a follower such as the transparency
+// log's integrator must never take a record that a power loss could still
+// undo.
 func (s *Store) AuditSize(ctx context.Context) (uint64, error) {
 	var n sql.NullInt64
 	err := s.r.QueryRowContext(ctx, `SELECT max(idx) + 1 FROM audit`).Scan(&n)
-	return uint64(n.Int64), err
+	return s.unflushed.cap(uint64(n.Int64)), err
+}
+
+// unflushed holds the first index of each audit group commit that is
+// written but not yet flushed, oldest first (commits are serialized by the
+// writer).
+type unflushed struct {
+	mu     sync.Mutex
+	starts []uint64
+}
+
+func (u *unflushed) add(start uint64) {
+	u.mu.Lock()
+	u.starts = append(u.starts, start)
+	u.mu.Unlock()
+}
+
+// flushed drops start and every earlier commit: one flush covers them all.
+func (u *unflushed) flushed(start uint64) {
+	u.mu.Lock()
+	i := 0
+	for i < len(u.starts) && u.starts[i] <= start {
+		i++
+	}
+	u.starts = append(u.starts[:0], u.starts[i:]...)
+	u.mu.Unlock()
+}
+
+// cap returns size, or the first unflushed index when that is lower.
+func (u *unflushed) cap(size uint64) uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.starts) > 0 {
+		return min(size, u.starts[0])
+	}
+	return size
 }
 
 func (s *Store) auditQuery(ctx context.Context, q string, args ...any) ([]store.AuditRecord, error) {
