@@ -3,9 +3,6 @@ package sqlite
 import (
 	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/custos-dev/custos/internal/store"
 )
 
 // TestDerivedWritesLeaveTheWriterDurable checks that the writes of derived
@@ -18,12 +15,16 @@ func TestDerivedWritesLeaveTheWriterDurable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		terms := []store.AuditTerms{{Index: 0, Time: time.Unix(1, 0), Actor: "emp-1", Action: "customer.read", Decision: "allow"}}
-		if err := s.IndexAudit(ctx, terms); err != nil {
+		// The audit log's commits and the quota's are written at NORMAL.
+		if _, err := s.AppendAudit(ctx, auditRecs(1)); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := s.AuditIndexed(ctx); err != nil || n != 1 {
-			t.Fatalf("%s: indexed %d, %v; want 1", level, n, err)
+		s.quota.mu.Lock()
+		s.quota.pending = append(s.quota.pending, quotaRow{principal: "emp-1", win: "d-1", customer: "c-1"})
+		s.quota.mu.Unlock()
+		s.flushQuota()
+		if n := len(s.quota.pending); n != 0 {
+			t.Fatalf("%s: %d quota rows still pending", level, n)
 		}
 		var got int
 		if err := s.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil {

@@ -78,7 +78,7 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 -- The hot table has no secondary index: each group commit writes the
 -- pages at the log's end and no more. Lookups by customer and actor go
--- through audit_search (below), which a consumer of the audit feed keeps.
+-- through audit_search (search.sql), which a consumer of the audit feed keeps.
 DROP INDEX IF EXISTS audit_customer;
 DROP INDEX IF EXISTS audit_actor;
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -106,18 +106,9 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE TABLE IF NOT EXISTS sessions (
 	id_hash BLOB PRIMARY KEY, principal TEXT NOT NULL, expires INTEGER NOT NULL
 );
--- audit_search holds what audit search filters on, one row per audit
--- record, written by a consumer of the audit feed (not the hot append).
-CREATE TABLE IF NOT EXISTS audit_search (
-	idx INTEGER PRIMARY KEY, time INTEGER NOT NULL,
-	actor TEXT NOT NULL, customer TEXT NOT NULL, org TEXT NOT NULL, site TEXT NOT NULL,
-	action TEXT NOT NULL, decision TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_search_actor ON audit_search (actor, idx);
-CREATE INDEX IF NOT EXISTS audit_search_customer ON audit_search (customer, idx);
-CREATE INDEX IF NOT EXISTS audit_search_org ON audit_search (org, idx);
-CREATE INDEX IF NOT EXISTS audit_search_site ON audit_search (site, idx);
-CREATE INDEX IF NOT EXISTS audit_search_action ON audit_search (action, idx);
+-- audit_search, the audit search index, lives in a database file of its
+-- own (search.sql): its writes never wait for, or hold up, this one's.
+DROP TABLE IF EXISTS audit_search;
 -- cases are investigations opened from alerts; case_notes their notes
 -- (free text: never in the audit log).
 CREATE TABLE IF NOT EXISTS cases (

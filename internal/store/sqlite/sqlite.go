@@ -55,6 +55,7 @@ type Store struct {
 	sync                      string   // the writer's synchronous level
 	wal                       *walSync // flushes the audit log's commits (nil at SyncNormal)
 	unflushed                 unflushed
+	sx                        *sql.DB // the audit search index (search.go)
 }
 
 type stmtKey struct {
@@ -188,10 +189,16 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if s.sx, err = openSearch(ctx, SearchPath(path), w); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	if o.sync == SyncFull {
 		if s.wal, err = openWALSync(path); err != nil {
 			w.Close()
 			r.Close()
+			s.sx.Close()
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}
 	}
@@ -199,6 +206,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	if err != nil {
 		w.Close()
 		r.Close()
+		s.sx.Close()
 		if s.wal != nil {
 			s.wal.close()
 		}
@@ -241,7 +249,7 @@ func (s *Store) Close() error {
 	<-s.ckDone
 	s.ck.Close()
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
-	err := errors.Join(s.r.Close(), s.w.Close())
+	err := errors.Join(s.r.Close(), s.w.Close(), s.sx.Close())
 	if s.wal != nil {
 		err = errors.Join(err, s.wal.close())
 	}
@@ -960,21 +968,6 @@ func (s *Store) AuditByCustomer(ctx context.Context, customer string) ([]store.A
 
 func (s *Store) AuditByActor(ctx context.Context, actor string, from uint64) ([]store.AuditRecord, error) {
 	return s.auditBy(ctx, "actor", actor, from)
-}
-
-// auditBy returns the records from index from on whose column col
-// ("customer" or "actor") is v. The audit table has no index on them (see
-// schema.sql): the records up to where the search index ends are found
-// through it, and those past it — the moment the indexer trails the log
-// by — by a scan of the log's tail, so the answer is complete.
-func (s *Store) auditBy(ctx context.Context, col, v string, from uint64) ([]store.AuditRecord, error) {
-	return s.auditQuery(ctx, `WITH indexed(n) AS (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_search)
-		SELECT idx, time, actor, customer, event, salt FROM audit
-		WHERE idx IN (SELECT idx FROM audit_search WHERE `+col+` = ?1 AND idx >= ?2)
-		UNION ALL
-		SELECT idx, time, actor, customer, event, salt FROM audit
-		WHERE idx >= MAX(?2, (SELECT n FROM indexed)) AND `+col+` = ?1
-		ORDER BY idx`, v, index(from))
 }
 
 func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {

@@ -32,6 +32,16 @@ func CaseNote(r Scanner) (store.CaseNote, error) {
 // it, so that the planner can use the search index of each. arg(n) writes
 // the n-th placeholder (1-based) in the store's dialect.
 func SearchAudit(q store.AuditQuery, arg func(n int) string) (string, []any) {
+	return searchAudit(q, arg, `SELECT a.idx, a.time, a.actor, a.customer, a.event, a.salt FROM audit_search s JOIN audit a ON a.idx = s.idx`)
+}
+
+// SearchAuditIndexes is SearchAudit for a search index kept apart from
+// the log: it selects the matching records' indexes alone, newest first.
+func SearchAuditIndexes(q store.AuditQuery, arg func(n int) string) (string, []any) {
+	return searchAudit(q, arg, `SELECT s.idx FROM audit_search s`)
+}
+
+func searchAudit(q store.AuditQuery, arg func(n int) string, sql string) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -55,7 +65,6 @@ func SearchAudit(q store.AuditQuery, arg func(n int) string) (string, []any) {
 	if q.Before > 0 {
 		add("s.idx < ?", int64(q.Before))
 	}
-	sql := `SELECT a.idx, a.time, a.actor, a.customer, a.event, a.salt FROM audit_search s JOIN audit a ON a.idx = s.idx`
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}

@@ -1,0 +1,174 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/internal/row"
+)
+
+//go:embed search.sql
+var searchSchema string
+
+// SearchPath returns the path of the audit search index that the store at
+// path keeps beside it: "custos.db" keeps "custos-search.db".
+func SearchPath(path string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-search" + ext
+}
+
+// openSearch opens the audit search index's own database, with the audit
+// log w holds. The index is derived: when it does not end with a record of
+// this log (a database restored or replaced under it), it is emptied and
+// its consumer rebuilds it.
+func openSearch(ctx context.Context, path string, w *sql.DB) (*sql.DB, error) {
+	if err := restrictFiles(path); err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	// Derived data: a power loss may take its last writes, never its
+	// consistency (WAL at NORMAL), and the indexer writes them again.
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	db, err := openDB("file:" + path + "?" + q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(3)
+	if _, err := db.ExecContext(ctx, searchSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("apply search schema: %w", err)
+	}
+	var idx, t int64
+	err = db.QueryRowContext(ctx, `SELECT idx, time FROM audit_search ORDER BY idx DESC LIMIT 1`).Scan(&idx, &t)
+	if err == sql.ErrNoRows {
+		return db, nil
+	}
+	if err == nil {
+		var lt int64
+		err = w.QueryRowContext(ctx, `SELECT time FROM audit WHERE idx = ?`, idx).Scan(&lt)
+		if err == nil && lt == t {
+			return db, nil
+		}
+		if err == sql.ErrNoRows || err == nil {
+			_, err = db.ExecContext(ctx, `DELETE FROM audit_search`)
+		}
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("check search index: %w", err)
+	}
+	return db, nil
+}
+
+// IndexAudit adds search terms for audit records in one transaction, on
+// the search index's own database: it never holds up an audit commit.
+func (s *Store) IndexAudit(ctx context.Context, terms []store.AuditTerms) error {
+	if len(terms) == 0 {
+		return nil
+	}
+	return inTx(ctx, s.sx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO audit_search
+			(idx, time, actor, customer, org, site, action, decision) VALUES (?,?,?,?,?,?,?,?)`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, t := range terms {
+			if _, err := st.ExecContext(ctx, int64(t.Index), row.Nanos(t.Time), t.Actor, t.Customer, t.Org, t.Site, t.Action, t.Decision); err != nil {
+				return fmt.Errorf("index audit record %d: %w", t.Index, err)
+			}
+		}
+		return nil
+	})
+}
+
+// AuditIndexed returns the first index not yet in the search index.
+func (s *Store) AuditIndexed(ctx context.Context) (uint64, error) {
+	var n int64
+	err := s.sx.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_search`).Scan(&n)
+	return uint64(n), err
+}
+
+// SearchAudit returns the indexed records matching q, newest first.
+func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditRecord, error) {
+	query, args := row.SearchAuditIndexes(q, row.Question)
+	idxs, err := s.searchIndexes(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := s.auditAt(ctx, idxs)
+	if err != nil {
+		return nil, err
+	}
+	for i, j := 0, len(recs)-1; i < j; i, j = i+1, j-1 {
+		recs[i], recs[j] = recs[j], recs[i]
+	}
+	return recs, nil
+}
+
+func (s *Store) searchIndexes(ctx context.Context, query string, args ...any) ([]int64, error) {
+	rows, err := s.sx.QueryContext(ctx, query, args...)
+	return collect(rows, err, func(r row.Scanner) (int64, error) {
+		var idx int64
+		err := r.Scan(&idx)
+		return idx, err
+	})
+}
+
+// auditAt returns the records at idxs, in ascending order.
+func (s *Store) auditAt(ctx context.Context, idxs []int64) ([]store.AuditRecord, error) {
+	idxs = slices.Sorted(slices.Values(idxs))
+	var out []store.AuditRecord
+	for len(idxs) > 0 {
+		chunk := idxs[:min(len(idxs), 500)]
+		idxs = idxs[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, v := range chunk {
+			args[i] = v
+		}
+		recs, err := s.auditQuery(ctx, `SELECT idx, time, actor, customer, event, salt FROM audit
+			WHERE idx IN (?`+strings.Repeat(",?", len(chunk)-1)+`) ORDER BY idx`, args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
+// auditBy returns the records from index from on whose column col
+// ("customer" or "actor") is v. The audit table has no index on them (see
+// schema.sql): the records up to where the search index ends are found
+// through it, and those past it — the moment the indexer trails the log
+// by — by a scan of the log's tail, so the answer is complete.
+func (s *Store) auditBy(ctx context.Context, col, v string, from uint64) ([]store.AuditRecord, error) {
+	end, err := s.AuditIndexed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	idxs, err := s.searchIndexes(ctx, `SELECT idx FROM audit_search WHERE `+col+` = ? AND idx >= ? AND idx < ? ORDER BY idx`,
+		v, index(from), index(end))
+	if err != nil {
+		return nil, err
+	}
+	recs, err := s.auditAt(ctx, idxs)
+	if err != nil {
+		return nil, err
+	}
+	tail, err := s.auditQuery(ctx, `SELECT idx, time, actor, customer, event, salt FROM audit
+		WHERE idx >= ? AND `+col+` = ? ORDER BY idx`, index(max(from, end)), v)
+	if err != nil {
+		return nil, err
+	}
+	return append(recs, tail...), nil
+}
