@@ -59,7 +59,7 @@ func (c classifyingConnector) Connect(ctx context.Context) (driver.Conn, error) 
 	if err != nil {
 		return nil, classify(err)
 	}
-	return &conn{dc}, nil
+	return &conn{c: dc}, nil
 }
 
 // inner is the set of optional interfaces the modernc connection has.
@@ -74,7 +74,29 @@ type inner interface {
 	driver.Validator
 }
 
-type conn struct{ c driver.Conn }
+type conn struct {
+	c driver.Conn
+	// syncStmts holds "PRAGMA synchronous=…" prepared once per level:
+	// the writer switches level twice per audit group commit (relaxedTx).
+	syncStmts map[string]driver.Stmt
+}
+
+// setSync sets the connection's synchronous level (SyncFull, SyncNormal).
+func (c *conn) setSync(ctx context.Context, level string) error {
+	st := c.syncStmts[level]
+	if st == nil {
+		var err error
+		if st, err = c.PrepareContext(ctx, "PRAGMA synchronous="+level); err != nil {
+			return err
+		}
+		if c.syncStmts == nil {
+			c.syncStmts = map[string]driver.Stmt{}
+		}
+		c.syncStmts[level] = st
+	}
+	_, err := st.(driver.StmtExecContext).ExecContext(ctx, nil)
+	return err
+}
 
 func (c *conn) in() (inner, bool) { i, ok := c.c.(inner); return i, ok }
 
@@ -82,7 +104,12 @@ func (c *conn) Prepare(query string) (driver.Stmt, error) {
 	return c.PrepareContext(context.Background(), query)
 }
 
-func (c *conn) Close() error { return classify(c.c.Close()) }
+func (c *conn) Close() error {
+	for _, st := range c.syncStmts {
+		st.Close()
+	}
+	return classify(c.c.Close())
+}
 
 func (c *conn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})

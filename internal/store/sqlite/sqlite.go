@@ -370,23 +370,26 @@ func (s *Store) relaxedTx(ctx context.Context, fn func(*sql.Tx) error) (err erro
 	if s.sync == SyncNormal {
 		return s.tx(ctx, fn)
 	}
-	conn, err := s.w.Conn(ctx)
+	wc, err := s.w.Conn(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
+	defer wc.Close()
+	setSync := func(ctx context.Context, level string) error {
+		return wc.Raw(func(dc any) error { return dc.(*conn).setSync(ctx, level) })
+	}
+	if err := setSync(ctx, SyncNormal); err != nil {
 		return err
 	}
 	defer func() {
-		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous="+s.sync); rerr != nil {
+		if rerr := setSync(context.WithoutCancel(ctx), s.sync); rerr != nil {
 			// Never leave the writer less durable than configured:
 			// discard the connection; the pool opens a fresh one.
-			conn.Raw(func(any) error { return driver.ErrBadConn })
+			wc.Raw(func(any) error { return driver.ErrBadConn })
 			err = errors.Join(err, rerr)
 		}
 	}()
-	return inTx(ctx, conn, fn)
+	return inTx(ctx, wc, fn)
 }
 
 // flush returns once every commit written before the call is on disk: at
@@ -848,10 +851,14 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint
 			ins[n] = st
 		}
 	}
+	size, err := s.prep(ctx, s.w, `SELECT max(idx) + 1 FROM audit`)
+	if err != nil {
+		return 0, fmt.Errorf("append audit: %w", err)
+	}
 	var first uint64
-	err := s.relaxedTx(ctx, func(tx *sql.Tx) error {
+	err = s.relaxedTx(ctx, func(tx *sql.Tx) error {
 		var next sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT max(idx) + 1 FROM audit`).Scan(&next); err != nil {
+		if err := tx.StmtContext(ctx, size).QueryRowContext(ctx).Scan(&next); err != nil {
 			return err
 		}
 		first = uint64(next.Int64)
