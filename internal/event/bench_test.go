@@ -32,3 +32,13 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCanonical measures the encoding of one read event, as the
+// gateway writes one per decision.
+func BenchmarkCanonical(b *testing.B) {
+	ev := sample()
+	b.ReportAllocs()
+	for b.Loop() {
+		ev.Canonical()
+	}
+}

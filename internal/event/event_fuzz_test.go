@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/custos-dev/custos/internal/event"
@@ -82,6 +83,41 @@ func FuzzParseFastMatchesJSON(f *testing.F) {
 		viaJSON, err := event.ParseJSON(c)
 		if err != nil || !reflect.DeepEqual(back, viaJSON) {
 			t.Fatalf("scanner and json disagree on canonical bytes %s: %v", c, err)
+		}
+	})
+}
+
+// FuzzCanonicalMatchesJSON checks that Canonical writes exactly the bytes
+// encoding/json writes for the same event.
+func FuzzCanonicalMatchesJSON(f *testing.F) {
+	f.Add("emp-1", "read \"all\" <now> & \\later\\", "é\u2028\u2029\x01\x7f\n\t\b\f\r", "\xff\xfe", int64(1772442845123456789), int64(3600), true, uint8(7))
+	f.Add("", "", "", "", int64(0), int64(0), false, uint8(0))
+	f.Add("a", "b", "c", "d", int64(-62135596800), int64(-5), true, uint8(255))
+	f.Fuzz(func(t *testing.T, actor, reason, target, field string, nanos, age int64, valid bool, opt uint8) {
+		ev := sample()
+		ev.Time = time.Unix(0, nanos).In(time.FixedZone("x", 8*3600))
+		ev.Actor, ev.Reason, ev.Target, ev.Purpose = actor, reason, target, field
+		ev.TicketAge, ev.PurposeValid = age, valid
+		if opt&1 != 0 {
+			ev.Fields = nil
+		} else {
+			ev.Fields = []string{field, reason}
+		}
+		if opt&2 != 0 {
+			ev.Found = &valid
+		}
+		ev.Canary = opt&4 != 0
+		if opt&8 != 0 {
+			ev.Masked = []string{field}
+		} else if opt&16 != 0 {
+			ev.Masked = []string{}
+		}
+		if opt&32 != 0 {
+			ev.CustomerSite, ev.Source, ev.Basis = reason, target, actor
+		}
+		got, want := ev.Canonical(), event.CanonicalJSON(ev)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("Canonical:\n%s\nencoding/json:\n%s", got, want)
 		}
 	})
 }

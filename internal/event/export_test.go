@@ -4,4 +4,5 @@ package event
 var (
 	ParseCanonical = parseCanonical
 	ParseJSON      = parseJSON
+	CanonicalJSON  = Event.canonicalJSON
 )
