@@ -4,7 +4,8 @@
 // A data directory holds:
 //
 //	custos.db        the embedded store (SQLite)
-//	custos-search.db its audit search index (derived: rebuilt when lost)
+//	custos-derived.db what the store rebuilds from the audit log when lost:
+//	                 the audit search index, the quota counts
 //	master.key       the master key that wraps the store's keys (0600)
 //	log-signing.key  the audit log's checkpoint signing key (0600)
 //	log-keys         the audit log's key history (hand-overs after rotations)
@@ -14,7 +15,7 @@
 //	policies/        the active Cedar policies
 //
 // On PostgreSQL the directory still holds the keys, the log and the rest;
-// only custos.db and custos-search.db are absent.
+// only custos.db and custos-derived.db are absent.
 package datadir
 
 import (

@@ -5,9 +5,10 @@ import (
 	"testing"
 )
 
-// TestDerivedWritesLeaveTheWriterDurable checks that the writes of derived
-// data, which commit without a flush, hand the one writer connection back
-// as durable as it was configured, so the next audit commit flushes.
+// TestDerivedWritesLeaveTheWriterDurable checks that the audit log's
+// commits, written without a flush under the writer, and the derived
+// database's writes hand the one writer connection back as durable as it
+// was configured.
 func TestDerivedWritesLeaveTheWriterDurable(t *testing.T) {
 	ctx := t.Context()
 	for _, level := range []string{SyncFull, SyncNormal} {

@@ -67,10 +67,8 @@ CREATE TABLE IF NOT EXISTS breakglass (
 	approved_by TEXT NOT NULL DEFAULT '', approved_at INTEGER NOT NULL DEFAULT 0,
 	expires_at INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS quota (
-	principal TEXT NOT NULL, win TEXT NOT NULL, customer TEXT NOT NULL,
-	PRIMARY KEY (principal, win, customer)
-) WITHOUT ROWID;
+-- quota lives in the derived database (derived.sql), beside the search index.
+DROP TABLE IF EXISTS quota;
 CREATE TABLE IF NOT EXISTS audit (
 	idx INTEGER PRIMARY KEY,
 	time INTEGER NOT NULL, actor TEXT NOT NULL, customer TEXT NOT NULL,
@@ -78,7 +76,7 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 -- The hot table has no secondary index: each group commit writes the
 -- pages at the log's end and no more. Lookups by customer and actor go
--- through audit_search (search.sql), which a consumer of the audit feed keeps.
+-- through audit_search (derived.sql), which a consumer of the audit feed keeps.
 DROP INDEX IF EXISTS audit_customer;
 DROP INDEX IF EXISTS audit_actor;
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -106,8 +104,8 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE TABLE IF NOT EXISTS sessions (
 	id_hash BLOB PRIMARY KEY, principal TEXT NOT NULL, expires INTEGER NOT NULL
 );
--- audit_search, the audit search index, lives in a database file of its
--- own (search.sql): its writes never wait for, or hold up, this one's.
+-- audit_search, the audit search index, lives in the derived database
+-- (derived.sql): its writes never wait for, or hold up, this one's.
 DROP TABLE IF EXISTS audit_search;
 -- cases are investigations opened from alerts; case_notes their notes
 -- (free text: never in the audit log).

@@ -55,7 +55,7 @@ type Store struct {
 	sync                      string   // the writer's synchronous level
 	wal                       *walSync // flushes the audit log's commits (nil at SyncNormal)
 	unflushed                 unflushed
-	sx                        *sql.DB // the audit search index (search.go)
+	sx                        *sql.DB // the derived database: search index, quota (derived.go)
 }
 
 type stmtKey struct {
@@ -184,14 +184,15 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	s.InTx = func(ctx context.Context, fn func(row.Tx) error) error {
 		return s.tx(ctx, func(tx *sql.Tx) error { return fn(sqlTx{tx}) })
 	}
-	if err := s.recountQuota(ctx, time.Now()); err != nil {
+	if s.sx, err = openDerived(ctx, DerivedPath(path), w); err != nil {
 		w.Close()
 		r.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if s.sx, err = openSearch(ctx, SearchPath(path), w); err != nil {
+	if err := s.recountQuota(ctx, time.Now()); err != nil {
 		w.Close()
 		r.Close()
+		s.sx.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	if o.sync == SyncFull {
@@ -352,16 +353,6 @@ func inTx(ctx context.Context, db interface {
 		return err
 	}
 	return tx.Commit()
-}
-
-// derivedTx is tx for data derived from the audit log, which Open or its
-// consumer rebuilds from there (the quota windows, the audit search index):
-// its commit does not wait for the disk. It holds the one writer for less
-// time than a flush, and the next durable commit — every group commit of
-// the audit log — makes it durable with its own; a power loss before that
-// loses only what is rebuilt.
-func (s *Store) derivedTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return s.relaxedTx(ctx, fn)
 }
 
 // relaxedTx is tx with synchronous=NORMAL for its commit: the commit is
@@ -700,7 +691,7 @@ func (q *quotaCache) window(ctx context.Context, s *Store, principal, win string
 	if set, ok := q.wins[k]; ok {
 		return set, nil
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT customer FROM quota WHERE principal = ? AND win = ?`, principal, win)
+	rows, err := s.sx.QueryContext(ctx, `SELECT customer FROM quota WHERE principal = ? AND win = ?`, principal, win)
 	if err != nil {
 		return nil, err
 	}
@@ -761,7 +752,8 @@ func (s *Store) flushQuota() {
 	if len(rows) == 0 {
 		return
 	}
-	err := s.derivedTx(context.Background(), func(tx *sql.Tx) error {
+	// In the derived database: the writes never hold up an audit commit.
+	err := inTx(context.Background(), s.sx, func(tx *sql.Tx) error {
 		st, err := tx.Prepare(`INSERT OR IGNORE INTO quota (principal, win, customer) VALUES (?,?,?)`)
 		if err != nil {
 			return err

@@ -14,21 +14,22 @@ import (
 	"github.com/custos-dev/custos/internal/store/internal/row"
 )
 
-//go:embed search.sql
-var searchSchema string
+//go:embed derived.sql
+var derivedSchema string
 
-// SearchPath returns the path of the audit search index that the store at
-// path keeps beside it: "custos.db" keeps "custos-search.db".
-func SearchPath(path string) string {
+// DerivedPath returns the path of the derived database (the audit search
+// index and the quota counts) that the store at path keeps beside it:
+// "custos.db" keeps "custos-derived.db".
+func DerivedPath(path string) string {
 	ext := filepath.Ext(path)
-	return strings.TrimSuffix(path, ext) + "-search" + ext
+	return strings.TrimSuffix(path, ext) + "-derived" + ext
 }
 
-// openSearch opens the audit search index's own database, with the audit
-// log w holds. The index is derived: when it does not end with a record of
-// this log (a database restored or replaced under it), it is emptied and
-// its consumer rebuilds it.
-func openSearch(ctx context.Context, path string, w *sql.DB) (*sql.DB, error) {
+// openDerived opens the derived database, with the audit log w holds.
+// When the search index does not end with a record of this log (a
+// database restored or replaced under it), it is emptied and its consumer
+// rebuilds it; Open recounts the quota rows.
+func openDerived(ctx context.Context, path string, w *sql.DB) (*sql.DB, error) {
 	if err := restrictFiles(path); err != nil {
 		return nil, err
 	}
@@ -44,9 +45,9 @@ func openSearch(ctx context.Context, path string, w *sql.DB) (*sql.DB, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(3)
-	if _, err := db.ExecContext(ctx, searchSchema); err != nil {
+	if _, err := db.ExecContext(ctx, derivedSchema); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("apply search schema: %w", err)
+		return nil, fmt.Errorf("apply derived schema: %w", err)
 	}
 	var idx, t int64
 	err = db.QueryRowContext(ctx, `SELECT idx, time FROM audit_search ORDER BY idx DESC LIMIT 1`).Scan(&idx, &t)
@@ -71,7 +72,7 @@ func openSearch(ctx context.Context, path string, w *sql.DB) (*sql.DB, error) {
 }
 
 // IndexAudit adds search terms for audit records in one transaction, on
-// the search index's own database: it never holds up an audit commit.
+// the derived database: it never holds up an audit commit.
 func (s *Store) IndexAudit(ctx context.Context, terms []store.AuditTerms) error {
 	if len(terms) == 0 {
 		return nil

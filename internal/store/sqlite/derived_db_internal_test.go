@@ -18,9 +18,9 @@ func terms(recs ...store.AuditRecord) []store.AuditTerms {
 	return out
 }
 
-// TestSearchIndexWritesBesideTheWriter checks that the search index is
-// written while a transaction holds the store's one writer: its writes
-// never hold up an audit commit, nor wait for one.
+// TestSearchIndexWritesBesideTheWriter checks that the search index and
+// the quota counts are written while a transaction holds the store's one
+// writer: their writes never hold up an audit commit, nor wait for one.
 func TestSearchIndexWritesBesideTheWriter(t *testing.T) {
 	s := openFull(t)
 	ctx := t.Context()
@@ -37,6 +37,13 @@ func TestSearchIndexWritesBesideTheWriter(t *testing.T) {
 	defer cancel()
 	if err := s.IndexAudit(ictx, terms(recs...)); err != nil {
 		t.Fatalf("IndexAudit while the writer is held: %v", err)
+	}
+	s.quota.mu.Lock()
+	s.quota.pending = append(s.quota.pending, quotaRow{principal: "emp-1", win: "d-1", customer: "c-1"})
+	s.quota.mu.Unlock()
+	s.flushQuota()
+	if n := len(s.quota.pending); n != 0 {
+		t.Fatalf("%d quota rows still pending after a flush while the writer is held", n)
 	}
 	tx.Rollback()
 	if n, err := s.AuditIndexed(ctx); err != nil || n != 3 {
@@ -67,8 +74,8 @@ func TestSearchIndexOfAnotherLogIsRebuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if _, err := os.Stat(SearchPath(path)); err != nil {
-		t.Fatalf("search index file: %v", err)
+	if _, err := os.Stat(DerivedPath(path)); err != nil {
+		t.Fatalf("derived database file: %v", err)
 	}
 
 	// Reopened over the same log: kept.
