@@ -137,8 +137,12 @@ func (s *Store) recountQuota(ctx context.Context, now time.Time) error {
 	if len(ps) == 0 {
 		return nil
 	}
+	// In (principal, win) order, as the charge inserts (migration 0010):
+	// gateways recounting at once, or charging meanwhile, take the quota
+	// counters' locks in one order.
 	_, err = s.pool.Exec(ctx, `INSERT INTO quota (principal, win, customer)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`, ps, ws, cs)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS r (p, w, c) ORDER BY p, w, c
+		ON CONFLICT DO NOTHING`, ps, ws, cs)
 	if err != nil {
 		return fmt.Errorf("recount quota: %w", err)
 	}
@@ -579,8 +583,8 @@ func (s *Store) ChargeQuota(ctx context.Context, principal, customer string, at 
 func (s *Store) QuotaUsage(ctx context.Context, principal string, at time.Time) (hour, day int, err error) {
 	hw, dw, _, _ := store.QuotaWindows(at)
 	err = s.pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM quota WHERE principal = $1 AND win = $2),
-		(SELECT count(*) FROM quota WHERE principal = $1 AND win = $3)`, principal, hw, dw).Scan(&hour, &day)
+		COALESCE((SELECT n FROM quota_counts WHERE principal = $1 AND win = $2), 0),
+		COALESCE((SELECT n FROM quota_counts WHERE principal = $1 AND win = $3), 0)`, principal, hw, dw).Scan(&hour, &day)
 	if err != nil {
 		return 0, 0, fmt.Errorf("quota usage: %w", err)
 	}

@@ -183,6 +183,18 @@ func TestQuotaPruning(t *testing.T) {
 	if got, want := windows("emp-2"), []string{"d:20260302", "h:2026030209"}; !slices.Equal(got, want) {
 		t.Errorf("another principal's windows = %v, want %v", got, want)
 	}
+	// The counters the charge reads (migration 0010) follow every insert
+	// and delete: one per window left, none for a pruned one.
+	rows, _ := conn.Query(ctx, `SELECT c.principal || ' ' || c.win || ' ' || c.n || ' ' || (SELECT count(*) FROM quota q WHERE q.principal = c.principal AND q.win = c.win)
+		FROM quota_counts c ORDER BY 1`)
+	counts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"emp-1 d:20260305 1 1", "emp-1 h:2026030501 1 1", "emp-2 d:20260302 1 1", "emp-2 h:2026030209 1 1"}
+	if !slices.Equal(counts, want) {
+		t.Errorf("quota_counts = %q, want %q", counts, want)
+	}
 }
 
 // TestCancelledCalls cancels quota charges and audit appends at random
