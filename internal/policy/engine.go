@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cedar-policy/cedar-go"
@@ -170,6 +171,8 @@ type Engine struct {
 	files     []string
 	digest    string
 	now       func() time.Time
+	// principals and contexts keep the Cedar records decisions rebuild.
+	principals, contexts recordCache
 }
 
 var _ Authorizer = (*Engine)(nil)
@@ -714,13 +717,15 @@ func (e *Engine) entities(r Request) *entities {
 	es := &entities{actions: e.actions}
 	es.principal = types.Entity{
 		UID: types.NewEntityUID(TypePrincipal, types.String(p.ID)),
-		Attributes: types.NewRecord(types.RecordMap{
-			"org":      types.String(p.Org),
-			"org_kind": types.String(p.OrgKind),
-			"role":     types.String(p.Role),
-			"site":     types.String(p.Site),
-			"region":   types.String(p.Region),
-			"status":   types.String(status),
+		Attributes: e.principals.get(recordKey{p.Org, p.OrgKind, p.Role, p.Site, p.Region, status}, func(k recordKey) types.Record {
+			return types.NewRecord(types.RecordMap{
+				"org":      types.String(k[0]),
+				"org_kind": types.String(k[1]),
+				"role":     types.String(k[2]),
+				"site":     types.String(k[3]),
+				"region":   types.String(k[4]),
+				"status":   types.String(k[5]),
+			})
 		}),
 	}
 	if customerAction(r.Action) {
@@ -738,14 +743,57 @@ func (e *Engine) contextRecord(r Request, kind string, valid bool) types.Record 
 	if t.IsZero() {
 		t = e.now()
 	}
-	return types.NewRecord(types.RecordMap{
-		"purpose_kind":   types.String(kind),
-		"purpose_valid":  types.Boolean(valid),
-		"hour":           types.Long(t.UTC().Hour()),
-		"quota_exceeded": types.Boolean(r.QuotaExceeded),
-		"self_approval":  types.Boolean(r.SelfApproval),
-		"target_role":    types.String(r.TargetRole),
-		"requester_org":  types.String(r.RequesterOrg),
-		"risk":           types.String(r.Risk),
+	// Context records repeat: a few purpose kinds, 24 hours, a few flags.
+	flags := string([]byte{'0' + byte(t.UTC().Hour()/10), '0' + byte(t.UTC().Hour()%10), bit(valid), bit(r.QuotaExceeded), bit(r.SelfApproval)})
+	return e.contexts.get(recordKey{kind, flags, r.TargetRole, r.RequesterOrg, r.Risk}, func(recordKey) types.Record {
+		return types.NewRecord(types.RecordMap{
+			"purpose_kind":   types.String(kind),
+			"purpose_valid":  types.Boolean(valid),
+			"hour":           types.Long(t.UTC().Hour()),
+			"quota_exceeded": types.Boolean(r.QuotaExceeded),
+			"self_approval":  types.Boolean(r.SelfApproval),
+			"target_role":    types.String(r.TargetRole),
+			"requester_org":  types.String(r.RequesterOrg),
+			"risk":           types.String(r.Risk),
+		})
 	})
+}
+
+func bit(b bool) byte {
+	if b {
+		return '1'
+	}
+	return '0'
+}
+
+// recordKey names a Cedar record by the values it holds (principal
+// attributes, or a request context).
+type recordKey [6]string
+
+// recordCache keeps the Cedar records that decisions build again and again:
+// records are immutable, and a decision that finds its principal's
+// attributes or its context here allocates neither. It is bounded: past
+// maxCachedRecords it starts over.
+type recordCache struct {
+	mu sync.RWMutex
+	m  map[recordKey]types.Record
+}
+
+const maxCachedRecords = 4096
+
+func (c *recordCache) get(k recordKey, build func(recordKey) types.Record) types.Record {
+	c.mu.RLock()
+	r, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return r
+	}
+	r = build(k)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedRecords {
+		c.m = map[recordKey]types.Record{}
+	}
+	c.m[k] = r
+	c.mu.Unlock()
+	return r
 }
