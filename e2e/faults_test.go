@@ -234,11 +234,11 @@ func (l *faultLoad) finishAlive(t *testing.T, s *et.Server, what string) []ack {
 	return acks
 }
 
-// waitFor polls cond every 100 ms until it holds, failing the test after
-// limit (a generous bound for a slow machine, not a measurement).
+// waitUntil polls cond every 50 ms until it holds, failing the test after
+// limit with what was awaited.
 func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(limit); !cond(); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(limit); !cond(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within %v", what, limit)
 		}
