@@ -111,11 +111,7 @@ func TestConsentCodeCannotBeRaced(t *testing.T) {
 	f := et.NewFixture(t)
 	s := et.Start(t, f.Data)
 	defer s.Stop(t)
-	r := s.Do(t, et.Req{Path: "/v1/consents", Token: et.TokClerk1, Body: map[string]string{"customer": "c-0001"}})
-	if r.Status != 201 {
-		t.Fatalf("start: %d %s", r.Status, r.Body)
-	}
-	id := r.JSON(t)["id"].(string)
+	id := startConsent(t, s, et.TokClerk1, "c-0001")
 	code := outboxCode(t, f.Data, "+8613800138000")
 	var mu sync.Mutex
 	compared := 0
