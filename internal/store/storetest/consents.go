@@ -85,20 +85,7 @@ func testConfirmConsentConcurrent(t *testing.T, s store.Store) {
 		at := base.Add(time.Duration(i+1) * time.Second)
 		errs[i] = s.ConfirmConsent(ctx, "k-1", at, at.Add(time.Hour))
 	})
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil && winner >= 0:
-			t.Errorf("ConfirmConsent succeeded twice (%d and %d)", winner, i)
-		case err == nil:
-			winner = i
-		case !errors.Is(err, store.ErrConflict):
-			t.Errorf("ConfirmConsent %d: err = %v, want ErrConflict", i, err)
-		}
-	}
-	if winner < 0 {
-		t.Fatal("no ConfirmConsent succeeded")
-	}
+	winner := oneWinner(t, "ConfirmConsent", errs)
 	at := base.Add(time.Duration(winner+1) * time.Second)
 	if c, err := s.Consent(ctx, "k-1"); err != nil || !c.ConfirmedAt.Equal(at) || !c.GrantUntil.Equal(at.Add(time.Hour)) {
 		t.Errorf("Consent = %+v, %v; want the winner's times (%v)", c, err, at)
