@@ -49,12 +49,19 @@ func testConsents(t *testing.T, s store.Store) {
 	wantErr(t, "ConfirmConsent(missing)", s.ConfirmConsent(ctx, "k-missing", at, until), store.ErrNotFound)
 }
 
-func testConsentFailedConcurrent(t *testing.T, s store.Store) {
-	ctx := t.Context()
-	if err := s.CreateConsent(ctx, store.Consent{ID: "k-1", Customer: "c-1", Principal: "emp-1",
+// createRaceConsent stores the consent the races below are run on: k-1,
+// for c-1 by emp-1, code "code", open for a minute from base.
+func createRaceConsent(t *testing.T, s store.Store) {
+	t.Helper()
+	if err := s.CreateConsent(t.Context(), store.Consent{ID: "k-1", Customer: "c-1", Principal: "emp-1",
 		CodeHash: []byte("code"), CreatedAt: base, ExpiresAt: base.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func testConsentFailedConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	createRaceConsent(t, s)
 	const n = 16
 	counts := make([]int, n)
 	errs := make([]error, n)
@@ -75,10 +82,7 @@ func testConsentFailedConcurrent(t *testing.T, s store.Store) {
 
 func testConfirmConsentConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	if err := s.CreateConsent(ctx, store.Consent{ID: "k-1", Customer: "c-1", Principal: "emp-1",
-		CodeHash: []byte("code"), CreatedAt: base, ExpiresAt: base.Add(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
+	createRaceConsent(t, s)
 	const n = 8
 	errs := make([]error, n)
 	parallel(n, func(i int) {
@@ -149,10 +153,7 @@ func testReserveAttempt(t *testing.T, s store.Store) {
 // sending them at once.
 func testReserveAttemptConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	if err := s.CreateConsent(ctx, store.Consent{ID: "k-1", Customer: "c-1", Principal: "emp-1",
-		CodeHash: []byte("code"), CreatedAt: base, ExpiresAt: base.Add(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
+	createRaceConsent(t, s)
 	const n, max = 60, 5
 	oks := make([]bool, n)
 	errs := make([]error, n)
