@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,15 +60,6 @@ func tarNames(t *testing.T, path string) []string {
 		}
 		names = append(names, h.Name)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestBackupRestore backs up a running server's data dir while clients
@@ -105,11 +97,11 @@ func TestBackupRestore(t *testing.T) {
 		t.Errorf("backup does not say the master key is left out: %s", out)
 	}
 	names := tarNames(t, backup)
-	if contains(names, "master.key") {
+	if slices.Contains(names, "master.key") {
 		t.Fatalf("backup holds master.key without --include-master-key: %v", names)
 	}
 	for _, want := range []string{"custos.db", "log-signing.key", "custos-backup.json"} {
-		if !contains(names, want) {
+		if !slices.Contains(names, want) {
 			t.Errorf("backup lacks %s: %v", want, names)
 		}
 	}
@@ -178,7 +170,7 @@ func TestBackupRestore(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "master key INCLUDED") {
 		t.Fatalf("backup --include-master-key: exit %d %s%s", code, out, errOut)
 	}
-	if !contains(tarNames(t, backup2), "master.key") {
+	if !slices.Contains(tarNames(t, backup2), "master.key") {
 		t.Errorf("--include-master-key: master.key not in the backup")
 	}
 	noSecretsIn(t, f.Data, s.Stderr(), s2.Stderr(), out, errOut)

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,7 +145,7 @@ func TestPostgresBackupRestore(t *testing.T) {
 	}
 	names := tarNames(t, file)
 	for _, want := range []string{"tables/audit.copy", "tables/meta.copy", "tables/checkpoints.copy", "master.key", "custos-backup.json"} {
-		if !contains(names, want) {
+		if !slices.Contains(names, want) {
 			t.Errorf("backup lacks %s: %v", want, names)
 		}
 	}
