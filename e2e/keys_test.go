@@ -62,6 +62,16 @@ func tarNames(t *testing.T, path string) []string {
 	}
 }
 
+// wantEntries checks that a backup's entries, names, include each of want.
+func wantEntries(t *testing.T, names []string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !slices.Contains(names, w) {
+			t.Errorf("backup lacks %s: %v", w, names)
+		}
+	}
+}
+
 // TestBackupRestore backs up a running server's data dir while clients
 // read, restores it into a new directory, and checks that "custos audit
 // verify" passes there, that the backup holds no master key unless asked,
@@ -100,11 +110,7 @@ func TestBackupRestore(t *testing.T) {
 	if slices.Contains(names, "master.key") {
 		t.Fatalf("backup holds master.key without --include-master-key: %v", names)
 	}
-	for _, want := range []string{"custos.db", "log-signing.key", "custos-backup.json"} {
-		if !slices.Contains(names, want) {
-			t.Errorf("backup lacks %s: %v", want, names)
-		}
-	}
+	wantEntries(t, names, "custos.db", "log-signing.key", "custos-backup.json")
 	if st, err := os.Stat(backup); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("backup file mode: %v %v", st.Mode(), err)
 	}
@@ -170,9 +176,7 @@ func TestBackupRestore(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "master key INCLUDED") {
 		t.Fatalf("backup --include-master-key: exit %d %s%s", code, out, errOut)
 	}
-	if !slices.Contains(tarNames(t, backup2), "master.key") {
-		t.Errorf("--include-master-key: master.key not in the backup")
-	}
+	wantEntries(t, tarNames(t, backup2), "master.key") // --include-master-key
 	noSecretsIn(t, f.Data, s.Stderr(), s2.Stderr(), out, errOut)
 }
 
