@@ -172,6 +172,13 @@ func (c *Client) call(ctx context.Context, method, path string, purpose Purpose,
 	return resp.Header, nil
 }
 
+// do is call without a purpose, decoding the answer into a T.
+func do[T any](ctx context.Context, c *Client, method, path string, body any) (T, error) {
+	var out T
+	_, err := c.call(ctx, method, path, Purpose{}, body, &out)
+	return out, err
+}
+
 func decodeError(resp *http.Response, b []byte) error {
 	e := &Error{Status: resp.StatusCode}
 	var body struct {
@@ -207,9 +214,7 @@ type Quota = api.Quota
 
 // Me returns who the caller is.
 func (c *Client) Me(ctx context.Context) (Me, error) {
-	var m Me
-	_, err := c.call(ctx, http.MethodGet, "/v1/me", Purpose{}, nil, &m)
-	return m, err
+	return do[Me](ctx, c, http.MethodGet, "/v1/me", nil)
 }
 
 // Customer is one customer record as the caller may see it. A field the
@@ -278,9 +283,7 @@ type TicketInfo struct {
 
 // OpenTicket opens a service ticket; use Ticket(t.ID) as the purpose.
 func (c *Client) OpenTicket(ctx context.Context, req TicketRequest) (TicketInfo, error) {
-	var t TicketInfo
-	_, err := c.call(ctx, http.MethodPost, "/v1/tickets", Purpose{}, req, &t)
-	return t, err
+	return do[TicketInfo](ctx, c, http.MethodPost, "/v1/tickets", req)
 }
 
 // Pending is a one-time code on its way to a customer's phone.
@@ -292,9 +295,7 @@ type Pending struct {
 // StartConsent sends a one-time code to the customer's own phone. The
 // answer is the same whether or not the customer exists.
 func (c *Client) StartConsent(ctx context.Context, customer string) (Pending, error) {
-	var p Pending
-	_, err := c.call(ctx, http.MethodPost, "/v1/consents", Purpose{}, map[string]string{"customer": customer}, &p)
-	return p, err
+	return do[Pending](ctx, c, http.MethodPost, "/v1/consents", map[string]string{"customer": customer})
 }
 
 // ConsentGrant is a confirmed consent: Consent(ID) is a valid purpose for
@@ -307,9 +308,7 @@ type ConsentGrant struct {
 
 // ConfirmConsent confirms consent id with the code the customer read out.
 func (c *Client) ConfirmConsent(ctx context.Context, id, code string) (ConsentGrant, error) {
-	var g ConsentGrant
-	_, err := c.call(ctx, http.MethodPost, "/v1/consents/"+esc(id)+"/confirm", Purpose{}, map[string]string{"code": code}, &g)
-	return g, err
+	return do[ConsentGrant](ctx, c, http.MethodPost, "/v1/consents/"+esc(id)+"/confirm", map[string]string{"code": code})
 }
 
 // BreakGlassRequest is a pending break-glass request.
@@ -322,9 +321,7 @@ type BreakGlassRequest struct {
 // second person must approve it (ApproveBreakGlass); then
 // BreakGlass(req.ID) is the purpose. It raises an alert.
 func (c *Client) RequestBreakGlass(ctx context.Context, customer, reason string) (BreakGlassRequest, error) {
-	var b BreakGlassRequest
-	_, err := c.call(ctx, http.MethodPost, "/v1/breakglass", Purpose{}, map[string]string{"customer": customer, "reason": reason}, &b)
-	return b, err
+	return do[BreakGlassRequest](ctx, c, http.MethodPost, "/v1/breakglass", map[string]string{"customer": customer, "reason": reason})
 }
 
 // BreakGlassApproval is an approved break-glass request.
@@ -336,9 +333,7 @@ type BreakGlassApproval struct {
 
 // ApproveBreakGlass approves someone else's break-glass request.
 func (c *Client) ApproveBreakGlass(ctx context.Context, id string) (BreakGlassApproval, error) {
-	var a BreakGlassApproval
-	_, err := c.call(ctx, http.MethodPost, "/v1/breakglass/"+esc(id)+"/approve", Purpose{}, nil, &a)
-	return a, err
+	return do[BreakGlassApproval](ctx, c, http.MethodPost, "/v1/breakglass/"+esc(id)+"/approve", nil)
 }
 
 // Suspend suspends principal id: their every call gets 423 from then on.
@@ -386,9 +381,7 @@ func (c *Client) Alerts(ctx context.Context, limit int) ([]Alert, error) {
 // Checkpoint returns the audit log's latest signed checkpoint
 // (signed-note text).
 func (c *Client) Checkpoint(ctx context.Context) ([]byte, error) {
-	var b []byte
-	_, err := c.call(ctx, http.MethodGet, "/v1/audit/checkpoint", Purpose{}, nil, &b)
-	return b, err
+	return do[[]byte](ctx, c, http.MethodGet, "/v1/audit/checkpoint", nil)
 }
 
 // Entry is one audit-log entry with its inclusion proof; Verify checks it
@@ -398,9 +391,7 @@ type Entry = auditlog.EntryProof
 // Entry returns audit-log entry index with its proof. ErrPending means it
 // is durable but not yet in a published checkpoint: retry shortly.
 func (c *Client) Entry(ctx context.Context, index uint64) (Entry, error) {
-	var e Entry
-	_, err := c.call(ctx, http.MethodGet, "/v1/audit/entries/"+strconv.FormatUint(index, 10), Purpose{}, nil, &e)
-	return e, err
+	return do[Entry](ctx, c, http.MethodGet, "/v1/audit/entries/"+strconv.FormatUint(index, 10), nil)
 }
 
 // Access is one access to a customer's record, as the server shows it.
@@ -426,17 +417,13 @@ type SubjectSession struct {
 // SubjectLogin starts a customer's sign-in: a code goes to their phone.
 // It needs no token.
 func (c *Client) SubjectLogin(ctx context.Context, phone string) (Pending, error) {
-	var p Pending
-	_, err := c.call(ctx, http.MethodPost, "/v1/subjects/login", Purpose{}, map[string]string{"phone": phone}, &p)
-	return p, err
+	return do[Pending](ctx, c, http.MethodPost, "/v1/subjects/login", map[string]string{"phone": phone})
 }
 
 // SubjectConfirm finishes a customer's sign-in; use c.WithToken(s.Token)
 // for their calls.
 func (c *Client) SubjectConfirm(ctx context.Context, id, code string) (SubjectSession, error) {
-	var s SubjectSession
-	_, err := c.call(ctx, http.MethodPost, "/v1/subjects/login/"+esc(id)+"/confirm", Purpose{}, map[string]string{"code": code}, &s)
-	return s, err
+	return do[SubjectSession](ctx, c, http.MethodPost, "/v1/subjects/login/"+esc(id)+"/confirm", map[string]string{"code": code})
 }
 
 // TraceReport is leak attribution's answer (as custos trace --json).
@@ -463,7 +450,5 @@ func (c *Client) Trace(ctx context.Context, csv io.Reader) (TraceReport, error) 
 	if csv == nil {
 		return TraceReport{}, errors.New("client: trace: no CSV")
 	}
-	var r TraceReport
-	_, err := c.call(ctx, http.MethodPost, "/v1/trace", Purpose{}, csv, &r)
-	return r, err
+	return do[TraceReport](ctx, c, http.MethodPost, "/v1/trace", csv)
 }

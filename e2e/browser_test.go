@@ -882,14 +882,7 @@ func TestBrowserIncident(t *testing.T) {
 		chromedp.Click(chromedp.ID("inc-submit")))
 	b.waitFor("the incident", `location.hash.startsWith("#incidents/") && document.getElementById("incident-progress")`)
 	id := strings.TrimPrefix(evalAs[string](b, `location.hash`), "#incidents/")
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if s.Do(t, et.Req{Method: "GET", Path: "/v1/incidents/" + id, Token: et.TokPrivacy}).JSON(t)["notified"] == float64(2) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the customers were not told")
-		}
-	}
+	waitNotified(t, s, id, 2)
 	b.do(chromedp.Navigate(s.URL+"/#incidents"), chromedp.Navigate(s.URL+"/#incidents/"+id))
 	b.waitFor("every customer told", `(() => { const p = document.querySelector("#incident-progress progress"); return p && p.value === 2 && p.max === 2 })()`)
 	text := evalAs[string](b, `document.getElementById("view-incidents").innerText`)

@@ -172,7 +172,7 @@ func TestClientEndToEnd(t *testing.T) {
 	if err := sec.Suspend(ctx, "emp-1", "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second+500*time.Millisecond, func() bool {
+	waitUntil(t, time.Second+500*time.Millisecond, "the suspended clerk refused", func() bool {
 		_, err := clerk.OpenTicket(ctx, client.TicketRequest{Customer: "c-0001"})
 		return errors.Is(err, client.ErrSuspended)
 	})
@@ -187,7 +187,7 @@ func TestClientEndToEnd(t *testing.T) {
 		t.Fatalf("checkpoint: %q %v", cp, err)
 	}
 	var e client.Entry
-	waitFor(t, 10*time.Second, func() bool {
+	waitUntil(t, 10*time.Second, "the entry in a checkpoint", func() bool {
 		e, err = aud.Entry(ctx, rec.AuditIndex)
 		return err == nil
 	})
@@ -197,18 +197,6 @@ func TestClientEndToEnd(t *testing.T) {
 	acc, err := priv.Accesses(ctx, "c-0001")
 	if err != nil || len(acc) < 3 {
 		t.Fatalf("accesses: %d %v", len(acc), err)
-	}
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", d)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -389,7 +377,7 @@ func TestSCIMProvisioning(t *testing.T) {
 			if st != 200 || m["active"] != false {
 				t.Fatalf("deactivate: %d %v", st, m)
 			}
-			waitFor(t, time.Second, func() bool {
+			waitUntil(t, time.Second, "the deactivated user refused", func() bool {
 				_, err := tc.c.OpenTicket(ctx, client.TicketRequest{Customer: "c-0001"})
 				return errors.Is(err, client.ErrSuspended)
 			})
@@ -409,7 +397,7 @@ func TestSCIMProvisioning(t *testing.T) {
 	if st, m := scimDo(t, hc, base, "PATCH", "/Users/emp-1", TokProvisioner, oktaActivate); st != 200 || m["active"] != true {
 		t.Fatalf("reactivate: %d %v", st, m)
 	}
-	waitFor(t, time.Second, func() bool {
+	waitUntil(t, time.Second, "the reactivated clerk served", func() bool {
 		_, err := clerk.OpenTicket(ctx, client.TicketRequest{Customer: "c-0001"})
 		return err == nil
 	})
@@ -729,7 +717,7 @@ region = "custos_region"
 	if err := sec.Suspend(ctx, "oidc:id1", "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, func() bool {
+	waitUntil(t, time.Second, "the suspended OIDC user refused", func() bool {
 		_, err := staff.Customer(ctx, "c-0001", client.Ticket(tk.ID))
 		return errors.Is(err, client.ErrSuspended)
 	})
@@ -1120,7 +1108,7 @@ ruleset(name="custos") { action(type="omfile" file=%q template="fields") }
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, 10*time.Second, func() bool {
+	waitUntil(t, 10*time.Second, "rsyslog listening", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()

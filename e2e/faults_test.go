@@ -234,11 +234,11 @@ func (l *faultLoad) finishAlive(t *testing.T, s *et.Server, what string) []ack {
 	return acks
 }
 
-// waitFor polls cond every 100 ms until it holds, failing the test after
-// limit (a generous bound for a slow machine, not a measurement).
+// waitUntil polls cond every 50 ms until it holds, failing the test after
+// limit with what was awaited.
 func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(limit); !cond(); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(limit); !cond(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within %v", what, limit)
 		}
@@ -479,22 +479,26 @@ func newPGCluster(t *testing.T) pgCluster {
 	}
 	sort.Strings(vs)
 	version := filepath.Base(filepath.Dir(filepath.Dir(vs[len(vs)-1])))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	c := pgCluster{version: version, name: fmt.Sprintf("custos-fault-%d", port), port: port}
-	out, err := exec.Command("pg_createcluster", version, c.name, "-p", strconv.Itoa(port), "--start",
-		"--", "--auth-local=trust", "--auth-host=trust").CombinedOutput()
+	return createCluster(t, version, "custos-fault", "--start")
+}
+
+// createCluster runs pg_createcluster (with opts, such as --start) for a
+// cluster named prefix-<port> on a free loopback port, with trust
+// authentication; the cluster is stopped and dropped at cleanup.
+func createCluster(t *testing.T, version, prefix string, opts ...string) pgCluster {
+	t.Helper()
+	_, p, _ := net.SplitHostPort(et.FreeAddr(t))
+	port, _ := strconv.Atoi(p)
+	c := pgCluster{version: version, name: fmt.Sprintf("%s-%d", prefix, port), port: port}
+	args := append([]string{version, c.name, "-p", p}, opts...)
+	out, err := exec.Command("pg_createcluster", append(args, "--", "--auth-local=trust", "--auth-host=trust")...).CombinedOutput()
 	t.Cleanup(func() {
 		if out, err := exec.Command("pg_dropcluster", "--stop", c.version, c.name).CombinedOutput(); err != nil {
 			t.Errorf("pg_dropcluster %s: %v: %s", c.name, err, out)
 		}
 	})
 	if err != nil {
-		t.Fatalf("pg_createcluster: %v: %s", err, out)
+		t.Fatalf("pg_createcluster %s: %v: %s", c.name, err, out)
 	}
 	return c
 }
@@ -510,13 +514,8 @@ func TestFaultPostgresRestart(t *testing.T) {
 	pg := newPGCluster(t)
 	db := pg.url()
 
-	f := et.NewFixture(t) // writes the embedded fixture; imported again below
-	data := filepath.Join(f.Dir, "pgdata")
-	cf := filepath.Join(f.Dir, "customers.csv")
-	pf := filepath.Join(f.Dir, "principals.csv")
-	if out, errOut, code := et.Run(t, "", "import", "--db", db, "--data", data, "--customers", cf, "--principals", pf); code != 0 {
-		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
-	}
+	data := filepath.Join(t.TempDir(), "pgdata")
+	importPostgres(t, db, data)
 	s := et.Start(t, data, "--db", db)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -596,13 +595,7 @@ func (c pgCluster) psql(t *testing.T, sql string) string {
 // is acknowledged only once the standby has it.
 func newStandby(t *testing.T, primary pgCluster) pgCluster {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	sb := pgCluster{version: primary.version, name: fmt.Sprintf("custos-standby-%d", port), port: port}
+	sb := createCluster(t, primary.version, "custos-standby")
 	// Replication connections from loopback, without a password.
 	hba := fmt.Sprintf("/etc/postgresql/%s/%s/pg_hba.conf", primary.version, primary.name)
 	fh, err := os.OpenFile(hba, os.O_APPEND|os.O_WRONLY, 0)
@@ -612,16 +605,6 @@ func newStandby(t *testing.T, primary pgCluster) pgCluster {
 	fmt.Fprintln(fh, "host replication all 127.0.0.1/32 trust")
 	fh.Close()
 	primary.ctl(t, "reload")
-	out, err := exec.Command("pg_createcluster", sb.version, sb.name, "-p", strconv.Itoa(port),
-		"--", "--auth-local=trust", "--auth-host=trust").CombinedOutput()
-	t.Cleanup(func() {
-		if out, err := exec.Command("pg_dropcluster", "--stop", sb.version, sb.name).CombinedOutput(); err != nil {
-			t.Errorf("pg_dropcluster %s: %v: %s", sb.name, err, out)
-		}
-	})
-	if err != nil {
-		t.Fatalf("pg_createcluster (standby): %v: %s", err, out)
-	}
 	// pg_basebackup wants the directory empty (it stays the postgres
 	// user's, mode 0700).
 	data := fmt.Sprintf("/var/lib/postgresql/%s/%s", sb.version, sb.name)
@@ -635,7 +618,7 @@ func newStandby(t *testing.T, primary pgCluster) pgCluster {
 		}
 	}
 	conninfo := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres application_name=custos_standby", primary.port)
-	out, err = exec.Command("runuser", "-u", "postgres", "--", "pg_basebackup", "-d", conninfo,
+	out, err := exec.Command("runuser", "-u", "postgres", "--", "pg_basebackup", "-d", conninfo,
 		"-D", data, "-R", "-X", "stream", "-c", "fast").CombinedOutput()
 	if err != nil {
 		t.Fatalf("pg_basebackup: %v: %s", err, out)
@@ -664,13 +647,8 @@ func TestFaultPostgresFailover(t *testing.T) {
 	db := fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/postgres?sslmode=disable&target_session_attrs=read-write",
 		primary.port, standby.port)
 
-	f := et.NewFixture(t)
-	data := filepath.Join(f.Dir, "pgdata")
-	cf := filepath.Join(f.Dir, "customers.csv")
-	pf := filepath.Join(f.Dir, "principals.csv")
-	if out, errOut, code := et.Run(t, "", "import", "--db", db, "--data", data, "--customers", cf, "--principals", pf); code != 0 {
-		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
-	}
+	data := filepath.Join(t.TempDir(), "pgdata")
+	importPostgres(t, db, data)
 	s := et.Start(t, data, "--db", db)
 	tickets := openTickets(t, s, "c-0001", "c-0003")
 	load := startLoad(t, s.URL, tickets, 8)

@@ -19,11 +19,19 @@ import (
 	et "github.com/custos-dev/custos/internal/e2etest"
 )
 
+// openTicket opens a ticket for customer as token and returns its id.
 func openTicket(t *testing.T, s *et.Server, token, customer string) string {
 	t.Helper()
-	r := s.Do(t, et.Req{Path: "/v1/tickets", Token: token, Body: map[string]string{"customer": customer}})
+	return createFor(t, s, "/v1/tickets", token, customer)
+}
+
+// createFor posts {"customer": customer} to path as token, wants 201 and
+// returns the new resource's id.
+func createFor(t *testing.T, s *et.Server, path, token, customer string) string {
+	t.Helper()
+	r := s.Do(t, et.Req{Path: path, Token: token, Body: map[string]string{"customer": customer}})
 	if r.Status != 201 {
-		t.Fatalf("open ticket: %d %s", r.Status, r.Body)
+		t.Fatalf("POST %s for %s: %d %s", path, customer, r.Status, r.Body)
 	}
 	return r.JSON(t)["id"].(string)
 }

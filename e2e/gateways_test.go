@@ -54,11 +54,7 @@ func TestTwoGatewaysOnPostgres(t *testing.T) {
 	b := et.Start(t, dataB, "--db", db, "--config", cfg)
 
 	// A ticket opened on A works on B.
-	r := a.Do(t, et.Req{Path: "/v1/tickets", Token: et.TokClerk1, Body: map[string]string{"customer": "c-0000"}})
-	if r.Status != 201 {
-		t.Fatalf("ticket on A: %d %s", r.Status, r.Body)
-	}
-	tid := r.JSON(t)["id"].(string)
+	tid := openTicket(t, a, et.TokClerk1, "c-0000")
 	if r := b.Do(t, et.Req{Path: "/v1/customers/c-0000", Token: et.TokClerk1, Purpose: "ticket:" + tid}); r.Status != 200 {
 		t.Fatalf("read on B under A's ticket: %d %s", r.Status, r.Body)
 	}

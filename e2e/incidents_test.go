@@ -18,6 +18,15 @@ import (
 	et "github.com/custos-dev/custos/internal/e2etest"
 )
 
+// waitNotified waits until incident id has told n customers.
+func waitNotified(t *testing.T, s *et.Server, id string, n int) {
+	t.Helper()
+	waitUntil(t, 15*time.Second, fmt.Sprintf("incident %s: %d customers told", id, n), func() bool {
+		inc := s.Do(t, et.Req{Method: "GET", Path: "/v1/incidents/" + id, Token: et.TokPrivacy}).JSON(t)
+		return inc["notified"] == float64(n)
+	})
+}
+
 // outboxCount counts the messages to phone whose text holds substr.
 func outboxCount(t *testing.T, data, phone, substr string) int {
 	t.Helper()
@@ -70,18 +79,7 @@ func TestIncidentTellsEveryCustomerOnce(t *testing.T) {
 	}
 
 	// Both customers are told, once; a restart tells nobody again.
-	waitNotified := func() {
-		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			inc := s.Do(t, et.Req{Method: "GET", Path: "/v1/incidents/" + id, Token: et.TokSecurity}).JSON(t)
-			if inc["notified"] == float64(2) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("notices not sent: %v", inc)
-			}
-		}
-	}
-	waitNotified()
+	waitNotified(t, s, id, 2)
 	s.Stop(t)
 	s = et.Start(t, f.Data)
 	defer s.Stop(t)

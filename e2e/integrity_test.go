@@ -80,18 +80,29 @@ func TestTicketStuffingSpendsQuota(t *testing.T) {
 	f := et.NewFixture(t)
 	s := et.Start(t, f.Data)
 	defer s.Stop(t)
-	refused := 0
-	for i := 0; i < 60; i++ {
-		r := s.Do(t, et.Req{Path: "/v1/tickets", Token: et.TokClerk1, Body: map[string]string{"customer": fmt.Sprintf("c-%04d", i)}})
-		if r.Status == 429 && r.ErrorCode() == "quota_exceeded" {
-			refused++
-		} else if r.Status != 201 {
-			t.Fatalf("ticket %d: %d %s", i, r.Status, r.Body)
-		}
-	}
-	if refused == 0 {
+	refused := burst(t, s, 60, "quota_exceeded", func(i int) et.Req {
+		return et.Req{Path: "/v1/tickets", Token: et.TokClerk1, Body: map[string]string{"customer": fmt.Sprintf("c-%04d", i)}}
+	})
+	if len(refused) == 0 {
 		t.Fatal("60 tickets for 60 customers spent no quota (store_clerk: 40 an hour)")
 	}
+}
+
+// burst sends n requests made by req and returns the answers refused with
+// 429 and the error code code; any other answer than 201 fails the test.
+func burst(t *testing.T, s *et.Server, n int, code string, req func(i int) et.Req) []et.Response {
+	t.Helper()
+	var refused []et.Response
+	for i := range n {
+		r := s.Do(t, req(i))
+		switch {
+		case r.Status == 429 && r.ErrorCode() == code:
+			refused = append(refused, r)
+		case r.Status != 201:
+			t.Fatalf("request %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	return refused
 }
 
 // TestConsentCodeCannotBeRaced: 60 guesses sent at once, the right code in
@@ -100,11 +111,7 @@ func TestConsentCodeCannotBeRaced(t *testing.T) {
 	f := et.NewFixture(t)
 	s := et.Start(t, f.Data)
 	defer s.Stop(t)
-	r := s.Do(t, et.Req{Path: "/v1/consents", Token: et.TokClerk1, Body: map[string]string{"customer": "c-0001"}})
-	if r.Status != 201 {
-		t.Fatalf("start: %d %s", r.Status, r.Body)
-	}
-	id := r.JSON(t)["id"].(string)
+	id := startConsent(t, s, et.TokClerk1, "c-0001")
 	code := outboxCode(t, f.Data, "+8613800138000")
 	var mu sync.Mutex
 	compared := 0
@@ -194,18 +201,16 @@ func TestSignInIsNoTextingCannon(t *testing.T) {
 	f := et.NewFixture(t)
 	s := et.Start(t, f.Data)
 	defer s.Stop(t)
-	limited := 0
-	for i := 0; i < 30; i++ {
-		r := s.Do(t, et.Req{Path: "/v1/subjects/login", Body: map[string]string{"phone": fmt.Sprintf("+86137%08d", i)}})
-		switch {
-		case r.Status == 429 && r.ErrorCode() == "rate_limited" && r.Header.Get("Retry-After") != "":
-			limited++
-		case r.Status != 201:
-			t.Fatalf("sign-in %d: %d %s", i, r.Status, r.Body)
-		}
+	limited := burst(t, s, 30, "rate_limited", func(i int) et.Req {
+		return et.Req{Path: "/v1/subjects/login", Body: map[string]string{"phone": fmt.Sprintf("+86137%08d", i)}}
+	})
+	if len(limited) < 15 {
+		t.Fatalf("only %d of 30 sign-ins from one address were limited", len(limited))
 	}
-	if limited < 15 {
-		t.Fatalf("only %d of 30 sign-ins from one address were limited", limited)
+	for _, r := range limited {
+		if r.Header.Get("Retry-After") == "" {
+			t.Fatalf("429 without Retry-After: %s", r.Body)
+		}
 	}
 }
 

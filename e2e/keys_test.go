@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -61,13 +62,14 @@ func tarNames(t *testing.T, path string) []string {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// wantEntries checks that a backup's entries, names, include each of want.
+func wantEntries(t *testing.T, names []string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !slices.Contains(names, w) {
+			t.Errorf("backup lacks %s: %v", w, names)
 		}
 	}
-	return false
 }
 
 // TestBackupRestore backs up a running server's data dir while clients
@@ -105,14 +107,10 @@ func TestBackupRestore(t *testing.T) {
 		t.Errorf("backup does not say the master key is left out: %s", out)
 	}
 	names := tarNames(t, backup)
-	if contains(names, "master.key") {
+	if slices.Contains(names, "master.key") {
 		t.Fatalf("backup holds master.key without --include-master-key: %v", names)
 	}
-	for _, want := range []string{"custos.db", "log-signing.key", "custos-backup.json"} {
-		if !contains(names, want) {
-			t.Errorf("backup lacks %s: %v", want, names)
-		}
-	}
+	wantEntries(t, names, "custos.db", "log-signing.key", "custos-backup.json")
 	if st, err := os.Stat(backup); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("backup file mode: %v %v", st.Mode(), err)
 	}
@@ -178,9 +176,7 @@ func TestBackupRestore(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "master key INCLUDED") {
 		t.Fatalf("backup --include-master-key: exit %d %s%s", code, out, errOut)
 	}
-	if !contains(tarNames(t, backup2), "master.key") {
-		t.Errorf("--include-master-key: master.key not in the backup")
-	}
+	wantEntries(t, tarNames(t, backup2), "master.key") // --include-master-key
 	noSecretsIn(t, f.Data, s.Stderr(), s2.Stderr(), out, errOut)
 }
 

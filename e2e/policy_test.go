@@ -17,20 +17,10 @@ import (
 	et "github.com/custos-dev/custos/internal/e2etest"
 )
 
-// lastCode returns the one-time code sent to phone; codes are delivered
-// from a queue, so it waits for the message (see outboxCode).
-func lastCode(t *testing.T, data, phone string) string {
-	t.Helper()
-	return outboxCode(t, data, phone)
-}
-
+// startConsent starts a consent for customer as token and returns its id.
 func startConsent(t *testing.T, s *et.Server, token, customer string) string {
 	t.Helper()
-	r := s.Do(t, et.Req{Path: "/v1/consents", Token: token, Body: map[string]string{"customer": customer}})
-	if r.Status != 201 {
-		t.Fatalf("start consent: %d %s", r.Status, r.Body)
-	}
-	return r.JSON(t)["id"].(string)
+	return createFor(t, s, "/v1/consents", token, customer)
 }
 
 func TestConsentGrantsFullFields(t *testing.T) {
@@ -38,7 +28,7 @@ func TestConsentGrantsFullFields(t *testing.T) {
 	s := et.Start(t, f.Data)
 	// Even a clerk at another store may serve a customer who is present.
 	id := startConsent(t, s, et.TokClerk2, "c-0001")
-	code := lastCode(t, f.Data, "+8613800138000")
+	code := outboxCode(t, f.Data, "+8613800138000")
 
 	// Before confirmation the consent grants nothing.
 	r := s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk2, Purpose: "consent:" + id})
@@ -79,7 +69,7 @@ func TestConsentBruteForce(t *testing.T) {
 	f := et.NewFixture(t)
 	s := et.Start(t, f.Data)
 	id := startConsent(t, s, et.TokClerk1, "c-0001")
-	code := lastCode(t, f.Data, "+8613800138000")
+	code := outboxCode(t, f.Data, "+8613800138000")
 	wrong := 0
 	for guess := 0; wrong < 5; guess++ {
 		g := strconv.Itoa(100000 + guess)

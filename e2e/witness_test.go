@@ -162,7 +162,7 @@ func startWitness(t *testing.T) *liteWitness {
 	}
 	t.Cleanup(func() { w.cmd.Process.Signal(syscall.SIGINT); w.cmd.Wait() })
 	re := regexp.MustCompile(`vkey=(\S+)`)
-	waitFor(t, 30*time.Second, func() bool {
+	waitUntil(t, 30*time.Second, "the witness serving", func() bool {
 		if m := re.FindStringSubmatch(w.stderr()); m != nil {
 			w.VKey = m[1]
 		}
@@ -306,7 +306,7 @@ func TestRealWitnessCosigns(t *testing.T) {
 		audited(t, s, 5)
 		want := last + 5
 		var cp []byte
-		waitFor(t, 30*time.Second, func() bool {
+		waitUntil(t, 30*time.Second, "the new entries published", func() bool {
 			var size uint64
 			cp, size = published(t, s)
 			return size >= want
@@ -344,7 +344,7 @@ func TestRealWitnessSplitView(t *testing.T) {
 	s := et.Start(t, f.Data)
 	audited(t, s, 4)
 	var before uint64
-	waitFor(t, 30*time.Second, func() bool { _, before = published(t, s); return before >= 4 })
+	waitUntil(t, 30*time.Second, "4 entries published", func() bool { _, before = published(t, s); return before >= 4 })
 	s.Stop(t)
 
 	// The other view: size 2 with a made-up root, signed with the log key.
@@ -369,7 +369,7 @@ func TestRealWitnessSplitView(t *testing.T) {
 	s = et.Start(t, f.Data, "--config", witnessConfig(t, f.Dir, w, false))
 	audited(t, s, 3)
 	var alert map[string]any
-	waitFor(t, 30*time.Second, func() bool {
+	waitUntil(t, 30*time.Second, "the witness alert", func() bool {
 		r := s.Do(t, et.Req{Path: "/v1/alerts", Token: et.TokSecurity})
 		if r.Status != 200 {
 			return false
@@ -406,7 +406,7 @@ func TestRealWitnessSplitView(t *testing.T) {
 	// Fail open: published without the witness.
 	s = et.Start(t, f.Data, "--config", witnessConfig(t, f.Dir, w, true))
 	audited(t, s, 2)
-	waitFor(t, 30*time.Second, func() bool { _, n := published(t, s); return n >= before+5 })
+	waitUntil(t, 30*time.Second, "publishing without the witness", func() bool { _, n := published(t, s); return n >= before+5 })
 }
 
 // TestRealWitnessTwoGateways runs two gateways on one PostgreSQL database,
@@ -436,7 +436,7 @@ func TestRealWitnessTwoGateways(t *testing.T) {
 	logV, _ := note.NewVerifier(vkey)
 	witV, _ := f_note.NewVerifierForCosignatureV1(w.VKey)
 	var ca, cb []byte
-	waitFor(t, 60*time.Second, func() bool {
+	waitUntil(t, 60*time.Second, "both gateways publishing one cosigned checkpoint", func() bool {
 		var na, nb uint64
 		ca, na = published(t, a)
 		cb, nb = published(t, b)

@@ -40,9 +40,8 @@ Run "custos audit <subcommand> --help" for its flags.
 }
 
 func cmdAuditKey(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "audit key", "audit key [--data DIR] [--db URL]")
 	var sf storeFlags
-	sf.register(fs)
+	fs := sf.flagSet(env, "audit key", "audit key [--data DIR] [--db URL]")
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
@@ -62,9 +61,8 @@ func cmdAuditKey(ctx context.Context, env *Env, args []string) int {
 }
 
 func cmdAuditVerify(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "audit verify", "audit verify [--data DIR] [--db URL] [--key VERIFIER] [--checkpoints FILE] [--quiet]")
 	var sf storeFlags
-	sf.register(fs)
+	fs := sf.flagSet(env, "audit verify", "audit verify [--data DIR] [--db URL] [--key VERIFIER] [--checkpoints FILE] [--quiet]")
 	key := fs.String("key", "", "verifier `key` to check signatures with (default: derived from the data dir's signing key); pass the key published to auditors to detect a replaced key")
 	quiet := fs.Bool("quiet", false, "print only problems")
 	external := fs.String("checkpoints", "", "`file` of checkpoints kept outside custos (the audit log's export file, JSON lines) to hold the log to; catches a rollback of both store and log")

@@ -14,9 +14,8 @@ import (
 // cmdBackup writes a backup (see package backup) of a data dir, or of a
 // PostgreSQL deployment with --db.
 func cmdBackup(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "backup", "backup [--data DIR | --db URL] --out FILE.tar.gz [--include-master-key]")
 	var sf storeFlags
-	sf.register(fs)
+	fs := sf.flagSet(env, "backup", "backup [--data DIR | --db URL] --out FILE.tar.gz [--include-master-key]")
 	out := fs.String("out", "", "backup `file` to write (.tar.gz); must not exist")
 	withMaster := fs.Bool("include-master-key", false, "also store master.key in the backup (then the backup alone decrypts every record: keep it as safe as the key)")
 	if code, stop := parseFlags(fs, env, args); stop {

@@ -20,9 +20,8 @@ func cmdCanary(ctx context.Context, env *Env, args []string) int {
 
 // canarySeed plants canaries (see package canary) and loads them.
 func canarySeed(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "canary seed", "canary seed [--data DIR | --db URL] [--per-org N] [--per-site N] [--like ID] [--list]")
 	var sf storeFlags
-	sf.register(fs)
+	fs := sf.flagSet(env, "canary seed", "canary seed [--data DIR | --db URL] [--per-org N] [--per-site N] [--like ID] [--list]")
 	perOrg := fs.Int("per-org", 1, "canaries per partner org (`N`)")
 	perSite := fs.Int("per-site", 1, "canaries per site (`N`)")
 	list := fs.Bool("list", false, "print each canary's id and scope (keep that list with the security team)")

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/custos-dev/custos/internal/canary/canarytest"
 )
 
 // TestCanarySeedShape checks that canaries look like the real customers
@@ -17,22 +18,9 @@ import (
 // yet, the usual moment to seed.
 func TestCanarySeedShape(t *testing.T) {
 	dir := t.TempDir()
-	sur := []string{"Li", "Wang", "Zhang", "Chen"}
-	giv := []string{"Wei", "Fang", "Min", "Jing"}
-	var cb strings.Builder
-	cb.WriteString("id,name,phone,account,region,site\n")
-	for i := 1; i <= 150; i++ {
-		s, g := sur[i%4], giv[i/4%4]
-		fmt.Fprintf(&cb, "c-%07d,%s %s,+861700%07d,%s.%s%d@example.com,GD,store-1\n", i, s, g, i, strings.ToLower(g), strings.ToLower(s), i)
-	}
-	pb := "id,name,org,org_kind,role,site,region,token\n" +
-		"emp-a,A,dist-1,distributor,store_clerk,store-1,GD,\n" +
-		"emp-b,B,dist-1,distributor,store_clerk,store-9,BJ,\n" +
-		"emp-c,C,call-1,callcenter,callcenter_agent,cc-1,SH,\n" +
-		"sec,S,hq,company,security_analyst,hq,SH,\n"
 	cp, pp := filepath.Join(dir, "c.csv"), filepath.Join(dir, "p.csv")
-	os.WriteFile(cp, []byte(cb.String()), 0o600)
-	os.WriteFile(pp, []byte(pb), 0o600)
+	os.WriteFile(cp, []byte(canarytest.CustomersCSV(150)), 0o600)
+	os.WriteFile(pp, []byte(canarytest.PrincipalsCSV), 0o600)
 	if code, _, errS := runCmd(t, "import", "--data", dir, "--customers", cp, "--principals", pp); code != 0 {
 		t.Fatal(errS)
 	}

@@ -18,9 +18,8 @@ import (
 // customers file is streamed (package importer), so memory stays bounded
 // whatever its size.
 func cmdImport(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "import", "import [--data DIR | --db URL] [--upsert] [--customers F.csv] [--principals F.csv] [--tickets F.csv]")
 	var sf storeFlags
-	sf.register(fs)
+	fs := sf.flagSet(env, "import", "import [--data DIR | --db URL] [--upsert] [--customers F.csv] [--principals F.csv] [--tickets F.csv]")
 	customers := fs.String("customers", "", "customers `file` (CSV: id,name,phone,account,region,site)")
 	principals := fs.String("principals", "", "principals `file` (CSV: id,name,org,org_kind,role,site,region,token)")
 	tickets := fs.String("tickets", "", "tickets `file` (CSV: id,customer,site,opened_by,opened_at)")

@@ -32,9 +32,8 @@ Run "custos keys <subcommand> --help" for its flags.
 
 // cmdRotateMaster replaces the master key (see package masterkey).
 func cmdRotateMaster(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "keys rotate-master", "keys rotate-master [--data DIR | --db URL]")
 	var sf storeFlags
-	sf.register(fs)
+	fs := sf.flagSet(env, "keys rotate-master", "keys rotate-master [--data DIR | --db URL]")
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}
@@ -67,9 +66,8 @@ func cmdRotateMaster(ctx context.Context, env *Env, args []string) int {
 // database, while gateways run (auditlog.RotateStoredKey); on the embedded
 // store in the data dir, with the server stopped (auditlog.RotateKey).
 func cmdRotateLog(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "keys rotate-log", "keys rotate-log [--data DIR (stop the server first) | --db URL (gateways may run)]")
 	var sf storeFlags
-	sf.register(fs)
+	fs := sf.flagSet(env, "keys rotate-log", "keys rotate-log [--data DIR (stop the server first) | --db URL (gateways may run)]")
 	if code, stop := parseFlags(fs, env, args); stop {
 		return code
 	}

@@ -31,6 +31,13 @@ func (f *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.db, "db", "", "PostgreSQL `url` (postgres://…); the data dir still holds the master key and the tiled log")
 }
 
+// flagSet is newFlagSet with the store flags registered into f.
+func (f *storeFlags) flagSet(env *Env, name, synopsis string) *flag.FlagSet {
+	fs := newFlagSet(env, name, synopsis)
+	f.register(fs)
+	return fs
+}
+
 // newFlagSet returns a FlagSet that reports errors on env.Stderr and whose
 // usage prints the command's synopsis first.
 func newFlagSet(env *Env, name, synopsis string) *flag.FlagSet {

@@ -14,9 +14,8 @@ import (
 
 // cmdTrace attributes a leaked list: who could have leaked it.
 func cmdTrace(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "trace", "trace [--data DIR | --db URL] --leak F.csv [--json] [--suspects N]")
 	var sf storeFlags
-	sf.register(fs)
+	fs := sf.flagSet(env, "trace", "trace [--data DIR | --db URL] --leak F.csv [--json] [--suspects N]")
 	leakPath := fs.String("leak", "", "leaked list `file` (CSV with a header naming any of id, phone, account, name)")
 	asJSON := fs.Bool("json", false, "write the report as JSON")
 	suspects := fs.Int("suspects", trace.DefaultMaxSuspects, "list at most `N` suspects")

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/custos-dev/custos/internal/canary"
+	"github.com/custos-dev/custos/internal/canary/canarytest"
 	"github.com/custos-dev/custos/internal/importer"
 	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/store/sqlite"
@@ -63,22 +64,9 @@ func newWorld(dir string, n int) (*sqlite.Store, *vault.Vault, error) {
 		st.Close()
 		return nil, nil, err
 	}
-	sur := []string{"Li", "Wang", "Zhang", "Chen"}
-	giv := []string{"Wei", "Fang", "Min", "Jing"}
-	var cb strings.Builder
-	cb.WriteString("id,name,phone,account,region,site\n")
-	for i := 1; i <= n; i++ {
-		s, g := sur[i%4], giv[i/4%4]
-		fmt.Fprintf(&cb, "c-%07d,%s %s,+861700%07d,%s.%s%d@example.com,GD,store-1\n", i, s, g, i, strings.ToLower(g), strings.ToLower(s), i)
-	}
-	pb := "id,name,org,org_kind,role,site,region,token\n" +
-		"emp-a,A,dist-1,distributor,store_clerk,store-1,GD,\n" +
-		"emp-b,B,dist-1,distributor,store_clerk,store-9,BJ,\n" +
-		"emp-c,C,call-1,callcenter,callcenter_agent,cc-1,SH,\n" +
-		"sec,S,hq,company,security_analyst,hq,SH,\n"
 	var b store.Batch
-	if b.Customers, err = importer.Customers(strings.NewReader(cb.String()), v); err == nil {
-		if b.Principals, err = importer.Principals(strings.NewReader(pb), v); err == nil {
+	if b.Customers, err = importer.Customers(strings.NewReader(canarytest.CustomersCSV(n)), v); err == nil {
+		if b.Principals, err = importer.Principals(strings.NewReader(canarytest.PrincipalsCSV), v); err == nil {
 			err = importer.Load(ctx, st, b)
 		}
 	}

@@ -135,6 +135,30 @@ type flakySink struct {
 }
 
 func (s *flakySink) Name() string { return "test" }
+
+// delivered returns how many distinct records the sink accepted.
+func (s *flakySink) delivered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+// checkOnce checks that the sink accepted want distinct records (audit
+// records and alerts), each exactly once.
+func (s *flakySink) checkOnce(t *testing.T, want int) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.got) != want {
+		t.Fatalf("delivered %d distinct items, want %d (audit records and an alert)", len(s.got), want)
+	}
+	for uid, n := range s.got {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", uid, n)
+		}
+	}
+}
+
 func (s *flakySink) Send(ctx context.Context, recs []Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -151,54 +175,59 @@ func (s *flakySink) Send(ctx context.Context, recs []Record) error {
 // TestExporterResumes: with a real store, export survives a failing sink
 // (backoff) and a restart resumes at the cursor without repeats.
 func TestExporterResumes(t *testing.T) {
+	st := exportStore(t, 25)
+	sink := &flakySink{fail: 2, got: map[string]int{}}
+	run := func(want int) {
+		exportUntil(testExporter(st, sink), 5*time.Second, func() bool { return sink.delivered() >= want })
+	}
+	run(26)
+	appendReads(t, st, 5)
+	run(31)
+	sink.checkOnce(t, 31)
+}
+
+// exportStore opens a SQLite store holding n audit records of reads and
+// one alert, closed at cleanup.
+func exportStore(t *testing.T, n int) *sqlite.Store {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "custos.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	appendN := func(n int) {
-		for i := 0; i < n; i++ {
-			ev := event.Event{Time: time.Now(), Actor: "emp-1", Action: event.ActionRead, Decision: event.Allow}
-			if _, err := st.AppendAudit(ctx, []store.AuditRecord{{Time: ev.Time, Actor: ev.Actor, Event: ev.Canonical(), Salt: []byte("s")}}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	appendN(25)
+	t.Cleanup(func() { st.Close() })
+	appendReads(t, st, n)
 	st.AddAlert(ctx, store.Alert{Actor: "emp-1", Time: time.Now(), Score: 0.9, Kind: "volume"})
-	sink := &flakySink{fail: 2, got: map[string]int{}}
-	run := func(wantAudit int) {
-		x := &Exporter{Store: st, Sinks: []Sink{sink}, Interval: 10 * time.Millisecond, Batch: 10, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { x.Run(rctx); close(done) }()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			sink.mu.Lock()
-			n := len(sink.got)
-			sink.mu.Unlock()
-			if n >= wantAudit+1 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		cancel()
-		<-done
-	}
-	run(25)
-	appendN(5)
-	run(30)
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	if len(sink.got) != 31 {
-		t.Fatalf("delivered %d distinct items, want 30 audit + 1 alert", len(sink.got))
-	}
-	for uid, n := range sink.got {
-		if n != 1 {
-			t.Errorf("%s delivered %d times", uid, n)
+	return st
+}
+
+// appendReads appends n audit records of allowed reads to st.
+func appendReads(t *testing.T, st store.Store, n int) {
+	t.Helper()
+	for range n {
+		ev := event.Event{Time: time.Now(), Actor: "emp-1", Action: event.ActionRead, Decision: event.Allow}
+		if _, err := st.AppendAudit(t.Context(), []store.AuditRecord{{Time: ev.Time, Actor: ev.Actor, Event: ev.Canonical(), Salt: []byte("s")}}); err != nil {
+			t.Fatal(err)
 		}
 	}
+}
+
+// testExporter exports st to sink with short intervals and backoffs.
+func testExporter(st store.Store, sink Sink) *Exporter {
+	return &Exporter{Store: st, Sinks: []Sink{sink}, Interval: 10 * time.Millisecond, Batch: 10, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+}
+
+// exportUntil runs x until cond holds or limit passes, and returns once
+// x has stopped.
+func exportUntil(x *Exporter, limit time.Duration, cond func() bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { x.Run(ctx); close(done) }()
+	for deadline := time.Now().Add(limit); !cond() && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }
 
 // selfSigned returns a TLS certificate for 127.0.0.1 and a pool trusting it.

@@ -109,6 +109,16 @@ function handleAuth(e) {
   return false;
 }
 
+// load gets path from the API. When that fails it shows the error in box
+// (or, when the session has ended, the sign-in) and returns undefined.
+async function load(box, path) {
+  try {
+    return await api(path);
+  } catch (e) {
+    if (!handleAuth(e)) fill(box, errorBox(e));
+  }
+}
+
 // ---- routing ----
 
 function route() {
@@ -588,14 +598,8 @@ async function onOpenCase(ev) {
 
 async function loadCases(selected) {
   const body = $("cases-body");
-  let data;
-  try {
-    data = await api("/v1/cases?limit=200");
-  } catch (e) {
-    if (handleAuth(e)) return;
-    fill(body, errorBox(e));
-    return;
-  }
+  const data = await load(body, "/v1/cases?limit=200");
+  if (!data) return;
   const cases = data.cases || [];
   if (!cases.length) {
     fill(body, el("p", { class: "muted" }, "No cases yet. Open one from an alert."));
@@ -611,14 +615,8 @@ async function loadCases(selected) {
 
 async function loadCase(id) {
   const box = $("case-body");
-  let c;
-  try {
-    c = await api("/v1/cases/" + encodeURIComponent(id));
-  } catch (e) {
-    if (handleAuth(e)) return;
-    fill(box, errorBox(e));
-    return;
-  }
+  const c = await load(box, "/v1/cases/" + encodeURIComponent(id));
+  if (!c) return;
   const closed = c.status === "closed";
   const status = el("select", { id: "case-status", name: "status" },
     ["open", "investigating", "closed"].map((s) => el("option", { value: s, selected: s === c.status ? "" : null }, s)));
@@ -682,14 +680,8 @@ async function saveCase(id, patch) {
 
 async function loadIncidents(selected) {
   const body = $("incidents-body");
-  let data;
-  try {
-    data = await api("/v1/incidents");
-  } catch (e) {
-    if (handleAuth(e)) return;
-    fill(body, errorBox(e));
-    return;
-  }
+  const data = await load(body, "/v1/incidents");
+  if (!data) return;
   const ins = data.incidents || [];
   fill(body, ins.length ? el("ul", { class: "case-list", "aria-label": "Incidents, newest first" }, ins.map((i) =>
     el("li", { "data-incident": i.id, "aria-current": String(String(i.id) === selected) },
@@ -737,14 +729,8 @@ async function onErase(ev) {
 
 async function loadIncident(id) {
   const box = $("incident-body");
-  let i;
-  try {
-    i = await api("/v1/incidents/" + encodeURIComponent(id));
-  } catch (e) {
-    if (handleAuth(e)) return;
-    fill(box, errorBox(e));
-    return;
-  }
+  const i = await load(box, "/v1/incidents/" + encodeURIComponent(id));
+  if (!i) return;
   const tr = i.trace || {};
   fill(box,
     el("h2", {}, i.title),

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -47,20 +46,7 @@ func testBreakGlassApproveConcurrent(t *testing.T, s store.Store) {
 	parallel(n, func(i int) {
 		errs[i] = s.ApproveBreakGlass(ctx, "bg-1", fmt.Sprintf("sec-%d", i), base, base.Add(time.Hour))
 	})
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil && winner >= 0:
-			t.Errorf("ApproveBreakGlass succeeded twice (%d and %d)", winner, i)
-		case err == nil:
-			winner = i
-		case !errors.Is(err, store.ErrConflict):
-			t.Errorf("ApproveBreakGlass %d: err = %v, want ErrConflict", i, err)
-		}
-	}
-	if winner < 0 {
-		t.Fatal("no ApproveBreakGlass succeeded")
-	}
+	winner := oneWinner(t, "ApproveBreakGlass", errs)
 	if b, err := s.BreakGlass(ctx, "bg-1"); err != nil || b.ApprovedBy != fmt.Sprintf("sec-%d", winner) {
 		t.Errorf("ApprovedBy = %q, %v; want sec-%d", b.ApprovedBy, err, winner)
 	}

@@ -49,12 +49,19 @@ func testConsents(t *testing.T, s store.Store) {
 	wantErr(t, "ConfirmConsent(missing)", s.ConfirmConsent(ctx, "k-missing", at, until), store.ErrNotFound)
 }
 
-func testConsentFailedConcurrent(t *testing.T, s store.Store) {
-	ctx := t.Context()
-	if err := s.CreateConsent(ctx, store.Consent{ID: "k-1", Customer: "c-1", Principal: "emp-1",
+// createRaceConsent stores the consent the races below are run on: k-1,
+// for c-1 by emp-1, code "code", open for a minute from base.
+func createRaceConsent(t *testing.T, s store.Store) {
+	t.Helper()
+	if err := s.CreateConsent(t.Context(), store.Consent{ID: "k-1", Customer: "c-1", Principal: "emp-1",
 		CodeHash: []byte("code"), CreatedAt: base, ExpiresAt: base.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func testConsentFailedConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	createRaceConsent(t, s)
 	const n = 16
 	counts := make([]int, n)
 	errs := make([]error, n)
@@ -75,30 +82,14 @@ func testConsentFailedConcurrent(t *testing.T, s store.Store) {
 
 func testConfirmConsentConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	if err := s.CreateConsent(ctx, store.Consent{ID: "k-1", Customer: "c-1", Principal: "emp-1",
-		CodeHash: []byte("code"), CreatedAt: base, ExpiresAt: base.Add(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
+	createRaceConsent(t, s)
 	const n = 8
 	errs := make([]error, n)
 	parallel(n, func(i int) {
 		at := base.Add(time.Duration(i+1) * time.Second)
 		errs[i] = s.ConfirmConsent(ctx, "k-1", at, at.Add(time.Hour))
 	})
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil && winner >= 0:
-			t.Errorf("ConfirmConsent succeeded twice (%d and %d)", winner, i)
-		case err == nil:
-			winner = i
-		case !errors.Is(err, store.ErrConflict):
-			t.Errorf("ConfirmConsent %d: err = %v, want ErrConflict", i, err)
-		}
-	}
-	if winner < 0 {
-		t.Fatal("no ConfirmConsent succeeded")
-	}
+	winner := oneWinner(t, "ConfirmConsent", errs)
 	at := base.Add(time.Duration(winner+1) * time.Second)
 	if c, err := s.Consent(ctx, "k-1"); err != nil || !c.ConfirmedAt.Equal(at) || !c.GrantUntil.Equal(at.Add(time.Hour)) {
 		t.Errorf("Consent = %+v, %v; want the winner's times (%v)", c, err, at)
@@ -162,10 +153,7 @@ func testReserveAttempt(t *testing.T, s store.Store) {
 // sending them at once.
 func testReserveAttemptConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	if err := s.CreateConsent(ctx, store.Consent{ID: "k-1", Customer: "c-1", Principal: "emp-1",
-		CodeHash: []byte("code"), CreatedAt: base, ExpiresAt: base.Add(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
+	createRaceConsent(t, s)
 	const n, max = 60, 5
 	oks := make([]bool, n)
 	errs := make([]error, n)

@@ -199,20 +199,7 @@ func testChangeStatusConcurrent(t *testing.T, s store.Store) {
 		}
 		errs[i] = s.ChangeStatus(ctx, "emp-1", store.StatusActive, to, store.SourceAnalyst, fmt.Sprintf("sec-%d", i), "race")
 	})
-	won := -1
-	for i, err := range errs {
-		switch {
-		case err == nil && won >= 0:
-			t.Errorf("changes %d and %d both applied", won, i)
-		case err == nil:
-			won = i
-		case !errors.Is(err, store.ErrConflict):
-			t.Errorf("change %d: %v, want nil or ErrConflict", i, err)
-		}
-	}
-	if won < 0 {
-		t.Fatal("no change applied")
-	}
+	won := oneWinner(t, "ChangeStatus", errs)
 	if p, err := s.Principal(ctx, "emp-1"); err != nil || p.StatusBy != fmt.Sprintf("sec-%d", won) {
 		t.Errorf("StatusBy = %q, %v; want sec-%d", p.StatusBy, err, won)
 	}

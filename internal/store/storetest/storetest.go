@@ -202,6 +202,28 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// oneWinner checks errs of n calls that raced for one change: exactly one
+// succeeded and every other failed with store.ErrConflict. It returns the
+// winner's index.
+func oneWinner(t *testing.T, what string, errs []error) int {
+	t.Helper()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("%s succeeded twice (%d and %d)", what, winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("%s %d: err = %v, want ErrConflict", what, i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no %s succeeded", what)
+	}
+	return winner
+}
+
 // count returns how many of bs are true.
 func count(bs []bool) int {
 	n := 0
