@@ -207,8 +207,9 @@ func TestGatewayAuditsBeforeAnswer(t *testing.T) {
 	}
 }
 
-// TestGatewayStoreHoldsNoPersonalData: a copy of the database file (and its
-// WAL) reveals no name, phone or account.
+// TestGatewayStoreHoldsNoPersonalData: a copy of the database files (the
+// store and its derived database, with their WALs) reveals no name, phone
+// or account.
 func TestGatewayStoreHoldsNoPersonalData(t *testing.T) {
 	f := et.NewFixture(t)
 	s := et.Start(t, f.Data)
@@ -216,7 +217,7 @@ func TestGatewayStoreHoldsNoPersonalData(t *testing.T) {
 	s.Do(t, et.Req{Path: "/v1/customers/c-0001", Token: et.TokClerk1, Purpose: "ticket:" + t1})
 	s.Stop(t)
 	var blob []byte
-	for _, name := range []string{"custos.db", "custos.db-wal", "custos.db-shm"} {
+	for _, name := range []string{"custos.db", "custos.db-wal", "custos.db-shm", "custos-derived.db", "custos-derived.db-wal"} {
 		b, err := os.ReadFile(filepath.Join(f.Data, name))
 		if err == nil {
 			blob = append(blob, b...)
