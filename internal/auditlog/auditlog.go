@@ -52,6 +52,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -244,9 +245,12 @@ type Log struct {
 	queue  chan *request
 
 	committerDone chan struct{}
-	commits       atomic.Uint64 // group commits done (for benchmarks)
-	commitNanos   atomic.Int64  // time spent in store commits (for benchmarks)
-	inflight      atomic.Int64  // Append calls not yet returned
+	// write, when set (by commitLoop, on a pipelinedStore), writes a batch
+	// and hands it to the flusher, which finishes it.
+	write       func(ctx context.Context, batch []*request, recs []store.AuditRecord, start time.Time) error
+	commits     atomic.Uint64 // group commits done (for benchmarks)
+	commitNanos atomic.Int64  // time spent in store commits (for benchmarks)
+	inflight    atomic.Int64  // Append calls not yet returned
 
 	// Audit feed (Follow).
 	hub hub
@@ -512,9 +516,54 @@ func (l *Log) Append(ctx context.Context, ev event.Event) (uint64, error) {
 	}
 }
 
-// commitLoop is the committer: it group-commits queued records.
+// pipelinedStore is a store that writes a group commit and makes it
+// durable in two steps (the SQLite store): the committer writes the next
+// batch while the last one is flushed, and the flusher acknowledges each
+// once it is on disk, in order.
+type pipelinedStore interface {
+	AppendAuditPipelined(ctx context.Context, recs []store.AuditRecord) (first uint64, durable func() error, err error)
+}
+
+// written is a group commit written to the store and waiting for its
+// flush (durable) before it is published and acknowledged.
+type written struct {
+	batch   []*request
+	recs    []store.AuditRecord
+	first   uint64
+	durable func() error
+	start   time.Time
+}
+
+// flushDepth is how many written group commits may wait for their flush
+// at once: enough for the committer to write the next while one flushes.
+const flushDepth = 2
+
+// commitLoop is the committer: it group-commits queued records. On a
+// pipelinedStore a flusher goroutine finishes each commit (flush, publish,
+// acknowledge), so the committer goes on to the next batch meanwhile.
 func (l *Log) commitLoop() {
 	defer close(l.committerDone)
+	var flushing chan written
+	if ps, ok := l.st.(pipelinedStore); ok {
+		flushing = make(chan written, flushDepth)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for w := range flushing {
+				l.finish(w.batch, w.recs, w.first, w.start, w.durable())
+			}
+		}()
+		defer func() { close(flushing); <-done }()
+		l.write = func(ctx context.Context, batch []*request, recs []store.AuditRecord, start time.Time) error {
+			first, durable, err := ps.AppendAuditPipelined(ctx, recs)
+			if err == nil {
+				// The batch is handed over: the committer's next batch
+				// must not reuse its slice.
+				flushing <- written{batch: slices.Clone(batch), recs: recs, first: first, durable: durable, start: start}
+			}
+			return err
+		}
+	}
 	batch := make([]*request, 0, l.opts.MaxBatch)
 	for {
 		r, ok := <-l.queue
@@ -563,8 +612,22 @@ func (l *Log) commit(batch []*request) {
 		recs[i] = r.rec
 	}
 	// The commit must not be abandoned half-way because a caller gave up.
+	ctx := context.WithoutCancel(l.bgCtx)
 	t0 := time.Now()
-	first, err := l.st.AppendAudit(context.WithoutCancel(l.bgCtx), recs)
+	if l.write != nil {
+		if err := l.write(ctx, batch, recs, t0); err != nil {
+			l.finish(batch, recs, 0, t0, err)
+		}
+		return
+	}
+	first, err := l.st.AppendAudit(ctx, recs)
+	l.finish(batch, recs, first, t0, err)
+}
+
+// finish completes a group commit begun at t0: on err every waiter gets
+// it; else the records, at first on, are published to the feed and then
+// acknowledged.
+func (l *Log) finish(batch []*request, recs []store.AuditRecord, first uint64, t0 time.Time, err error) {
 	now := time.Now()
 	l.commitNanos.Add(int64(now.Sub(t0)))
 	l.m.commitSeconds.Observe(now.Sub(t0).Seconds())

@@ -829,7 +829,24 @@ func (s *Store) recountQuota(ctx context.Context, now time.Time) error {
 	return nil
 }
 
+// AppendAudit appends recs in one transaction and returns once it is on
+// disk: AppendAuditPipelined, then its flush.
 func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint64, error) {
+	first, durable, err := s.AppendAuditPipelined(ctx, recs)
+	if err != nil {
+		return 0, err
+	}
+	return first, durable()
+}
+
+// AppendAuditPipelined writes recs in one transaction and returns before
+// it is on disk, with durable, which returns once it is (or the flush's
+// error). The writer is free for the next commit meanwhile, so an audit
+// committer that calls durable elsewhere has the next group commit
+// written while this one is flushed: a pipelined group fsync. Until
+// durable returns nil the records are visible to readers but left out of
+// AuditSize.
+func (s *Store) AppendAuditPipelined(ctx context.Context, recs []store.AuditRecord) (uint64, func() error, error) {
 	// A group commit's records go in as few statements as possible
 	// (auditChunk rows each), each size prepared once — before the
 	// transaction, which holds the writer's one connection.
@@ -838,14 +855,14 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint
 		if n > 0 && ins[n] == nil {
 			st, err := s.prep(ctx, s.w, insertRows("audit", "idx, time, actor, customer, event, salt", n))
 			if err != nil {
-				return 0, fmt.Errorf("append audit: %w", err)
+				return 0, nil, fmt.Errorf("append audit: %w", err)
 			}
 			ins[n] = st
 		}
 	}
 	size, err := s.prep(ctx, s.w, `SELECT max(idx) + 1 FROM audit`)
 	if err != nil {
-		return 0, fmt.Errorf("append audit: %w", err)
+		return 0, nil, fmt.Errorf("append audit: %w", err)
 	}
 	var first uint64
 	err = s.relaxedTx(ctx, func(tx *sql.Tx) error {
@@ -875,16 +892,19 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) (uint
 		// Whether or not it committed, its start stays hidden from
 		// AuditSize until a later commit, which reuses or follows it, is
 		// flushed.
-		return 0, fmt.Errorf("append audit: %w", err)
+		return 0, nil, fmt.Errorf("append audit: %w", err)
 	}
 	// The commit is written and the writer free for the next group
 	// commit; this one is acknowledged once it is on disk. After a failed
 	// flush its records stay hidden from AuditSize: nothing vouches for them.
-	if err := s.flush(); err != nil {
-		return 0, fmt.Errorf("append audit: %w", err)
+	durable := func() error {
+		if err := s.flush(); err != nil {
+			return fmt.Errorf("append audit: %w", err)
+		}
+		s.unflushed.flushed(first)
+		return nil
 	}
-	s.unflushed.flushed(first)
-	return first, nil
+	return first, durable, nil
 }
 
 // auditChunk is the most audit records one INSERT carries (6 parameters
