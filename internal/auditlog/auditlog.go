@@ -534,9 +534,11 @@ type written struct {
 	start   time.Time
 }
 
-// flushDepth is how many written group commits may wait for their flush
-// at once: enough for the committer to write the next while one flushes.
-const flushDepth = 2
+// flushDepth is how many written group commits may wait for the flusher
+// beyond the one it is flushing: none. The committer writes the next batch
+// while one is flushed, then waits to hand it over, gathering meanwhile:
+// one write per flush, each as large as the flush took time to fill.
+const flushDepth = 0
 
 // commitLoop is the committer: it group-commits queued records. On a
 // pipelinedStore a flusher goroutine finishes each commit (flush, publish,
