@@ -63,6 +63,7 @@ const (
 	KindCodes    = "codes"
 	KindRelay    = "relay"
 	KindRecords  = "records"
+	KindOnce     = "once"
 )
 
 // Config tunes an Engine. The zero value is not valid; start from

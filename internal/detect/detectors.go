@@ -23,12 +23,14 @@ const (
 	detCodes
 	detRelay
 	detRecords
+	detOnce
 	numKinds
 )
 
 var kindNames = [numKinds]string{
 	KindCanary, KindBulk, KindVolume, KindPurpose, KindSlow, KindEnum,
 	KindOffHours, KindForeign, KindNotice, KindRing, KindCodes, KindRelay, KindRecords,
+	KindOnce,
 }
 
 // check is what a detector sees: the engine, the person (already updated
@@ -54,7 +56,7 @@ func allDetectors() []detector {
 	return []detector{
 		canaryDet{}, bulkDet{}, volumeDet{}, purposeDet{}, slowDet{},
 		enumDet{}, offHoursDet{}, foreignDet{}, noticeDet{}, ringDet{},
-		codesDet{}, relayDet{}, recordsDet{},
+		codesDet{}, relayDet{}, recordsDet{}, onceDet{},
 	}
 }
 
@@ -655,6 +657,79 @@ func (recordsDet) check(c *check) (float64, string) {
 			best = sc
 			if c.why {
 				reason = fmt.Sprintf("took the whole record of %.0f of %.0f customers over %d days (peers %.0f%%)", x, r, days, 100*share)
+			}
+		}
+	}
+	return best, reason
+}
+
+// onceShare is the share of customers whose record is opened only once
+// in a day, by peers (same role and region, else same role) or, when
+// higher, by the person in earlier weeks, shrunk toward the peers' (a
+// harvest must not teach its own bar); and how much habits differ.
+func (c *check) onceShare() (share, habit float64, ok bool) {
+	p := c.p
+	for _, g := range []*group{p.groups[grpRegion], p.groups[grpRole]} {
+		if g.onceH.n < 30 || g.shOnceB < 200 {
+			continue
+		}
+		share = math.Max(g.shOnce/g.shOnceB, g.onceH.median())
+		habit, ok = g.onceH.habit(share, habitSD), true
+		break
+	}
+	if !ok {
+		return 0, 0, false
+	}
+	if c.ownOK() && p.shOB >= 100 {
+		tau := c.lasting(memO, share)
+		share = math.Max(share, shrink(float64(p.shO/p.shOB), float64(p.shOB), share, tau))
+	}
+	return share, habit, true
+}
+
+func memO(g *group) *memberSpread { return &g.memO }
+
+// onceSettle is how many of today's customers opened once so far may
+// still be opened again (the visit in progress).
+const onceSettle = 2
+
+// onceDet: more customers whose record was opened once and never again
+// than peers' habits predict, today and over the last week. Serving a
+// customer opens their record several times (look up, check, update);
+// a harvester copies each record with one look, whatever the purpose
+// they give and however they found the customer.
+type onceDet struct{}
+
+func (onceDet) index() int { return detOnce }
+func (onceDet) check(c *check) (float64, string) {
+	p := c.p
+	if p.today.onceBase == 0 {
+		return 0, ""
+	}
+	share, habit, ok := c.onceShare()
+	if !ok || share > 0.9 {
+		return 0, "" // a look per customer is everyone's habit
+	}
+	x, r := float64(max(p.today.once-onceSettle, 0)), float64(p.today.onceBase)
+	e, z := excessSD(x, r, share, habit)
+	best, reason := math.Min(scoreAt(e, 12*c.s), scoreAt(z, 4.5*c.s)), ""
+	if best > 0 && c.why {
+		reason = fmt.Sprintf("opened the records of %.0f of %.0f customers today only once, with no second look as a visit needs (peers %.0f%%)", x, r, 100*share)
+	}
+	days := 1
+	for i := 0; i < min(p.nHist, historyDays); i++ {
+		if d := &p.hist[i]; d.day > p.day-slowWindow {
+			x += float64(d.once)
+			r += float64(d.onceBase)
+			days++
+		}
+	}
+	if days >= 2 {
+		e, z := excessSD(x, r, share, weekHabit(habit, c.lasting(memO, share), days))
+		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > best {
+			best = sc
+			if c.why {
+				reason = fmt.Sprintf("opened the records of %.0f of %.0f customers over %d days only once, with no second look as a visit needs (peers %.0f%%)", x, r, days, 100*share)
 			}
 		}
 	}
