@@ -674,7 +674,10 @@ func (c *check) onceShare() (share, habit float64, ok bool) {
 			continue
 		}
 		share = math.Max(g.shOnce/g.shOnceB, g.onceH.median())
-		habit, ok = g.onceH.habit(share, habitSD), true
+		if g.onceD.n >= 20 {
+			share = math.Max(share, g.onceD.sx/g.onceD.n)
+		}
+		habit, ok = g.onceD.tau(share, habitSD), true
 		break
 	}
 	if !ok {
@@ -703,8 +706,8 @@ type onceDet struct{}
 func (onceDet) index() int { return detOnce }
 func (onceDet) check(c *check) (float64, string) {
 	p := c.p
-	if p.today.onceBase == 0 {
-		return 0, ""
+	if !p.onceNew {
+		return 0, "" // no new customer opened once: the finding stands
 	}
 	share, habit, ok := c.onceShare()
 	if !ok || share > 0.9 {
@@ -954,6 +957,7 @@ func (e *Engine) evaluate(p *person, ev *event.Event, u instant, changed bool) [
 	case risk >= e.cfg.AlertScore:
 		level = 1
 	}
+	p.onceNew = false
 	if level <= p.alertLevel && !ev.Canary {
 		return nil
 	}

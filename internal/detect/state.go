@@ -305,6 +305,9 @@ type person struct {
 	newcomer bool
 	// contained is set while the person is stepped up or suspended.
 	contained bool
+	// onceNew is set while the event being evaluated added a customer
+	// opened once (the once detector has nothing new to see otherwise).
+	onceNew bool
 
 	// early holds the person's first earlyDays active days (normalised
 	// distinct reads): a baseline a slow ramp cannot train upward.
@@ -411,10 +414,11 @@ type group struct {
 	// memU, memW and memF are members' lasting habits: shares of
 	// unexplained reads, whole records and weighted foreign customers.
 	memU, memW, memF memberSpread
-	// onceH is members' daily shares of customers opened only once, memO
-	// their lasting habits; shOnce of shOnceB the pooled decayed share.
+	// onceH is members' daily shares of customers opened only once, onceD
+	// the same shares' spread (exact, where onceH's bins are coarse), memO
+	// members' lasting habits; shOnce of shOnceB the pooled decayed share.
 	onceH           shareHist
-	memO            memberSpread
+	onceD, memO     memberSpread
 	shOnce, shOnceB float64
 	// shWhole counts whole records among shReads (decayed), except under
 	// CRM tickets; shWholeAll counts them all.
@@ -491,6 +495,7 @@ func (g *group) ensureDay(d int32) {
 	g.memW.decay(0.9)
 	g.memF.decay(0.9)
 	g.onceH.decay(0.9)
+	g.onceD.decay(0.9)
 	g.memO.decay(0.9)
 	g.shOnce *= 0.85
 	g.shOnceB *= 0.85
@@ -655,6 +660,7 @@ func (p *person) roll(e *Engine, d int32) {
 				g.shOnceB += float64(p.today.onceBase)
 				if p.today.onceBase >= 5 {
 					g.onceH.add(float64(p.today.once)/float64(p.today.onceBase), p.today.onceBase)
+					g.onceD.add(float64(p.today.once)/float64(p.today.onceBase), float64(p.today.onceBase))
 				}
 			}
 		}
@@ -791,6 +797,7 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 	if countable {
 		t.once++
 		t.onceBase++
+		p.onceNew = true
 	}
 	old := *t
 	expl := p.explained(ev, h)
