@@ -357,13 +357,11 @@ func (slowDet) check(c *check) (float64, string) {
 		}
 	}
 	// Volume against own history is noisy (days off, busy days at the
-	// store): the bar is higher where peers' traces can tell visits from
-	// harvest, lower where most reads are unexplained anyway.
-	share, _, _ := c.unexplShare()
+	// store): the bar is high. (It was lower where most reads are
+	// unexplained anyway, for harvests that showed only as volume there;
+	// the once detector now sees them, and the lower bar raised false
+	// alerts on busy weeks.)
 	minE, minZ := 40.0, 6.0
-	if share >= 0.5 {
-		minE, minZ = 30, 4.5
-	}
 	if recentDays >= 2 && !p.spansMidnight() {
 		med := quantile(oldReads[:no], 0.75) // upper quartile: night shifts split over two dates
 		if p.nEarly == earlyDays {
