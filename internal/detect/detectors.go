@@ -866,19 +866,26 @@ func (c *check) regionRing() (float64, string) {
 	return sc, fmt.Sprintf("%d people at this site reading customers of the same other region today", n)
 }
 
+// ownExcess is today's unexplained reads above the person's own usual
+// share (peers' before they have history), and in standard deviations.
+func (c *check) ownExcess() (e, z float64) {
+	p := c.p
+	share, habit, ok := c.unexplShare()
+	if own, ok2 := c.ownShare(); ok2 {
+		share, habit, ok = own, ownHabitSD, true
+	}
+	if !ok {
+		return 0, 0
+	}
+	return excessSD(float64(p.today.unexpl), float64(p.today.reads), share, habit)
+}
+
 // excessRing: several people at one site with unexplained reads above
 // their usual today.
 func (c *check) excessRing() (float64, string) {
 	p := c.p
 	if !p.elevated {
-		share, habit, ok := c.unexplShare()
-		if own, ok2 := c.ownShare(); ok2 {
-			share, habit, ok = own, ownHabitSD, true
-		}
-		if !ok {
-			return 0, ""
-		}
-		e, z := excessSD(float64(p.today.unexpl), float64(p.today.reads), share, habit)
+		e, z := c.ownExcess()
 		if e < 5*c.s || z < 2.5*c.s {
 			return 0, ""
 		}
@@ -893,6 +900,12 @@ func (c *check) excessRing() (float64, string) {
 	}
 	if q := p.groups[grpRole].quantiles(); q.active >= 8 && float64(p.groups[grpRole].elevated) > 0.2*float64(q.active) {
 		return 0, "" // the whole role is up today: a launch, not a ring
+	}
+	if _, z := c.ownExcess(); z < 3.5*c.s {
+		// Counted towards the site's ring, but their own rise is too
+		// slight to name them in it: a colleague having a busy day
+		// beside two who are not.
+		return 0, ""
 	}
 	sc := math.Min(0.95, 0.72+0.06*float64(n-3))
 	if !c.why {
