@@ -713,10 +713,8 @@ func (onceDet) check(c *check) (float64, string) {
 	}
 	x, r := float64(max(p.today.once-onceSettle, 0)), float64(p.today.onceBase)
 	e, z := excessSD(x, r, share, habit)
-	best, reason := math.Min(scoreAt(e, 12*c.s), scoreAt(z, 4.5*c.s)), ""
-	if best > 0 && c.why {
-		reason = fmt.Sprintf("opened the records of %.0f of %.0f customers today only once, with no second look as a visit needs (peers %.0f%%)", x, r, 100*share)
-	}
+	best := math.Min(scoreAt(e, 12*c.s), scoreAt(z, 4.5*c.s))
+	dx, dr := x, r
 	days := 1
 	for i := 0; i < min(p.nHist, historyDays); i++ {
 		if d := &p.hist[i]; d.day > p.day-slowWindow {
@@ -725,16 +723,20 @@ func (onceDet) check(c *check) (float64, string) {
 			days++
 		}
 	}
+	week := false
 	if days >= 2 {
 		e, z := excessSD(x, r, share, weekHabit(habit, c.lasting(memO, share), days))
 		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > best {
-			best = sc
-			if c.why {
-				reason = fmt.Sprintf("opened the records of %.0f of %.0f customers over %d days only once, with no second look as a visit needs (peers %.0f%%)", x, r, days, 100*share)
-			}
+			best, week = sc, true
 		}
 	}
-	return best, reason
+	if best == 0 || !c.why {
+		return best, ""
+	}
+	if week {
+		return best, fmt.Sprintf("opened the records of %.0f of %.0f customers over %d days only once, with no second look as a visit needs (peers %.0f%%)", x, r, days, 100*share)
+	}
+	return best, fmt.Sprintf("opened the records of %.0f of %.0f customers today only once, with no second look as a visit needs (peers %.0f%%)", dx, dr, 100*share)
 }
 
 // codesDet: wrong one-time codes, as when consents are started for
@@ -914,6 +916,11 @@ func (c *check) excessRing() (float64, string) {
 	return sc, fmt.Sprintf("%d of %d active colleagues at this site rising together today", n, st.active)
 }
 
+// minReasonScore is the least score whose reason is given (reasons) or
+// adds to the risk as a second finding; below it, a finding's reason is
+// not even formatted.
+const minReasonScore = 0.3
+
 // evaluate runs the detectors for p after ev and returns any alert.
 func (e *Engine) evaluate(p *person, ev *event.Event, u instant, changed bool) []Alert {
 	if !changed && !ev.Canary {
@@ -932,8 +939,11 @@ func (e *Engine) evaluate(p *person, ev *event.Event, u instant, changed bool) [
 			sc *= 0.5 // an analyst cleared this pattern for this person
 		}
 		if sc > p.findings[i].score {
-			c.why = true
-			_, reason := d.check(c)
+			reason := ""
+			if sc >= minReasonScore {
+				c.why = true
+				_, reason = d.check(c)
+			}
 			p.findings[i] = finding{score: sc, reason: reason}
 		}
 	}
@@ -950,7 +960,7 @@ func (e *Engine) evaluate(p *person, ev *event.Event, u instant, changed bool) [
 		}
 	}
 	risk := top[0]
-	if top[1] >= 0.3 {
+	if top[1] >= minReasonScore {
 		risk += (1 - top[0]) * top[1] * 0.5
 	}
 	risk = math.Round(risk*1000) / 1000

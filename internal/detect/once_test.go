@@ -95,29 +95,28 @@ func TestOneLookPerCustomer(t *testing.T) {
 	}
 }
 
-// TestDistinctSetTouch checks that the set tells a customer's first repeat
-// from later ones and keeps the caller's mark.
+// TestDistinctSetTouch checks that the set keeps the caller's flags on
+// an entry and leaves the flag bits out of its key.
 func TestDistinctSetTouch(t *testing.T) {
 	s := distinctSet{max: 64}
-	for _, tt := range []struct {
-		h                         uint64
-		mark                      bool
-		isNew, firstAgain, marked bool
-	}{
-		{h: 1, mark: true, isNew: true},
-		{h: 1, firstAgain: true, marked: true},
-		{h: 1, marked: true},
-		{h: 2 | setFlags, isNew: true}, // flag bits are not part of the key
-		{h: 2, firstAgain: true},
-		{h: 3, mark: false, isNew: true},
-		{h: 3, mark: true, firstAgain: true}, // the mark is the first touch's
-	} {
-		n, a, m := s.touch(tt.h, tt.mark)
-		if n != tt.isNew || a != tt.firstAgain || m != tt.marked {
-			t.Errorf("touch(%#x, %v) = %v, %v, %v; want %v, %v, %v", tt.h, tt.mark, n, a, m, tt.isNew, tt.firstAgain, tt.marked)
-		}
+	e, isNew := s.touch(1)
+	if !isNew || e == nil {
+		t.Fatalf("touch(1) = %v, %v; want a new entry", e, isNew)
 	}
-	if s.n != 3 || !s.has(2) || !s.has(2|setAgain) || s.has(4) {
-		t.Errorf("set after touches: n=%d has(2)=%v has(4)=%v", s.n, s.has(2), s.has(4))
+	*e |= setMarked
+	e, isNew = s.touch(1)
+	if isNew || *e&setMarked == 0 || *e&setAgain != 0 {
+		t.Fatalf("touch(1) again: new %v, entry %#x; want the marked entry", isNew, *e)
+	}
+	*e |= setAgain
+	if _, isNew := s.touch(1 | setFlags); isNew {
+		t.Errorf("flag bits taken for part of the key")
+	}
+	if s.n != 1 || !s.has(1) || !s.has(1|setAgain) || s.has(2) {
+		t.Errorf("set after touches: n=%d has(1)=%v has(2)=%v", s.n, s.has(1), s.has(2))
+	}
+	s.full = true
+	if e, isNew := s.touch(3); e != nil || !isNew {
+		t.Errorf("saturated touch = %v, %v; want nil, new", e, isNew)
 	}
 }

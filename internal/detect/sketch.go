@@ -55,16 +55,16 @@ func setKey(h uint64) uint64 {
 
 // add inserts h and reports whether it was new.
 func (s *distinctSet) add(h uint64) bool {
-	isNew, _, _ := s.touch(h, false)
+	_, isNew := s.touch(h)
 	return isNew
 }
 
-// touch inserts h (with the marked flag if mark) and reports whether it
-// was new; for an entry already there, whether this is its first repeat
-// and whether it was inserted marked. Once saturated, every touch is new.
-func (s *distinctSet) touch(h uint64, mark bool) (isNew, firstAgain, marked bool) {
+// touch inserts h and reports whether it was new, with its entry for the
+// caller's flags (setMarked, setAgain); the entry is valid until the next
+// touch. Once saturated, every touch is new and the entry is nil.
+func (s *distinctSet) touch(h uint64) (entry *uint64, isNew bool) {
 	if s.full {
-		return true, false, false
+		return nil, true
 	}
 	if s.slots == nil {
 		s.slots = make([]uint64, minSetSlots)
@@ -72,7 +72,7 @@ func (s *distinctSet) touch(h uint64, mark bool) (isNew, firstAgain, marked bool
 	if (s.n+1)*2 > len(s.slots) {
 		if len(s.slots)/2 >= s.max {
 			s.full = true
-			return true, false, false
+			return nil, true
 		}
 		s.grow()
 	}
@@ -81,15 +81,11 @@ func (s *distinctSet) touch(h uint64, mark bool) (isNew, firstAgain, marked bool
 	for i := k & mask; ; i = (i + 1) & mask {
 		switch v := s.slots[i]; {
 		case v == 0:
-			if mark {
-				k |= setMarked
-			}
 			s.slots[i] = k
 			s.n++
-			return true, false, false
+			return &s.slots[i], true
 		case v&^setFlags == k:
-			s.slots[i] |= setAgain
-			return false, v&setAgain == 0, v&setMarked != 0
+			return &s.slots[i], false
 		}
 	}
 }

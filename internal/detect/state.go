@@ -785,16 +785,19 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 	if ev.Decision != event.Deny {
 		p.total.add(h)
 	}
-	countable := !p.seen.full && p.onceCountable(ev, h)
-	isNew, again, counted := p.seen.touch(h, countable)
+	entry, isNew := p.seen.touch(h)
 	if !isNew {
-		if again && counted && p.today.once > 0 {
-			p.today.once-- // a second look: part of a visit
+		if v := *entry; v&setAgain == 0 {
+			*entry = v | setAgain
+			if v&setMarked != 0 && p.today.once > 0 {
+				p.today.once-- // a second look: part of a visit
+			}
 		}
 		return
 	}
 	t := &p.today
-	if countable {
+	if entry != nil && p.onceCountable(ev, h) {
+		*entry |= setMarked
 		t.once++
 		t.onceBase++
 		p.onceNew = true
@@ -1064,7 +1067,7 @@ func (p *person) reasons() []string {
 	}
 	var list []kr
 	for _, f := range p.findings {
-		if f.score >= 0.3 && f.reason != "" {
+		if f.score >= minReasonScore && f.reason != "" {
 			list = append(list, kr{f.score, f.reason})
 		}
 	}
