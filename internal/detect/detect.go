@@ -8,8 +8,10 @@
 // harvesting, enumeration, off-hours work, foreign customers, made-up
 // purposes, surges after notice, rings at one site, canary reads, whole
 // records taken beyond peers' habits, tickets relayed between colleagues
-// (one opens for customers who never came, the other reads), and bursts of
-// wrong one-time codes. Besides reads it follows the workflow around them:
+// (one opens for customers who never came, the other reads), bursts of
+// wrong one-time codes, and more customers whose record was opened only
+// once than peers' habits predict (a visit opens a record several times,
+// a harvest takes one look at each). Besides reads it follows the workflow around them:
 // searches, tickets opened and handed over, consents started and
 // confirmed, and each read's basis.
 // Detection is online: an alert uses only the events observed before it, so
@@ -63,6 +65,7 @@ const (
 	KindCodes    = "codes"
 	KindRelay    = "relay"
 	KindRecords  = "records"
+	KindOnce     = "once"
 )
 
 // Config tunes an Engine. The zero value is not valid; start from

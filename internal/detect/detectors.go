@@ -23,12 +23,14 @@ const (
 	detCodes
 	detRelay
 	detRecords
+	detOnce
 	numKinds
 )
 
 var kindNames = [numKinds]string{
 	KindCanary, KindBulk, KindVolume, KindPurpose, KindSlow, KindEnum,
 	KindOffHours, KindForeign, KindNotice, KindRing, KindCodes, KindRelay, KindRecords,
+	KindOnce,
 }
 
 // check is what a detector sees: the engine, the person (already updated
@@ -54,7 +56,7 @@ func allDetectors() []detector {
 	return []detector{
 		canaryDet{}, bulkDet{}, volumeDet{}, purposeDet{}, slowDet{},
 		enumDet{}, offHoursDet{}, foreignDet{}, noticeDet{}, ringDet{},
-		codesDet{}, relayDet{}, recordsDet{},
+		codesDet{}, relayDet{}, recordsDet{}, onceDet{},
 	}
 }
 
@@ -355,13 +357,11 @@ func (slowDet) check(c *check) (float64, string) {
 		}
 	}
 	// Volume against own history is noisy (days off, busy days at the
-	// store): the bar is higher where peers' traces can tell visits from
-	// harvest, lower where most reads are unexplained anyway.
-	share, _, _ := c.unexplShare()
+	// store): the bar is high. (It was lower where most reads are
+	// unexplained anyway, for harvests that showed only as volume there;
+	// the once detector now sees them, and the lower bar raised false
+	// alerts on busy weeks.)
 	minE, minZ := 40.0, 6.0
-	if share >= 0.5 {
-		minE, minZ = 30, 4.5
-	}
 	if recentDays >= 2 && !p.spansMidnight() {
 		med := quantile(oldReads[:no], 0.75) // upper quartile: night shifts split over two dates
 		if p.nEarly == earlyDays {
@@ -661,6 +661,84 @@ func (recordsDet) check(c *check) (float64, string) {
 	return best, reason
 }
 
+// onceShare is the share of customers whose record is opened only once
+// in a day, by peers (same role and region, else same role) or, when
+// higher, by the person in earlier weeks, shrunk toward the peers' (a
+// harvest must not teach its own bar); and how much habits differ.
+func (c *check) onceShare() (share, habit float64, ok bool) {
+	p := c.p
+	for _, g := range []*group{p.groups[grpRegion], p.groups[grpRole]} {
+		if g.onceH.n < 30 || g.shOnceB < 200 {
+			continue
+		}
+		share = math.Max(g.shOnce/g.shOnceB, g.onceH.median())
+		if g.onceD.n >= 20 {
+			share = math.Max(share, g.onceD.sx/g.onceD.n)
+		}
+		habit, ok = g.onceD.tau(share, habitSD), true
+		break
+	}
+	if !ok {
+		return 0, 0, false
+	}
+	if c.ownOK() && p.shOB >= 100 {
+		tau := c.lasting(memO, share)
+		share = math.Max(share, shrink(float64(p.shO/p.shOB), float64(p.shOB), share, tau))
+	}
+	return share, habit, true
+}
+
+func memO(g *group) *memberSpread { return &g.memO }
+
+// onceSettle is how many of today's customers opened once so far may
+// still be opened again (the visit in progress).
+const onceSettle = 2
+
+// onceDet: more customers whose record was opened once and never again
+// than peers' habits predict, today and over the last week. Serving a
+// customer opens their record several times (look up, check, update);
+// a harvester copies each record with one look, whatever the purpose
+// they give and however they found the customer.
+type onceDet struct{}
+
+func (onceDet) index() int { return detOnce }
+func (onceDet) check(c *check) (float64, string) {
+	p := c.p
+	if !p.onceNew {
+		return 0, "" // no new customer opened once: the finding stands
+	}
+	share, habit, ok := c.onceShare()
+	if !ok || share > 0.9 {
+		return 0, "" // a look per customer is everyone's habit
+	}
+	x, r := float64(max(p.today.once-onceSettle, 0)), float64(p.today.onceBase)
+	e, z := excessSD(x, r, share, habit)
+	best := math.Min(scoreAt(e, 12*c.s), scoreAt(z, 4.5*c.s))
+	dx, dr := x, r
+	days := 1
+	for i := 0; i < min(p.nHist, historyDays); i++ {
+		if d := &p.hist[i]; d.day > p.day-slowWindow {
+			x += float64(d.once)
+			r += float64(d.onceBase)
+			days++
+		}
+	}
+	week := false
+	if days >= 2 {
+		e, z := excessSD(x, r, share, weekHabit(habit, c.lasting(memO, share), days))
+		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > best {
+			best, week = sc, true
+		}
+	}
+	if best == 0 || !c.why {
+		return best, ""
+	}
+	if week {
+		return best, fmt.Sprintf("opened the records of %.0f of %.0f customers over %d days only once, with no second look as a visit needs (peers %.0f%%)", x, r, days, 100*share)
+	}
+	return best, fmt.Sprintf("opened the records of %.0f of %.0f customers today only once, with no second look as a visit needs (peers %.0f%%)", dx, dr, 100*share)
+}
+
 // codesDet: wrong one-time codes, as when consents are started for
 // customers who are not at the counter and their codes guessed.
 type codesDet struct{}
@@ -790,19 +868,26 @@ func (c *check) regionRing() (float64, string) {
 	return sc, fmt.Sprintf("%d people at this site reading customers of the same other region today", n)
 }
 
+// ownExcess is today's unexplained reads above the person's own usual
+// share (peers' before they have history), and in standard deviations.
+func (c *check) ownExcess() (e, z float64) {
+	p := c.p
+	share, habit, ok := c.unexplShare()
+	if own, ok2 := c.ownShare(); ok2 {
+		share, habit, ok = own, ownHabitSD, true
+	}
+	if !ok {
+		return 0, 0
+	}
+	return excessSD(float64(p.today.unexpl), float64(p.today.reads), share, habit)
+}
+
 // excessRing: several people at one site with unexplained reads above
 // their usual today.
 func (c *check) excessRing() (float64, string) {
 	p := c.p
 	if !p.elevated {
-		share, habit, ok := c.unexplShare()
-		if own, ok2 := c.ownShare(); ok2 {
-			share, habit, ok = own, ownHabitSD, true
-		}
-		if !ok {
-			return 0, ""
-		}
-		e, z := excessSD(float64(p.today.unexpl), float64(p.today.reads), share, habit)
+		e, z := c.ownExcess()
 		if e < 5*c.s || z < 2.5*c.s {
 			return 0, ""
 		}
@@ -818,12 +903,23 @@ func (c *check) excessRing() (float64, string) {
 	if q := p.groups[grpRole].quantiles(); q.active >= 8 && float64(p.groups[grpRole].elevated) > 0.2*float64(q.active) {
 		return 0, "" // the whole role is up today: a launch, not a ring
 	}
+	if _, z := c.ownExcess(); z < 3.5*c.s {
+		// Counted towards the site's ring, but their own rise is too
+		// slight to name them in it: a colleague having a busy day
+		// beside two who are not.
+		return 0, ""
+	}
 	sc := math.Min(0.95, 0.72+0.06*float64(n-3))
 	if !c.why {
 		return sc, ""
 	}
 	return sc, fmt.Sprintf("%d of %d active colleagues at this site rising together today", n, st.active)
 }
+
+// minReasonScore is the least score whose reason is given (reasons) or
+// adds to the risk as a second finding; below it, a finding's reason is
+// not even formatted.
+const minReasonScore = 0.3
 
 // evaluate runs the detectors for p after ev and returns any alert.
 func (e *Engine) evaluate(p *person, ev *event.Event, u instant, changed bool) []Alert {
@@ -843,8 +939,11 @@ func (e *Engine) evaluate(p *person, ev *event.Event, u instant, changed bool) [
 			sc *= 0.5 // an analyst cleared this pattern for this person
 		}
 		if sc > p.findings[i].score {
-			c.why = true
-			_, reason := d.check(c)
+			reason := ""
+			if sc >= minReasonScore {
+				c.why = true
+				_, reason = d.check(c)
+			}
 			p.findings[i] = finding{score: sc, reason: reason}
 		}
 	}
@@ -861,7 +960,7 @@ func (e *Engine) evaluate(p *person, ev *event.Event, u instant, changed bool) [
 		}
 	}
 	risk := top[0]
-	if top[1] >= 0.3 {
+	if top[1] >= minReasonScore {
 		risk += (1 - top[0]) * top[1] * 0.5
 	}
 	risk = math.Round(risk*1000) / 1000
@@ -879,6 +978,7 @@ func (e *Engine) evaluate(p *person, ev *event.Event, u instant, changed bool) [
 	case risk >= e.cfg.AlertScore:
 		level = 1
 	}
+	p.onceNew = false
 	if level <= p.alertLevel && !ev.Canary {
 		return nil
 	}

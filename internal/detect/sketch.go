@@ -27,7 +27,10 @@ func hashString(s string) uint64 {
 // distinctSet is an exact set of 64-bit hashes up to a cap, with open
 // addressing. Past the cap it saturates: every insert counts as new, so the
 // count over-estimates (which only makes a detector fire sooner on someone
-// who already read thousands of records in a day).
+// who already read thousands of records in a day). Each entry carries two
+// flags in its top bits (setMarked: the entry was counted by the caller;
+// setAgain: it was touched again), so the set also tells customers read
+// once from those read again.
 type distinctSet struct {
 	slots []uint64
 	n     int
@@ -35,12 +38,33 @@ type distinctSet struct {
 	full  bool
 }
 
-const minSetSlots = 32
+const (
+	minSetSlots = 32
+	setAgain    = 1 << 63
+	setMarked   = 1 << 62
+	setFlags    = setAgain | setMarked
+)
+
+// setKey is h without the flag bits, never zero.
+func setKey(h uint64) uint64 {
+	if k := h &^ setFlags; k != 0 {
+		return k
+	}
+	return 1
+}
 
 // add inserts h and reports whether it was new.
 func (s *distinctSet) add(h uint64) bool {
+	_, isNew := s.touch(h)
+	return isNew
+}
+
+// touch inserts h and reports whether it was new, with its entry for the
+// caller's flags (setMarked, setAgain); the entry is valid until the next
+// touch. Once saturated, every touch is new and the entry is nil.
+func (s *distinctSet) touch(h uint64) (entry *uint64, isNew bool) {
 	if s.full {
-		return true
+		return nil, true
 	}
 	if s.slots == nil {
 		s.slots = make([]uint64, minSetSlots)
@@ -48,19 +72,20 @@ func (s *distinctSet) add(h uint64) bool {
 	if (s.n+1)*2 > len(s.slots) {
 		if len(s.slots)/2 >= s.max {
 			s.full = true
-			return true
+			return nil, true
 		}
 		s.grow()
 	}
+	k := setKey(h)
 	mask := uint64(len(s.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		switch s.slots[i] {
-		case h:
-			return false
-		case 0:
-			s.slots[i] = h
+	for i := k & mask; ; i = (i + 1) & mask {
+		switch v := s.slots[i]; {
+		case v == 0:
+			s.slots[i] = k
 			s.n++
-			return true
+			return &s.slots[i], true
+		case v&^setFlags == k:
+			return &s.slots[i], false
 		}
 	}
 }
@@ -70,13 +95,14 @@ func (s *distinctSet) has(h uint64) bool {
 	if s.slots == nil {
 		return false
 	}
+	k := setKey(h)
 	mask := uint64(len(s.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		switch s.slots[i] {
-		case h:
-			return true
-		case 0:
+	for i := k & mask; ; i = (i + 1) & mask {
+		switch v := s.slots[i]; {
+		case v == 0:
 			return false
+		case v&^setFlags == k:
+			return true
 		}
 	}
 }
@@ -89,7 +115,7 @@ func (s *distinctSet) grow() {
 		if h == 0 {
 			continue
 		}
-		i := h & mask
+		i := (h &^ setFlags) & mask
 		for s.slots[i] != 0 {
 			i = (i + 1) & mask
 		}

@@ -194,6 +194,11 @@ type dayCounts struct {
 	// and handed to a colleague; relayed: customers read under such
 	// tickets handed to this person.
 	handed, relayed int32
+	// once counts customers whose record was opened once and not again
+	// (so far today), of onceBase customers first read other than under a
+	// CRM ticket: a visit usually opens the record more than once (look
+	// up, check, update), a harvest takes one look at each.
+	once, onceBase int32
 }
 
 // dayStat is a finished day in a person's history.
@@ -206,6 +211,7 @@ type dayStat struct {
 	fRegions                 uint64
 	fTop, fAll, fWhole       uint16 // foreign-region reads: busiest region, all, whole records
 	whole                    uint16
+	once, onceBase           uint16
 }
 
 // baseline is a person's own normal, recomputed at each day change from
@@ -279,6 +285,8 @@ type person struct {
 	shFW                            float32 // weighted foreign (fw10/10)
 	// Decayed unexplained and total reads (own habit), and whole records.
 	shU, shR, shWh float32
+	// Decayed customers opened only once, of those that count (once).
+	shO, shOB float32
 
 	trace       ring64 // customers this person found by search or consent
 	selfTickets ring64 // customers this person opened a ticket for
@@ -297,6 +305,9 @@ type person struct {
 	newcomer bool
 	// contained is set while the person is stepped up or suspended.
 	contained bool
+	// onceNew is set while the event being evaluated added a customer
+	// opened once (the once detector has nothing new to see otherwise).
+	onceNew bool
 
 	// early holds the person's first earlyDays active days (normalised
 	// distinct reads): a baseline a slow ramp cannot train upward.
@@ -403,6 +414,12 @@ type group struct {
 	// memU, memW and memF are members' lasting habits: shares of
 	// unexplained reads, whole records and weighted foreign customers.
 	memU, memW, memF memberSpread
+	// onceH is members' daily shares of customers opened only once, onceD
+	// the same shares' spread (exact, where onceH's bins are coarse), memO
+	// members' lasting habits; shOnce of shOnceB the pooled decayed share.
+	onceH           shareHist
+	onceD, memO     memberSpread
+	shOnce, shOnceB float64
 	// shWhole counts whole records among shReads (decayed), except under
 	// CRM tickets; shWholeAll counts them all.
 	shWhole, shWholeAll float64
@@ -477,6 +494,11 @@ func (g *group) ensureDay(d int32) {
 	g.memU.decay(0.9)
 	g.memW.decay(0.9)
 	g.memF.decay(0.9)
+	g.onceH.decay(0.9)
+	g.onceD.decay(0.9)
+	g.memO.decay(0.9)
+	g.shOnce *= 0.85
+	g.shOnceB *= 0.85
 	if g.shReads >= 100 {
 		g.refR, g.refS, g.refOK = g.shForeignR/g.shReads, g.shForeignS/g.shReads, true
 		g.refW = g.shFW / g.shReads
@@ -596,6 +618,8 @@ func (p *person) roll(e *Engine, d int32) {
 			fAll:      sat16(p.today.foreignR),
 			fWhole:    sat16(p.today.fWhole),
 			whole:     sat16(p.today.whole),
+			once:      sat16(p.today.once),
+			onceBase:  sat16(p.today.onceBase),
 		}
 		if p.nEarly < earlyDays && p.today.reads > 0 {
 			p.early[p.nEarly] = float32(float64(p.today.reads) / f)
@@ -628,6 +652,18 @@ func (p *person) roll(e *Engine, d int32) {
 				}
 			}
 		}
+		if p.findings[detOnce].score < 0.4 {
+			p.shO = 0.9*p.shO + float32(p.today.once)
+			p.shOB = 0.9*p.shOB + float32(p.today.onceBase)
+			for _, g := range p.groups[grpRegion:] {
+				g.shOnce += float64(p.today.once)
+				g.shOnceB += float64(p.today.onceBase)
+				if p.today.onceBase >= 5 {
+					g.onceH.add(float64(p.today.once)/float64(p.today.onceBase), p.today.onceBase)
+					g.onceD.add(float64(p.today.once)/float64(p.today.onceBase), float64(p.today.onceBase))
+				}
+			}
+		}
 		p.shReads *= 0.9
 		p.shForeignR *= 0.9
 		p.shForeignS *= 0.9
@@ -643,6 +679,9 @@ func (p *person) roll(e *Engine, d int32) {
 			if p.shR >= 100 {
 				g.memU.add(float64(p.shU/p.shR), float64(p.shR))
 				g.memW.add(float64(p.shWh/p.shR), float64(p.shR))
+			}
+			if p.shOB >= 100 {
+				g.memO.add(float64(p.shO/p.shOB), float64(p.shOB))
 			}
 			if p.shReads >= 100 {
 				g.memF.add(float64(p.shFW/p.shReads), float64(p.shReads))
@@ -746,10 +785,23 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 	if ev.Decision != event.Deny {
 		p.total.add(h)
 	}
-	if !p.seen.add(h) {
+	entry, isNew := p.seen.touch(h)
+	if !isNew {
+		if v := *entry; v&setAgain == 0 {
+			*entry = v | setAgain
+			if v&setMarked != 0 && p.today.once > 0 {
+				p.today.once-- // a second look: part of a visit
+			}
+		}
 		return
 	}
 	t := &p.today
+	if entry != nil && p.onceCountable(ev, h) {
+		*entry |= setMarked
+		t.once++
+		t.onceBase++
+		p.onceNew = true
+	}
 	old := *t
 	expl := p.explained(ev, h)
 	w := int32(1)
@@ -858,6 +910,23 @@ func (p *person) read(e *Engine, ev *event.Event, u instant) {
 		p.hoursTotal /= 2
 	}
 	p.sequential(e, ev.Customer)
+}
+
+// onceCountable reports whether a read of customer h counts towards the
+// customers opened only once: not a refusal (nothing was shown), not under
+// a ticket the CRM opened (review batches look at each record once), nor,
+// in events without a basis, under a ticket somebody else opened.
+func (p *person) onceCountable(ev *event.Event, h uint64) bool {
+	if ev.Decision == event.Deny {
+		return false
+	}
+	switch ev.Basis {
+	case event.BasisCRMTicket:
+		return false
+	case "":
+		return !strings.HasPrefix(ev.Purpose, "ticket:") || p.selfTickets.has(h)
+	}
+	return true
 }
 
 // foreignWeight weighs (×10) a read of a customer from another region or
@@ -998,7 +1067,7 @@ func (p *person) reasons() []string {
 	}
 	var list []kr
 	for _, f := range p.findings {
-		if f.score >= 0.3 && f.reason != "" {
+		if f.score >= minReasonScore && f.reason != "" {
 			list = append(list, kr{f.score, f.reason})
 		}
 	}

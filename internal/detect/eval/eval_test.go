@@ -57,16 +57,18 @@ func TestMedian(t *testing.T) {
 // TestSparseVariant runs the second generator variant, where staff rarely
 // search or take consents and events lack found and customer_site: the
 // traces that explain a read are mostly missing. False alerts and time to
-// detect must still meet the goals; recall is lower here (rings and
-// slow-and-low are then visible only as volume against the person's own
-// history), and the test pins a floor so it does not silently fall.
+// detect must still meet the goals; recall was lower here (rings and
+// slow-and-low visible only as volume against the person's own history:
+// 18 of 22 before the once detector, 21 of 22 with it, which sees the one
+// look a harvest takes at each record), and the test pins a floor so it
+// does not silently fall.
 func TestSparseVariant(t *testing.T) {
 	res := Run(scenario.Params{People: 120, Days: 21, Variant: 1}, []uint64{4, 5}, detect.DefaultConfig(), nil)
 	d := res.Detectors
 	t.Logf("sparse: recall %.3f (%d/%d), false %.2f/1000, median records %.0f; missed %d",
 		d.Recall, d.Detected, d.Insiders, d.FalsePer1000, d.MedianRecords, len(res.Missed))
-	if d.Recall < 0.65 {
-		t.Errorf("sparse recall %.3f < 0.65", d.Recall)
+	if d.Recall < 0.9 {
+		t.Errorf("sparse recall %.3f < 0.9", d.Recall)
 	}
 	if d.FalsePer1000 > 0.5 {
 		t.Errorf("sparse: %.2f false alerts per 1,000 employee-days > 0.5; samples %+v", d.FalsePer1000, res.FalseSamples)
