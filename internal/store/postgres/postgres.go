@@ -274,10 +274,10 @@ func importTx(ctx context.Context, tx pgx.Tx, customers []store.Customer, princi
 	{
 		err := chunks(customers, importChunk, func(cs []store.Customer) error {
 			var (
-				ids, regions, sites, scopes               = make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs))
-				names, phones, accounts [][]byte
-				pidx, aidx, nidx        []*int64
-				canary                  = make([]bool, len(cs))
+				ids, regions, sites, scopes = make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs))
+				names, phones, accounts     [][]byte
+				pidx, aidx, nidx            []*int64
+				canary                      = make([]bool, len(cs))
 			)
 			for i, c := range cs {
 				ids[i], regions[i], sites[i], scopes[i], canary[i] = c.ID, c.Region, c.Site, c.Scope, c.Canary
