@@ -603,7 +603,12 @@ func (s *Store) CustomersByIndex(ctx context.Context, kind string, index []byte)
 	if len(index) == 0 {
 		return nil, nil
 	}
-	rows, err := s.r.QueryContext(ctx, row.SelectCustomers+`WHERE c.`+col+` = ? ORDER BY c.id`, store.IndexInt(index))
+	q := row.SelectCustomers + `WHERE c.` + col + ` = ? ORDER BY c.id`
+	var rows *sql.Rows
+	st, err := s.prep(ctx, s.r, q) // exact search runs it on every call
+	if err == nil {
+		rows, err = st.QueryContext(ctx, store.IndexInt(index))
+	}
 	cs, err := collect(rows, err, row.Customer)
 	if err != nil {
 		return nil, fmt.Errorf("customers by index: %w", err)
