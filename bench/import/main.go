@@ -18,8 +18,9 @@
 //
 // With -shape it also times the sqlite3 shell building, from random bytes
 // of the same sizes, the table custos builds: the same columns and row
-// sizes, the id key and the three blob lookup indexes, in one WAL
-// transaction, checkpointed. It seals nothing and parses nothing, so it is
+// sizes, the page size, the id key and the three integer lookup indexes
+// (blind indexes are 64-bit integers), in one WAL transaction,
+// checkpointed. It seals nothing and parses nothing, so it is
 // what the C library itself needs for the store's shape (custos uses
 // modernc.org/sqlite, the same library translated to Go).
 //
@@ -121,20 +122,21 @@ func main() {
 // writeShapeScript writes the sqlite3 script of -shape for n rows and
 // returns its path. The row sizes are those of a sealed customer of the
 // generated file (sealed name 35 bytes, phone 42, account 54, blind
-// indexes 32); the settings are the import's (WAL, synchronous FULL, a
-// 64 MiB cache while rows go in, index sorts in 8 MiB runs on two helper
-// threads).
+// indexes random 64-bit integers); the settings are the import's (16 KiB
+// pages, WAL, synchronous FULL, a 64 MiB cache while rows go in, index
+// sorts in 8 MiB runs on two helper threads).
 func writeShapeScript(work string, n int) string {
 	path := filepath.Join(work, "shape.sql")
-	script := fmt.Sprintf(`PRAGMA journal_mode=WAL;
+	script := fmt.Sprintf(`PRAGMA page_size=16384;
+PRAGMA journal_mode=WAL;
 PRAGMA synchronous=FULL;
 PRAGMA cache_size=-65536;
 CREATE TABLE customers (id TEXT PRIMARY KEY, region TEXT NOT NULL, site TEXT NOT NULL,
-	name BLOB, phone BLOB, account BLOB, phone_idx BLOB, account_idx BLOB, name_idx BLOB,
+	name BLOB, phone BLOB, account BLOB, phone_idx INTEGER, account_idx INTEGER, name_idx INTEGER,
 	canary INTEGER NOT NULL DEFAULT 0, scope TEXT NOT NULL DEFAULT '');
 BEGIN;
 INSERT INTO customers SELECT printf('c-%%08d', value), 'GD', printf('store-%%04d', value %% 5000),
-	randomblob(35), randomblob(42), randomblob(54), randomblob(32), randomblob(32), randomblob(32), 0, ''
+	randomblob(35), randomblob(42), randomblob(54), random(), random(), random(), 0, ''
 	FROM generate_series(0, %d);
 PRAGMA threads=2;
 PRAGMA cache_size=-8192;
