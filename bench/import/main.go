@@ -99,11 +99,11 @@ func main() {
 			"-cmd", ".read "+writeShapeScript(work, *n), ".quit"))
 	}
 	imp := measure("custos import", bin, append(append([]string{"import"}, store...), "--customers", csv)...)
-	fmt.Printf("\n%-22s %10s %12s\n", "", "wall", "peak RSS")
+	fmt.Printf("\n%-22s %10s %12s %10s\n", "", "wall", "peak RSS", "CPU")
 	for _, m := range append(base, imp) {
-		fmt.Printf("%-22s %9.2fs %9.0f MB\n", m.name, m.wall.Seconds(), float64(m.rss)/1024)
+		fmt.Printf("%-22s %9.2fs %9.0f MB %9.2fs\n", m.name, m.wall.Seconds(), float64(m.rss)/1024, m.cpu.Seconds())
 	}
-	fmt.Printf("ratio custos/raw: %.2fx\n", imp.wall.Seconds()/raw.wall.Seconds())
+	fmt.Printf("ratio custos/raw: %.2fx (CPU time: %.2fx)\n", imp.wall.Seconds()/raw.wall.Seconds(), imp.cpu.Seconds()/raw.cpu.Seconds())
 	if len(base) > 1 {
 		fmt.Printf("ratio same shape/raw: %.2fx, custos/same shape: %.2fx\n",
 			base[1].wall.Seconds()/raw.wall.Seconds(), imp.wall.Seconds()/base[1].wall.Seconds())
@@ -155,12 +155,15 @@ PRAGMA wal_checkpoint(TRUNCATE);
 type result struct {
 	name string
 	wall time.Duration
-	rss  int64 // KiB
+	cpu  time.Duration // user + system: less sensitive than wall to a loaded machine
+	rss  int64         // KiB
 }
 
 var (
 	reWall = regexp.MustCompile(`Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)`)
 	reRSS  = regexp.MustCompile(`Maximum resident set size \(kbytes\): (\d+)`)
+	reUser = regexp.MustCompile(`User time \(seconds\): (\S+)`)
+	reSys  = regexp.MustCompile(`System time \(seconds\): (\S+)`)
 )
 
 // measure runs name under /usr/bin/time -v and reads its report.
@@ -179,6 +182,12 @@ func measure(label, name string, args ...string) result {
 	}
 	res := result{name: label, wall: parseClock(w[1])}
 	res.rss, _ = strconv.ParseInt(r[1], 10, 64)
+	for _, re := range []*regexp.Regexp{reUser, reSys} {
+		if m := re.FindStringSubmatch(out); m != nil {
+			secs, _ := strconv.ParseFloat(m[1], 64)
+			res.cpu += time.Duration(secs * float64(time.Second))
+		}
+	}
 	return res
 }
 
