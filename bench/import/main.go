@@ -18,7 +18,7 @@
 //
 // With -shape it also times the sqlite3 shell building, from random bytes
 // of the same sizes, the table custos builds: the same columns and row
-// sizes, the page size, the id key and the three integer lookup indexes
+// sizes, the id key and the three integer lookup indexes
 // (blind indexes are 64-bit integers), in one WAL transaction,
 // checkpointed. It seals nothing and parses nothing, so it is
 // what the C library itself needs for the store's shape (custos uses
@@ -122,13 +122,12 @@ func main() {
 // writeShapeScript writes the sqlite3 script of -shape for n rows and
 // returns its path. The row sizes are those of a sealed customer of the
 // generated file (sealed name 35 bytes, phone 42, account 54, blind
-// indexes random 64-bit integers); the settings are the import's (16 KiB
-// pages, WAL, synchronous FULL, a 64 MiB cache while rows go in, index
+// indexes random 64-bit integers); the settings are the import's (WAL,
+// synchronous FULL, a 64 MiB cache while rows go in, index
 // sorts in 8 MiB runs on two helper threads).
 func writeShapeScript(work string, n int) string {
 	path := filepath.Join(work, "shape.sql")
-	script := fmt.Sprintf(`PRAGMA page_size=16384;
-PRAGMA journal_mode=WAL;
+	script := fmt.Sprintf(`PRAGMA journal_mode=WAL;
 PRAGMA synchronous=FULL;
 PRAGMA cache_size=-65536;
 CREATE TABLE customers (id TEXT PRIMARY KEY, region TEXT NOT NULL, site TEXT NOT NULL,

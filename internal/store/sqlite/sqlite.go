@@ -151,9 +151,6 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	// The writer overwrites what it deletes or replaces with zeros
 	// (secure_delete), so a replaced record key leaves no copy in the
 	// file's free space (docs/THREATS.md, erasure).
-	if err := setPageSize(ctx, path); err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
 	w, err := openDB(dsn(false, "wal_autocheckpoint(0)", "secure_delete(1)"))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)

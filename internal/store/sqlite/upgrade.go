@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"strings"
 )
 
@@ -90,27 +89,4 @@ func upgradeIndexes(ctx context.Context, w *sql.DB) error {
 		}
 	}
 	return tx.Commit()
-}
-
-// newPageSize is the page size of a database Open creates (SQLite's
-// default is 4096). Measured on the import of 1M customers: see
-// docs/PERFORMANCE.md, issue 21.
-const newPageSize = 16384
-
-// setPageSize gives a new (empty) database file at path newPageSize pages.
-// A page size holds only until the file's first page is written, and WAL
-// mode writes it, so this runs before the store's connections (whose DSN
-// pragmas set WAL mode first) open the file. Other files keep theirs.
-func setPageSize(ctx context.Context, path string) error {
-	fi, err := os.Stat(path)
-	if err != nil || fi.Size() > 0 {
-		return err
-	}
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	_, err = db.ExecContext(ctx, fmt.Sprintf(`PRAGMA page_size = %d; PRAGMA journal_mode = WAL`, newPageSize))
-	return err
 }
