@@ -65,13 +65,13 @@ func (g *Gateway) Search(ctx context.Context, p store.Principal, q Query, purpos
 		if perr != nil {
 			return CustomerView{}, BadRequest("phone must be a full number, e.g. +8613800138000")
 		}
-		c, err = g.Store.CustomerByPhone(ctx, g.Vault.BlindIndex(vault.IndexPhone, ph))
+		c, err = g.Vault.FindCustomer(ctx, g.Store, vault.IndexPhone, ph)
 	} else {
 		a := vault.NormalizeAccount(*q.Account)
 		if a == "" || strings.ContainsAny(a, "*%?") || len(a) > 320 {
 			return CustomerView{}, BadRequest("exact match only: give a whole account, no wildcards")
 		}
-		c, err = g.Store.CustomerByAccount(ctx, g.Vault.BlindIndex(vault.IndexAccount, a))
+		c, err = g.Vault.FindCustomer(ctx, g.Store, vault.IndexAccount, a)
 	}
 	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -57,7 +57,7 @@ func (g *Gateway) SubjectLogin(ctx context.Context, phone, source string) (Conse
 		"too many codes requested for this number; try again later"); err != nil {
 		return ConsentView{}, err
 	}
-	cust, err := g.Store.CustomerByPhone(ctx, index)
+	cust, err := g.Vault.FindCustomer(ctx, g.Store, vault.IndexPhone, ph)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return ConsentView{}, err
 	}

@@ -25,30 +25,47 @@ func QuotaCharged(ev event.Event) bool {
 }
 
 // Lookup collects the answers of a batched customer lookup: for each key
-// asked, the customer found (the smallest id when several share a key) and
-// whether it is a canary.
+// asked, the customer found (the smallest id when several share a key),
+// whether it is a canary, and whether several customers share the key
+// (Shared: a collision of 64-bit blind indexes, which the caller resolves
+// by the opened values).
 type Lookup struct {
 	IDs    []string
 	Canary []bool
+	Shared []bool
 	pos    map[string][]int
 }
 
-// NewLookup prepares answers for keys.
-func NewLookup(keys [][]byte) *Lookup {
-	l := &Lookup{IDs: make([]string, len(keys)), Canary: make([]bool, len(keys)), pos: make(map[string][]int, len(keys))}
+// NewLookup prepares answers for keys: ids for kind "id", blind indexes
+// otherwise (compared as stored: IndexKey).
+func NewLookup(kind string, keys [][]byte) *Lookup {
+	l := &Lookup{IDs: make([]string, len(keys)), Canary: make([]bool, len(keys)), Shared: make([]bool, len(keys)),
+		pos: make(map[string][]int, len(keys))}
 	for i, k := range keys {
+		if kind != "id" && len(k) > 0 {
+			k = IndexBytes(IndexInt(k))
+		}
 		l.pos[string(k)] = append(l.pos[string(k)], i)
 	}
 	return l
 }
 
-// Found records that key belongs to customer id.
+// Found records that key (an id, or a blind index as IndexBytes returns
+// it) belongs to customer id.
 func (l *Lookup) Found(key []byte, id string, canary bool) {
 	for _, i := range l.pos[string(key)] {
+		if l.IDs[i] != "" && l.IDs[i] != id {
+			l.Shared[i] = true
+		}
 		if l.IDs[i] == "" || id < l.IDs[i] {
 			l.IDs[i], l.Canary[i] = id, canary
 		}
 	}
+}
+
+// FoundIndex is Found for a blind index as stored (IndexKey).
+func (l *Lookup) FoundIndex(key int64, id string, canary bool) {
+	l.Found(IndexBytes(key), id, canary)
 }
 
 // RateWindow returns the fixed window of length window that holds now:

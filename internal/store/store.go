@@ -90,7 +90,10 @@ type Customer struct {
 	// key itself. Stores keep it apart from the record (customer_keys), so
 	// that erasing it makes every other copy of the ciphertexts unreadable.
 	Key []byte
-	// Blind indexes (keyed HMAC of the normalised value); nil when empty.
+	// Blind indexes (the first IndexSize bytes of a keyed HMAC of the
+	// normalised value); nil when empty. Stores keep them as integers
+	// (IndexKey): one longer than IndexSize reads back cut to its first
+	// IndexSize bytes.
 	PhoneIndex, AccountIndex, NameIndex []byte
 	// Canary marks a synthetic record planted to catch leaks; Scope is the
 	// org or site it was shown to ("org:dist-017", "site:store-0931").
@@ -233,6 +236,7 @@ type BreakGlass struct {
 type Store interface {
 	Investigations
 	Incidents
+	Candidates
 
 	// Import stores a whole batch in one transaction: all or nothing.
 	// Existing rows with the same id are replaced, except that an existing
@@ -240,7 +244,11 @@ type Store interface {
 	Import(ctx context.Context, b Batch) error
 
 	Customer(ctx context.Context, id string) (Customer, error)
-	// CustomerByPhone and CustomerByAccount look up by blind index.
+	// CustomerByPhone and CustomerByAccount look up by blind index and
+	// return the customer with the smallest id among those that have it. A
+	// blind index can collide (see IndexSize): a caller that acts on the
+	// match MUST use CustomersByIndex and check the opened value instead
+	// (vault.Vault.FindCustomer does).
 	CustomerByPhone(ctx context.Context, index []byte) (Customer, error)
 	CustomerByAccount(ctx context.Context, index []byte) (Customer, error)
 	// CustomerIDsByName returns every customer whose name index matches.

@@ -26,15 +26,21 @@ type Store interface {
 	CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error)
 	CustomerIDsByName(ctx context.Context, index []byte) ([]string, error)
 	CustomerCount(ctx context.Context) (int, error)
+	// CustomersByIndex serves the phone and account lookups: a 64-bit
+	// blind index can be shared, so the resolver opens the candidates
+	// (vault.Vault.FindCustomer).
+	store.Candidates
 }
 
 // CustomerLookup is an optional Store method that resolves many keys in one
 // query, an order of magnitude cheaper than one query per leaked row. kind
 // is "id", "phone" or "account"; keys are ids or blind indexes. For each
-// key, in order, it returns the matching customer's id ("" if none) and
-// whether that customer is a canary.
+// key, in order, it returns the matching customer's id ("" if none),
+// whether that customer is a canary, and whether several customers share
+// the key (a collision of 64-bit blind indexes: the resolver then looks
+// that value up again, opening the candidates).
 type CustomerLookup interface {
-	LookupCustomers(ctx context.Context, kind string, keys [][]byte) (ids []string, canary []bool, err error)
+	LookupCustomers(ctx context.Context, kind string, keys [][]byte) (ids []string, canary, shared []bool, err error)
 }
 
 // Snapshot policy for a long-running Tracer: rewrite the snapshot when this
@@ -205,12 +211,31 @@ func (r *storeResolver) ByID(ctx context.Context, id string) (string, bool, erro
 	return r.found(r.st.Customer(ctx, id))
 }
 
+// ByPhone and ByAccount resolve through the current blind indexes,
+// opening the candidates, and then through the former ones (which keep no
+// value to open: a match there is the customer that once had the index).
 func (r *storeResolver) ByPhone(ctx context.Context, phone string) (string, bool, error) {
-	return r.found(r.st.CustomerByPhone(ctx, r.v.BlindIndex(vault.IndexPhone, phone)))
+	return r.byValue(ctx, vault.IndexPhone, phone)
 }
 
 func (r *storeResolver) ByAccount(ctx context.Context, account string) (string, bool, error) {
-	return r.found(r.st.CustomerByAccount(ctx, r.v.BlindIndex(vault.IndexAccount, account)))
+	return r.byValue(ctx, vault.IndexAccount, account)
+}
+
+func (r *storeResolver) byValue(ctx context.Context, kind, normalized string) (string, bool, error) {
+	id, ok, err := r.found(r.v.FindCustomer(ctx, r.st, kind, normalized))
+	if ok || err != nil {
+		return id, ok, err
+	}
+	f, isF := r.st.(store.FormerIndexes)
+	if !isF {
+		return "", false, nil
+	}
+	ids, err := f.CustomerByFormer(ctx, kind, r.v.BlindIndex(kind, normalized))
+	if err != nil || len(ids) == 0 {
+		return "", false, err
+	}
+	return r.found(r.st.Customer(ctx, ids[0]))
 }
 
 func (r *storeResolver) ByName(ctx context.Context, name string) ([]string, error) {
@@ -235,14 +260,23 @@ func (b batchStoreResolver) ResolveBatch(ctx context.Context, column string, val
 			keys[i] = []byte(v)
 		}
 	}
-	ids, canary, err := b.lk.LookupCustomers(ctx, column, keys)
+	ids, canary, shared, err := b.lk.LookupCustomers(ctx, column, keys)
 	if err != nil {
 		return nil, err
 	}
-	if len(ids) != len(keys) || len(canary) != len(keys) {
+	if len(ids) != len(keys) || len(canary) != len(keys) || len(shared) != len(keys) {
 		return nil, fmt.Errorf("lookup customers: %d results for %d keys", len(ids), len(keys))
 	}
 	for i, id := range ids {
+		if shared[i] && (column == ColumnPhone || column == ColumnAccount) {
+			// Several customers share this blind index: the one whose
+			// opened value is the leaked one, if any.
+			if id, _, err = b.byValue(ctx, column, values[i]); err != nil {
+				return nil, err
+			}
+			ids[i] = id
+			continue
+		}
 		if id != "" {
 			b.canary.Store(id, canary[i])
 		}

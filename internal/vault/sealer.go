@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"hash"
+
+	"github.com/custos-dev/custos/internal/store"
 )
 
 // Sealer seals records and computes blind indexes exactly as its Vault
@@ -92,5 +94,6 @@ func (s *Sealer) BlindIndex(kind, normalized string) []byte {
 	s.mac.Write([]byte(kind))
 	s.mac.Write([]byte{0})
 	s.mac.Write([]byte(normalized))
-	return s.mac.Sum(make([]byte, 0, sha256.Size))
+	var sum [sha256.Size]byte
+	return append(make([]byte, 0, store.IndexSize), s.mac.Sum(sum[:0])[:store.IndexSize]...)
 }

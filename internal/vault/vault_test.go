@@ -3,6 +3,8 @@ package vault
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -197,6 +199,16 @@ func TestBlindIndexAndTokens(t *testing.T) {
 	if bytes.Equal(a, other.BlindIndex(IndexPhone, "+8613800138000")) {
 		t.Error("blind index is the same in two deployments: not keyed")
 	}
+	if len(a) != store.IndexSize {
+		t.Errorf("blind index of %d bytes, want %d", len(a), store.IndexSize)
+	}
+	// The first 8 bytes of the HMAC: what stores converted from the whole
+	// HMACs they kept before is what the vault computes now.
+	m := hmac.New(sha256.New, v.index[:])
+	m.Write([]byte("phone\x00+8613800138000"))
+	if full := m.Sum(nil); !bytes.Equal(a, full[:store.IndexSize]) {
+		t.Errorf("blind index %x is not the start of the HMAC %x", a, full)
+	}
 	h := v.TokenHash("tok-1234567890abcdef")
 	if !v.TokenMatches("tok-1234567890abcdef", h) || v.TokenMatches("tok-1234567890abcdeg", h) {
 		t.Error("TokenMatches")
@@ -320,5 +332,57 @@ func BenchmarkSealLegacy(b *testing.B) {
 		v.Seal("c-0001234567", "name", "Li Wei")
 		v.Seal("c-0001234567", "phone", "+8613800138000")
 		v.Seal("c-0001234567", "account", "li.wei1234@example.com")
+	}
+}
+
+// candidates is a store that answers every blind index lookup with the
+// same customers: as if their indexes collided.
+type candidates []store.Customer
+
+func (c candidates) CustomersByIndex(context.Context, string, []byte) ([]store.Customer, error) {
+	return c, nil
+}
+
+// TestFindCustomer: a blind index is a candidate, not an identifier. Of
+// the customers sharing it, FindCustomer returns only the one whose opened
+// value is the one looked for, so a collision never yields someone else.
+func TestFindCustomer(t *testing.T) {
+	ctx := t.Context()
+	v, _, _ := openVault(t)
+	s := v.NewSealer()
+	seal := func(id, name, phone, account string) store.Customer {
+		r, key := s.NewRecord(id)
+		return store.Customer{ID: id, Key: key, Name: s.Seal(r, "name", name), Phone: s.Seal(r, "phone", phone),
+			Account: s.Seal(r, "account", account)}
+	}
+	a := seal("c-1", "Li Wei", "+8613800000001", "a@example.com")
+	b := seal("c-2", "Wang Fang", "+8613800000002", "b@example.com")
+	damaged := seal("c-0", "Zhao Min", "+8613800000002", "b@example.com")
+	damaged.Key = b.Key // another record's key: does not open
+	st := candidates{damaged, a, b}
+	for _, tc := range []struct {
+		kind, value, want string
+	}{
+		{IndexPhone, "+8613800000002", "c-2"},
+		{IndexPhone, "+8613800000001", "c-1"},
+		{IndexPhone, "+8613800000003", ""},
+		{IndexAccount, "b@example.com", "c-2"},
+		{IndexAccount, "c@example.com", ""},
+		{IndexName, "wang fang", "c-2"},
+		{IndexPhone, "", ""},
+	} {
+		c, err := v.FindCustomer(ctx, st, tc.kind, tc.value)
+		if tc.want == "" {
+			if !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("FindCustomer(%s, %q) = %s, %v; want ErrNotFound", tc.kind, tc.value, c.ID, err)
+			}
+			continue
+		}
+		if err != nil || c.ID != tc.want {
+			t.Errorf("FindCustomer(%s, %q) = %s, %v; want %s", tc.kind, tc.value, c.ID, err, tc.want)
+		}
+	}
+	if _, err := v.FindCustomer(ctx, st, "region", "GD"); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("FindCustomer of an unknown kind: %v", err)
 	}
 }

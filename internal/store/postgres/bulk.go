@@ -76,7 +76,7 @@ func (s *Store) LoadCustomers(ctx context.Context, opt store.LoadOptions) (store
 		`SET LOCAL maintenance_work_mem = '256MB'`,
 		`CREATE TEMP TABLE load_customers (
 			line BIGINT NOT NULL, id TEXT NOT NULL, region TEXT NOT NULL, site TEXT NOT NULL,
-			name BYTEA, phone BYTEA, account BYTEA, phone_idx BYTEA, account_idx BYTEA, name_idx BYTEA,
+			name BYTEA, phone BYTEA, account BYTEA, phone_idx BIGINT, account_idx BIGINT, name_idx BIGINT,
 			canary BOOLEAN NOT NULL, scope TEXT NOT NULL, wrapped BYTEA) ON COMMIT DROP`,
 	} {
 		if _, err := tx.Exec(ctx, q); err != nil {
@@ -95,7 +95,7 @@ func (l *load) Add(ctx context.Context, rows []store.StagedCustomer) error {
 	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 		c := rows[i].Customer
 		return []any{int64(rows[i].Line), c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account,
-			nonEmpty(c.PhoneIndex), nonEmpty(c.AccountIndex), nonEmpty(c.NameIndex), c.Canary, c.Scope, c.Key}, nil
+			store.IndexKey(c.PhoneIndex), store.IndexKey(c.AccountIndex), store.IndexKey(c.NameIndex), c.Canary, c.Scope, c.Key}, nil
 	})
 	if _, err := l.tx.CopyFrom(ctx, pgx.Identifier{"load_customers"}, loadColumns, src); err != nil {
 		return fmt.Errorf("load customers: copy: %w", err)
@@ -280,7 +280,7 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, customerLock, c.ID); err != nil {
 			return err
 		}
-		var pidx, aidx []byte
+		var pidx, aidx *int64
 		err := tx.QueryRow(ctx, `SELECT phone_idx, account_idx FROM customers WHERE id = $1`, c.ID).Scan(&pidx, &aidx)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
@@ -300,8 +300,8 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 			name = EXCLUDED.name, phone = EXCLUDED.phone, account = EXCLUDED.account,
 			phone_idx = EXCLUDED.phone_idx, account_idx = EXCLUDED.account_idx, name_idx = EXCLUDED.name_idx,
 			canary = EXCLUDED.canary, scope = EXCLUDED.scope`,
-			c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account, nonEmpty(c.PhoneIndex), nonEmpty(c.AccountIndex),
-			nonEmpty(c.NameIndex), c.Canary, c.Scope)
+			c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account, store.IndexKey(c.PhoneIndex), store.IndexKey(c.AccountIndex),
+			store.IndexKey(c.NameIndex), c.Canary, c.Scope)
 		if err != nil {
 			return err
 		}
@@ -313,18 +313,62 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 	return created, nil
 }
 
-func keepFormer(ctx context.Context, tx pgx.Tx, id string, at time.Time, kind string, old, cur []byte) error {
-	if len(old) == 0 || string(old) == string(cur) {
+// keepFormer keeps old, the stored blind index of kind that c's write
+// replaces with cur, as a former index (nothing if it had none or keeps it).
+func keepFormer(ctx context.Context, tx pgx.Tx, id string, at time.Time, kind string, old *int64, cur []byte) error {
+	if old == nil || (len(cur) > 0 && *old == store.IndexInt(cur)) {
 		return nil
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO customer_former (kind, idx, customer, replaced_at) VALUES ($1,$2,$3,$4)
-		ON CONFLICT DO NOTHING`, kind, old, id, row.Nanos(at))
+		ON CONFLICT DO NOTHING`, kind, *old, id, row.Nanos(at))
 	return err
+}
+
+// indexPtr is store.IndexKey for a bigint[] argument (nil for NULL).
+func indexPtr(b []byte) *int64 {
+	if len(b) == 0 {
+		return nil
+	}
+	k := store.IndexInt(b)
+	return &k
+}
+
+// indexInts returns the stored forms of the non-empty blind indexes keys.
+func indexInts(keys [][]byte) []int64 {
+	out := make([]int64, 0, len(keys))
+	for _, k := range keys {
+		if len(k) > 0 {
+			out = append(out, store.IndexInt(k))
+		}
+	}
+	return out
+}
+
+// indexColumns are the customers table's blind index columns by kind.
+var indexColumns = map[string]string{store.IndexPhone: "phone_idx", store.IndexAccount: "account_idx", store.IndexName: "name_idx"}
+
+// CustomersByIndex returns the customers whose blind index of kind is
+// index, in id order.
+func (s *Store) CustomersByIndex(ctx context.Context, kind string, index []byte) ([]store.Customer, error) {
+	col, ok := indexColumns[kind]
+	if !ok {
+		return nil, fmt.Errorf("customers by index: unknown kind %q", kind)
+	}
+	if len(index) == 0 {
+		return nil, nil
+	}
+	rows, _ := s.pool.Query(ctx, row.SelectCustomers+`WHERE c.`+col+` = $1 ORDER BY c.id`, store.IndexInt(index))
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Customer, error) { return row.Customer(r) })
+	if err != nil {
+		return nil, fmt.Errorf("customers by index: %w", err)
+	}
+	return cs, nil
 }
 
 // CustomerByFormer returns the customers that once had index idx.
 func (s *Store) CustomerByFormer(ctx context.Context, kind string, idx []byte) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT customer FROM customer_former WHERE kind = $1 AND idx = $2 ORDER BY customer`, kind, idx)
+	rows, err := s.pool.Query(ctx, `SELECT customer FROM customer_former WHERE kind = $1 AND idx = $2 ORDER BY customer`,
+		kind, store.IndexKey(idx))
 	if err != nil {
 		return nil, fmt.Errorf("customer by former index: %w", err)
 	}
@@ -341,10 +385,10 @@ func (s *Store) lookupFormer(ctx context.Context, kind string, keys [][]byte, re
 	if kind != store.FormerPhone && kind != store.FormerAccount {
 		return nil
 	}
-	var miss [][]byte
+	var miss []int64
 	for i, k := range keys {
 		if res.IDs[i] == "" && len(k) > 0 {
-			miss = append(miss, k)
+			miss = append(miss, store.IndexInt(k))
 		}
 	}
 	if len(miss) == 0 {
@@ -357,13 +401,13 @@ func (s *Store) lookupFormer(ctx context.Context, kind string, keys [][]byte, re
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k []byte
+		var k int64
 		var id string
 		var canary bool
 		if err := rows.Scan(&k, &id, &canary); err != nil {
 			return err
 		}
-		res.Found(k, id, canary)
+		res.FoundIndex(k, id, canary)
 	}
 	return rows.Err()
 }

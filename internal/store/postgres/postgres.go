@@ -211,7 +211,7 @@ func chunks[T any](items []T, n int, fn func([]T) error) error {
 const upsertCustomers = `INSERT INTO customers
 	(id, region, site, name, phone, account, phone_idx, account_idx, name_idx, canary, scope)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[],
-		$7::bytea[], $8::bytea[], $9::bytea[], $10::boolean[], $11::text[])
+		$7::bigint[], $8::bigint[], $9::bigint[], $10::boolean[], $11::text[])
 	ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region, site = EXCLUDED.site,
 		name = EXCLUDED.name, phone = EXCLUDED.phone, account = EXCLUDED.account,
 		phone_idx = EXCLUDED.phone_idx, account_idx = EXCLUDED.account_idx, name_idx = EXCLUDED.name_idx,
@@ -278,16 +278,17 @@ func importTx(ctx context.Context, tx pgx.Tx, customers []store.Customer, princi
 	{
 		err := chunks(customers, importChunk, func(cs []store.Customer) error {
 			var (
-				ids, regions, sites, scopes               = make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs))
-				names, phones, accounts, pidx, aidx, nidx [][]byte
-				canary                                    = make([]bool, len(cs))
+				ids, regions, sites, scopes = make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs))
+				names, phones, accounts     [][]byte
+				pidx, aidx, nidx            []*int64
+				canary                      = make([]bool, len(cs))
 			)
 			for i, c := range cs {
 				ids[i], regions[i], sites[i], scopes[i], canary[i] = c.ID, c.Region, c.Site, c.Scope, c.Canary
 				names, phones, accounts = append(names, c.Name), append(phones, c.Phone), append(accounts, c.Account)
-				pidx = append(pidx, nonEmpty(c.PhoneIndex))
-				aidx = append(aidx, nonEmpty(c.AccountIndex))
-				nidx = append(nidx, nonEmpty(c.NameIndex))
+				pidx = append(pidx, indexPtr(c.PhoneIndex))
+				aidx = append(aidx, indexPtr(c.AccountIndex))
+				nidx = append(nidx, indexPtr(c.NameIndex))
 			}
 			if _, err := tx.Exec(ctx, upsertCustomers, ids, regions, sites, names, phones, accounts, pidx, aidx, nidx, canary, scopes); err != nil {
 				return fmt.Errorf("customers: %w", err)
@@ -354,17 +355,17 @@ func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error)
 
 // CustomerByPhone returns the customer with the phone blind index.
 func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
-	return row.One(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE phone_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)), row.Customer)
+	return row.One(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE phone_idx = $1 ORDER BY id LIMIT 1`, store.IndexKey(index)), row.Customer)
 }
 
 // CustomerByAccount returns the customer with the account blind index.
 func (s *Store) CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error) {
-	return row.One(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE account_idx = $1 ORDER BY id LIMIT 1`, nonEmpty(index)), row.Customer)
+	return row.One(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE account_idx = $1 ORDER BY id LIMIT 1`, store.IndexKey(index)), row.Customer)
 }
 
 // CustomerIDsByName returns the ids of customers with the name blind index.
 func (s *Store) CustomerIDsByName(ctx context.Context, index []byte) ([]string, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT id FROM customers WHERE name_idx = $1 ORDER BY id`, nonEmpty(index))
+	rows, _ := s.pool.Query(ctx, `SELECT id FROM customers WHERE name_idx = $1 ORDER BY id`, store.IndexKey(index))
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("customers by name: %w", err)
@@ -719,46 +720,56 @@ func (s *Store) SetMeta(ctx context.Context, key string, value []byte) error {
 
 // LookupCustomers resolves many keys in one query: kind is "id", "phone" or
 // "account", keys are ids or blind indexes. ids[i] is the customer for
-// keys[i] ("" if none; the smallest id when several share a key) and
-// canary[i] whether it is a canary. Leak tracing uses it.
-func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte) (ids []string, canary []bool, err error) {
-	res := store.NewLookup(keys)
+// keys[i] ("" if none; the smallest id when several share a key),
+// canary[i] whether it is a canary and shared[i] whether several customers
+// share the key. Leak tracing uses it.
+func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte) (ids []string, canary, shared []bool, err error) {
+	res := store.NewLookup(kind, keys)
 	var q string
 	var arg any
 	switch kind {
 	case "id":
-		q = `SELECT convert_to(id, 'UTF8'), id, canary FROM customers WHERE id = ANY($1)`
+		q = `SELECT id, canary FROM customers WHERE id = ANY($1)`
 		strs := make([]string, len(keys))
 		for i, k := range keys {
 			strs[i] = string(k)
 		}
 		arg = strs
 	case "phone":
-		q, arg = `SELECT phone_idx, id, canary FROM customers WHERE phone_idx = ANY($1)`, keys
+		q, arg = `SELECT phone_idx, id, canary FROM customers WHERE phone_idx = ANY($1)`, indexInts(keys)
 	case "account":
-		q, arg = `SELECT account_idx, id, canary FROM customers WHERE account_idx = ANY($1)`, keys
+		q, arg = `SELECT account_idx, id, canary FROM customers WHERE account_idx = ANY($1)`, indexInts(keys)
 	default:
-		return nil, nil, fmt.Errorf("lookup customers: unknown kind %q", kind)
+		return nil, nil, nil, fmt.Errorf("lookup customers: unknown kind %q", kind)
 	}
 	rows, err := s.pool.Query(ctx, q, arg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("lookup customers: %w", err)
+		return nil, nil, nil, fmt.Errorf("lookup customers: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k []byte
+		var k int64
 		var id string
 		var c bool
-		if err := rows.Scan(&k, &id, &c); err != nil {
-			return nil, nil, fmt.Errorf("lookup customers: %w", err)
+		if kind == "id" {
+			err = rows.Scan(&id, &c)
+		} else {
+			err = rows.Scan(&k, &id, &c)
 		}
-		res.Found(k, id, c)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("lookup customers: %w", err)
+		}
+		if kind == "id" {
+			res.Found([]byte(id), id, c)
+		} else {
+			res.FoundIndex(k, id, c)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("lookup customers: %w", err)
+		return nil, nil, nil, fmt.Errorf("lookup customers: %w", err)
 	}
 	if err := s.lookupFormer(ctx, kind, keys, res); err != nil {
-		return nil, nil, fmt.Errorf("lookup customers: %w", err)
+		return nil, nil, nil, fmt.Errorf("lookup customers: %w", err)
 	}
-	return res.IDs, res.Canary, nil
+	return res.IDs, res.Canary, res.Shared, nil
 }

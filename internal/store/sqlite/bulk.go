@@ -172,7 +172,7 @@ func (l *load) begin(ctx context.Context) error {
 		`DROP TABLE IF EXISTS temp.load_customers`,
 		`CREATE TEMP TABLE load_customers (
 			line INTEGER NOT NULL, id TEXT NOT NULL, region TEXT NOT NULL, site TEXT NOT NULL,
-			name BLOB, phone BLOB, account BLOB, phone_idx BLOB, account_idx BLOB, name_idx BLOB,
+			name BLOB, phone BLOB, account BLOB, phone_idx INTEGER, account_idx INTEGER, name_idx INTEGER,
 			canary INTEGER NOT NULL, scope TEXT NOT NULL, wrapped BLOB)`,
 	} {
 		if _, err := l.conn.ExecContext(ctx, q); err != nil {
@@ -201,7 +201,7 @@ func (l *load) appendArgs(args []any, r store.StagedCustomer) []any {
 		args = append(args, r.Line)
 	}
 	args = append(args, c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account,
-		c.PhoneIndex, c.AccountIndex, c.NameIndex, c.Canary, c.Scope)
+		store.IndexKey(c.PhoneIndex), store.IndexKey(c.AccountIndex), store.IndexKey(c.NameIndex), c.Canary, c.Scope)
 	if !l.direct {
 		args = append(args, c.Key)
 	}
@@ -542,7 +542,7 @@ func (l *load) Abort() error {
 func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time) (bool, error) {
 	var created bool
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var pidx, aidx []byte
+		var pidx, aidx *int64
 		err := tx.QueryRowContext(ctx, `SELECT phone_idx, account_idx FROM customers WHERE id = ?`, c.ID).Scan(&pidx, &aidx)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -558,7 +558,8 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 			}
 		}
 		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO customers (`+row.CustomerCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
-			c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account, c.PhoneIndex, c.AccountIndex, c.NameIndex, c.Canary, c.Scope)
+			c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account,
+			store.IndexKey(c.PhoneIndex), store.IndexKey(c.AccountIndex), store.IndexKey(c.NameIndex), c.Canary, c.Scope)
 		if err != nil {
 			return err
 		}
@@ -571,19 +572,61 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 	return created, nil
 }
 
-func keepFormer(ctx context.Context, tx *sql.Tx, id string, at time.Time, kind string, old, cur []byte) error {
-	if len(old) == 0 || string(old) == string(cur) {
+// keepFormer keeps old, the stored blind index of kind that c's write
+// replaces with cur, as a former index (nothing if it had none or keeps it).
+func keepFormer(ctx context.Context, tx *sql.Tx, id string, at time.Time, kind string, old *int64, cur []byte) error {
+	if old == nil || (len(cur) > 0 && *old == store.IndexInt(cur)) {
 		return nil
 	}
 	_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO customer_former (kind, idx, customer, replaced_at) VALUES (?,?,?,?)`,
-		kind, old, id, row.Nanos(at))
+		kind, *old, id, row.Nanos(at))
 	return err
 }
 
 // CustomerByFormer returns the customers that once had index idx.
 func (s *Store) CustomerByFormer(ctx context.Context, kind string, idx []byte) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT customer FROM customer_former WHERE kind = ? AND idx = ? ORDER BY customer`, kind, idx)
+	rows, err := s.r.QueryContext(ctx, `SELECT customer FROM customer_former WHERE kind = ? AND idx = ? ORDER BY customer`,
+		kind, store.IndexKey(idx))
 	return collect(rows, err, row.String)
+}
+
+// indexColumns are the customers table's blind index columns by kind.
+var indexColumns = map[string]string{store.IndexPhone: "phone_idx", store.IndexAccount: "account_idx", store.IndexName: "name_idx"}
+
+// CustomersByIndex returns the customers whose blind index of kind is
+// index, in id order.
+func (s *Store) CustomersByIndex(ctx context.Context, kind string, index []byte) ([]store.Customer, error) {
+	col, ok := indexColumns[kind]
+	if !ok {
+		return nil, fmt.Errorf("customers by index: unknown kind %q", kind)
+	}
+	if len(index) == 0 {
+		return nil, nil
+	}
+	q := row.SelectCustomers + `WHERE c.` + col + ` = ? ORDER BY c.id`
+	var rows *sql.Rows
+	st, err := s.prep(ctx, s.r, q) // exact search runs it on every call
+	if err == nil {
+		rows, err = st.QueryContext(ctx, store.IndexInt(index))
+	}
+	cs, err := collect(rows, err, row.Customer)
+	if err != nil {
+		return nil, fmt.Errorf("customers by index: %w", err)
+	}
+	return cs, nil
+}
+
+// foundKey records in res a row of LookupCustomers: k is the key column as
+// scanned (an id, or a blind index as stored).
+func foundKey(res *store.Lookup, k any, id string, canary bool) {
+	switch k := k.(type) {
+	case int64:
+		res.FoundIndex(k, id, canary)
+	case string:
+		res.Found([]byte(k), id, canary)
+	case []byte:
+		res.Found(k, id, canary)
+	}
 }
 
 // lookupFormer resolves, through the former indexes, the keys of res that
@@ -595,7 +638,7 @@ func (s *Store) lookupFormer(ctx context.Context, kind string, keys [][]byte, re
 	var miss []any
 	for i, k := range keys {
 		if res.IDs[i] == "" && len(k) > 0 {
-			miss = append(miss, k)
+			miss = append(miss, store.IndexInt(k))
 		}
 	}
 	const chunk = 500
@@ -608,14 +651,14 @@ func (s *Store) lookupFormer(ctx context.Context, kind string, keys [][]byte, re
 			return err
 		}
 		for rows.Next() {
-			var k []byte
+			var k int64
 			var id string
 			var canary bool
 			if err := rows.Scan(&k, &id, &canary); err != nil {
 				rows.Close()
 				return err
 			}
-			res.Found(k, id, canary)
+			res.FoundIndex(k, id, canary)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

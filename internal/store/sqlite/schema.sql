@@ -9,7 +9,10 @@ CREATE TABLE IF NOT EXISTS customers (
 	region TEXT NOT NULL,
 	site TEXT NOT NULL,
 	name BLOB, phone BLOB, account BLOB,
-	phone_idx BLOB, account_idx BLOB, name_idx BLOB,
+	-- Blind indexes: 64-bit integers (store.IndexKey). Databases made before
+	-- them declare these columns BLOB; Open converts their values
+	-- (upgrade.go), and the declared type does not matter to SQLite.
+	phone_idx INTEGER, account_idx INTEGER, name_idx INTEGER,
 	canary INTEGER NOT NULL DEFAULT 0,
 	scope TEXT NOT NULL DEFAULT ''
 );
@@ -28,7 +31,7 @@ CREATE TABLE IF NOT EXISTS customer_keys (
 -- customer no longer has (replaced by an import or the CRM), so leak tracing
 -- still resolves a leak of the old values (see bulk.go).
 CREATE TABLE IF NOT EXISTS customer_former (
-	kind TEXT NOT NULL, idx BLOB NOT NULL, customer TEXT NOT NULL,
+	kind TEXT NOT NULL, idx INTEGER NOT NULL, customer TEXT NOT NULL,
 	replaced_at INTEGER NOT NULL,
 	PRIMARY KEY (kind, idx, customer)
 ) WITHOUT ROWID;

@@ -172,6 +172,10 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: upgrade schema: %w", path, err)
 	}
+	if err := upgradeIndexes(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open store %s: upgrade blind indexes: %w", path, err)
+	}
 	r, err := openDB(dsn(true))
 	if err != nil {
 		w.Close()
@@ -412,7 +416,7 @@ func importTx(ctx context.Context, tx *sql.Tx, b store.Batch) error {
 			defer st.Close()
 			for _, c := range b.Customers {
 				if _, err := st.ExecContext(ctx, c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account,
-					c.PhoneIndex, c.AccountIndex, c.NameIndex, c.Canary, c.Scope); err != nil {
+					store.IndexKey(c.PhoneIndex), store.IndexKey(c.AccountIndex), store.IndexKey(c.NameIndex), c.Canary, c.Scope); err != nil {
 					return fmt.Errorf("customer %s: %w", c.ID, err)
 				}
 				if err := putKey(ctx, tx, c); err != nil {
@@ -459,15 +463,15 @@ func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error)
 }
 
 func (s *Store) CustomerByPhone(ctx context.Context, index []byte) (store.Customer, error) {
-	return row.One(s.rowR(ctx, row.SelectCustomers+`WHERE phone_idx = ? ORDER BY id LIMIT 1`, index), row.Customer)
+	return row.One(s.rowR(ctx, row.SelectCustomers+`WHERE phone_idx = ? ORDER BY id LIMIT 1`, store.IndexKey(index)), row.Customer)
 }
 
 func (s *Store) CustomerByAccount(ctx context.Context, index []byte) (store.Customer, error) {
-	return row.One(s.rowR(ctx, row.SelectCustomers+`WHERE account_idx = ? ORDER BY id LIMIT 1`, index), row.Customer)
+	return row.One(s.rowR(ctx, row.SelectCustomers+`WHERE account_idx = ? ORDER BY id LIMIT 1`, store.IndexKey(index)), row.Customer)
 }
 
 func (s *Store) CustomerIDsByName(ctx context.Context, index []byte) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id FROM customers WHERE name_idx = ? ORDER BY id`, index)
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM customers WHERE name_idx = ? ORDER BY id`, store.IndexKey(index))
 	return collect(rows, err, row.String)
 }
 
@@ -1018,14 +1022,15 @@ func (s *Store) SetMeta(ctx context.Context, key string, value []byte) error {
 
 // LookupCustomers resolves many keys in one query: kind is "id", "phone" or
 // "account", keys are ids or blind indexes. ids[i] is the customer for
-// keys[i] ("" if none; the smallest id when several share a key) and
-// canary[i] whether it is a canary. Leak tracing uses it.
-func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte) (ids []string, canary []bool, err error) {
+// keys[i] ("" if none; the smallest id when several share a key),
+// canary[i] whether it is a canary and shared[i] whether several customers
+// share the key. Leak tracing uses it.
+func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte) (ids []string, canary, shared []bool, err error) {
 	col, ok := map[string]string{"id": "id", "phone": "phone_idx", "account": "account_idx"}[kind]
 	if !ok {
-		return nil, nil, fmt.Errorf("lookup customers: unknown kind %q", kind)
+		return nil, nil, nil, fmt.Errorf("lookup customers: unknown kind %q", kind)
 	}
-	res := store.NewLookup(keys)
+	res := store.NewLookup(kind, keys)
 	const chunk = 500 // well under SQLite's bound on host parameters
 	for start := 0; start < len(keys); start += chunk {
 		part := keys[start:min(start+chunk, len(keys))]
@@ -1034,33 +1039,33 @@ func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte)
 			if kind == "id" {
 				args[j] = string(k)
 			} else {
-				args[j] = k
+				args[j] = store.IndexKey(k)
 			}
 		}
 		q := "SELECT " + col + ", id, canary FROM customers WHERE " + col + " IN (?" + strings.Repeat(",?", len(part)-1) + ")"
 		rows, err := s.r.QueryContext(ctx, q, args...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("lookup customers: %w", err)
+			return nil, nil, nil, fmt.Errorf("lookup customers: %w", err)
 		}
 		for rows.Next() {
-			var k []byte
+			var k any
 			var id string
 			var c bool
 			if err := rows.Scan(&k, &id, &c); err != nil {
 				rows.Close()
-				return nil, nil, fmt.Errorf("lookup customers: %w", err)
+				return nil, nil, nil, fmt.Errorf("lookup customers: %w", err)
 			}
-			res.Found(k, id, c)
+			foundKey(res, k, id, c)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, nil, fmt.Errorf("lookup customers: %w", err)
+			return nil, nil, nil, fmt.Errorf("lookup customers: %w", err)
 		}
 	}
 	if err := s.lookupFormer(ctx, kind, keys, res); err != nil {
-		return nil, nil, fmt.Errorf("lookup customers: %w", err)
+		return nil, nil, nil, fmt.Errorf("lookup customers: %w", err)
 	}
-	return res.IDs, res.Canary, nil
+	return res.IDs, res.Canary, res.Shared, nil
 }
 
 // checkpointLoop copies the WAL into the database every checkpointEvery

@@ -1,6 +1,8 @@
 package sqlite_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"os"
@@ -113,5 +115,101 @@ func TestSnapshot(t *testing.T) {
 	}
 	if tk, err := c.Ticket(ctx, "t-1"); err != nil || !tk.CRM {
 		t.Errorf("Ticket in the copy = %+v, %v", tk, err)
+	}
+}
+
+// TestUpgradeBlobIndexes opens a database whose blind indexes are 32-byte
+// blobs (whole HMACs, before indexes were 64-bit integers): Open must turn
+// each into the integer of its first 8 bytes, in the customers table and
+// in customer_former, so that every customer and former index resolves by
+// the 8-byte index the vault computes now, and the lookup indexes exist.
+func TestUpgradeBlobIndexes(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "custos.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	hmac := func(seed string) []byte {
+		h := sha256.Sum256([]byte(seed))
+		return h[:]
+	}
+	// One phone index with its top bit set: a negative integer.
+	neg := hmac("phone-2")
+	neg[0] |= 0x80
+	type old struct {
+		id                  string
+		phone, account, nam []byte
+	}
+	olds := []old{
+		{"c-1", hmac("phone-1"), hmac("account-1"), hmac("name")},
+		{"c-2", neg, nil, hmac("name")},
+	}
+	formerIdx := hmac("phone-old")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range olds {
+		if _, err := db.ExecContext(ctx, `INSERT INTO customers (id, region, site, name, phone_idx, account_idx, name_idx)
+			VALUES (?, 'GD', '', X'00', ?, ?, ?)`, o.id, o.phone, o.account, o.nam); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO customer_former (kind, idx, customer, replaced_at) VALUES ('phone', ?, 'c-1', 1)`, formerIdx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	for range 2 { // the second Open finds nothing left to do
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatalf("Open of a database with blob indexes: %v", err)
+		}
+		for _, o := range olds {
+			c, err := s.Customer(ctx, o.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := func(b []byte) []byte {
+				if b == nil {
+					return nil
+				}
+				return b[:store.IndexSize]
+			}
+			if !bytes.Equal(c.PhoneIndex, want(o.phone)) || !bytes.Equal(c.AccountIndex, want(o.account)) || !bytes.Equal(c.NameIndex, want(o.nam)) {
+				t.Errorf("%s: indexes %x %x %x; want the first 8 bytes of %x %x %x", o.id,
+					c.PhoneIndex, c.AccountIndex, c.NameIndex, o.phone, o.account, o.nam)
+			}
+			for _, idx := range [][]byte{o.phone, o.phone[:store.IndexSize]} {
+				if cs, err := s.CustomersByIndex(ctx, store.IndexPhone, idx); err != nil || len(cs) != 1 || cs[0].ID != o.id {
+					t.Errorf("CustomersByIndex(phone, %x) = %v, %v; want %s", idx, cs, err, o.id)
+				}
+			}
+		}
+		if ids, err := s.CustomerIDsByName(ctx, hmac("name")[:store.IndexSize]); err != nil || len(ids) != 2 {
+			t.Errorf("CustomerIDsByName = %v, %v; want both", ids, err)
+		}
+		if ids, err := s.CustomerByFormer(ctx, store.FormerPhone, formerIdx[:store.IndexSize]); err != nil || len(ids) != 1 || ids[0] != "c-1" {
+			t.Errorf("CustomerByFormer = %v, %v; want [c-1]", ids, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err = sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index'
+		AND name IN ('customers_phone', 'customers_account', 'customers_name')`).Scan(&n); err != nil || n != 3 {
+		t.Errorf("lookup indexes after the upgrade: %d, %v; want 3", n, err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM customers WHERE typeof(phone_idx) = 'blob'
+		OR typeof(account_idx) = 'blob' OR typeof(name_idx) = 'blob'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("blob indexes left: %d, %v", n, err)
 	}
 }

@@ -122,7 +122,7 @@ func testLoadReplaces(t *testing.T, s store.Store) {
 			}
 			mustImport(t, s, store.Batch{Customers: old})
 			changed := old[1]
-			changed.PhoneIndex, changed.Name = []byte("new-pidx-"+changed.ID), []byte("new-sealed-name")
+			changed.PhoneIndex, changed.Name = ix("new-pidx-"+changed.ID), []byte("new-sealed-name")
 			changed.Key = []byte("new-wrapped-key") // sealed again under a new record key
 			unkeyed := old[2]                       // sealed again with the data key: the key goes
 			unkeyed.Key, unkeyed.Name = nil, []byte("legacy-sealed-name")
@@ -160,12 +160,12 @@ func testLoadReplaces(t *testing.T, s store.Store) {
 func lookupResolves(t *testing.T, s store.Store, kind string, key []byte, id string) {
 	t.Helper()
 	lk, ok := s.(interface {
-		LookupCustomers(ctx context.Context, kind string, keys [][]byte) ([]string, []bool, error)
+		LookupCustomers(ctx context.Context, kind string, keys [][]byte) ([]string, []bool, []bool, error)
 	})
 	if !ok {
 		return
 	}
-	ids, _, err := lk.LookupCustomers(t.Context(), kind, [][]byte{key, []byte("nobody")})
+	ids, _, _, err := lk.LookupCustomers(t.Context(), kind, [][]byte{key, ix("nobody")})
 	if err != nil || !slices.Equal(ids, []string{id, ""}) {
 		t.Errorf("LookupCustomers(%s, %s) = %v, %v; want [%s \"\"]", kind, key, ids, err, id)
 	}
@@ -242,7 +242,7 @@ func testPutCustomer(t *testing.T, s store.Store) {
 	}
 	customersAre(t, s, []store.Customer{c})
 	c2 := c
-	c2.PhoneIndex, c2.AccountIndex, c2.Region = []byte("pidx-new"), []byte("aidx-new"), "SH"
+	c2.PhoneIndex, c2.AccountIndex, c2.Region = ix("pidx-new"), ix("aidx-new"), "SH"
 	c2.Key = []byte("wrapped-key-new")
 	if created, err := b.PutCustomer(ctx, c2, base); err != nil || created {
 		t.Fatalf("PutCustomer(existing) = %v, %v; want replaced", created, err)

@@ -61,7 +61,7 @@ func testImportReplaces(t *testing.T, s store.Store) {
 	tk := store.Ticket{ID: "t-1", Customer: c.ID, Site: "store-0001", OpenedBy: "emp-1", OpenedAt: base}
 	mustImport(t, s, store.Batch{Customers: []store.Customer{c}, Principals: []store.Principal{p}, Tickets: []store.Ticket{tk}})
 
-	c.Site, c.PhoneIndex = "store-0002", []byte("pidx-new")
+	c.Site, c.PhoneIndex = "store-0002", ix("pidx-new")
 	p.Role, p.TokenHash = "store_manager", []byte("tok-2")
 	tk.ClosedAt = base.Add(time.Hour)
 	tk.Assignee, tk.ExpiresAt, tk.CRM = "emp-2", base.Add(72*time.Hour), true
@@ -73,7 +73,7 @@ func testImportReplaces(t *testing.T, s store.Store) {
 	if got, err := s.Customer(ctx, c.ID); err != nil || !equalCustomer(got, c) {
 		t.Errorf("Customer after re-import = %+v, %v; want %+v", got, err, c)
 	}
-	if _, err := s.CustomerByPhone(ctx, []byte("pidx-1")); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.CustomerByPhone(ctx, ix("pidx-1")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("CustomerByPhone(old index) err = %v, want ErrNotFound", err)
 	}
 	if n, err := s.CustomerCount(ctx); err != nil || n != 1 {
@@ -142,19 +142,19 @@ func testCustomerLookups(t *testing.T, s store.Store) {
 		cs = append(cs, customer(i))
 	}
 	// Customers 1, 3 and 4 share a name; customer 4 has no phone or account.
-	cs[1].NameIndex, cs[3].NameIndex, cs[4].NameIndex = []byte("same"), []byte("same"), []byte("same")
+	cs[1].NameIndex, cs[3].NameIndex, cs[4].NameIndex = ix("same"), ix("same"), ix("same")
 	cs[4].PhoneIndex, cs[4].AccountIndex, cs[4].Phone, cs[4].Account = nil, nil, nil, nil
 	mustImport(t, s, store.Batch{Customers: cs})
 
-	got, err := s.CustomerByPhone(ctx, []byte("pidx-2"))
+	got, err := s.CustomerByPhone(ctx, ix("pidx-2"))
 	if err != nil || !equalCustomer(got, cs[2]) {
 		t.Errorf("CustomerByPhone = %+v, %v; want %+v", got, err, cs[2])
 	}
-	got, err = s.CustomerByAccount(ctx, []byte("aidx-3"))
+	got, err = s.CustomerByAccount(ctx, ix("aidx-3"))
 	if err != nil || !equalCustomer(got, cs[3]) {
 		t.Errorf("CustomerByAccount = %+v, %v; want %+v", got, err, cs[3])
 	}
-	ids, err := s.CustomerIDsByName(ctx, []byte("same"))
+	ids, err := s.CustomerIDsByName(ctx, ix("same"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func testCustomerLookups(t *testing.T, s store.Store) {
 	if want := []string{cs[1].ID, cs[3].ID, cs[4].ID}; !slices.Equal(ids, want) {
 		t.Errorf("CustomerIDsByName = %v, want %v", ids, want)
 	}
-	ids, err = s.CustomerIDsByName(ctx, []byte("nobody"))
+	ids, err = s.CustomerIDsByName(ctx, ix("nobody"))
 	if err != nil || len(ids) != 0 {
 		t.Errorf("CustomerIDsByName(nobody) = %v, %v; want none", ids, err)
 	}
@@ -188,45 +188,91 @@ func testCustomerNotFound(t *testing.T, s store.Store) {
 	mustImport(t, s, store.Batch{Customers: []store.Customer{customer(1)}})
 	_, err := s.Customer(ctx, "c-missing")
 	wantErr(t, "Customer", err, store.ErrNotFound)
-	_, err = s.CustomerByPhone(ctx, []byte("pidx-9"))
+	_, err = s.CustomerByPhone(ctx, ix("pidx-9"))
 	wantErr(t, "CustomerByPhone", err, store.ErrNotFound)
-	_, err = s.CustomerByAccount(ctx, []byte("aidx-9"))
+	_, err = s.CustomerByAccount(ctx, ix("aidx-9"))
 	wantErr(t, "CustomerByAccount", err, store.ErrNotFound)
 	// Blind indexes are not interchangeable.
-	_, err = s.CustomerByAccount(ctx, []byte("pidx-1"))
+	_, err = s.CustomerByAccount(ctx, ix("pidx-1"))
 	wantErr(t, "CustomerByAccount(phone index)", err, store.ErrNotFound)
+}
+
+// testCustomersByIndex: a blind index of 64 bits can be shared by two
+// values, so a lookup returns every candidate (the caller opens them);
+// an index given whole (a full HMAC) finds what its first 8 bytes find.
+func testCustomersByIndex(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	var cs []store.Customer
+	for i := range 4 {
+		cs = append(cs, customer(i))
+	}
+	cs[3].PhoneIndex, cs[3].NameIndex = cs[1].PhoneIndex, cs[1].NameIndex
+	cs[2].AccountIndex = nil
+	mustImport(t, s, store.Batch{Customers: cs})
+	for _, tc := range []struct {
+		kind  string
+		index []byte
+		want  []store.Customer
+	}{
+		{store.IndexPhone, ix("pidx-1"), []store.Customer{cs[1], cs[3]}},
+		{store.IndexPhone, append(ix("pidx-2"), "the rest of a whole HMAC"...), []store.Customer{cs[2]}},
+		{store.IndexAccount, ix("aidx-0"), []store.Customer{cs[0]}},
+		{store.IndexAccount, ix("aidx-2"), nil},
+		{store.IndexAccount, nil, nil},
+		{store.IndexName, ix("nidx-1"), []store.Customer{cs[1], cs[3]}},
+		{store.IndexName, ix("pidx-0"), nil},
+	} {
+		got, err := s.CustomersByIndex(ctx, tc.kind, tc.index)
+		if err != nil || len(got) != len(tc.want) {
+			t.Errorf("CustomersByIndex(%s, %x) = %d customers, %v; want %d", tc.kind, tc.index, len(got), err, len(tc.want))
+			continue
+		}
+		for i := range got {
+			if !equalCustomer(got[i], tc.want[i]) {
+				t.Errorf("CustomersByIndex(%s, %x)[%d] = %+v; want %+v", tc.kind, tc.index, i, got[i], tc.want[i])
+			}
+		}
+	}
+	if _, err := s.CustomersByIndex(ctx, "region", ix("pidx-1")); err == nil {
+		t.Error("CustomersByIndex of an unknown kind: no error")
+	}
 }
 
 // testLookupCustomers checks the optional batched lookup leak tracing uses.
 func testLookupCustomers(t *testing.T, s store.Store) {
 	lk, ok := s.(interface {
-		LookupCustomers(ctx context.Context, kind string, keys [][]byte) ([]string, []bool, error)
+		LookupCustomers(ctx context.Context, kind string, keys [][]byte) ([]string, []bool, []bool, error)
 	})
 	if !ok {
 		t.Skip("store has no batched lookup")
 	}
 	var cs []store.Customer
-	for i := range 4 {
+	for i := range 5 {
 		cs = append(cs, customer(i))
 	}
 	cs[2].Canary = true
+	cs[4].AccountIndex = cs[3].AccountIndex // a collision of blind indexes
 	mustImport(t, s, store.Batch{Customers: cs})
+	whole := append(ix("pidx-0"), "the rest of a whole HMAC"...)
 	for _, tc := range []struct {
 		kind       string
 		keys       [][]byte
 		wantIDs    []string
 		wantCanary []bool
+		wantShared []bool
 	}{
-		{"phone", [][]byte{[]byte("pidx-2"), []byte("nobody"), []byte("pidx-0"), []byte("pidx-2")}, []string{cs[2].ID, "", cs[0].ID, cs[2].ID}, []bool{true, false, false, true}},
-		{"account", [][]byte{[]byte("aidx-3")}, []string{cs[3].ID}, []bool{false}},
-		{"id", [][]byte{[]byte(cs[1].ID), []byte("c-none")}, []string{cs[1].ID, ""}, []bool{false, false}},
+		{"phone", [][]byte{ix("pidx-2"), ix("nobody"), ix("pidx-0"), ix("pidx-2")}, []string{cs[2].ID, "", cs[0].ID, cs[2].ID},
+			[]bool{true, false, false, true}, []bool{false, false, false, false}},
+		{"phone", [][]byte{whole}, []string{cs[0].ID}, []bool{false}, []bool{false}},
+		{"account", [][]byte{ix("aidx-3"), ix("aidx-1")}, []string{cs[3].ID, cs[1].ID}, []bool{false, false}, []bool{true, false}},
+		{"id", [][]byte{[]byte(cs[1].ID), []byte("c-none")}, []string{cs[1].ID, ""}, []bool{false, false}, []bool{false, false}},
 	} {
-		ids, canary, err := lk.LookupCustomers(t.Context(), tc.kind, tc.keys)
-		if err != nil || !slices.Equal(ids, tc.wantIDs) || !slices.Equal(canary, tc.wantCanary) {
-			t.Errorf("LookupCustomers(%s) = %v %v %v; want %v %v", tc.kind, ids, canary, err, tc.wantIDs, tc.wantCanary)
+		ids, canary, shared, err := lk.LookupCustomers(t.Context(), tc.kind, tc.keys)
+		if err != nil || !slices.Equal(ids, tc.wantIDs) || !slices.Equal(canary, tc.wantCanary) || !slices.Equal(shared, tc.wantShared) {
+			t.Errorf("LookupCustomers(%s) = %v %v %v %v; want %v %v %v", tc.kind, ids, canary, shared, err, tc.wantIDs, tc.wantCanary, tc.wantShared)
 		}
 	}
-	if _, _, err := lk.LookupCustomers(t.Context(), "name", nil); err == nil {
+	if _, _, _, err := lk.LookupCustomers(t.Context(), "name", nil); err == nil {
 		t.Error("unknown kind accepted")
 	}
 }

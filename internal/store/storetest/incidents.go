@@ -99,7 +99,7 @@ func testIncidents(t *testing.T, s store.Store) {
 func testEraseCustomer(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	c := store.Customer{ID: "c-erase", Region: "GD", Site: "s-1", Name: []byte("sealed-name"), Phone: []byte("sealed-phone"),
-		PhoneIndex: []byte("pidx-erase"), AccountIndex: []byte("aidx-erase"), Key: []byte("wrapped-key-erase")}
+		PhoneIndex: ix("pidx-erase"), AccountIndex: ix("aidx-erase"), Key: []byte("wrapped-key-erase")}
 	if err := s.Import(ctx, store.Batch{Customers: []store.Customer{c}}); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func testEraseCustomer(t *testing.T, s store.Store) {
 	if _, err := s.Customer(ctx, "c-erase"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("erased customer still read: %v", err)
 	}
-	if _, err := s.CustomerByPhone(ctx, []byte("pidx-erase")); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.CustomerByPhone(ctx, ix("pidx-erase")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("erased customer still found by phone: %v", err)
 	}
 	if ok, err := s.Erased(ctx, "c-erase"); err != nil || !ok {

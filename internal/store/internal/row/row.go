@@ -71,9 +71,28 @@ const (
 // Customer scans a row of SelectCustomers.
 func Customer(r Scanner) (store.Customer, error) {
 	var c store.Customer
+	var pidx, aidx, nidx *int64
 	err := r.Scan(&c.ID, &c.Region, &c.Site, &c.Name, &c.Phone, &c.Account,
-		&c.PhoneIndex, &c.AccountIndex, &c.NameIndex, &c.Canary, &c.Scope, &c.Key)
+		&pidx, &aidx, &nidx, &c.Canary, &c.Scope, &c.Key)
+	c.PhoneIndex, c.AccountIndex, c.NameIndex = Index(pidx), Index(aidx), Index(nidx)
 	return c, err
+}
+
+// Index decodes a stored blind index (store.IndexKey): nil for NULL.
+func Index(k *int64) []byte {
+	if k == nil {
+		return nil
+	}
+	return store.IndexBytes(*k)
+}
+
+// IndexKeys returns the stored forms (store.IndexKey) of blind indexes.
+func IndexKeys(b [][]byte) []any {
+	out := make([]any, len(b))
+	for i, k := range b {
+		out[i] = store.IndexKey(k)
+	}
+	return out
 }
 
 // Principal scans PrincipalCols.
