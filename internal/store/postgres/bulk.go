@@ -344,18 +344,12 @@ func indexInts(keys [][]byte) []int64 {
 	return out
 }
 
-// indexColumns are the customers table's blind index columns by kind.
-var indexColumns = map[string]string{store.IndexPhone: "phone_idx", store.IndexAccount: "account_idx", store.IndexName: "name_idx"}
-
 // CustomersByIndex returns the customers whose blind index of kind is
 // index, in id order.
 func (s *Store) CustomersByIndex(ctx context.Context, kind string, index []byte) ([]store.Customer, error) {
-	col, ok := indexColumns[kind]
-	if !ok {
-		return nil, fmt.Errorf("customers by index: unknown kind %q", kind)
-	}
-	if len(index) == 0 {
-		return nil, nil
+	col, err := row.IndexColumn(kind)
+	if err != nil || len(index) == 0 {
+		return nil, err
 	}
 	rows, _ := s.pool.Query(ctx, row.SelectCustomers+`WHERE c.`+col+` = $1 ORDER BY c.id`, store.IndexInt(index))
 	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Customer, error) { return row.Customer(r) })

@@ -590,18 +590,12 @@ func (s *Store) CustomerByFormer(ctx context.Context, kind string, idx []byte) (
 	return collect(rows, err, row.String)
 }
 
-// indexColumns are the customers table's blind index columns by kind.
-var indexColumns = map[string]string{store.IndexPhone: "phone_idx", store.IndexAccount: "account_idx", store.IndexName: "name_idx"}
-
 // CustomersByIndex returns the customers whose blind index of kind is
 // index, in id order.
 func (s *Store) CustomersByIndex(ctx context.Context, kind string, index []byte) ([]store.Customer, error) {
-	col, ok := indexColumns[kind]
-	if !ok {
-		return nil, fmt.Errorf("customers by index: unknown kind %q", kind)
-	}
-	if len(index) == 0 {
-		return nil, nil
+	col, err := row.IndexColumn(kind)
+	if err != nil || len(index) == 0 {
+		return nil, err
 	}
 	q := row.SelectCustomers + `WHERE c.` + col + ` = ? ORDER BY c.id`
 	var rows *sql.Rows

@@ -182,3 +182,17 @@ func Latest(cs []store.Checkpoint, err error) (store.Checkpoint, error) {
 	}
 	return cs[0], nil
 }
+
+// IndexColumn returns the customers table's blind index column for kind
+// (store.IndexPhone, IndexAccount or IndexName).
+func IndexColumn(kind string) (string, error) {
+	switch kind {
+	case store.IndexPhone:
+		return "phone_idx", nil
+	case store.IndexAccount:
+		return "account_idx", nil
+	case store.IndexName:
+		return "name_idx", nil
+	}
+	return "", fmt.Errorf("customers by index: unknown kind %q", kind)
+}
