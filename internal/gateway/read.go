@@ -38,57 +38,12 @@ func (g *Gateway) Read(ctx context.Context, p store.Principal, id, purpose strin
 	if !store.ValidID(id) {
 		return CustomerView{}, BadRequest("customer id must be an exact id: no wildcards, spaces or slashes")
 	}
-	ctx = g.prefetchTicket(ctx, purpose)
 	c, err := g.Store.Customer(ctx, id)
 	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return CustomerView{}, err
 	}
 	return g.guardedRead(ctx, p, policy.ActionRead, event.ActionRead, id, c, found, purpose)
-}
-
-// remoteStore is a store whose every call is a network round trip
-// (PostgreSQL).
-type remoteStore interface{ Remote() bool }
-
-// ticketPrefetch is a ticket lookup started beside the customer read, so
-// that on a remote store the two round trips overlap. It reads what the
-// purpose check would read next, and decides nothing.
-type ticketPrefetch struct {
-	id   string
-	done chan struct{}
-	t    store.Ticket
-	err  error
-}
-
-type prefetchKey struct{}
-
-// prefetchTicket starts looking up the ticket purpose names, on a remote
-// store, and returns ctx carrying the lookup for ticket.
-func (g *Gateway) prefetchTicket(ctx context.Context, purpose string) context.Context {
-	if r, ok := g.Store.(remoteStore); !ok || !r.Remote() {
-		return ctx
-	}
-	pu, err := ParsePurpose(purpose)
-	if err != nil || pu.Kind != policy.PurposeTicket {
-		return ctx
-	}
-	f := &ticketPrefetch{id: pu.ID, done: make(chan struct{})}
-	go func() {
-		defer close(f.done)
-		f.t, f.err = g.Store.Ticket(ctx, pu.ID)
-	}()
-	return context.WithValue(ctx, prefetchKey{}, f)
-}
-
-// ticket returns ticket id: the prefetched lookup in ctx if there is one
-// for it, else the store's answer.
-func (g *Gateway) ticket(ctx context.Context, id string) (store.Ticket, error) {
-	if f, ok := ctx.Value(prefetchKey{}).(*ticketPrefetch); ok && f.id == id {
-		<-f.done
-		return f.t, f.err
-	}
-	return g.Store.Ticket(ctx, id)
 }
 
 // Search finds at most one customer by exact phone or account and returns

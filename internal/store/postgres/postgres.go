@@ -149,10 +149,6 @@ func (s *Store) recountQuota(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// Remote reports that every call is a network round trip: the gateway
-// overlaps the lookups it can (a read's ticket beside its customer).
-func (s *Store) Remote() bool { return true }
-
 // Close closes the connection pool, waiting for connections in use to be
 // released.
 func (s *Store) Close() error {
