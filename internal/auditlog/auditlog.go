@@ -245,12 +245,9 @@ type Log struct {
 	queue  chan *request
 
 	committerDone chan struct{}
-	// write, when set (by commitLoop, on a pipelinedStore), writes a batch
-	// and hands it to the flusher, which finishes it.
-	write       func(ctx context.Context, batch []*request, recs []store.AuditRecord, start time.Time) error
-	commits     atomic.Uint64 // group commits done (for benchmarks)
-	commitNanos atomic.Int64  // time spent in store commits (for benchmarks)
-	inflight    atomic.Int64  // Append calls not yet returned
+	commits       atomic.Uint64 // group commits done (for benchmarks)
+	commitNanos   atomic.Int64  // time spent in store commits (for benchmarks)
+	inflight      atomic.Int64  // Append calls not yet returned
 
 	// Audit feed (Follow).
 	hub hub
@@ -524,8 +521,9 @@ type pipelinedStore interface {
 	AppendAuditPipelined(ctx context.Context, recs []store.AuditRecord) (first uint64, durable func() error, err error)
 }
 
-// written is a group commit written to the store and waiting for its
-// flush (durable) before it is published and acknowledged.
+// written is a group commit begun at start and written to the store at
+// first on; on a pipelinedStore it waits for its flush (durable) before it
+// is published and acknowledged.
 type written struct {
 	batch   []*request
 	recs    []store.AuditRecord
@@ -545,26 +543,17 @@ const flushDepth = 0
 // acknowledge), so the committer goes on to the next batch meanwhile.
 func (l *Log) commitLoop() {
 	defer close(l.committerDone)
-	var flushing chan written
-	if ps, ok := l.st.(pipelinedStore); ok {
+	var flushing chan written // to the flusher, on a pipelinedStore
+	if _, ok := l.st.(pipelinedStore); ok {
 		flushing = make(chan written, flushDepth)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			for w := range flushing {
-				l.finish(w.batch, w.recs, w.first, w.start, w.durable())
+				l.finish(w, w.durable())
 			}
 		}()
 		defer func() { close(flushing); <-done }()
-		l.write = func(ctx context.Context, batch []*request, recs []store.AuditRecord, start time.Time) error {
-			first, durable, err := ps.AppendAuditPipelined(ctx, recs)
-			if err == nil {
-				// The batch is handed over: the committer's next batch
-				// must not reuse its slice.
-				flushing <- written{batch: slices.Clone(batch), recs: recs, first: first, durable: durable, start: start}
-			}
-			return err
-		}
 	}
 	batch := make([]*request, 0, l.opts.MaxBatch)
 	for {
@@ -604,35 +593,41 @@ func (l *Log) commitLoop() {
 				break gather
 			}
 		}
-		l.commit(batch)
+		l.commit(batch, flushing)
 	}
 }
 
-func (l *Log) commit(batch []*request) {
-	recs := make([]store.AuditRecord, len(batch))
+// commit writes batch as one group commit and finishes it, or, with
+// flushing (a pipelinedStore), hands it to the flusher once written.
+func (l *Log) commit(batch []*request, flushing chan<- written) {
+	w := written{batch: batch, recs: make([]store.AuditRecord, len(batch)), start: time.Now()}
 	for i, r := range batch {
-		recs[i] = r.rec
+		w.recs[i] = r.rec
 	}
 	// The commit must not be abandoned half-way because a caller gave up.
 	ctx := context.WithoutCancel(l.bgCtx)
-	t0 := time.Now()
-	if l.write != nil {
-		if err := l.write(ctx, batch, recs, t0); err != nil {
-			l.finish(batch, recs, 0, t0, err)
-		}
+	var err error
+	if flushing == nil {
+		w.first, err = l.st.AppendAudit(ctx, w.recs)
+		l.finish(w, err)
 		return
 	}
-	first, err := l.st.AppendAudit(ctx, recs)
-	l.finish(batch, recs, first, t0, err)
+	if w.first, w.durable, err = l.st.(pipelinedStore).AppendAuditPipelined(ctx, w.recs); err != nil {
+		l.finish(w, err)
+		return
+	}
+	// Handed over: the committer's next batch must not reuse the slice.
+	w.batch = slices.Clone(batch)
+	flushing <- w
 }
 
-// finish completes a group commit begun at t0: on err every waiter gets
-// it; else the records, at first on, are published to the feed and then
-// acknowledged.
-func (l *Log) finish(batch []*request, recs []store.AuditRecord, first uint64, t0 time.Time, err error) {
+// finish completes group commit w: on err every waiter gets it; else the
+// records are published to the feed and then acknowledged.
+func (l *Log) finish(w written, err error) {
+	batch, recs, first := w.batch, w.recs, w.first
 	now := time.Now()
-	l.commitNanos.Add(int64(now.Sub(t0)))
-	l.m.commitSeconds.Observe(now.Sub(t0).Seconds())
+	l.commitNanos.Add(int64(now.Sub(w.start)))
+	l.m.commitSeconds.Observe(now.Sub(w.start).Seconds())
 	l.commitResult(err)
 	if err != nil {
 		// The store rolled the batch back (its indexes too, so the log
