@@ -172,7 +172,8 @@ type Engine struct {
 	digest    string
 	now       func() time.Time
 	// principals and contexts keep the Cedar records decisions rebuild.
-	principals, contexts recordCache
+	principals recordCache[principalKey]
+	contexts   recordCache[contextKey]
 }
 
 var _ Authorizer = (*Engine)(nil)
@@ -717,14 +718,14 @@ func (e *Engine) entities(r Request) *entities {
 	es := &entities{actions: e.actions}
 	es.principal = types.Entity{
 		UID: types.NewEntityUID(TypePrincipal, types.String(p.ID)),
-		Attributes: e.principals.get(recordKey{p.Org, p.OrgKind, p.Role, p.Site, p.Region, status}, func(k recordKey) types.Record {
+		Attributes: e.principals.get(principalKey{p.Org, p.OrgKind, p.Role, p.Site, p.Region, status}, func(k principalKey) types.Record {
 			return types.NewRecord(types.RecordMap{
-				"org":      types.String(k[0]),
-				"org_kind": types.String(k[1]),
-				"role":     types.String(k[2]),
-				"site":     types.String(k[3]),
-				"region":   types.String(k[4]),
-				"status":   types.String(k[5]),
+				"org":      types.String(k.org),
+				"org_kind": types.String(k.orgKind),
+				"role":     types.String(k.role),
+				"site":     types.String(k.site),
+				"region":   types.String(k.region),
+				"status":   types.String(k.status),
 			})
 		}),
 	}
@@ -744,44 +745,45 @@ func (e *Engine) contextRecord(r Request, kind string, valid bool) types.Record 
 		t = e.now()
 	}
 	// Context records repeat: a few purpose kinds, 24 hours, a few flags.
-	flags := string([]byte{'0' + byte(t.UTC().Hour()/10), '0' + byte(t.UTC().Hour()%10), bit(valid), bit(r.QuotaExceeded), bit(r.SelfApproval)})
-	return e.contexts.get(recordKey{kind, flags, r.TargetRole, r.RequesterOrg, r.Risk}, func(recordKey) types.Record {
+	k := contextKey{kind: kind, valid: valid, hour: t.UTC().Hour(), quotaExceeded: r.QuotaExceeded,
+		selfApproval: r.SelfApproval, targetRole: r.TargetRole, requesterOrg: r.RequesterOrg, risk: r.Risk}
+	return e.contexts.get(k, func(k contextKey) types.Record {
 		return types.NewRecord(types.RecordMap{
-			"purpose_kind":   types.String(kind),
-			"purpose_valid":  types.Boolean(valid),
-			"hour":           types.Long(t.UTC().Hour()),
-			"quota_exceeded": types.Boolean(r.QuotaExceeded),
-			"self_approval":  types.Boolean(r.SelfApproval),
-			"target_role":    types.String(r.TargetRole),
-			"requester_org":  types.String(r.RequesterOrg),
-			"risk":           types.String(r.Risk),
+			"purpose_kind":   types.String(k.kind),
+			"purpose_valid":  types.Boolean(k.valid),
+			"hour":           types.Long(k.hour),
+			"quota_exceeded": types.Boolean(k.quotaExceeded),
+			"self_approval":  types.Boolean(k.selfApproval),
+			"target_role":    types.String(k.targetRole),
+			"requester_org":  types.String(k.requesterOrg),
+			"risk":           types.String(k.risk),
 		})
 	})
 }
 
-func bit(b bool) byte {
-	if b {
-		return '1'
+// principalKey and contextKey hold what a principal's attribute record
+// and a request's context record are built from.
+type (
+	principalKey struct{ org, orgKind, role, site, region, status string }
+	contextKey   struct {
+		kind, targetRole, requesterOrg, risk string
+		hour                                 int
+		valid, quotaExceeded, selfApproval   bool
 	}
-	return '0'
-}
-
-// recordKey names a Cedar record by the values it holds (principal
-// attributes, or a request context).
-type recordKey [6]string
+)
 
 // recordCache keeps the Cedar records that decisions build again and again:
 // records are immutable, and a decision that finds its principal's
 // attributes or its context here allocates neither. It is bounded: past
 // maxCachedRecords it starts over.
-type recordCache struct {
+type recordCache[K comparable] struct {
 	mu sync.RWMutex
-	m  map[recordKey]types.Record
+	m  map[K]types.Record
 }
 
 const maxCachedRecords = 4096
 
-func (c *recordCache) get(k recordKey, build func(recordKey) types.Record) types.Record {
+func (c *recordCache[K]) get(k K, build func(K) types.Record) types.Record {
 	c.mu.RLock()
 	r, ok := c.m[k]
 	c.mu.RUnlock()
@@ -791,7 +793,7 @@ func (c *recordCache) get(k recordKey, build func(recordKey) types.Record) types
 	r = build(k)
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxCachedRecords {
-		c.m = map[recordKey]types.Record{}
+		c.m = map[K]types.Record{}
 	}
 	c.m[k] = r
 	c.mu.Unlock()
