@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	_ "embed"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -49,26 +50,33 @@ func openDerived(ctx context.Context, path string, w *sql.DB) (*sql.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("apply derived schema: %w", err)
 	}
-	var idx, t int64
-	err = db.QueryRowContext(ctx, `SELECT idx, time FROM audit_search ORDER BY idx DESC LIMIT 1`).Scan(&idx, &t)
-	if err == sql.ErrNoRows {
-		return db, nil
-	}
-	if err == nil {
-		var lt int64
-		err = w.QueryRowContext(ctx, `SELECT time FROM audit WHERE idx = ?`, idx).Scan(&lt)
-		if err == nil && lt == t {
-			return db, nil
-		}
-		if err == sql.ErrNoRows || err == nil {
-			_, err = db.ExecContext(ctx, `DELETE FROM audit_search`)
-		}
-	}
-	if err != nil {
+	if err := checkSearchIndex(ctx, db, w); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("check search index: %w", err)
 	}
 	return db, nil
+}
+
+// checkSearchIndex empties the search index in db unless its last entry
+// is the record at the same index, with the same time, in w's audit log.
+func checkSearchIndex(ctx context.Context, db, w *sql.DB) error {
+	var idx, t, lt int64
+	err := db.QueryRowContext(ctx, `SELECT idx, time FROM audit_search ORDER BY idx DESC LIMIT 1`).Scan(&idx, &t)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // empty: nothing to check
+	}
+	if err != nil {
+		return err
+	}
+	err = w.QueryRowContext(ctx, `SELECT time FROM audit WHERE idx = ?`, idx).Scan(&lt)
+	switch {
+	case err == nil && lt == t:
+		return nil
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return err
+	}
+	_, err = db.ExecContext(ctx, `DELETE FROM audit_search`)
+	return err
 }
 
 // IndexAudit adds search terms for audit records in one transaction, on
@@ -111,9 +119,7 @@ func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]store.Au
 	if err != nil {
 		return nil, err
 	}
-	for i, j := 0, len(recs)-1; i < j; i, j = i+1, j-1 {
-		recs[i], recs[j] = recs[j], recs[i]
-	}
+	slices.Reverse(recs)
 	return recs, nil
 }
 
