@@ -174,6 +174,11 @@ type Engine struct {
 	// principals and contexts keep the Cedar records decisions rebuild.
 	principals recordCache[principalKey]
 	contexts   recordCache[contextKey]
+	// decisions keeps whole decisions (see Authorize). namesPrincipal and
+	// namesCustomer: some policy names a principal or customer by id, so
+	// the id is part of a decision's key.
+	decisions                     boundedCache[decisionKey, Decision]
+	namesPrincipal, namesCustomer bool
 }
 
 var _ Authorizer = (*Engine)(nil)
@@ -324,6 +329,8 @@ func compile(files []packFile) (*Engine, error) {
 				return nil, bad(err)
 			}
 			c.usesAction = usesActionVar(p)
+			e.namesPrincipal = e.namesPrincipal || namesEntity(p, TypePrincipal)
+			e.namesCustomer = e.namesCustomer || namesEntity(p, TypeCustomer)
 			stripped := *(*xast.Policy)(p.AST())
 			stripped.Action = xast.ScopeTypeAll{}
 			c.run = cedar.NewPolicyFromAST((*ast.Policy)(&stripped))
@@ -551,6 +558,43 @@ func usesActionVar(p *cedar.Policy) bool {
 	return walk(doc.Conditions)
 }
 
+// namesEntity reports whether p names an entity of type typ by id, in its
+// scope or its conditions (conservatively true when that cannot be told).
+func namesEntity(p *cedar.Policy, typ string) bool {
+	b, err := p.MarshalJSON()
+	if err != nil {
+		return true
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return true
+	}
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch v := v.(type) {
+		case map[string]any:
+			if t, ok := v["type"].(string); ok && (t == typ || strings.HasSuffix(t, "::"+typ)) {
+				if _, ok := v["id"]; ok {
+					return true
+				}
+			}
+			for _, x := range v {
+				if walk(x) {
+					return true
+				}
+			}
+		case []any:
+			for _, x := range v {
+				if walk(x) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(doc)
+}
+
 func actionUID(a string) types.EntityUID {
 	return types.NewEntityUID(TypeAction, types.String(a))
 }
@@ -605,7 +649,47 @@ func (es *entities) Get(uid types.EntityUID) (types.Entity, bool) {
 // allowed under a valid purpose (none given, or the one given is invalid or
 // not enough), otherwise "forbidden". An empty Principal.Status counts as
 // "active"; a zero Time as now.
+//
+// A decision is a function of the policies and of what the request shows
+// them: the principal's attributes, the action, the customer's attributes,
+// the context (its hour, not its time) and the ids only where a policy
+// names one. Decisions repeat, so Engine keeps them: a decision's Fields and
+// Policies may be shared with other callers and MUST NOT be modified.
 func (e *Engine) Authorize(_ context.Context, r Request) Decision {
+	k := e.decisionKey(r)
+	if d, ok := e.decisions.get(k); ok {
+		return d
+	}
+	d := e.decide(r)
+	e.decisions.put(k, d)
+	return d
+}
+
+// decisionKey is what a decision on r depends on.
+func (e *Engine) decisionKey(r Request) decisionKey {
+	p := r.Principal
+	k := decisionKey{
+		principal: principalKey{p.Org, p.OrgKind, p.Role, p.Site, p.Region, p.Status},
+		action:    r.Action,
+		context:   e.contextKey(r, r.Purpose.Kind, r.Purpose.Valid),
+	}
+	if k.principal.status == "" {
+		k.principal.status = "active"
+	}
+	if e.namesPrincipal {
+		k.principalID = p.ID
+	}
+	if customerAction(r.Action) {
+		k.customer = customerKey{region: r.Resource.Region, site: r.Resource.Site, canary: r.Resource.Canary}
+		if e.namesCustomer {
+			k.customer.id = r.Resource.ID
+		}
+	}
+	return k
+}
+
+// decide evaluates r with Cedar.
+func (e *Engine) decide(r Request) Decision {
 	es := e.entities(r)
 	req := cedar.Request{
 		Principal: es.principal.UID,
@@ -738,16 +822,21 @@ func (e *Engine) entities(r Request) *entities {
 	return es
 }
 
-// contextRecord builds the Cedar context, with the purpose given.
-func (e *Engine) contextRecord(r Request, kind string, valid bool) types.Record {
+// contextKey is what r's Cedar context is built from, with the purpose
+// given.
+func (e *Engine) contextKey(r Request, kind string, valid bool) contextKey {
 	t := r.Time
 	if t.IsZero() {
 		t = e.now()
 	}
-	// Context records repeat: a few purpose kinds, 24 hours, a few flags.
-	k := contextKey{kind: kind, valid: valid, hour: t.UTC().Hour(), quotaExceeded: r.QuotaExceeded,
+	return contextKey{kind: kind, valid: valid, hour: t.UTC().Hour(), quotaExceeded: r.QuotaExceeded,
 		selfApproval: r.SelfApproval, targetRole: r.TargetRole, requesterOrg: r.RequesterOrg, risk: r.Risk}
-	return e.contexts.get(k, func(k contextKey) types.Record {
+}
+
+// contextRecord builds the Cedar context, with the purpose given.
+func (e *Engine) contextRecord(r Request, kind string, valid bool) types.Record {
+	// Context records repeat: a few purpose kinds, 24 hours, a few flags.
+	return e.contexts.get(e.contextKey(r, kind, valid), func(k contextKey) types.Record {
 		return types.NewRecord(types.RecordMap{
 			"purpose_kind":   types.String(k.kind),
 			"purpose_valid":  types.Boolean(k.valid),
@@ -762,7 +851,9 @@ func (e *Engine) contextRecord(r Request, kind string, valid bool) types.Record 
 }
 
 // principalKey and contextKey hold what a principal's attribute record
-// and a request's context record are built from.
+// and a request's context record are built from; customerKey, a customer's
+// (its id only when a policy names customers); decisionKey, all a decision
+// depends on.
 type (
 	principalKey struct{ org, orgKind, role, site, region, status string }
 	contextKey   struct {
@@ -770,7 +861,43 @@ type (
 		hour                                 int
 		valid, quotaExceeded, selfApproval   bool
 	}
+	customerKey struct {
+		id, region, site string
+		canary           bool
+	}
+	decisionKey struct {
+		principal   principalKey
+		principalID string
+		action      string
+		customer    customerKey
+		context     contextKey
+	}
 )
+
+// boundedCache is a map for concurrent use that starts over once it holds
+// maxCached entries: what it keeps repeats, so it refills at once.
+type boundedCache[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]V
+}
+
+const maxCachedDecisions = 65536
+
+func (c *boundedCache[K, V]) get(k K) (V, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *boundedCache[K, V]) put(k K, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedDecisions {
+		c.m = map[K]V{}
+	}
+	c.m[k] = v
+}
 
 // recordCache keeps the Cedar records that decisions build again and again:
 // records are immutable, and a decision that finds its principal's

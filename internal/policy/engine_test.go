@@ -345,3 +345,67 @@ when { principal.role == "partner_admin" && principal.org_kind == "distributor" 
 		t.Error("the default pack allows export")
 	}
 }
+
+// TestDecisionsKeyedByWhatPoliciesSee checks the engine's decision cache:
+// two requests that differ only in what a policy can see never share a
+// decision, whether that is an id a policy names, an attribute or the hour.
+func TestDecisionsKeyedByWhatPoliciesSee(t *testing.T) {
+	dir := t.TempDir()
+	ents, err := fs.ReadDir(defaults.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ent := range ents {
+		b, err := fs.ReadFile(defaults.FS, ent.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ent.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local := `@id("vip") forbid (principal, action, resource == Customer::"c-vip");
+@id("emp-7") forbid (principal, action, resource) when { principal == Principal::"emp-7" };
+@id("night") forbid (principal, action, resource) when { context.hour < 6 };
+`
+	if err := os.WriteFile(filepath.Join(dir, "local.cedar"), []byte(local), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noon := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	read := func(p Principal, c Resource, at time.Time) Request {
+		return Request{Principal: p, Action: ActionRead, Resource: c, Time: at, Purpose: Purpose{Kind: PurposeTicket, ID: "T-1", Valid: true}}
+	}
+	vip := cust
+	vip.ID = "c-vip"
+	emp7 := clerk("active")
+	emp7.ID = "emp-7"
+	other := clerk("active")
+	other.Role = "auditor"
+	tests := []struct {
+		name  string
+		req   Request
+		allow bool
+	}{
+		{"clerk reads a customer", read(clerk("active"), cust, noon), true},
+		{"the same attributes, a customer a policy names", read(clerk("active"), vip, noon), false},
+		{"the same attributes, a principal a policy names", read(emp7, cust, noon), false},
+		{"the same request at night", read(clerk("active"), cust, noon.Add(-8*time.Hour)), false},
+		{"another role", read(other, cust, noon), false},
+		{"the first request again", read(clerk("active"), cust, noon), true},
+	}
+	for range 2 { // the second round is answered from the cache
+		for _, tt := range tests {
+			if d := e.Authorize(context.Background(), tt.req); d.Allow != tt.allow {
+				t.Errorf("%s: allow = %v, want %v (%+v)", tt.name, d.Allow, tt.allow, d)
+			}
+		}
+	}
+	if !e.namesCustomer || !e.namesPrincipal || Default().namesCustomer || Default().namesPrincipal {
+		t.Errorf("names customer/principal = %v/%v, default pack %v/%v; want true/true, false/false",
+			e.namesCustomer, e.namesPrincipal, Default().namesCustomer, Default().namesPrincipal)
+	}
+}
