@@ -881,7 +881,7 @@ type boundedCache[K comparable, V any] struct {
 	m  map[K]V
 }
 
-const maxCachedDecisions = 65536
+const maxCachedDecisions = 16384 // about 1 KiB each
 
 func (c *boundedCache[K, V]) get(k K) (V, bool) {
 	c.mu.RLock()
