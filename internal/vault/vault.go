@@ -30,11 +30,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/custos-dev/custos/internal/store"
 )
@@ -115,6 +117,16 @@ type Vault struct {
 	data  cipher.AEAD
 	index Key
 	token Key
+	// tokenMACs holds HMAC-SHA256 states keyed with token, for TokenHash
+	// (every request hashes its token).
+	tokenMACs sync.Pool
+}
+
+// newVault returns the vault of key set ks.
+func newVault(ks keySet) *Vault {
+	v := &Vault{data: NewGCM(ks.data), index: ks.index, token: ks.token}
+	v.tokenMACs.New = func() any { return hmac.New(sha256.New, v.token[:]) }
+	return v
 }
 
 type keySet struct{ data, index, token Key }
@@ -141,11 +153,7 @@ func Open(ctx context.Context, st store.Store, master Key) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newVault(ks)
-}
-
-func newVault(ks keySet) (*Vault, error) {
-	return &Vault{data: NewGCM(ks.data), index: ks.index, token: ks.token}, nil
+	return newVault(ks), nil
 }
 
 var wrapAD = []byte("custos vault key set v1")
@@ -393,10 +401,12 @@ func (v *Vault) FindCustomer(ctx context.Context, st store.Candidates, kind, nor
 
 // TokenHash returns the keyed hash under which an API token is stored.
 func (v *Vault) TokenHash(token string) []byte {
-	m := hmac.New(sha256.New, v.token[:])
+	m := v.tokenMACs.Get().(hash.Hash)
+	defer v.tokenMACs.Put(m)
+	m.Reset()
 	m.Write([]byte("custos token v1\x00"))
 	m.Write([]byte(token))
-	return m.Sum(nil)
+	return m.Sum(make([]byte, 0, sha256.Size))
 }
 
 // TokenMatches reports in constant time whether token hashes to stored.
