@@ -53,7 +53,7 @@ func (x *Indexer) follow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c := x.Feed.Follow(ctx, from, auditlog.FollowName("search"), auditlog.FollowBatch(2048))
+	c := x.Feed.Follow(ctx, from, auditlog.FollowName("search"), auditlog.FollowBatch(indexBatch))
 	defer c.Close()
 	for {
 		recs, err := c.Next(ctx)
@@ -63,9 +63,12 @@ func (x *Indexer) follow(ctx context.Context) error {
 		if err := x.Store.IndexAudit(ctx, Terms(recs)); err != nil {
 			return err
 		}
-		// One index transaction per interval at most: the index is derived,
-		// and the audit committer must not share the store's one writer
-		// with a transaction per group commit.
+		if len(recs) == indexBatch {
+			continue // behind: no pause until caught up
+		}
+		// One index transaction per interval at most: the index is
+		// derived, and a transaction per group commit would cost the
+		// gateway more than it gains.
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -74,7 +77,11 @@ func (x *Indexer) follow(ctx context.Context) error {
 	}
 }
 
-// DefaultInterval is how often the index is written at most.
+// indexBatch is the most records one index transaction writes.
+const indexBatch = 2048
+
+// DefaultInterval is how often the index is written at most (unless it
+// is behind).
 const DefaultInterval = 250 * time.Millisecond
 
 func (x *Indexer) interval() time.Duration {

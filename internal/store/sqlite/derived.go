@@ -40,6 +40,8 @@ func openDerived(ctx context.Context, path string, w *sql.DB) (*sql.DB, error) {
 	// Derived data: a power loss may take its last writes, never its
 	// consistency (WAL at NORMAL), and the indexer writes them again.
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// The multi-row inserts' statement journals stay in memory.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	db, err := openDB("file:" + path + "?" + q.Encode())
 	if err != nil {
@@ -86,20 +88,38 @@ func (s *Store) IndexAudit(ctx context.Context, terms []store.AuditTerms) error 
 		return nil
 	}
 	return inTx(ctx, s.sx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO audit_search
-			(idx, time, actor, customer, org, site, action, decision) VALUES (?,?,?,?,?,?,?,?)`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, t := range terms {
-			if _, err := st.ExecContext(ctx, int64(t.Index), row.Nanos(t.Time), t.Actor, t.Customer, t.Org, t.Site, t.Action, t.Decision); err != nil {
-				return fmt.Errorf("index audit record %d: %w", t.Index, err)
+		// Up to searchChunk rows a statement: the statement's own cost,
+		// not the B-trees', was half an index row's.
+		stmts := map[int]*sql.Stmt{}
+		args := make([]any, 0, 8*min(len(terms), searchChunk))
+		for done := 0; done < len(terms); {
+			chunk := terms[done:min(len(terms), done+searchChunk)]
+			st := stmts[len(chunk)]
+			if st == nil {
+				var err error
+				if st, err = tx.PrepareContext(ctx, strings.Replace(insertRows("audit_search",
+					"idx, time, actor, customer, org, site, action, decision", len(chunk)), "INSERT", "INSERT OR IGNORE", 1)); err != nil {
+					return err
+				}
+				defer st.Close()
+				stmts[len(chunk)] = st
 			}
+			args = args[:0]
+			for _, t := range chunk {
+				args = append(args, int64(t.Index), row.Nanos(t.Time), t.Actor, t.Customer, t.Org, t.Site, t.Action, t.Decision)
+			}
+			if _, err := st.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("index audit records %d-%d: %w", chunk[0].Index, chunk[len(chunk)-1].Index, err)
+			}
+			done += len(chunk)
 		}
 		return nil
 	})
 }
+
+// searchChunk is the most search index rows one INSERT carries (8
+// parameters each, under SQLite's bound on host parameters).
+const searchChunk = 128
 
 // AuditIndexed returns the first index not yet in the search index.
 func (s *Store) AuditIndexed(ctx context.Context) (uint64, error) {
