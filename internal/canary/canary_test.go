@@ -55,13 +55,8 @@ func world(t testing.TB, n int) (*sqlite.Store, *vault.Vault) {
 
 func newWorld(dir string, n int) (*sqlite.Store, *vault.Vault, error) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
+	st, v, err := emptyWorld(dir)
 	if err != nil {
-		return nil, nil, err
-	}
-	v, err := vault.Open(ctx, st, vault.NewKey())
-	if err != nil {
-		st.Close()
 		return nil, nil, err
 	}
 	var b store.Batch
@@ -70,6 +65,21 @@ func newWorld(dir string, n int) (*sqlite.Store, *vault.Vault, error) {
 			err = importer.Load(ctx, st, b)
 		}
 	}
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, v, nil
+}
+
+// emptyWorld opens an empty store in dir, and a vault on it.
+func emptyWorld(dir string) (*sqlite.Store, *vault.Vault, error) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "custos.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := vault.Open(ctx, st, vault.NewKey())
 	if err != nil {
 		st.Close()
 		return nil, nil, err
@@ -135,15 +145,11 @@ func TestSeedShape(t *testing.T) {
 // TestSeedNoScopes: without partner staff there is nowhere to plant.
 func TestSeedNoScopes(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "custos.db"))
+	st, v, err := emptyWorld(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	v, err := vault.Open(ctx, st, vault.NewKey())
-	if err != nil {
-		t.Fatal(err)
-	}
 	cs, err := canary.Seed(ctx, sampled{st, 0}, v, canary.Options{PerOrg: 1, PerSite: 1, Rand: rand.New(rand.NewPCG(1, 2))})
 	if err != nil || len(cs) != 0 {
 		t.Fatalf("Seed = %d canaries, %v; want none", len(cs), err)

@@ -68,6 +68,14 @@ func (s *sim) visit(p staff, at time.Time, cregion, csite string, explained bool
 	return c
 }
 
+// pull has p read n customers of another store, leaving no trace of a
+// visit, one every step from at: a bulk pull.
+func (s *sim) pull(p staff, at time.Time, n int, step time.Duration) {
+	for i := range n {
+		s.visit(p, at.Add(time.Duration(i)*step), "GD", "store-x", false)
+	}
+}
+
 // normal adds a normal working day for people: n visits each between
 // the hours from and to, 10% of them unexplained.
 func (s *sim) normal(day int, people []staff, n int, from, to float64) {
@@ -162,9 +170,7 @@ func TestDetectorsCatch(t *testing.T) {
 		{"bulk pull", []string{KindBulk, KindPurpose, KindVolume, KindForeign}, func(s *sim, people []staff) []string {
 			p := people[5]
 			at := t0.AddDate(0, 0, warm).Add(14 * time.Hour)
-			for i := range 400 {
-				s.visit(p, at.Add(time.Duration(i)*8*time.Second), "GD", "store-x", false)
-			}
+			s.pull(p, at, 400, 8*time.Second)
 			return []string{p.id}
 		}, 60},
 		{"enumeration", []string{KindEnum}, func(s *sim, people []staff) []string {
@@ -421,9 +427,7 @@ func TestOutOfOrderWithinAMinute(t *testing.T) {
 	s, people := world(t, 8)
 	p := people[2]
 	at := t0.AddDate(0, 0, 8).Add(14 * time.Hour)
-	for i := range 300 {
-		s.visit(p, at.Add(time.Duration(i)*10*time.Second), "GD", "store-x", false)
-	}
+	s.pull(p, at, 300, 10*time.Second)
 	s.normal(8, people, 25, 9, 18)
 	sort.SliceStable(s.evs, func(i, j int) bool { return s.evs[i].Time.Before(s.evs[j].Time) })
 	for i := range s.evs { // jitter
@@ -446,9 +450,7 @@ func TestRiskSnapshotProfile(t *testing.T) {
 	s, people := world(t, 6)
 	p := people[1]
 	at := t0.AddDate(0, 0, 6).Add(10 * time.Hour)
-	for i := range 200 {
-		s.visit(p, at.Add(time.Duration(i)*9*time.Second), "GD", "store-x", false)
-	}
+	s.pull(p, at, 200, 9*time.Second)
 	s.flush()
 	r, ok := s.e.Risk(p.id)
 	if !ok || r.Score < 0.7 || len(r.Reasons) == 0 || r.Role != "store_clerk" {

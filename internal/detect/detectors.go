@@ -128,10 +128,7 @@ func (bulkDet) check(c *check) (float64, string) {
 	}
 	t *= c.s
 	sc := scoreAt(x, t)
-	if sc == 0 {
-		return 0, ""
-	}
-	if !c.why {
+	if sc == 0 || !c.why {
 		return sc, ""
 	}
 	return sc, fmt.Sprintf("%.0f unexplained-weighted reads within an hour (threshold %.0f)", x, t)
@@ -447,10 +444,7 @@ func (enumDet) check(c *check) (float64, string) {
 	}
 	t *= c.s
 	sc := scoreAt(x, t)
-	if sc == 0 {
-		return 0, ""
-	}
-	if !c.why {
+	if sc == 0 || !c.why {
 		return sc, ""
 	}
 	return sc, fmt.Sprintf("%d lookups of missing records and %d sequential ids today", c.p.today.miss, c.p.today.seq)
@@ -468,10 +462,7 @@ func (offHoursDet) check(c *check) (float64, string) {
 	}
 	t *= c.s
 	sc := scoreAt(x, t)
-	if sc == 0 {
-		return 0, ""
-	}
-	if !c.why {
+	if sc == 0 || !c.why {
 		return sc, ""
 	}
 	return sc, fmt.Sprintf("%.0f weighted reads at hours this person does not work", x)
@@ -617,11 +608,52 @@ func (c *check) wholeShare() (share, habit float64, ok bool) {
 	if !ok {
 		return 0, 0, false
 	}
-	if c.ownOK() && p.shR >= 100 {
-		tau := c.lasting(memW, share)
-		share = math.Max(share, shrink(float64(p.shWh/p.shR), float64(p.shR), share, tau))
+	return c.withOwn(share, p.shWh, p.shR, memW), habit, true
+}
+
+// withOwn raises a peers' share to the person's own decayed share (own of
+// reads), once there is enough of it, shrunk toward the peers' by how
+// much members' lasting habits (mem) differ.
+func (c *check) withOwn(share float64, own, reads float32, mem func(*group) *memberSpread) float64 {
+	if !c.ownOK() || reads < 100 {
+		return share
 	}
-	return share, habit, true
+	return math.Max(share, shrink(float64(own/reads), float64(reads), share, c.lasting(mem, share)))
+}
+
+// shareScore scores a count x of r today against the share peers'
+// habits predict, and the count and base summed with the past days of
+// the slow window (pick: a day's) against the habit's spread over those
+// days (mem: members' lasting habits). It returns the higher score and,
+// when c.why, the reason: the format today or week, given the count and
+// the base (and for week the days), then the share in percent.
+func (c *check) shareScore(x, r, share, habit float64, mem func(*group) *memberSpread, pick func(*dayStat) (x, r uint16), today, week string) (float64, string) {
+	p := c.p
+	e, z := excessSD(x, r, share, habit)
+	best := math.Min(scoreAt(e, 12*c.s), scoreAt(z, 4.5*c.s))
+	wx, wr, days := x, r, 1
+	for i := 0; i < min(p.nHist, historyDays); i++ {
+		if d := &p.hist[i]; d.day > p.day-slowWindow {
+			dx, dr := pick(d)
+			wx += float64(dx)
+			wr += float64(dr)
+			days++
+		}
+	}
+	overWeek := false
+	if days >= 2 {
+		e, z := excessSD(wx, wr, share, weekHabit(habit, c.lasting(mem, share), days))
+		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > best {
+			best, overWeek = sc, true
+		}
+	}
+	switch {
+	case best == 0 || !c.why:
+		return best, ""
+	case overWeek:
+		return best, fmt.Sprintf(week, wx, wr, days, 100*share)
+	}
+	return best, fmt.Sprintf(today, x, r, 100*share)
 }
 
 // recordsDet: more whole records taken (phone and account, not only what
@@ -635,30 +667,10 @@ func (recordsDet) check(c *check) (float64, string) {
 	if !ok || share > 0.9 {
 		return 0, "" // everyone takes whole records: nothing to compare
 	}
-	x, r := float64(p.today.whole), float64(p.today.reads)
-	e, z := excessSD(x, r, share, habit)
-	best, reason := math.Min(scoreAt(e, 12*c.s), scoreAt(z, 4.5*c.s)), ""
-	if best > 0 && c.why {
-		reason = fmt.Sprintf("took the whole record of %.0f of %.0f customers today (peers %.0f%%)", x, r, 100*share)
-	}
-	days := 1
-	for i := 0; i < min(p.nHist, historyDays); i++ {
-		if d := &p.hist[i]; d.day > p.day-slowWindow {
-			x += float64(d.whole)
-			r += float64(d.reads)
-			days++
-		}
-	}
-	if days >= 2 {
-		e, z := excessSD(x, r, share, weekHabit(habit, c.lasting(memW, share), days))
-		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > best {
-			best = sc
-			if c.why {
-				reason = fmt.Sprintf("took the whole record of %.0f of %.0f customers over %d days (peers %.0f%%)", x, r, days, 100*share)
-			}
-		}
-	}
-	return best, reason
+	return c.shareScore(float64(p.today.whole), float64(p.today.reads), share, habit,
+		memW, func(d *dayStat) (uint16, uint16) { return d.whole, d.reads },
+		"took the whole record of %.0f of %.0f customers today (peers %.0f%%)",
+		"took the whole record of %.0f of %.0f customers over %d days (peers %.0f%%)")
 }
 
 // onceShare is the share of customers whose record is opened only once
@@ -681,11 +693,7 @@ func (c *check) onceShare() (share, habit float64, ok bool) {
 	if !ok {
 		return 0, 0, false
 	}
-	if c.ownOK() && p.shOB >= 100 {
-		tau := c.lasting(memO, share)
-		share = math.Max(share, shrink(float64(p.shO/p.shOB), float64(p.shOB), share, tau))
-	}
-	return share, habit, true
+	return c.withOwn(share, p.shO, p.shOB, memO), habit, true
 }
 
 func memO(g *group) *memberSpread { return &g.memO }
@@ -711,32 +719,10 @@ func (onceDet) check(c *check) (float64, string) {
 	if !ok || share > 0.9 {
 		return 0, "" // a look per customer is everyone's habit
 	}
-	x, r := float64(max(p.today.once-onceSettle, 0)), float64(p.today.onceBase)
-	e, z := excessSD(x, r, share, habit)
-	best := math.Min(scoreAt(e, 12*c.s), scoreAt(z, 4.5*c.s))
-	dx, dr := x, r
-	days := 1
-	for i := 0; i < min(p.nHist, historyDays); i++ {
-		if d := &p.hist[i]; d.day > p.day-slowWindow {
-			x += float64(d.once)
-			r += float64(d.onceBase)
-			days++
-		}
-	}
-	week := false
-	if days >= 2 {
-		e, z := excessSD(x, r, share, weekHabit(habit, c.lasting(memO, share), days))
-		if sc := math.Min(scoreAt(e, 20*c.s), scoreAt(z, 5*c.s)); sc > best {
-			best, week = sc, true
-		}
-	}
-	if best == 0 || !c.why {
-		return best, ""
-	}
-	if week {
-		return best, fmt.Sprintf("opened the records of %.0f of %.0f customers over %d days only once, with no second look as a visit needs (peers %.0f%%)", x, r, days, 100*share)
-	}
-	return best, fmt.Sprintf("opened the records of %.0f of %.0f customers today only once, with no second look as a visit needs (peers %.0f%%)", dx, dr, 100*share)
+	return c.shareScore(float64(max(p.today.once-onceSettle, 0)), float64(p.today.onceBase), share, habit,
+		memO, func(d *dayStat) (uint16, uint16) { return d.once, d.onceBase },
+		"opened the records of %.0f of %.0f customers today only once, with no second look as a visit needs (peers %.0f%%)",
+		"opened the records of %.0f of %.0f customers over %d days only once, with no second look as a visit needs (peers %.0f%%)")
 }
 
 // codesDet: wrong one-time codes, as when consents are started for

@@ -159,6 +159,26 @@ func TestWrongCodes(t *testing.T) {
 // alerted on, with the share in words; but not under tickets the CRM
 // opened (a month-end review batch), which are not counted.
 func TestWholeRecords(t *testing.T) {
+	s, p := wholeRecords(t, "ticket:T-", event.BasisCRMTicket)
+	if len(s.alerts) != 0 {
+		t.Errorf("whole records under the CRM's tickets: alerts %+v", s.alerts)
+	}
+	s, p = wholeRecords(t, "consent:K-", event.BasisConsent)
+	as := s.alertsFor(p.id)
+	if len(as) == 0 || as[0].Kind != KindRecords {
+		r, _ := s.e.Risk(p.id)
+		t.Fatalf("whole records: alerts %+v; risk %+v", as, r)
+	}
+	if !strings.Contains(as[0].Reasons[0], "whole record") {
+		t.Errorf("reason %q does not say what was taken", as[0].Reasons[0])
+	}
+}
+
+// wholeRecords replays four days in which one of ten people looks up 25
+// customers a day and reads the whole record of 15 of them, under the
+// purpose prefix (then the customer) and basis given; the others take name
+// and phone. It returns the world and that person.
+func wholeRecords(t *testing.T, purpose, basis string) (*sim, staff) {
 	s, people := partWorld(t, 10)
 	p := people[7]
 	for d := 10; d < 14; d++ {
@@ -175,41 +195,11 @@ func TestWholeRecords(t *testing.T) {
 			if i < 15 {
 				fields = []string{"name", "phone", "account"}
 			}
-			s.read(p, at.Add(time.Minute), c, "GD", p.site, "ticket:T-"+c, event.BasisCRMTicket, fields)
+			s.read(p, at.Add(time.Minute), c, "GD", p.site, purpose+c, basis, fields)
 		}
 		s.flush()
 	}
-	if len(s.alerts) != 0 {
-		t.Errorf("whole records under the CRM's tickets: alerts %+v", s.alerts)
-	}
-	s2, people2 := partWorld(t, 10)
-	p = people2[7]
-	for d := 10; d < 14; d++ {
-		s2.partVisits(d, people2[:7], 25)
-		s2.partVisits(d, people2[8:], 25)
-		for i := range 25 {
-			at := t0.AddDate(0, 0, d).Add(9*time.Hour + time.Duration(i)*20*time.Minute)
-			c := s2.cust()
-			found := true
-			e := s2.ev(p, at, event.ActionSearch, c, "GD", p.site)
-			e.Found = &found
-			s2.evs = append(s2.evs, e)
-			fields := []string{"name", "phone"}
-			if i < 15 {
-				fields = []string{"name", "phone", "account"}
-			}
-			s2.read(p, at.Add(time.Minute), c, "GD", p.site, "consent:K-"+c, event.BasisConsent, fields)
-		}
-		s2.flush()
-	}
-	as := s2.alertsFor(p.id)
-	if len(as) == 0 || as[0].Kind != KindRecords {
-		r, _ := s2.e.Risk(p.id)
-		t.Fatalf("whole records: alerts %+v; risk %+v", as, r)
-	}
-	if !strings.Contains(as[0].Reasons[0], "whole record") {
-		t.Errorf("reason %q does not say what was taken", as[0].Reasons[0])
-	}
+	return s, p
 }
 
 // TestCoveringAnotherStoreIsQuiet checks that a clerk who covers a store in

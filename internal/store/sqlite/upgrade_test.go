@@ -1,8 +1,6 @@
 package sqlite_test
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"os"
@@ -13,16 +11,16 @@ import (
 
 	"github.com/custos-dev/custos/internal/store"
 	"github.com/custos-dev/custos/internal/store/sqlite"
+	"github.com/custos-dev/custos/internal/store/storetest"
 )
 
-// TestUpgradeFromV1 opens a database made with the first schema (before
-// tickets had holders and statuses had sources): Open must add the new
-// columns, keep every row, and read the old rows with the new fields empty.
-func TestUpgradeFromV1(t *testing.T) {
-	ctx := t.Context()
+// todaysDatabase makes a database with today's schema in a new directory
+// and returns its path and a plain connection to it, through which a test
+// turns it into an older one (and then closes it).
+func todaysDatabase(t *testing.T) (string, *sql.DB) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "custos.db")
-	// A first-schema database: today's, without the columns added since.
-	s, err := sqlite.Open(ctx, path)
+	s, err := sqlite.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,6 +29,16 @@ func TestUpgradeFromV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return path, db
+}
+
+// TestUpgradeFromV1 opens a database made with the first schema (before
+// tickets had holders and statuses had sources): Open must add the new
+// columns, keep every row, and read the old rows with the new fields empty.
+func TestUpgradeFromV1(t *testing.T) {
+	ctx := t.Context()
+	// A first-schema database: today's, without the columns added since.
+	path, db := todaysDatabase(t)
 	opened := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	for _, q := range []string{
 		`ALTER TABLE principals DROP COLUMN status_source`,
@@ -50,7 +58,7 @@ func TestUpgradeFromV1(t *testing.T) {
 
 	assignee := ""
 	for range 2 { // the second Open finds nothing left to do
-		s, err = sqlite.Open(ctx, path)
+		s, err := sqlite.Open(ctx, path)
 		if err != nil {
 			t.Fatalf("Open of a v1 database: %v", err)
 		}
@@ -125,39 +133,15 @@ func TestSnapshot(t *testing.T) {
 // the 8-byte index the vault computes now, and the lookup indexes exist.
 func TestUpgradeBlobIndexes(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "custos.db")
-	s, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	hmac := func(seed string) []byte {
-		h := sha256.Sum256([]byte(seed))
-		return h[:]
-	}
-	// One phone index with its top bit set: a negative integer.
-	neg := hmac("phone-2")
-	neg[0] |= 0x80
-	type old struct {
-		id                  string
-		phone, account, nam []byte
-	}
-	olds := []old{
-		{"c-1", hmac("phone-1"), hmac("account-1"), hmac("name")},
-		{"c-2", neg, nil, hmac("name")},
-	}
-	formerIdx := hmac("phone-old")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range olds {
+	old := storetest.NewBlobIndexes()
+	path, db := todaysDatabase(t)
+	for _, o := range old.Customers {
 		if _, err := db.ExecContext(ctx, `INSERT INTO customers (id, region, site, name, phone_idx, account_idx, name_idx)
-			VALUES (?, 'GD', '', X'00', ?, ?, ?)`, o.id, o.phone, o.account, o.nam); err != nil {
+			VALUES (?, 'GD', '', X'00', ?, ?, ?)`, o.ID, o.Phone, o.Account, o.Name); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.ExecContext(ctx, `INSERT INTO customer_former (kind, idx, customer, replaced_at) VALUES ('phone', ?, 'c-1', 1)`, formerIdx); err != nil {
+	if _, err := db.ExecContext(ctx, `INSERT INTO customer_former (kind, idx, customer, replaced_at) VALUES ('phone', ?, 'c-1', 1)`, old.Former); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -167,38 +151,12 @@ func TestUpgradeBlobIndexes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Open of a database with blob indexes: %v", err)
 		}
-		for _, o := range olds {
-			c, err := s.Customer(ctx, o.id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := func(b []byte) []byte {
-				if b == nil {
-					return nil
-				}
-				return b[:store.IndexSize]
-			}
-			if !bytes.Equal(c.PhoneIndex, want(o.phone)) || !bytes.Equal(c.AccountIndex, want(o.account)) || !bytes.Equal(c.NameIndex, want(o.nam)) {
-				t.Errorf("%s: indexes %x %x %x; want the first 8 bytes of %x %x %x", o.id,
-					c.PhoneIndex, c.AccountIndex, c.NameIndex, o.phone, o.account, o.nam)
-			}
-			for _, idx := range [][]byte{o.phone, o.phone[:store.IndexSize]} {
-				if cs, err := s.CustomersByIndex(ctx, store.IndexPhone, idx); err != nil || len(cs) != 1 || cs[0].ID != o.id {
-					t.Errorf("CustomersByIndex(phone, %x) = %v, %v; want %s", idx, cs, err, o.id)
-				}
-			}
-		}
-		if ids, err := s.CustomerIDsByName(ctx, hmac("name")[:store.IndexSize]); err != nil || len(ids) != 2 {
-			t.Errorf("CustomerIDsByName = %v, %v; want both", ids, err)
-		}
-		if ids, err := s.CustomerByFormer(ctx, store.FormerPhone, formerIdx[:store.IndexSize]); err != nil || len(ids) != 1 || ids[0] != "c-1" {
-			t.Errorf("CustomerByFormer = %v, %v; want [c-1]", ids, err)
-		}
+		old.Check(t, s)
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	db, err = sql.Open("sqlite", "file:"+path)
+	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
