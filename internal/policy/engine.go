@@ -524,43 +524,26 @@ func (e *Engine) index(all []*compiled) {
 // usesActionVar reports whether p's conditions refer to the action
 // variable (conservatively true when that cannot be told).
 func usesActionVar(p *cedar.Policy) bool {
-	b, err := p.MarshalJSON()
-	if err != nil {
-		return true
-	}
-	var doc struct {
-		Conditions any `json:"conditions"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return true
-	}
-	var walk func(v any) bool
-	walk = func(v any) bool {
-		switch v := v.(type) {
-		case map[string]any:
-			if s, ok := v["Var"].(string); ok && s == "action" {
-				return true
-			}
-			for _, x := range v {
-				if walk(x) {
-					return true
-				}
-			}
-		case []any:
-			for _, x := range v {
-				if walk(x) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	return walk(doc.Conditions)
+	return anyNode(p, "conditions", func(m map[string]any) bool {
+		s, ok := m["Var"].(string)
+		return ok && s == "action"
+	})
 }
 
 // namesEntity reports whether p names an entity of type typ by id, in its
 // scope or its conditions (conservatively true when that cannot be told).
 func namesEntity(p *cedar.Policy, typ string) bool {
+	return anyNode(p, "", func(m map[string]any) bool {
+		t, ok := m["type"].(string)
+		_, id := m["id"]
+		return ok && id && (t == typ || strings.HasSuffix(t, "::"+typ))
+	})
+}
+
+// anyNode reports whether match holds for an object anywhere in p's JSON
+// form, or in its member part only if part is not empty (conservatively
+// true when p cannot be read so).
+func anyNode(p *cedar.Policy, part string, match func(map[string]any) bool) bool {
 	b, err := p.MarshalJSON()
 	if err != nil {
 		return true
@@ -569,14 +552,16 @@ func namesEntity(p *cedar.Policy, typ string) bool {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return true
 	}
+	if part != "" {
+		m, _ := doc.(map[string]any)
+		doc = m[part]
+	}
 	var walk func(v any) bool
 	walk = func(v any) bool {
 		switch v := v.(type) {
 		case map[string]any:
-			if t, ok := v["type"].(string); ok && (t == typ || strings.HasSuffix(t, "::"+typ)) {
-				if _, ok := v["id"]; ok {
-					return true
-				}
+			if match(v) {
+				return true
 			}
 			for _, x := range v {
 				if walk(x) {
