@@ -664,12 +664,28 @@ func (s *Store) AuditRange(ctx context.Context, from, to uint64) ([]store.AuditR
 
 // AuditByCustomer returns the customer's records, in order.
 func (s *Store) AuditByCustomer(ctx context.Context, customer string) ([]store.AuditRecord, error) {
-	return s.auditQuery(ctx, `SELECT `+row.AuditCols+` FROM audit WHERE customer = $1 ORDER BY idx`, customer)
+	return s.auditQuery(ctx, auditBy("customer"), customer, 0)
 }
 
 // AuditByActor returns the actor's records with Index >= from, in order.
 func (s *Store) AuditByActor(ctx context.Context, actor string, from uint64) ([]store.AuditRecord, error) {
-	return s.auditQuery(ctx, `SELECT `+row.AuditCols+` FROM audit WHERE actor = $1 AND idx >= $2 ORDER BY idx`, actor, index(from))
+	return s.auditQuery(ctx, auditBy("actor"), actor, index(from))
+}
+
+// auditBy is the query for the records from index $2 on whose column col
+// ("customer" or "actor") is $1. The audit table has no index on them
+// (migration 0011): the records up to where the search index ends are
+// found through it, and those past it — the moment the indexers trail the
+// log by — by a scan of the log's tail, in the same snapshot, so the answer
+// is complete. The search index has no gaps below its end: each indexer
+// writes the records it follows, in order, from the end it found.
+func auditBy(col string) string {
+	return `WITH e AS (SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM audit_search)
+		SELECT ` + row.AuditCols + ` FROM audit
+			WHERE idx IN (SELECT s.idx FROM audit_search s, e WHERE s.` + col + ` = $1 AND s.idx >= $2 AND s.idx < e.n)
+		UNION ALL
+		SELECT ` + row.AuditCols + ` FROM audit, e WHERE audit.idx >= GREATEST($2, e.n) AND audit.` + col + ` = $1
+		ORDER BY idx`
 }
 
 // AddCheckpoint keeps a checkpoint; checkpoints are never deleted.
