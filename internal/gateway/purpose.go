@@ -26,7 +26,7 @@ func (g *Gateway) checkPurpose(ctx context.Context, p store.Principal, pu *polic
 	var pc purposeCheck
 	switch pu.Kind {
 	case policy.PurposeTicket:
-		t, err := g.Store.Ticket(ctx, pu.ID)
+		t, err := g.ticket(ctx, pu.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			return pc, nil
 		}

@@ -38,12 +38,60 @@ func (g *Gateway) Read(ctx context.Context, p store.Principal, id, purpose strin
 	if !store.ValidID(id) {
 		return CustomerView{}, BadRequest("customer id must be an exact id: no wildcards, spaces or slashes")
 	}
-	c, err := g.Store.Customer(ctx, id)
+	ctx, c, err := g.customer(ctx, id, purpose)
 	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return CustomerView{}, err
 	}
 	return g.guardedRead(ctx, p, policy.ActionRead, event.ActionRead, id, c, found, purpose)
+}
+
+// customerTicketer is a store that reads a customer and a ticket in one
+// round trip (PostgreSQL), each missing one ErrNotFound in its own error.
+type customerTicketer interface {
+	CustomerTicket(ctx context.Context, id, ticket string) (store.Customer, error, store.Ticket, error)
+}
+
+// customer reads customer id for a read under purpose. On a store that
+// can, the ticket the purpose names is read in the same round trip, and the
+// returned context carries it for the purpose check (ticket), which
+// decides on it as on any other lookup.
+func (g *Gateway) customer(ctx context.Context, id, purpose string) (context.Context, store.Customer, error) {
+	ct, ok := g.Store.(customerTicketer)
+	if !ok {
+		c, err := g.Store.Customer(ctx, id)
+		return ctx, c, err
+	}
+	pu, err := ParsePurpose(purpose)
+	if err != nil || pu.Kind != policy.PurposeTicket {
+		c, err := g.Store.Customer(ctx, id)
+		return ctx, c, err
+	}
+	c, cerr, t, terr := ct.CustomerTicket(ctx, id, pu.ID)
+	if terr != nil && !errors.Is(terr, store.ErrNotFound) {
+		return ctx, c, terr
+	}
+	return context.WithValue(ctx, readTicketKey{}, readTicket{pu.ID, t, terr}), c, cerr
+}
+
+// readTicket is a ticket read beside the customer; readTicketKey its
+// context key.
+type (
+	readTicket struct {
+		id  string
+		t   store.Ticket
+		err error
+	}
+	readTicketKey struct{}
+)
+
+// ticket returns ticket id: as read beside the customer if it was, else
+// from the store.
+func (g *Gateway) ticket(ctx context.Context, id string) (store.Ticket, error) {
+	if rt, ok := ctx.Value(readTicketKey{}).(readTicket); ok && rt.id == id {
+		return rt.t, rt.err
+	}
+	return g.Store.Ticket(ctx, id)
 }
 
 // Search finds at most one customer by exact phone or account and returns

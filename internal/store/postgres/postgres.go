@@ -468,6 +468,20 @@ func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
 	return row.One(s.pool.QueryRow(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = $1`, id), row.Ticket)
 }
 
+// CustomerTicket reads customer id and ticket tid in one round trip (a
+// guarded read under a ticket needs both). Either missing is ErrNotFound in
+// its own error.
+func (s *Store) CustomerTicket(ctx context.Context, id, tid string) (store.Customer, error, store.Ticket, error) {
+	b := &pgx.Batch{}
+	b.Queue(row.SelectCustomers+`WHERE c.id = $1`, id)
+	b.Queue(`SELECT `+row.TicketCols+` FROM tickets WHERE id = $1`, tid)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	c, cerr := row.One(br.QueryRow(), row.Customer)
+	t, terr := row.One(br.QueryRow(), row.Ticket)
+	return c, cerr, t, terr
+}
+
 // TicketsByCustomer returns the customer's tickets, oldest first.
 func (s *Store) TicketsByCustomer(ctx context.Context, customer string) ([]store.Ticket, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE customer = $1 ORDER BY opened_at, id`, customer)
