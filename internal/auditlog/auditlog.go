@@ -199,7 +199,6 @@ func (o *Options) setDefaults() error {
 	}
 	if o.GatherWait == 0 {
 		o.GatherWait = DefaultGatherWait
-		if v, err := time.ParseDuration(os.Getenv("XGW")); err == nil { o.GatherWait = v }
 	}
 	if o.IntegrateBatch <= 0 {
 		o.IntegrateBatch = DefaultIntegrateBatch
