@@ -13,6 +13,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -25,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -164,9 +166,9 @@ func run(customers, clients int, duration time.Duration, bin string, keep bool) 
 	// Where a guarded read waits: the group commit that makes it durable.
 	for _, t := range targets {
 		if n := t.m["custos_audit_commit_batch_records_count"]; n > 0 {
-			fmt.Printf("audit (%s, gateway 1): %.0f group commits, %.1f records each, commit %.2f ms, append wait %.2f ms (means)\n",
-				t.name, n, t.m["custos_audit_commit_batch_records_sum"]/n, t.m["custos_audit_commit_seconds_sum"]/n*1e3,
-				t.m["custos_audit_append_seconds_sum"]/t.m["custos_audit_append_seconds_count"]*1e3)
+			fmt.Printf("audit (%s, gateway 1): %.0f group commits, %.1f records each, commit %.2f ms (p99 <= %s), append wait %.2f ms (p99 <= %s) (means)\n",
+				t.name, n, t.m["custos_audit_commit_batch_records_sum"]/n, t.m["custos_audit_commit_seconds_sum"]/n*1e3, bucketQuantile(t.m, "custos_audit_commit_seconds", 0.99),
+				t.m["custos_audit_append_seconds_sum"]/t.m["custos_audit_append_seconds_count"]*1e3, bucketQuantile(t.m, "custos_audit_append_seconds", 0.99))
 		}
 	}
 	fmt.Printf("ratio: custos at %.2fx the bare baseline's throughput; p99 %s (goal: >= 0.5x, p99 <= 5ms)\n", results[1].rps/bareRes.rps, results[1].p99)
@@ -359,6 +361,32 @@ func cpuSeconds(pid int) float64 {
 }
 
 // scrape reads the unlabelled samples of custos's /metrics at addr.
+// bucketQuantile returns the upper bound of the histogram bucket of metric
+// (in seconds, as scraped and diffed) that holds its q-quantile.
+func bucketQuantile(m map[string]float64, metric string, q float64) string {
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	for k, v := range m {
+		le, ok := strings.CutPrefix(k, metric+`_bucket{le="`)
+		if !ok {
+			continue
+		}
+		var b bucket
+		if _, err := fmt.Sscan(strings.TrimSuffix(le, `"}`), &b.le); err == nil {
+			b.n = v
+			bs = append(bs, b)
+		}
+	}
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	total := m[metric+"_count"]
+	for _, b := range bs {
+		if total > 0 && b.n >= q*total {
+			return time.Duration(b.le * float64(time.Second)).String()
+		}
+	}
+	return "?"
+}
+
 func scrape(addr string) map[string]float64 {
 	m := map[string]float64{}
 	resp, err := http.Get("http://" + addr + "/metrics")
@@ -369,7 +397,7 @@ func scrape(addr string) map[string]float64 {
 	b, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(b), "\n") {
 		name, val, ok := strings.Cut(line, " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+		if !ok || strings.HasPrefix(name, "#") || (strings.Contains(name, "{") && !strings.HasPrefix(name, "custos_audit_")) {
 			continue
 		}
 		var v float64
