@@ -194,37 +194,30 @@ func (o *Options) setDefaults() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if o.MaxBatch <= 0 {
-		o.MaxBatch = DefaultMaxBatch
-	}
 	if o.GatherWait == 0 {
 		o.GatherWait = DefaultGatherWait
 	}
-	if o.IntegrateBatch <= 0 {
-		o.IntegrateBatch = DefaultIntegrateBatch
-	}
-	if o.BatchMaxAge <= 0 {
-		o.BatchMaxAge = DefaultBatchMaxAge
-	}
-	if o.CheckpointInterval <= 0 {
-		o.CheckpointInterval = DefaultCheckpointInterval
-	}
+	orDefault(&o.MaxBatch, DefaultMaxBatch)
+	orDefault(&o.IntegrateBatch, DefaultIntegrateBatch)
+	orDefault(&o.BatchMaxAge, DefaultBatchMaxAge)
+	orDefault(&o.CheckpointInterval, DefaultCheckpointInterval)
 	if o.CheckpointInterval < 100*time.Millisecond {
 		return fmt.Errorf("audit log: Options.CheckpointInterval %v is below tessera's minimum of 100ms", o.CheckpointInterval)
 	}
-	if o.PendingWait <= 0 {
-		o.PendingWait = DefaultPendingWait
-	}
-	if o.ExportInterval <= 0 {
-		o.ExportInterval = DefaultExportInterval
-	}
+	orDefault(&o.PendingWait, DefaultPendingWait)
+	orDefault(&o.ExportInterval, DefaultExportInterval)
+	orDefault(&o.PollInterval, DefaultPollInterval)
 	if o.HTTPClient == nil {
 		o.HTTPClient = http.DefaultClient
 	}
-	if o.PollInterval <= 0 {
-		o.PollInterval = DefaultPollInterval
-	}
 	return nil
+}
+
+// orDefault sets *v to def unless it is positive.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Log is an open audit log. Its methods are safe for concurrent use.
