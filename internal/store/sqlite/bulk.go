@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,13 +97,16 @@ type load struct {
 	// transaction, rows go into customers.
 	direct bool
 	tx     *sql.Tx
-	ins    *sql.Stmt // loadRowsPerInsert rows
+	ins    *rawStmt // loadRowsPerInsert rows
 	// insKeys inserts loadRowsPerInsert rows' record keys (direct only).
-	insKeys *sql.Stmt
-	inTx    int // rows staged in the open staging transaction
-	done    bool
-	args    []any
-	staged  int
+	insKeys *rawStmt
+	// rollback says ins and insKeys are the INSERT OR ROLLBACK forms
+	// (direct only, while the ids ascend: see directInsert).
+	rollback bool
+	inTx     int // rows staged in the open staging transaction
+	done     bool
+	args     []any
+	staged   int
 	// lines maps the ordinal of a staged row (1-based) to its line: entry
 	// {n, d} says rows from the n-th on are on line ordinal+d, until the
 	// next entry. A file without quoted line breaks needs one entry.
@@ -156,11 +160,7 @@ func (l *load) begin(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM customer_keys`); err != nil { // none without a record
 				return err
 			}
-			if l.insKeys, err = tx.PrepareContext(ctx, insertRows("customer_keys", keyCols, loadRowsPerInsert)); err != nil {
-				return err
-			}
-			l.ins, err = tx.PrepareContext(ctx, insertRows("customers", row.CustomerCols, loadRowsPerInsert))
-			return err
+			return l.prepareDirect(ctx, true)
 		}
 		tx.Rollback()
 		if err != nil {
@@ -180,28 +180,151 @@ func (l *load) begin(ctx context.Context) error {
 		}
 	}
 	var err error
-	l.ins, err = l.conn.PrepareContext(ctx, insertRows("temp.load_customers", loadCols, loadRowsPerInsert))
+	l.ins, err = prepareRaw(ctx, l.conn, insertRows("temp.load_customers", loadCols, loadRowsPerInsert))
 	return err
 }
 
 // loadCols are the staging table's columns; keyCols customer_keys'.
+// directCols are the columns a direct load sets: canary and scope keep
+// their defaults (false and ”), as every imported row has them; a row
+// that does not goes in by a statement of all the columns (plainCustomer).
+// Each bound value costs the driver a copy into C memory and the writer
+// time.
 const (
-	loadCols = `line, ` + row.CustomerCols + `, wrapped`
-	keyCols  = `customer, wrapped`
+	loadCols   = `line, ` + row.CustomerCols + `, wrapped`
+	keyCols    = `customer, wrapped`
+	directCols = `id, region, site, name, phone, account, phone_idx, account_idx, name_idx`
 )
+
+// plainCustomer reports whether c has the defaults of the columns a direct
+// load leaves out (directCols).
+func plainCustomer(c store.Customer) bool { return !c.Canary && c.Scope == "" }
 
 func insertRows(table, cols string, n int) string {
 	one := "(?" + strings.Repeat(",?", strings.Count(cols, ",")) + ")"
 	return `INSERT INTO ` + table + ` (` + cols + `) VALUES ` + one + strings.Repeat(","+one, n-1)
 }
 
-func (l *load) appendArgs(args []any, r store.StagedCustomer) []any {
+// directInsert is insertRows for a direct load. With rollback it is an
+// INSERT OR ROLLBACK: SQLite then keeps no statement journal (a copy of
+// every page the statement changes, to undo that statement alone if a row
+// breaks a constraint), which took about a tenth of the writer's time. It
+// is for rows whose ids ascend from the last one stored: they cannot
+// collide with a stored id (the table was empty), and no other constraint
+// can fail (no value is NULL), so only an I/O error can fail it, and that
+// fails the whole load anyway. A failed INSERT OR ROLLBACK ends the
+// transaction; the load is then over (see insert).
+func directInsert(rollback bool, table, cols string, n int) string {
+	q := insertRows(table, cols, n)
+	if rollback {
+		q = `INSERT OR ROLLBACK` + strings.TrimPrefix(q, `INSERT`)
+	}
+	return q
+}
+
+// prepareDirect prepares the full-size inserts of a direct load, the
+// INSERT OR ROLLBACK forms if rollback (directInsert).
+func (l *load) prepareDirect(ctx context.Context, rollback bool) error {
+	l.closeStmts()
+	l.ins, l.insKeys, l.rollback = nil, nil, rollback
+	var err error
+	if l.insKeys, err = prepareRaw(ctx, l.conn, directInsert(rollback, "customer_keys", keyCols, loadRowsPerInsert)); err != nil {
+		return err
+	}
+	l.ins, err = prepareRaw(ctx, l.conn, directInsert(rollback, "customers", directCols, loadRowsPerInsert))
+	return err
+}
+
+// closeStmts closes the prepared inserts.
+func (l *load) closeStmts() {
+	for _, st := range []*rawStmt{l.ins, l.insKeys} {
+		if st != nil {
+			st.close(l.conn)
+		}
+	}
+	l.ins, l.insKeys = nil, nil
+}
+
+// rawStmt is a prepared statement run on the driver's statement itself
+// (sql.Conn.Raw): database/sql would check, convert and copy each of the
+// thousands of values of a multi-row insert on every call. It runs on the
+// connection it was prepared on, in whatever transaction is open there.
+type rawStmt struct {
+	st   driver.StmtExecContext
+	args []driver.NamedValue
+}
+
+func prepareRaw(ctx context.Context, conn *sql.Conn, query string) (*rawStmt, error) {
+	r := &rawStmt{}
+	err := conn.Raw(func(dc any) error {
+		p, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return errors.New("sqlite: internal error: driver connection lacks PrepareContext")
+		}
+		st, err := p.PrepareContext(ctx, query)
+		if err != nil {
+			return err
+		}
+		if r.st, ok = st.(driver.StmtExecContext); !ok {
+			st.Close()
+			return errors.New("sqlite: internal error: driver statement lacks ExecContext")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// exec runs the statement with args, which MUST be values the driver takes
+// as they are (int64, bool, string, []byte or nil).
+func (r *rawStmt) exec(ctx context.Context, conn *sql.Conn, args []any) error {
+	if len(r.args) < len(args) {
+		r.args = make([]driver.NamedValue, len(args))
+	}
+	nv := r.args[:len(args)]
+	for i, v := range args {
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	defer clear(nv)
+	return conn.Raw(func(any) error {
+		_, err := r.st.ExecContext(ctx, nv)
+		return err
+	})
+}
+
+func (r *rawStmt) close(conn *sql.Conn) {
+	conn.Raw(func(any) error { return r.st.(driver.Stmt).Close() }) //nolint:errcheck
+}
+
+// ascends reports whether rows would keep the staged ids ascending.
+func (l *load) ascends(rows []store.StagedCustomer) bool {
+	if !l.ascending {
+		return false
+	}
+	last := l.lastID
+	for i, r := range rows {
+		if (l.staged > 0 || i > 0) && r.ID <= last {
+			return false
+		}
+		last = r.ID
+	}
+	return true
+}
+
+// appendArgs appends the values of r's row: a direct load's (directCols,
+// or all of row.CustomerCols if all) or the staging table's (loadCols).
+func (l *load) appendArgs(args []any, r store.StagedCustomer, all bool) []any {
 	c := r.Customer
 	if !l.direct {
-		args = append(args, r.Line)
+		args = append(args, int64(r.Line))
 	}
 	args = append(args, c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account,
-		store.IndexKey(c.PhoneIndex), store.IndexKey(c.AccountIndex), store.IndexKey(c.NameIndex), c.Canary, c.Scope)
+		store.IndexKey(c.PhoneIndex), store.IndexKey(c.AccountIndex), store.IndexKey(c.NameIndex))
+	if all || !l.direct {
+		args = append(args, c.Canary, c.Scope)
+	}
 	if !l.direct {
 		args = append(args, c.Key)
 	}
@@ -221,9 +344,9 @@ func (l *load) insertKeys(ctx context.Context, rows []store.StagedCustomer) erro
 	switch n := len(l.args) / 2; n {
 	case 0:
 	case loadRowsPerInsert:
-		_, err = l.insKeys.ExecContext(ctx, l.args...)
+		err = l.insKeys.exec(ctx, l.conn, l.args)
 	default:
-		_, err = l.tx.ExecContext(ctx, insertRows("customer_keys", keyCols, n), l.args...)
+		_, err = l.tx.ExecContext(ctx, directInsert(l.rollback, "customer_keys", keyCols, n), l.args...)
 	}
 	clear(l.args)
 	return err
@@ -283,21 +406,33 @@ func (l *load) Add(ctx context.Context, rows []store.StagedCustomer) error {
 }
 
 func (l *load) insert(ctx context.Context, rows []store.StagedCustomer) error {
+	if l.direct && l.rollback && !l.ascends(rows) {
+		// From here on ids may repeat: each statement must be undone alone.
+		if err := l.prepareDirect(ctx, false); err != nil {
+			return fmt.Errorf("load customers: %w", err)
+		}
+	}
+	// all: a row of a direct load needs every column (directCols).
+	all := l.direct && slices.ContainsFunc(rows, func(r store.StagedCustomer) bool { return !plainCustomer(r.Customer) })
 	l.args = l.args[:0]
 	for _, r := range rows {
-		l.args = l.appendArgs(l.args, r)
+		l.args = l.appendArgs(l.args, r, all)
 	}
 	var err error
 	switch {
-	case len(rows) == loadRowsPerInsert:
-		_, err = l.ins.ExecContext(ctx, l.args...)
+	case len(rows) == loadRowsPerInsert && !all:
+		err = l.ins.exec(ctx, l.conn, l.args)
 	case l.direct:
-		_, err = l.tx.ExecContext(ctx, insertRows("customers", row.CustomerCols, len(rows)), l.args...)
+		cols := directCols
+		if all {
+			cols = row.CustomerCols
+		}
+		_, err = l.tx.ExecContext(ctx, directInsert(l.rollback, "customers", cols, len(rows)), l.args...)
 	default:
 		_, err = l.conn.ExecContext(ctx, insertRows("temp.load_customers", loadCols, len(rows)), l.args...)
 	}
 	clear(l.args)
-	if l.direct && isUnique(err) {
+	if l.direct && !l.rollback && isUnique(err) {
 		// An id the file has twice: find it row by row (the failed
 		// statement changed nothing).
 		err = l.insertEach(ctx, rows)
@@ -310,6 +445,11 @@ func (l *load) insert(ctx context.Context, rows []store.StagedCustomer) error {
 		err = l.insertKeys(ctx, rows)
 	}
 	if err != nil {
+		if l.rollback {
+			// The transaction is gone: nothing more may run on the
+			// connection as if it were open.
+			l.Abort()
+		}
 		return fmt.Errorf("load customers: %w", err)
 	}
 	for _, r := range rows {
@@ -324,7 +464,7 @@ func (l *load) insert(ctx context.Context, rows []store.StagedCustomer) error {
 // row's rowid is its ordinal.
 func (l *load) insertEach(ctx context.Context, rows []store.StagedCustomer) error {
 	for _, r := range rows {
-		_, err := l.tx.ExecContext(ctx, insertRows("customers", row.CustomerCols, 1), l.appendArgs(nil, r)...)
+		_, err := l.tx.ExecContext(ctx, insertRows("customers", row.CustomerCols, 1), l.appendArgs(nil, r, true)...)
 		if isUnique(err) {
 			var first int
 			if err := l.tx.QueryRowContext(ctx, `SELECT rowid FROM customers WHERE id = ?`, r.ID).Scan(&first); err != nil {
@@ -519,12 +659,7 @@ func (l *load) Abort() error {
 		return nil
 	}
 	l.done = true
-	if l.ins != nil {
-		l.ins.Close()
-	}
-	if l.insKeys != nil {
-		l.insKeys.Close()
-	}
+	l.closeStmts()
 	if l.tx != nil {
 		l.tx.Rollback()
 	}
