@@ -111,11 +111,9 @@ type load struct {
 	// {n, d} says rows from the n-th on are on line ordinal+d, until the
 	// next entry. A file without quoted line breaks needs one entry.
 	lines [][2]int
-	// lastID is the last id staged; ascending stays true while every id is
-	// greater than the one before (files sorted by id, the usual export):
-	// then no id can repeat, and the rows are already in key order.
-	lastID    string
-	ascending bool
+	// order says whether the ids staged ascend: then no id can repeat,
+	// and the rows are already in key order.
+	order row.IDOrder
 }
 
 // LoadCustomers begins a load on the writer connection, which it holds
@@ -128,7 +126,7 @@ func (s *Store) LoadCustomers(ctx context.Context, opt store.LoadOptions) (store
 	if err != nil {
 		return nil, fmt.Errorf("load customers: %w", err)
 	}
-	l := &load{s: s, conn: conn, opt: opt, ascending: true}
+	l := &load{s: s, conn: conn, opt: opt}
 	if err := l.begin(ctx); err != nil {
 		l.Abort()
 		return nil, fmt.Errorf("load customers: %w", err)
@@ -298,21 +296,6 @@ func (r *rawStmt) close(conn *sql.Conn) {
 	conn.Raw(func(any) error { return r.st.(driver.Stmt).Close() }) //nolint:errcheck
 }
 
-// ascends reports whether rows would keep the staged ids ascending.
-func (l *load) ascends(rows []store.StagedCustomer) bool {
-	if !l.ascending {
-		return false
-	}
-	last := l.lastID
-	for i, r := range rows {
-		if (l.staged > 0 || i > 0) && r.ID <= last {
-			return false
-		}
-		last = r.ID
-	}
-	return true
-}
-
 // appendArgs appends the values of r's row: a direct load's (directCols,
 // or all of row.CustomerCols if all) or the staging table's (loadCols).
 func (l *load) appendArgs(args []any, r store.StagedCustomer, all bool) []any {
@@ -358,10 +341,7 @@ func (l *load) note(r store.StagedCustomer) {
 	if d := r.Line - l.staged; len(l.lines) == 0 || l.lines[len(l.lines)-1][1] != d {
 		l.lines = append(l.lines, [2]int{l.staged, d})
 	}
-	if l.ascending && l.staged > 1 && r.ID <= l.lastID {
-		l.ascending = false
-	}
-	l.lastID = r.ID
+	l.order.Note(r.ID)
 }
 
 // lineOf returns the line of the n-th staged row.
@@ -406,7 +386,7 @@ func (l *load) Add(ctx context.Context, rows []store.StagedCustomer) error {
 }
 
 func (l *load) insert(ctx context.Context, rows []store.StagedCustomer) error {
-	if l.direct && l.rollback && !l.ascends(rows) {
+	if l.direct && l.rollback && !l.order.Ascends(rows) {
 		// From here on ids may repeat: each statement must be undone alone.
 		if err := l.prepareDirect(ctx, false); err != nil {
 			return fmt.Errorf("load customers: %w", err)
@@ -505,7 +485,7 @@ func (l *load) Commit(ctx context.Context, rest store.Batch) (store.LoadResult, 
 		if err := l.commitStage(ctx); err != nil {
 			return store.LoadResult{}, err
 		}
-		if !l.ascending {
+		if !l.order.Ascending() {
 			// One index serves the duplicate check and the switch's ORDER
 			// BY id (rows go into the customers table in key order:
 			// appends, not random inserts).
@@ -607,17 +587,14 @@ func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadRe
 			return fmt.Errorf("keep former indexes: %w", err)
 		}
 	}
-	// A full load drops the lookup indexes and builds them again when that
-	// is cheaper than updating them row by row: when it brings at least a
-	// quarter as many rows as the table holds (max(rowid) is a count that
-	// costs one seek).
+	// The table's size is max(rowid), a count that costs one seek.
 	var rows int64
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM customers`).Scan(&rows); err != nil {
 		return err
 	}
-	rebuild := !l.opt.Upsert && l.staged > 0 && int64(l.staged)*4 >= rows
+	rebuild := row.RebuildIndexes(l.opt, l.staged, float64(rows))
 	order := "id"
-	if l.ascending {
+	if l.order.Ascending() {
 		order = "rowid" // the same order, without a sort
 	}
 	if rebuild {
@@ -685,11 +662,11 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 		case err != nil:
 			return err
 		default:
-			if err := keepFormer(ctx, tx, c.ID, at, store.FormerPhone, pidx, c.PhoneIndex); err != nil {
-				return err
-			}
-			if err := keepFormer(ctx, tx, c.ID, at, store.FormerAccount, aidx, c.AccountIndex); err != nil {
-				return err
+			for _, f := range row.Replaced(c, pidx, aidx) {
+				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO customer_former (kind, idx, customer, replaced_at) VALUES (?,?,?,?)`,
+					f.Kind, f.Idx, c.ID, row.Nanos(at)); err != nil {
+					return err
+				}
 			}
 		}
 		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO customers (`+row.CustomerCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
@@ -705,17 +682,6 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 		return false, fmt.Errorf("put customer %s: %w", c.ID, err)
 	}
 	return created, nil
-}
-
-// keepFormer keeps old, the stored blind index of kind that c's write
-// replaces with cur, as a former index (nothing if it had none or keeps it).
-func keepFormer(ctx context.Context, tx *sql.Tx, id string, at time.Time, kind string, old *int64, cur []byte) error {
-	if old == nil || (len(cur) > 0 && *old == store.IndexInt(cur)) {
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO customer_former (kind, idx, customer, replaced_at) VALUES (?,?,?,?)`,
-		kind, *old, id, row.Nanos(at))
-	return err
 }
 
 // CustomerByFormer returns the customers that once had index idx.
@@ -761,14 +727,9 @@ func foundKey(res *store.Lookup, k any, id string, canary bool) {
 // lookupFormer resolves, through the former indexes, the keys of res that
 // matched no current customer (leak tracing of replaced values).
 func (s *Store) lookupFormer(ctx context.Context, kind string, keys [][]byte, res *store.Lookup) error {
-	if kind != store.FormerPhone && kind != store.FormerAccount {
-		return nil
-	}
 	var miss []any
-	for i, k := range keys {
-		if res.IDs[i] == "" && len(k) > 0 {
-			miss = append(miss, store.IndexInt(k))
-		}
+	for _, k := range row.Unresolved(kind, keys, res) {
+		miss = append(miss, k)
 	}
 	const chunk = 500
 	for start := 0; start < len(miss); start += chunk {
