@@ -55,6 +55,14 @@ const loadRowsPerTx = 100_000
 // as far as they can. The connection is discarded after the load.
 const loadCacheKiB = 64 << 10
 
+// directCacheKiB is the page cache of a direct load while its ids ascend
+// (then loadCacheKiB). Such a load only appends, to the table and to its
+// id index, so a larger cache would only hold written pages longer. And
+// the first index build must copy each page still dirty into its
+// statement journal before it writes the page to the WAL: with 64 MiB that
+// was a tenth of the build's time. It is also 100 MB less memory.
+const directCacheKiB = 8 << 10
+
 // indexBuild prepares the writer connection to build the lookup indexes
 // (SQLite sorts the keys of each): the sort runs in runs of 8 MiB that two
 // helper threads sort while the table is still being scanned, then
@@ -225,6 +233,13 @@ func directInsert(rollback bool, table, cols string, n int) string {
 func (l *load) prepareDirect(ctx context.Context, rollback bool) error {
 	l.closeStmts()
 	l.ins, l.insKeys, l.rollback = nil, nil, rollback
+	cache := loadCacheKiB
+	if rollback {
+		cache = directCacheKiB
+	}
+	if _, err := l.tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = -%d`, cache)); err != nil {
+		return err
+	}
 	var err error
 	if l.insKeys, err = prepareRaw(ctx, l.conn, directInsert(rollback, "customer_keys", keyCols, loadRowsPerInsert)); err != nil {
 		return err
