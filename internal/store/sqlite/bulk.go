@@ -6,8 +6,10 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custos-dev/custos/internal/store"
@@ -111,10 +113,14 @@ type load struct {
 	// rollback says ins and insKeys are the INSERT OR ROLLBACK forms
 	// (direct only, while the ids ascend: see directInsert).
 	rollback bool
-	inTx     int // rows staged in the open staging transaction
-	done     bool
-	args     []any
-	staged   int
+	// path is the database file's; stopWriteback stops the background
+	// writeback of its WAL (direct only, see writeback).
+	path          string
+	stopWriteback func()
+	inTx          int // rows staged in the open staging transaction
+	done          bool
+	args          []any
+	staged        int
 	// lines maps the ordinal of a staged row (1-based) to its line: entry
 	// {n, d} says rows from the n-th on are on line ordinal+d, until the
 	// next entry. A file without quoted line breaks needs one entry.
@@ -160,6 +166,10 @@ func (l *load) begin(ctx context.Context) error {
 		err = tx.QueryRowContext(ctx, `SELECT 1 FROM customers LIMIT 1`).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			l.direct, l.tx = true, tx
+			if err := tx.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&l.path); err != nil {
+				return err
+			}
+			l.stopWriteback = writeback(l.path + "-wal")
 			if err := dropLookupIndexes(ctx, tx); err != nil {
 				return err
 			}
@@ -542,7 +552,52 @@ func (l *load) finishDirect(ctx context.Context, rest store.Batch, res *store.Lo
 		return err
 	}
 	res.Created, res.Erased = l.staged-int(erased), int(erased)
+	l.stopWriteback()
+	// Copy the WAL into the database now, while its pages are written out
+	// in the background, rather than when the store closes. PASSIVE: it
+	// waits for no reader and no writer, and whatever it leaves is copied
+	// later as usual. The load is durable already (committed), so a
+	// failure here changes nothing and is not the load's.
+	stop := writeback(l.path)
+	defer stop()
+	l.conn.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`) //nolint:errcheck
 	return nil
+}
+
+// writebackEvery is how often writeback starts writing out a file's dirty
+// pages.
+const writebackEvery = 100 * time.Millisecond
+
+// writeback has the file at path written out to disk in the background,
+// every writebackEvery, until the returned function is called. A direct
+// load writes hundreds of MB to its WAL, then the checkpoint as much to the
+// database, and the kernel would keep all of it in memory until SQLite's
+// fsync (the commit's, then the checkpoint's) waits for the disk to write
+// it all; begun early, the disk writes while the CPU works. It only starts
+// the writes (startWriteback): the fsyncs, and any write error, are
+// SQLite's as before. A file it cannot open is left alone.
+func writeback(path string) (stop func()) {
+	f, err := os.Open(path)
+	if err != nil {
+		return func() {}
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		defer f.Close()
+		t := time.NewTicker(writebackEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				startWriteback(f)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-stopped }) }
 }
 
 // checkDistinct returns a *store.DuplicateError for the first row (in file
@@ -651,6 +706,9 @@ func (l *load) Abort() error {
 		return nil
 	}
 	l.done = true
+	if l.stopWriteback != nil {
+		l.stopWriteback()
+	}
 	l.closeStmts()
 	if l.tx != nil {
 		l.tx.Rollback()
