@@ -53,8 +53,9 @@ const loadRowsPerInsert = 256
 const loadRowsPerTx = 100_000
 
 // loadCacheKiB is the page cache of the writer connection (and of its
-// temporary tables) while a load runs, so that index builds sort in memory
-// as far as they can. The connection is discarded after the load.
+// temporary tables) while a load stages rows, or inserts them directly out
+// of id order (a direct load in order: directCacheKiB). The connection is
+// discarded after the load.
 const loadCacheKiB = 64 << 10
 
 // directCacheKiB is the page cache of a direct load while its ids ascend
