@@ -29,7 +29,8 @@ import (
 //     Until then the rows are in the write-ahead log only, invisible to
 //     every reader, and a crash (however hard) rolls them back: the stage is
 //     the uncommitted transaction. It holds the database's write lock
-//     throughout, so other writers (a running server) wait for it.
+//     throughout, so other writers (a running server) wait for it. Once
+//     committed, it copies the WAL into the database (a checkpoint).
 //   - Otherwise (the table holds customers, or the load is an upsert): the
 //     rows are staged in a TEMP table on the writer connection. SQLite keeps
 //     temporary tables in a file of their own that is deleted when the
@@ -203,8 +204,9 @@ func (l *load) begin(ctx context.Context) error {
 
 // loadCols are the staging table's columns; keyCols customer_keys'.
 // directCols are the columns a direct load sets: canary and scope keep
-// their defaults (false and ”), as every imported row has them; a row
-// that does not goes in by a statement of all the columns (plainCustomer).
+// their defaults (false and the empty string), as every imported row has
+// them; a row that does not goes in by a statement of all the columns
+// (plainCustomer).
 // Each bound value costs the driver a copy into C memory and the writer
 // time.
 const (
