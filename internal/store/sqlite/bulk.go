@@ -567,18 +567,23 @@ func (l *load) finishDirect(ctx context.Context, rest store.Batch, res *store.Lo
 	return nil
 }
 
-// writebackEvery is how often writeback starts writing out a file's dirty
-// pages.
-const writebackEvery = 100 * time.Millisecond
+// writebackEvery is how often writeback looks at its file, and
+// writebackChunk how much the file must have grown since the last
+// writeback it started for it to start another.
+const (
+	writebackEvery = 100 * time.Millisecond
+	writebackChunk = 32 << 20
+)
 
 // writeback has the file at path written out to disk in the background,
-// every writebackEvery, until the returned function is called. A direct
-// load writes hundreds of MB to its WAL, then the checkpoint as much to the
-// database, and the kernel would keep all of it in memory until SQLite's
-// fsync (the commit's, then the checkpoint's) waits for the disk to write
-// it all; begun early, the disk writes while the CPU works. It only starts
-// the writes (startWriteback): the fsyncs, and any write error, are
-// SQLite's as before. A file it cannot open is left alone.
+// in chunks of writebackChunk as it grows, until the returned function is
+// called. A direct load writes hundreds of MB to its WAL, then the
+// checkpoint as much to the database, and the kernel would keep all of it
+// in memory until SQLite's fsync (the commit's, then the checkpoint's)
+// waits for the disk to write it all; begun early, the disk writes while
+// the CPU works. It only starts the writes (startWriteback): the fsyncs,
+// and any write error, are SQLite's as before. A file it cannot open is
+// left alone.
 func writeback(path string) (stop func()) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -590,12 +595,16 @@ func writeback(path string) (stop func()) {
 		defer f.Close()
 		t := time.NewTicker(writebackEvery)
 		defer t.Stop()
+		var from int64 // what is before has been started
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				startWriteback(f)
+				if fi, err := f.Stat(); err == nil && fi.Size()-from >= writebackChunk {
+					startWriteback(f, from, fi.Size()-from)
+					from = fi.Size()
+				}
 			}
 		}
 	}()
