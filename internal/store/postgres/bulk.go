@@ -50,7 +50,9 @@ type load struct {
 	opt    store.LoadOptions
 	done   bool
 	staged int
-	order  row.IDOrder
+	// order says whether the ids staged ascend (files sorted by id, the
+	// usual export): then no id can repeat.
+	order row.IDOrder
 }
 
 // LoadCustomers begins a load: one transaction on a connection of its own.
