@@ -50,11 +50,9 @@ type load struct {
 	opt    store.LoadOptions
 	done   bool
 	staged int
-	// lastID is the last id staged; ascending stays true while every id is
-	// greater than the one before (files sorted by id, the usual export):
-	// then no id can repeat.
-	lastID    string
-	ascending bool
+	// order says whether the ids staged ascend (files sorted by id, the
+	// usual export): then no id can repeat.
+	order row.IDOrder
 }
 
 // LoadCustomers begins a load: one transaction on a connection of its own.
@@ -71,7 +69,7 @@ func (s *Store) LoadCustomers(ctx context.Context, opt store.LoadOptions) (store
 		conn.Release()
 		return nil, fmt.Errorf("load customers: %w", err)
 	}
-	l := &load{conn: conn, tx: tx, opt: opt, ascending: true}
+	l := &load{conn: conn, tx: tx, opt: opt}
 	for _, q := range []string{
 		`SET LOCAL maintenance_work_mem = '256MB'`,
 		`CREATE TEMP TABLE load_customers (
@@ -101,12 +99,9 @@ func (l *load) Add(ctx context.Context, rows []store.StagedCustomer) error {
 		return fmt.Errorf("load customers: copy: %w", err)
 	}
 	for _, r := range rows {
-		if l.ascending && l.staged > 0 && r.ID <= l.lastID {
-			l.ascending = false
-		}
-		l.lastID = r.ID
-		l.staged++
+		l.order.Note(r.ID)
 	}
+	l.staged += len(rows)
 	return nil
 }
 
@@ -141,7 +136,7 @@ func (l *load) Commit(ctx context.Context, rest store.Batch) (store.LoadResult, 
 
 func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadResult) error {
 	tx := l.tx
-	if !l.ascending {
+	if !l.order.Ascending() {
 		if err := l.checkDistinct(ctx); err != nil {
 			return err
 		}
@@ -175,21 +170,22 @@ func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadRe
 			return fmt.Errorf("keep former indexes: %w", err)
 		}
 	}
-	// A full load drops the lookup indexes and builds them again when that
-	// is cheaper than updating them row by row: when it brings at least a
-	// quarter as many rows as the table holds (by the planner's estimate).
+	// The table's size is the planner's estimate.
 	var rows float64
 	if err := tx.QueryRow(ctx, `SELECT reltuples::float8 FROM pg_class WHERE oid = 'customers'::regclass`).Scan(&rows); err != nil {
 		return err
 	}
-	rebuild := !l.opt.Upsert && l.staged > 0 && (empty || float64(l.staged)*4 >= rows)
+	if empty {
+		rows = 0
+	}
+	rebuild := row.RebuildIndexes(l.opt, l.staged, rows)
 	if rebuild {
 		if _, err := tx.Exec(ctx, `DROP INDEX IF EXISTS customers_phone, customers_account, customers_name`); err != nil {
 			return err
 		}
 	}
 	insert := `INSERT INTO customers (` + row.CustomerCols + `) SELECT ` + row.CustomerCols + ` FROM load_customers`
-	if !l.ascending {
+	if !l.order.Ascending() {
 		insert += ` ORDER BY id` // key order: the primary key's index grows at its end
 	}
 	if !empty {
@@ -288,11 +284,11 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 		case err != nil:
 			return err
 		default:
-			if err := keepFormer(ctx, tx, c.ID, at, store.FormerPhone, pidx, c.PhoneIndex); err != nil {
-				return err
-			}
-			if err := keepFormer(ctx, tx, c.ID, at, store.FormerAccount, aidx, c.AccountIndex); err != nil {
-				return err
+			for _, f := range row.Replaced(c, pidx, aidx) {
+				if _, err := tx.Exec(ctx, `INSERT INTO customer_former (kind, idx, customer, replaced_at) VALUES ($1,$2,$3,$4)
+					ON CONFLICT DO NOTHING`, f.Kind, f.Idx, c.ID, row.Nanos(at)); err != nil {
+					return err
+				}
 			}
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO customers (`+row.CustomerCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)
@@ -311,17 +307,6 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 		return false, fmt.Errorf("put customer %s: %w", c.ID, err)
 	}
 	return created, nil
-}
-
-// keepFormer keeps old, the stored blind index of kind that c's write
-// replaces with cur, as a former index (nothing if it had none or keeps it).
-func keepFormer(ctx context.Context, tx pgx.Tx, id string, at time.Time, kind string, old *int64, cur []byte) error {
-	if old == nil || (len(cur) > 0 && *old == store.IndexInt(cur)) {
-		return nil
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO customer_former (kind, idx, customer, replaced_at) VALUES ($1,$2,$3,$4)
-		ON CONFLICT DO NOTHING`, kind, *old, id, row.Nanos(at))
-	return err
 }
 
 // indexPtr is store.IndexKey for a bigint[] argument (nil for NULL).
@@ -376,15 +361,7 @@ func (s *Store) CustomerByFormer(ctx context.Context, kind string, idx []byte) (
 // lookupFormer resolves, through the former indexes, the keys of res that
 // matched no current customer (leak tracing of replaced values).
 func (s *Store) lookupFormer(ctx context.Context, kind string, keys [][]byte, res *store.Lookup) error {
-	if kind != store.FormerPhone && kind != store.FormerAccount {
-		return nil
-	}
-	var miss []int64
-	for i, k := range keys {
-		if res.IDs[i] == "" && len(k) > 0 {
-			miss = append(miss, store.IndexInt(k))
-		}
-	}
+	miss := row.Unresolved(kind, keys, res)
 	if len(miss) == 0 {
 		return nil
 	}

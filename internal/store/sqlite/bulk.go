@@ -6,7 +6,10 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custos-dev/custos/internal/store"
@@ -26,7 +29,8 @@ import (
 //     Until then the rows are in the write-ahead log only, invisible to
 //     every reader, and a crash (however hard) rolls them back: the stage is
 //     the uncommitted transaction. It holds the database's write lock
-//     throughout, so other writers (a running server) wait for it.
+//     throughout, so other writers (a running server) wait for it. Once
+//     committed, it copies the WAL into the database (a checkpoint).
 //   - Otherwise (the table holds customers, or the load is an upsert): the
 //     rows are staged in a TEMP table on the writer connection. SQLite keeps
 //     temporary tables in a file of their own that is deleted when the
@@ -50,9 +54,18 @@ const loadRowsPerInsert = 256
 const loadRowsPerTx = 100_000
 
 // loadCacheKiB is the page cache of the writer connection (and of its
-// temporary tables) while a load runs, so that index builds sort in memory
-// as far as they can. The connection is discarded after the load.
+// temporary tables) while a load stages rows, or inserts them directly out
+// of id order (a direct load in order: directCacheKiB). The connection is
+// discarded after the load.
 const loadCacheKiB = 64 << 10
+
+// directCacheKiB is the page cache of a direct load while its ids ascend
+// (then loadCacheKiB). Such a load only appends, to the table and to its
+// id index, so a larger cache would only hold written pages longer. And
+// the first index build must copy each page still dirty into its
+// statement journal before it writes the page to the WAL: with 64 MiB that
+// was a tenth of the build's time. It is also 100 MB less memory.
+const directCacheKiB = 8 << 10
 
 // indexBuild prepares the writer connection to build the lookup indexes
 // (SQLite sorts the keys of each): the sort runs in runs of 8 MiB that two
@@ -96,22 +109,27 @@ type load struct {
 	// transaction, rows go into customers.
 	direct bool
 	tx     *sql.Tx
-	ins    *sql.Stmt // loadRowsPerInsert rows
+	ins    *rawStmt // loadRowsPerInsert rows
 	// insKeys inserts loadRowsPerInsert rows' record keys (direct only).
-	insKeys *sql.Stmt
-	inTx    int // rows staged in the open staging transaction
-	done    bool
-	args    []any
-	staged  int
+	insKeys *rawStmt
+	// rollback says ins and insKeys are the INSERT OR ROLLBACK forms
+	// (direct only, while the ids ascend: see directInsert).
+	rollback bool
+	// path is the database file's; stopWriteback stops the background
+	// writeback of its WAL (direct only, see writeback).
+	path          string
+	stopWriteback func()
+	inTx          int // rows staged in the open staging transaction
+	done          bool
+	args          []any
+	staged        int
 	// lines maps the ordinal of a staged row (1-based) to its line: entry
 	// {n, d} says rows from the n-th on are on line ordinal+d, until the
 	// next entry. A file without quoted line breaks needs one entry.
 	lines [][2]int
-	// lastID is the last id staged; ascending stays true while every id is
-	// greater than the one before (files sorted by id, the usual export):
-	// then no id can repeat, and the rows are already in key order.
-	lastID    string
-	ascending bool
+	// order says whether the ids staged ascend: then no id can repeat,
+	// and the rows are already in key order.
+	order row.IDOrder
 }
 
 // LoadCustomers begins a load on the writer connection, which it holds
@@ -124,7 +142,7 @@ func (s *Store) LoadCustomers(ctx context.Context, opt store.LoadOptions) (store
 	if err != nil {
 		return nil, fmt.Errorf("load customers: %w", err)
 	}
-	l := &load{s: s, conn: conn, opt: opt, ascending: true}
+	l := &load{s: s, conn: conn, opt: opt}
 	if err := l.begin(ctx); err != nil {
 		l.Abort()
 		return nil, fmt.Errorf("load customers: %w", err)
@@ -150,17 +168,17 @@ func (l *load) begin(ctx context.Context) error {
 		err = tx.QueryRowContext(ctx, `SELECT 1 FROM customers LIMIT 1`).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			l.direct, l.tx = true, tx
+			if err := tx.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&l.path); err != nil {
+				return err
+			}
+			l.stopWriteback = writeback(l.path + "-wal")
 			if err := dropLookupIndexes(ctx, tx); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM customer_keys`); err != nil { // none without a record
 				return err
 			}
-			if l.insKeys, err = tx.PrepareContext(ctx, insertRows("customer_keys", keyCols, loadRowsPerInsert)); err != nil {
-				return err
-			}
-			l.ins, err = tx.PrepareContext(ctx, insertRows("customers", row.CustomerCols, loadRowsPerInsert))
-			return err
+			return l.prepareDirect(ctx, true)
 		}
 		tx.Rollback()
 		if err != nil {
@@ -180,28 +198,144 @@ func (l *load) begin(ctx context.Context) error {
 		}
 	}
 	var err error
-	l.ins, err = l.conn.PrepareContext(ctx, insertRows("temp.load_customers", loadCols, loadRowsPerInsert))
+	l.ins, err = prepareRaw(ctx, l.conn, insertRows("temp.load_customers", loadCols, loadRowsPerInsert))
 	return err
 }
 
 // loadCols are the staging table's columns; keyCols customer_keys'.
+// directCols are the columns a direct load sets: canary and scope keep
+// their defaults (false and the empty string), as every imported row has
+// them; a row that does not goes in by a statement of all the columns
+// (plainCustomer).
+// Each bound value costs the driver a copy into C memory and the writer
+// time.
 const (
-	loadCols = `line, ` + row.CustomerCols + `, wrapped`
-	keyCols  = `customer, wrapped`
+	loadCols   = `line, ` + row.CustomerCols + `, wrapped`
+	keyCols    = `customer, wrapped`
+	directCols = `id, region, site, name, phone, account, phone_idx, account_idx, name_idx`
 )
+
+// plainCustomer reports whether c has the defaults of the columns a direct
+// load leaves out (directCols).
+func plainCustomer(c store.Customer) bool { return !c.Canary && c.Scope == "" }
 
 func insertRows(table, cols string, n int) string {
 	one := "(?" + strings.Repeat(",?", strings.Count(cols, ",")) + ")"
 	return `INSERT INTO ` + table + ` (` + cols + `) VALUES ` + one + strings.Repeat(","+one, n-1)
 }
 
-func (l *load) appendArgs(args []any, r store.StagedCustomer) []any {
+// directInsert is insertRows for a direct load. With rollback it is an
+// INSERT OR ROLLBACK: SQLite then keeps no statement journal (a copy of
+// every page the statement changes, to undo that statement alone if a row
+// breaks a constraint), which took about a tenth of the writer's time. It
+// is for rows whose ids ascend from the last one stored: they cannot
+// collide with a stored id (the table was empty), and no other constraint
+// can fail (no value is NULL), so only an I/O error can fail it, and that
+// fails the whole load anyway. A failed INSERT OR ROLLBACK ends the
+// transaction; the load is then over (see insert).
+func directInsert(rollback bool, table, cols string, n int) string {
+	q := insertRows(table, cols, n)
+	if rollback {
+		q = `INSERT OR ROLLBACK` + strings.TrimPrefix(q, `INSERT`)
+	}
+	return q
+}
+
+// prepareDirect prepares the full-size inserts of a direct load, the
+// INSERT OR ROLLBACK forms if rollback (directInsert).
+func (l *load) prepareDirect(ctx context.Context, rollback bool) error {
+	l.closeStmts()
+	l.ins, l.insKeys, l.rollback = nil, nil, rollback
+	cache := loadCacheKiB
+	if rollback {
+		cache = directCacheKiB
+	}
+	if _, err := l.tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = -%d`, cache)); err != nil {
+		return err
+	}
+	var err error
+	if l.insKeys, err = prepareRaw(ctx, l.conn, directInsert(rollback, "customer_keys", keyCols, loadRowsPerInsert)); err != nil {
+		return err
+	}
+	l.ins, err = prepareRaw(ctx, l.conn, directInsert(rollback, "customers", directCols, loadRowsPerInsert))
+	return err
+}
+
+// closeStmts closes the prepared inserts.
+func (l *load) closeStmts() {
+	for _, st := range []*rawStmt{l.ins, l.insKeys} {
+		if st != nil {
+			st.close(l.conn)
+		}
+	}
+	l.ins, l.insKeys = nil, nil
+}
+
+// rawStmt is a prepared statement run on the driver's statement itself
+// (sql.Conn.Raw): database/sql would check, convert and copy each of the
+// thousands of values of a multi-row insert on every call. It runs on the
+// connection it was prepared on, in whatever transaction is open there.
+type rawStmt struct {
+	st   driver.StmtExecContext
+	args []driver.NamedValue
+}
+
+func prepareRaw(ctx context.Context, conn *sql.Conn, query string) (*rawStmt, error) {
+	r := &rawStmt{}
+	err := conn.Raw(func(dc any) error {
+		p, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return errors.New("sqlite: internal error: driver connection lacks PrepareContext")
+		}
+		st, err := p.PrepareContext(ctx, query)
+		if err != nil {
+			return err
+		}
+		if r.st, ok = st.(driver.StmtExecContext); !ok {
+			st.Close()
+			return errors.New("sqlite: internal error: driver statement lacks ExecContext")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// exec runs the statement with args, which MUST be values the driver takes
+// as they are (int64, bool, string, []byte or nil).
+func (r *rawStmt) exec(ctx context.Context, conn *sql.Conn, args []any) error {
+	if len(r.args) < len(args) {
+		r.args = make([]driver.NamedValue, len(args))
+	}
+	nv := r.args[:len(args)]
+	for i, v := range args {
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	defer clear(nv)
+	return conn.Raw(func(any) error {
+		_, err := r.st.ExecContext(ctx, nv)
+		return err
+	})
+}
+
+func (r *rawStmt) close(conn *sql.Conn) {
+	conn.Raw(func(any) error { return r.st.(driver.Stmt).Close() }) //nolint:errcheck
+}
+
+// appendArgs appends the values of r's row: a direct load's (directCols,
+// or all of row.CustomerCols if all) or the staging table's (loadCols).
+func (l *load) appendArgs(args []any, r store.StagedCustomer, all bool) []any {
 	c := r.Customer
 	if !l.direct {
-		args = append(args, r.Line)
+		args = append(args, int64(r.Line))
 	}
 	args = append(args, c.ID, c.Region, c.Site, c.Name, c.Phone, c.Account,
-		store.IndexKey(c.PhoneIndex), store.IndexKey(c.AccountIndex), store.IndexKey(c.NameIndex), c.Canary, c.Scope)
+		store.IndexKey(c.PhoneIndex), store.IndexKey(c.AccountIndex), store.IndexKey(c.NameIndex))
+	if all || !l.direct {
+		args = append(args, c.Canary, c.Scope)
+	}
 	if !l.direct {
 		args = append(args, c.Key)
 	}
@@ -221,9 +355,9 @@ func (l *load) insertKeys(ctx context.Context, rows []store.StagedCustomer) erro
 	switch n := len(l.args) / 2; n {
 	case 0:
 	case loadRowsPerInsert:
-		_, err = l.insKeys.ExecContext(ctx, l.args...)
+		err = l.insKeys.exec(ctx, l.conn, l.args)
 	default:
-		_, err = l.tx.ExecContext(ctx, insertRows("customer_keys", keyCols, n), l.args...)
+		_, err = l.tx.ExecContext(ctx, directInsert(l.rollback, "customer_keys", keyCols, n), l.args...)
 	}
 	clear(l.args)
 	return err
@@ -235,10 +369,7 @@ func (l *load) note(r store.StagedCustomer) {
 	if d := r.Line - l.staged; len(l.lines) == 0 || l.lines[len(l.lines)-1][1] != d {
 		l.lines = append(l.lines, [2]int{l.staged, d})
 	}
-	if l.ascending && l.staged > 1 && r.ID <= l.lastID {
-		l.ascending = false
-	}
-	l.lastID = r.ID
+	l.order.Note(r.ID)
 }
 
 // lineOf returns the line of the n-th staged row.
@@ -283,21 +414,33 @@ func (l *load) Add(ctx context.Context, rows []store.StagedCustomer) error {
 }
 
 func (l *load) insert(ctx context.Context, rows []store.StagedCustomer) error {
+	if l.direct && l.rollback && !l.order.Ascends(rows) {
+		// From here on ids may repeat: each statement must be undone alone.
+		if err := l.prepareDirect(ctx, false); err != nil {
+			return fmt.Errorf("load customers: %w", err)
+		}
+	}
+	// all: a row of a direct load needs every column (directCols).
+	all := l.direct && slices.ContainsFunc(rows, func(r store.StagedCustomer) bool { return !plainCustomer(r.Customer) })
 	l.args = l.args[:0]
 	for _, r := range rows {
-		l.args = l.appendArgs(l.args, r)
+		l.args = l.appendArgs(l.args, r, all)
 	}
 	var err error
 	switch {
-	case len(rows) == loadRowsPerInsert:
-		_, err = l.ins.ExecContext(ctx, l.args...)
+	case len(rows) == loadRowsPerInsert && !all:
+		err = l.ins.exec(ctx, l.conn, l.args)
 	case l.direct:
-		_, err = l.tx.ExecContext(ctx, insertRows("customers", row.CustomerCols, len(rows)), l.args...)
+		cols := directCols
+		if all {
+			cols = row.CustomerCols
+		}
+		_, err = l.tx.ExecContext(ctx, directInsert(l.rollback, "customers", cols, len(rows)), l.args...)
 	default:
 		_, err = l.conn.ExecContext(ctx, insertRows("temp.load_customers", loadCols, len(rows)), l.args...)
 	}
 	clear(l.args)
-	if l.direct && isUnique(err) {
+	if l.direct && !l.rollback && isUnique(err) {
 		// An id the file has twice: find it row by row (the failed
 		// statement changed nothing).
 		err = l.insertEach(ctx, rows)
@@ -310,6 +453,11 @@ func (l *load) insert(ctx context.Context, rows []store.StagedCustomer) error {
 		err = l.insertKeys(ctx, rows)
 	}
 	if err != nil {
+		if l.rollback {
+			// The transaction is gone: nothing more may run on the
+			// connection as if it were open.
+			l.Abort()
+		}
 		return fmt.Errorf("load customers: %w", err)
 	}
 	for _, r := range rows {
@@ -324,7 +472,7 @@ func (l *load) insert(ctx context.Context, rows []store.StagedCustomer) error {
 // row's rowid is its ordinal.
 func (l *load) insertEach(ctx context.Context, rows []store.StagedCustomer) error {
 	for _, r := range rows {
-		_, err := l.tx.ExecContext(ctx, insertRows("customers", row.CustomerCols, 1), l.appendArgs(nil, r)...)
+		_, err := l.tx.ExecContext(ctx, insertRows("customers", row.CustomerCols, 1), l.appendArgs(nil, r, true)...)
 		if isUnique(err) {
 			var first int
 			if err := l.tx.QueryRowContext(ctx, `SELECT rowid FROM customers WHERE id = ?`, r.ID).Scan(&first); err != nil {
@@ -365,7 +513,7 @@ func (l *load) Commit(ctx context.Context, rest store.Batch) (store.LoadResult, 
 		if err := l.commitStage(ctx); err != nil {
 			return store.LoadResult{}, err
 		}
-		if !l.ascending {
+		if !l.order.Ascending() {
 			// One index serves the duplicate check and the switch's ORDER
 			// BY id (rows go into the customers table in key order:
 			// appends, not random inserts).
@@ -407,7 +555,61 @@ func (l *load) finishDirect(ctx context.Context, rest store.Batch, res *store.Lo
 		return err
 	}
 	res.Created, res.Erased = l.staged-int(erased), int(erased)
+	l.stopWriteback()
+	// Copy the WAL into the database now, while its pages are written out
+	// in the background, rather than when the store closes. PASSIVE: it
+	// waits for no reader and no writer, and whatever it leaves is copied
+	// later as usual. The load is durable already (committed), so a
+	// failure here changes nothing and is not the load's.
+	stop := writeback(l.path)
+	defer stop()
+	l.conn.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`) //nolint:errcheck
 	return nil
+}
+
+// writebackEvery is how often writeback looks at its file, and
+// writebackChunk how much the file must have grown since the last
+// writeback it started for it to start another.
+const (
+	writebackEvery = 100 * time.Millisecond
+	writebackChunk = 32 << 20
+)
+
+// writeback has the file at path written out to disk in the background,
+// in chunks of writebackChunk as it grows, until the returned function is
+// called. A direct load writes hundreds of MB to its WAL, then the
+// checkpoint as much to the database, and the kernel would keep all of it
+// in memory until SQLite's fsync (the commit's, then the checkpoint's)
+// waits for the disk to write it all; begun early, the disk writes while
+// the CPU works. It only starts the writes (startWriteback): the fsyncs,
+// and any write error, are SQLite's as before. A file it cannot open is
+// left alone.
+func writeback(path string) (stop func()) {
+	f, err := os.Open(path)
+	if err != nil {
+		return func() {}
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		defer f.Close()
+		t := time.NewTicker(writebackEvery)
+		defer t.Stop()
+		var from int64 // what is before has been started
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if fi, err := f.Stat(); err == nil && fi.Size()-from >= writebackChunk {
+					startWriteback(f, from, fi.Size()-from)
+					from = fi.Size()
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-stopped }) }
 }
 
 // checkDistinct returns a *store.DuplicateError for the first row (in file
@@ -467,17 +669,14 @@ func (l *load) switchIn(ctx context.Context, rest store.Batch, res *store.LoadRe
 			return fmt.Errorf("keep former indexes: %w", err)
 		}
 	}
-	// A full load drops the lookup indexes and builds them again when that
-	// is cheaper than updating them row by row: when it brings at least a
-	// quarter as many rows as the table holds (max(rowid) is a count that
-	// costs one seek).
+	// The table's size is max(rowid), a count that costs one seek.
 	var rows int64
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM customers`).Scan(&rows); err != nil {
 		return err
 	}
-	rebuild := !l.opt.Upsert && l.staged > 0 && int64(l.staged)*4 >= rows
+	rebuild := row.RebuildIndexes(l.opt, l.staged, float64(rows))
 	order := "id"
-	if l.ascending {
+	if l.order.Ascending() {
 		order = "rowid" // the same order, without a sort
 	}
 	if rebuild {
@@ -519,12 +718,10 @@ func (l *load) Abort() error {
 		return nil
 	}
 	l.done = true
-	if l.ins != nil {
-		l.ins.Close()
+	if l.stopWriteback != nil {
+		l.stopWriteback()
 	}
-	if l.insKeys != nil {
-		l.insKeys.Close()
-	}
+	l.closeStmts()
 	if l.tx != nil {
 		l.tx.Rollback()
 	}
@@ -550,11 +747,11 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 		case err != nil:
 			return err
 		default:
-			if err := keepFormer(ctx, tx, c.ID, at, store.FormerPhone, pidx, c.PhoneIndex); err != nil {
-				return err
-			}
-			if err := keepFormer(ctx, tx, c.ID, at, store.FormerAccount, aidx, c.AccountIndex); err != nil {
-				return err
+			for _, f := range row.Replaced(c, pidx, aidx) {
+				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO customer_former (kind, idx, customer, replaced_at) VALUES (?,?,?,?)`,
+					f.Kind, f.Idx, c.ID, row.Nanos(at)); err != nil {
+					return err
+				}
 			}
 		}
 		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO customers (`+row.CustomerCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
@@ -570,17 +767,6 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 		return false, fmt.Errorf("put customer %s: %w", c.ID, err)
 	}
 	return created, nil
-}
-
-// keepFormer keeps old, the stored blind index of kind that c's write
-// replaces with cur, as a former index (nothing if it had none or keeps it).
-func keepFormer(ctx context.Context, tx *sql.Tx, id string, at time.Time, kind string, old *int64, cur []byte) error {
-	if old == nil || (len(cur) > 0 && *old == store.IndexInt(cur)) {
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO customer_former (kind, idx, customer, replaced_at) VALUES (?,?,?,?)`,
-		kind, *old, id, row.Nanos(at))
-	return err
 }
 
 // CustomerByFormer returns the customers that once had index idx.
@@ -626,14 +812,9 @@ func foundKey(res *store.Lookup, k any, id string, canary bool) {
 // lookupFormer resolves, through the former indexes, the keys of res that
 // matched no current customer (leak tracing of replaced values).
 func (s *Store) lookupFormer(ctx context.Context, kind string, keys [][]byte, res *store.Lookup) error {
-	if kind != store.FormerPhone && kind != store.FormerAccount {
-		return nil
-	}
 	var miss []any
-	for i, k := range keys {
-		if res.IDs[i] == "" && len(k) > 0 {
-			miss = append(miss, store.IndexInt(k))
-		}
+	for _, k := range row.Unresolved(kind, keys, res) {
+		miss = append(miss, k)
 	}
 	const chunk = 500
 	for start := 0; start < len(miss); start += chunk {
