@@ -90,8 +90,8 @@ const (
 	DefaultMaxBatch           = 1024
 	DefaultGatherWait         = 500 * time.Microsecond
 	DefaultIntegrateBatch     = 4096
-	DefaultBatchMaxAge        = 50 * time.Millisecond
-	DefaultCheckpointInterval = 200 * time.Millisecond
+	DefaultBatchMaxAge        = 100 * time.Millisecond
+	DefaultCheckpointInterval = 150 * time.Millisecond
 	DefaultPendingWait        = time.Second
 	DefaultPollInterval       = time.Second
 	DefaultExportInterval     = time.Minute
