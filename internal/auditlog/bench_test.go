@@ -14,12 +14,21 @@ import (
 
 // BenchmarkAppend measures durable audited appends through the group commit
 // with c concurrent appenders: appends/s, p50/p99 Append latency, and the
-// longest publication lag (commit to signed checkpoint) seen.
+// longest publication lag (commit to signed checkpoint) seen. With think,
+// each appender pauses that long between appends, as a gateway's clients
+// do between a response and their next request.
 //
 //	go test ./internal/auditlog -run '^$' -bench Append -benchtime 40000x
 func BenchmarkAppend(b *testing.B) {
-	for _, c := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("appenders=%d", c), func(b *testing.B) {
+	for _, bc := range []struct {
+		c     int
+		think time.Duration
+	}{{1, 0}, {16, 0}, {64, 0}, {16, 300 * time.Microsecond}} {
+		c, name := bc.c, fmt.Sprintf("appenders=%d", bc.c)
+		if bc.think > 0 {
+			name += fmt.Sprintf(",think=%s", bc.think)
+		}
+		b.Run(name, func(b *testing.B) {
 			e := newEnv(b)
 			lat := make([][]time.Duration, c)
 			var next atomic.Int64
@@ -37,6 +46,9 @@ func BenchmarkAppend(b *testing.B) {
 							return
 						}
 						lat[g] = append(lat[g], time.Since(t0))
+						if bc.think > 0 {
+							time.Sleep(bc.think)
+						}
 					}
 				}()
 			}
