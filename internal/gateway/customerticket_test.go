@@ -17,11 +17,12 @@ type pairStore struct {
 	pairs, singles *int
 }
 
-func (s pairStore) CustomerTicket(ctx context.Context, id, tid string) (store.Customer, error, store.Ticket, error) {
+func (s pairStore) CustomerTicket(ctx context.Context, id, tid string) store.CustomerTicket {
 	*s.pairs++
-	c, cerr := s.Store.Customer(ctx, id)
-	t, terr := s.Store.Ticket(ctx, tid)
-	return c, cerr, t, terr
+	var ct store.CustomerTicket
+	ct.Customer, ct.CustomerErr = s.Store.Customer(ctx, id)
+	ct.Ticket, ct.TicketErr = s.Store.Ticket(ctx, tid)
+	return ct
 }
 
 func (s pairStore) Customer(ctx context.Context, id string) (store.Customer, error) {

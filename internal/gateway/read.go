@@ -47,9 +47,9 @@ func (g *Gateway) Read(ctx context.Context, p store.Principal, id, purpose strin
 }
 
 // customerTicketer is a store that reads a customer and a ticket in one
-// round trip (PostgreSQL), each missing one ErrNotFound in its own error.
+// round trip (PostgreSQL).
 type customerTicketer interface {
-	CustomerTicket(ctx context.Context, id, ticket string) (store.Customer, error, store.Ticket, error)
+	CustomerTicket(ctx context.Context, id, ticket string) store.CustomerTicket
 }
 
 // customer reads customer id for a read under purpose. On a store that
@@ -67,11 +67,11 @@ func (g *Gateway) customer(ctx context.Context, id, purpose string) (context.Con
 		c, err := g.Store.Customer(ctx, id)
 		return ctx, c, err
 	}
-	c, cerr, t, terr := ct.CustomerTicket(ctx, id, pu.ID)
-	if terr != nil && !errors.Is(terr, store.ErrNotFound) {
-		return ctx, c, terr
+	r := ct.CustomerTicket(ctx, id, pu.ID)
+	if r.TicketErr != nil && !errors.Is(r.TicketErr, store.ErrNotFound) {
+		return ctx, r.Customer, r.TicketErr
 	}
-	return context.WithValue(ctx, readTicketKey{}, readTicket{pu.ID, t, terr}), c, cerr
+	return context.WithValue(ctx, readTicketKey{}, readTicket{pu.ID, r.Ticket, r.TicketErr}), r.Customer, r.CustomerErr
 }
 
 // readTicket is a ticket read beside the customer; readTicketKey its

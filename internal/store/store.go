@@ -125,6 +125,17 @@ type Principal struct {
 	Notice time.Time
 }
 
+// CustomerTicket is a customer and a ticket read together, as a guarded
+// read under a ticket needs both (see postgres.Store.CustomerTicket). Each
+// error is the one its own lookup would have returned (ErrNotFound when
+// missing).
+type CustomerTicket struct {
+	Customer    Customer
+	CustomerErr error
+	Ticket      Ticket
+	TicketErr   error
+}
+
 // Ticket is a service ticket: the purpose that lets its holder read
 // Customer while it is open and not expired.
 type Ticket struct {

@@ -21,7 +21,8 @@ func TestCustomerTicket(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ customer, ticket string }{{"c-1", "T-1"}, {"c-1", "T-none"}, {"c-none", "T-1"}, {"c-none", "T-none"}} {
-		c, cerr, tk, terr := s.CustomerTicket(ctx, tc.customer, tc.ticket)
+		got := s.CustomerTicket(ctx, tc.customer, tc.ticket)
+		c, cerr, tk, terr := got.Customer, got.CustomerErr, got.Ticket, got.TicketErr
 		wc, wcerr := s.Customer(ctx, tc.customer)
 		wt, wterr := s.Ticket(ctx, tc.ticket)
 		if !errors.Is(cerr, wcerr) || !errors.Is(terr, wterr) || (cerr == nil) != (wcerr == nil) || (terr == nil) != (wterr == nil) {

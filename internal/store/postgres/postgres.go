@@ -469,17 +469,17 @@ func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
 }
 
 // CustomerTicket reads customer id and ticket tid in one round trip (a
-// guarded read under a ticket needs both). Either missing is ErrNotFound in
-// its own error.
-func (s *Store) CustomerTicket(ctx context.Context, id, tid string) (store.Customer, error, store.Ticket, error) {
+// guarded read under a ticket needs both).
+func (s *Store) CustomerTicket(ctx context.Context, id, tid string) store.CustomerTicket {
 	b := &pgx.Batch{}
 	b.Queue(row.SelectCustomers+`WHERE c.id = $1`, id)
 	b.Queue(`SELECT `+row.TicketCols+` FROM tickets WHERE id = $1`, tid)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
-	c, cerr := row.One(br.QueryRow(), row.Customer)
-	t, terr := row.One(br.QueryRow(), row.Ticket)
-	return c, cerr, t, terr
+	var ct store.CustomerTicket
+	ct.Customer, ct.CustomerErr = row.One(br.QueryRow(), row.Customer)
+	ct.Ticket, ct.TicketErr = row.One(br.QueryRow(), row.Ticket)
+	return ct
 }
 
 // TicketsByCustomer returns the customer's tickets, oldest first.
