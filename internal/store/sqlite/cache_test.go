@@ -15,15 +15,9 @@ import (
 func TestCacheFollowsOtherWriters(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "c.db")
-	a, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := openAt(t, path)
 	defer a.Close()
-	b, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := openAt(t, path)
 	defer b.Close()
 	c := store.Customer{ID: "c-1", Region: "GD", Site: "store-1"}
 	if err := a.Import(ctx, store.Batch{Customers: []store.Customer{c}, Tickets: []store.Ticket{{ID: "T-1", Customer: "c-1", Site: "store-1", OpenedBy: "x", OpenedAt: time.Now()}}}); err != nil {

@@ -62,10 +62,7 @@ func TestSearchIndexOfAnotherLogIsRebuilt(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "custos.db")
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openAt(t, path)
 	recs := auditRecs(3)
 	if _, err := s.AppendAudit(ctx, recs); err != nil {
 		t.Fatal(err)
@@ -79,10 +76,7 @@ func TestSearchIndexOfAnotherLogIsRebuilt(t *testing.T) {
 	}
 
 	// Reopened over the same log: kept.
-	s, err = Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openAt(t, path)
 	if n, err := s.AuditIndexed(ctx); err != nil || n != 3 {
 		t.Fatalf("reopened: AuditIndexed = %d, %v; want 3", n, err)
 	}
@@ -92,10 +86,7 @@ func TestSearchIndexOfAnotherLogIsRebuilt(t *testing.T) {
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
 		os.Remove(p)
 	}
-	s, err = Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openAt(t, path)
 	defer s.Close()
 	if n, err := s.AuditIndexed(ctx); err != nil || n != 0 {
 		t.Fatalf("over another log: AuditIndexed = %d, %v; want 0 (rebuilt)", n, err)

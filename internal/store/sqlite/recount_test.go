@@ -16,10 +16,7 @@ import (
 func TestQuotaRecountedFromAudit(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "custos.db")
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openAt(t, path)
 	now := time.Now().UTC()
 	var recs []store.AuditRecord
 	for i, c := range []string{"c-1", "c-2", "c-2", "c-3"} {
@@ -35,10 +32,7 @@ func TestQuotaRecountedFromAudit(t *testing.T) {
 	}
 	// Simulate a crash: no ChargeQuota rows ever reached the table.
 	s.Close()
-	s, err = Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openAt(t, path)
 	defer s.Close()
 	_, day, err := s.QuotaUsage(ctx, "emp-1", now)
 	if err != nil {

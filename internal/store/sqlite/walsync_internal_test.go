@@ -13,6 +13,17 @@ import (
 	"github.com/custos-dev/custos/internal/store"
 )
 
+// openAt opens the store at path, failing the test if it cannot; the
+// caller closes it.
+func openAt(tb testing.TB, path string) *Store {
+	tb.Helper()
+	s, err := Open(tb.Context(), path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
 func openFull(t *testing.T) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "custos.db"), WithSync(SyncFull))
