@@ -87,31 +87,20 @@ func (s *Store) IndexAudit(ctx context.Context, terms []store.AuditTerms) error 
 	if len(terms) == 0 {
 		return nil
 	}
+	// Up to searchChunk rows a statement: the statement's own cost, not
+	// the B-trees', was half an index row's.
+	ins, err := s.prepInsert(ctx, s.sx, "INSERT OR IGNORE", "audit_search",
+		"idx, time, actor, customer, org, site, action, decision", len(terms), searchChunk)
+	if err != nil {
+		return err
+	}
 	return inTx(ctx, s.sx, func(tx *sql.Tx) error {
-		// Up to searchChunk rows a statement: the statement's own cost,
-		// not the B-trees', was half an index row's.
-		stmts := map[int]*sql.Stmt{}
-		args := make([]any, 0, 8*min(len(terms), searchChunk))
-		for done := 0; done < len(terms); {
-			chunk := terms[done:min(len(terms), done+searchChunk)]
-			st := stmts[len(chunk)]
-			if st == nil {
-				var err error
-				if st, err = tx.PrepareContext(ctx, strings.Replace(insertRows("audit_search",
-					"idx, time, actor, customer, org, site, action, decision", len(chunk)), "INSERT", "INSERT OR IGNORE", 1)); err != nil {
-					return err
-				}
-				defer st.Close()
-				stmts[len(chunk)] = st
-			}
-			args = args[:0]
-			for _, t := range chunk {
-				args = append(args, int64(t.Index), row.Nanos(t.Time), t.Actor, t.Customer, t.Org, t.Site, t.Action, t.Decision)
-			}
-			if _, err := st.ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("index audit records %d-%d: %w", chunk[0].Index, chunk[len(chunk)-1].Index, err)
-			}
-			done += len(chunk)
+		err := ins.exec(ctx, tx, len(terms), func(args []any, i int) []any {
+			t := terms[i]
+			return append(args, int64(t.Index), row.Nanos(t.Time), t.Actor, t.Customer, t.Org, t.Site, t.Action, t.Decision)
+		})
+		if err != nil {
+			return fmt.Errorf("index audit records from %d: %w", terms[0].Index, err)
 		}
 		return nil
 	})

@@ -80,6 +80,48 @@ func (s *Store) prep(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, 
 	return st, nil
 }
 
+// chunkedInsert inserts rows in statements of at most chunk rows each:
+// one prepared statement for a full chunk and one for the rest, prepared
+// on a pool once a size (prep) and run in a transaction by exec.
+type chunkedInsert struct {
+	chunk int
+	stmts map[int]*sql.Stmt
+}
+
+// prepInsert prepares "verb INTO table (cols) VALUES …" on db for n rows
+// in chunks of at most chunk; verb is INSERT or, say, INSERT OR IGNORE.
+func (s *Store) prepInsert(ctx context.Context, db *sql.DB, verb, table, cols string, n, chunk int) (chunkedInsert, error) {
+	ci := chunkedInsert{chunk: chunk, stmts: map[int]*sql.Stmt{}}
+	for _, k := range []int{min(n, chunk), n % chunk} {
+		if k > 0 && ci.stmts[k] == nil {
+			st, err := s.prep(ctx, db, verb+strings.TrimPrefix(insertRows(table, cols, k), "INSERT"))
+			if err != nil {
+				return chunkedInsert{}, err
+			}
+			ci.stmts[k] = st
+		}
+	}
+	return ci, nil
+}
+
+// exec inserts n rows in tx (on the pool the statements were prepared on);
+// fill appends row i's values to args.
+func (ci chunkedInsert) exec(ctx context.Context, tx *sql.Tx, n int, fill func(args []any, i int) []any) error {
+	var args []any
+	for done := 0; done < n; {
+		k := min(n-done, ci.chunk)
+		args = args[:0]
+		for i := done; i < done+k; i++ {
+			args = fill(args, i)
+		}
+		if _, err := tx.StmtContext(ctx, ci.stmts[k]).ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("rows %d to %d: %w", done, done+k-1, err)
+		}
+		done += k
+	}
+	return nil
+}
+
 // rowR runs a cached single-row query on the read pool.
 func (s *Store) rowR(ctx context.Context, query string, args ...any) *sql.Row {
 	st, err := s.prep(ctx, s.r, query)
@@ -854,15 +896,9 @@ func (s *Store) AppendAuditPipelined(ctx context.Context, recs []store.AuditReco
 	// A group commit's records go in as few statements as possible
 	// (auditChunk rows each), each size prepared once — before the
 	// transaction, which holds the writer's one connection.
-	ins := map[int]*sql.Stmt{}
-	for _, n := range []int{min(len(recs), auditChunk), len(recs) % auditChunk} {
-		if n > 0 && ins[n] == nil {
-			st, err := s.prep(ctx, s.w, insertRows("audit", "idx, time, actor, customer, event, salt", n))
-			if err != nil {
-				return 0, nil, fmt.Errorf("append audit: %w", err)
-			}
-			ins[n] = st
-		}
+	ins, err := s.prepInsert(ctx, s.w, "INSERT", "audit", "idx, time, actor, customer, event, salt", len(recs), auditChunk)
+	if err != nil {
+		return 0, nil, fmt.Errorf("append audit: %w", err)
 	}
 	size, err := s.prep(ctx, s.w, `SELECT max(idx) + 1 FROM audit`)
 	if err != nil {
@@ -878,19 +914,10 @@ func (s *Store) AppendAuditPipelined(ctx context.Context, recs []store.AuditReco
 		// Before the commit makes them visible: AuditSize hides them
 		// until they are on disk.
 		s.unflushed.add(first)
-		args := make([]any, 0, 6*min(len(recs), auditChunk))
-		for done := 0; done < len(recs); {
-			chunk := recs[done:min(len(recs), done+auditChunk)]
-			args = args[:0]
-			for i, r := range chunk {
-				args = append(args, int64(first)+int64(done+i), row.Nanos(r.Time), r.Actor, r.Customer, r.Event, r.Salt)
-			}
-			if _, err := tx.StmtContext(ctx, ins[len(chunk)]).ExecContext(ctx, args...); err != nil {
-				return err
-			}
-			done += len(chunk)
-		}
-		return nil
+		return ins.exec(ctx, tx, len(recs), func(args []any, i int) []any {
+			r := recs[i]
+			return append(args, int64(first)+int64(i), row.Nanos(r.Time), r.Actor, r.Customer, r.Event, r.Salt)
+		})
 	})
 	if err != nil {
 		// Whether or not it committed, its start stays hidden from
