@@ -172,8 +172,8 @@ type Engine struct {
 	digest    string
 	now       func() time.Time
 	// principals and contexts keep the Cedar records decisions rebuild.
-	principals recordCache[principalKey]
-	contexts   recordCache[contextKey]
+	principals boundedCache[principalKey, types.Record]
+	contexts   boundedCache[contextKey, types.Record]
 	// decisions keeps whole decisions (see Authorize). namesPrincipal and
 	// namesCustomer: some policy names a principal or customer by id, so
 	// the id is part of a decision's key.
@@ -283,6 +283,11 @@ func compile(files []packFile) (*Engine, error) {
 		byField:  map[[2]types.EntityUID]policyList{},
 		actions:  map[types.EntityUID]types.Entity{},
 		now:      time.Now,
+		// Records and decisions repeat: a few hundred principal shapes,
+		// purpose kinds, 24 hours and a few flags.
+		principals: boundedCache[principalKey, types.Record]{max: 4096},
+		contexts:   boundedCache[contextKey, types.Record]{max: 4096},
+		decisions:  boundedCache[decisionKey, Decision]{max: 16384}, // about 1 KiB each
 	}
 	for uid, a := range rs.Actions {
 		e.actions[uid] = a.Entity
@@ -641,25 +646,20 @@ func (es *entities) Get(uid types.EntityUID) (types.Entity, bool) {
 // names one. Decisions repeat, so Engine keeps them: a decision's Fields and
 // Policies may be shared with other callers and MUST NOT be modified.
 func (e *Engine) Authorize(_ context.Context, r Request) Decision {
-	k := e.decisionKey(r)
-	if d, ok := e.decisions.get(k); ok {
-		return d
+	// The clock is read once: the key and the decision see the same hour.
+	if r.Time.IsZero() {
+		r.Time = e.now()
 	}
-	d := e.decide(r)
-	e.decisions.put(k, d)
-	return d
+	return e.decisions.get(e.decisionKey(r), func(decisionKey) Decision { return e.decide(r) })
 }
 
 // decisionKey is what a decision on r depends on.
 func (e *Engine) decisionKey(r Request) decisionKey {
 	p := r.Principal
 	k := decisionKey{
-		principal: principalKey{p.Org, p.OrgKind, p.Role, p.Site, p.Region, p.Status},
+		principal: principalKeyOf(p),
 		action:    r.Action,
-		context:   e.contextKey(r, r.Purpose.Kind, r.Purpose.Valid),
-	}
-	if k.principal.status == "" {
-		k.principal.status = "active"
+		context:   contextKeyOf(r, r.Purpose.Kind, r.Purpose.Valid),
 	}
 	if e.namesPrincipal {
 		k.principalID = p.ID
@@ -673,7 +673,7 @@ func (e *Engine) decisionKey(r Request) decisionKey {
 	return k
 }
 
-// decide evaluates r with Cedar.
+// decide evaluates r (its Time set) with Cedar.
 func (e *Engine) decide(r Request) Decision {
 	es := e.entities(r)
 	req := cedar.Request{
@@ -780,14 +780,10 @@ func policyIDs(into []string, diag cedar.Diagnostic) []string {
 // entities builds the request's principal and resource entities.
 func (e *Engine) entities(r Request) *entities {
 	p := r.Principal
-	status := p.Status
-	if status == "" {
-		status = "active"
-	}
 	es := &entities{actions: e.actions}
 	es.principal = types.Entity{
 		UID: types.NewEntityUID(TypePrincipal, types.String(p.ID)),
-		Attributes: e.principals.get(principalKey{p.Org, p.OrgKind, p.Role, p.Site, p.Region, status}, func(k principalKey) types.Record {
+		Attributes: e.principals.get(principalKeyOf(p), func(k principalKey) types.Record {
 			return types.NewRecord(types.RecordMap{
 				"org":      types.String(k.org),
 				"org_kind": types.String(k.orgKind),
@@ -807,21 +803,26 @@ func (e *Engine) entities(r Request) *entities {
 	return es
 }
 
-// contextKey is what r's Cedar context is built from, with the purpose
-// given.
-func (e *Engine) contextKey(r Request, kind string, valid bool) contextKey {
-	t := r.Time
-	if t.IsZero() {
-		t = e.now()
+// principalKeyOf is what p's attribute record is built from (an empty
+// status counts as "active").
+func principalKeyOf(p Principal) principalKey {
+	k := principalKey{p.Org, p.OrgKind, p.Role, p.Site, p.Region, p.Status}
+	if k.status == "" {
+		k.status = "active"
 	}
-	return contextKey{kind: kind, valid: valid, hour: t.UTC().Hour(), quotaExceeded: r.QuotaExceeded,
+	return k
+}
+
+// contextKeyOf is what r's Cedar context is built from, with the purpose
+// given; r.Time is set (Authorize).
+func contextKeyOf(r Request, kind string, valid bool) contextKey {
+	return contextKey{kind: kind, valid: valid, hour: r.Time.UTC().Hour(), quotaExceeded: r.QuotaExceeded,
 		selfApproval: r.SelfApproval, targetRole: r.TargetRole, requesterOrg: r.RequesterOrg, risk: r.Risk}
 }
 
 // contextRecord builds the Cedar context, with the purpose given.
 func (e *Engine) contextRecord(r Request, kind string, valid bool) types.Record {
-	// Context records repeat: a few purpose kinds, 24 hours, a few flags.
-	return e.contexts.get(e.contextKey(r, kind, valid), func(k contextKey) types.Record {
+	return e.contexts.get(contextKeyOf(r, kind, valid), func(k contextKey) types.Record {
 		return types.NewRecord(types.RecordMap{
 			"purpose_kind":   types.String(k.kind),
 			"purpose_valid":  types.Boolean(k.valid),
@@ -859,55 +860,29 @@ type (
 	}
 )
 
-// boundedCache is a map for concurrent use that starts over once it holds
-// maxCached entries: what it keeps repeats, so it refills at once.
+// boundedCache keeps values that are built again and again (immutable
+// Cedar records, decisions) for concurrent use. It is bounded: past max
+// entries it starts over, and what it keeps repeats, so it refills at once.
 type boundedCache[K comparable, V any] struct {
-	mu sync.RWMutex
-	m  map[K]V
+	max int
+	mu  sync.RWMutex
+	m   map[K]V
 }
 
-const maxCachedDecisions = 16384 // about 1 KiB each
-
-func (c *boundedCache[K, V]) get(k K) (V, bool) {
+// get returns the value kept under k, or builds, keeps and returns it.
+func (c *boundedCache[K, V]) get(k K, build func(K) V) V {
 	c.mu.RLock()
-	defer c.mu.RUnlock()
 	v, ok := c.m[k]
-	return v, ok
-}
-
-func (c *boundedCache[K, V]) put(k K, v V) {
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = build(k)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedDecisions {
+	if c.m == nil || len(c.m) >= c.max {
 		c.m = map[K]V{}
 	}
 	c.m[k] = v
-}
-
-// recordCache keeps the Cedar records that decisions build again and again:
-// records are immutable, and a decision that finds its principal's
-// attributes or its context here allocates neither. It is bounded: past
-// maxCachedRecords it starts over.
-type recordCache[K comparable] struct {
-	mu sync.RWMutex
-	m  map[K]types.Record
-}
-
-const maxCachedRecords = 4096
-
-func (c *recordCache[K]) get(k K, build func(K) types.Record) types.Record {
-	c.mu.RLock()
-	r, ok := c.m[k]
-	c.mu.RUnlock()
-	if ok {
-		return r
-	}
-	r = build(k)
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxCachedRecords {
-		c.m = map[K]types.Record{}
-	}
-	c.m[k] = r
 	c.mu.Unlock()
-	return r
+	return v
 }

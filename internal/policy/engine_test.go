@@ -350,31 +350,10 @@ when { principal.role == "partner_admin" && principal.org_kind == "distributor" 
 // two requests that differ only in what a policy can see never share a
 // decision, whether that is an id a policy names, an attribute or the hour.
 func TestDecisionsKeyedByWhatPoliciesSee(t *testing.T) {
-	dir := t.TempDir()
-	ents, err := fs.ReadDir(defaults.FS, ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ent := range ents {
-		b, err := fs.ReadFile(defaults.FS, ent.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, ent.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	local := `@id("vip") forbid (principal, action, resource == Customer::"c-vip");
+	e := defaultsWith(t, `@id("vip") forbid (principal, action, resource == Customer::"c-vip");
 @id("emp-7") forbid (principal, action, resource) when { principal == Principal::"emp-7" };
 @id("night") forbid (principal, action, resource) when { context.hour < 6 };
-`
-	if err := os.WriteFile(filepath.Join(dir, "local.cedar"), []byte(local), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	noon := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	read := func(p Principal, c Resource, at time.Time) Request {
 		return Request{Principal: p, Action: ActionRead, Resource: c, Time: at, Purpose: Purpose{Kind: PurposeTicket, ID: "T-1", Valid: true}}
@@ -407,5 +386,60 @@ func TestDecisionsKeyedByWhatPoliciesSee(t *testing.T) {
 	if !e.namesCustomer || !e.namesPrincipal || Default().namesCustomer || Default().namesPrincipal {
 		t.Errorf("names customer/principal = %v/%v, default pack %v/%v; want true/true, false/false",
 			e.namesCustomer, e.namesPrincipal, Default().namesCustomer, Default().namesPrincipal)
+	}
+}
+
+// defaultsWith loads the default pack with local added as local.cedar.
+func defaultsWith(t *testing.T, local string) *Engine {
+	t.Helper()
+	dir := t.TempDir()
+	ents, err := fs.ReadDir(defaults.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ent := range ents {
+		b, err := fs.ReadFile(defaults.FS, ent.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ent.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "local.cedar"), []byte(local), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestDecisionKeptUnderItsOwnHour checks that a request without a time is
+// decided and kept under one reading of the clock: a decision made just
+// after the hour turned must not be kept under the hour before, where it
+// would answer that hour's requests the next day.
+func TestDecisionKeptUnderItsOwnHour(t *testing.T) {
+	e := defaultsWith(t, `@id("before-ten") forbid (principal, action, resource) when { context.hour < 10 };
+`)
+	ticks := []time.Time{
+		time.Date(2026, 11, 30, 9, 59, 59, 999e6, time.UTC),
+		time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC),
+	}
+	e.now = func() time.Time {
+		t := ticks[0]
+		if len(ticks) > 1 {
+			ticks = ticks[1:]
+		}
+		return t
+	}
+	req := Request{Principal: clerk("active"), Action: ActionRead, Resource: cust, Purpose: Purpose{Kind: PurposeTicket, ID: "T-1", Valid: true}}
+	if d := e.Authorize(context.Background(), req); d.Allow {
+		t.Fatalf("read at 09:59:59.999 allowed: %+v", d)
+	}
+	req.Time = time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
+	if d := e.Authorize(context.Background(), req); d.Allow {
+		t.Fatalf("read at 09:30 the next day allowed (a decision of 10:00 kept under hour 9): %+v", d)
 	}
 }
