@@ -57,21 +57,17 @@ type customerTicketer interface {
 // returned context carries it for the purpose check (ticket), which
 // decides on it as on any other lookup.
 func (g *Gateway) customer(ctx context.Context, id, purpose string) (context.Context, store.Customer, error) {
-	ct, ok := g.Store.(customerTicketer)
-	if !ok {
-		c, err := g.Store.Customer(ctx, id)
-		return ctx, c, err
+	if ct, ok := g.Store.(customerTicketer); ok {
+		if pu, err := ParsePurpose(purpose); err == nil && pu.Kind == policy.PurposeTicket {
+			r := ct.CustomerTicket(ctx, id, pu.ID)
+			if r.TicketErr != nil && !errors.Is(r.TicketErr, store.ErrNotFound) {
+				return ctx, r.Customer, r.TicketErr
+			}
+			return context.WithValue(ctx, readTicketKey{}, readTicket{pu.ID, r.Ticket, r.TicketErr}), r.Customer, r.CustomerErr
+		}
 	}
-	pu, err := ParsePurpose(purpose)
-	if err != nil || pu.Kind != policy.PurposeTicket {
-		c, err := g.Store.Customer(ctx, id)
-		return ctx, c, err
-	}
-	r := ct.CustomerTicket(ctx, id, pu.ID)
-	if r.TicketErr != nil && !errors.Is(r.TicketErr, store.ErrNotFound) {
-		return ctx, r.Customer, r.TicketErr
-	}
-	return context.WithValue(ctx, readTicketKey{}, readTicket{pu.ID, r.Ticket, r.TicketErr}), r.Customer, r.CustomerErr
+	c, err := g.Store.Customer(ctx, id)
+	return ctx, c, err
 }
 
 // readTicket is a ticket read beside the customer; readTicketKey its
