@@ -360,7 +360,6 @@ func cpuSeconds(pid int) float64 {
 	return (ut + st) / 100
 }
 
-// scrape reads the unlabelled samples of custos's /metrics at addr.
 // bucketQuantile returns the upper bound of the histogram bucket of metric
 // (in seconds, as scraped and diffed) that holds its q-quantile.
 func bucketQuantile(m map[string]float64, metric string, q float64) string {
@@ -387,6 +386,8 @@ func bucketQuantile(m map[string]float64, metric string, q float64) string {
 	return "?"
 }
 
+// scrape reads the unlabelled samples of custos's /metrics at addr, and
+// the buckets of its audit histograms (for bucketQuantile).
 func scrape(addr string) map[string]float64 {
 	m := map[string]float64{}
 	resp, err := http.Get("http://" + addr + "/metrics")
