@@ -140,7 +140,7 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 	if opts.Durability != "" {
 		cfg.Durability = opts.Durability
 	}
-	st, err := openStore(ctx, f.storeFlags, sqlite.WithSync(sqlite.SyncFor(cfg.Durability)))
+	st, err := openStore(ctx, f.storeFlags, sqlite.WithSync(sqlite.SyncFor(cfg.Durability)), sqlite.WithWarmCache())
 	if err != nil {
 		return nil, err
 	}

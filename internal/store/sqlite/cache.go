@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/internal/row"
 )
 
 // rowCache keeps customer and ticket rows (as stored: sealed) in memory, so
@@ -37,6 +38,14 @@ func (c *rowCache) drop() {
 	c.mu.Unlock()
 }
 
+// generation is the cache's generation, to hand to cachePut with rows read
+// after it.
+func (c *rowCache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
 // cacheGet returns the row under id in m (one of c's maps) and the
 // generation to hand to cachePut with a row read from the database.
 func cacheGet[T any](c *rowCache, m *map[string]T, id string) (T, bool, uint64) {
@@ -47,17 +56,18 @@ func cacheGet[T any](c *rowCache, m *map[string]T, id string) (T, bool, uint64) 
 }
 
 // cachePut keeps v under id in m unless the cache was dropped since gen
-// (then the row read may be stale).
-func cachePut[T any](c *rowCache, m *map[string]T, id string, v T, gen uint64) {
+// (then the row read may be stale), and reports whether it did.
+func cachePut[T any](c *rowCache, m *map[string]T, id string, v T, gen uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
-		return
+		return false
 	}
 	if len(*m) >= cacheMaxRows {
 		*m = map[string]T{}
 	}
 	(*m)[id] = v
+	return true
 }
 
 // cached returns the row under id in m (one of c's maps), or reads it with
@@ -84,8 +94,10 @@ func (c *rowCache) forgetTicket(id string) {
 	c.mu.Unlock()
 }
 
-// watchDataVersion drops the cache when another process commits.
-func (s *Store) watchDataVersion(stop <-chan struct{}, done chan<- struct{}) {
+// watchDataVersion drops the cache when another process commits. With
+// warm, it fills the cache once the version is known (so a commit by
+// another process during the warm-up drops what it read).
+func (s *Store) watchDataVersion(stop <-chan struct{}, done chan<- struct{}, warm bool) {
 	defer close(done)
 	t := time.NewTicker(cacheCheckEvery)
 	defer t.Stop()
@@ -101,10 +113,56 @@ func (s *Store) watchDataVersion(stop <-chan struct{}, done chan<- struct{}) {
 			}
 			last = v
 		}
+		if warm && err == nil {
+			warm = false
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				select {
+				case <-stop:
+				case <-ctx.Done():
+				}
+				cancel()
+			}()
+			s.warm(ctx, time.Now())
+			cancel()
+		}
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// cacheWarmRows bounds the warm-up: half the cache, so the misses after it
+// have room before the cache is emptied.
+const cacheWarmRows = cacheMaxRows / 2
+
+// warm reads the open tickets, newest first, and their customers into the
+// cache: the rows that the coming reads under a ticket ask for, which would
+// otherwise each cost a read transaction on their first use. It stops at
+// the first error, or when the cache is dropped or a row changed in this
+// process (a newer generation: the rest could be stale).
+func (s *Store) warm(ctx context.Context, now time.Time) {
+	gen := s.cache.generation()
+	const open = `FROM tickets WHERE closed_at = 0 AND (expires_at = 0 OR expires_at > ?) ORDER BY opened_at DESC LIMIT ?`
+	warmRows(ctx, s, gen, &s.cache.tickets, `SELECT `+row.TicketCols+` `+open, row.Ticket,
+		func(t store.Ticket) string { return t.ID }, row.Nanos(now), cacheWarmRows)
+	warmRows(ctx, s, gen, &s.cache.customers, row.SelectCustomers+`WHERE c.id IN (SELECT customer `+open+`)`, row.Customer,
+		func(c store.Customer) string { return c.ID }, row.Nanos(now), cacheWarmRows)
+}
+
+// warmRows puts the rows q selects into m under generation gen.
+func warmRows[T any](ctx context.Context, s *Store, gen uint64, m *map[string]T, q string, scan func(row.Scanner) (T, error), id func(T) string, args ...any) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil || !cachePut(s.cache, m, id(v), v, gen) {
+			return
 		}
 	}
 }

@@ -44,3 +44,59 @@ func TestCacheFollowsOtherWriters(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestWarmCacheTakesOpenTickets: a store opened WithWarmCache reads the
+// open tickets and their customers into its cache, and nothing closed,
+// expired or unticketed.
+func TestWarmCacheTakesOpenTickets(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	a := openAt(t, path)
+	now := time.Now()
+	var b store.Batch
+	for _, id := range []string{"c-open", "c-closed", "c-expired", "c-none"} {
+		b.Customers = append(b.Customers, store.Customer{ID: id, Region: "GD", Site: "store-1"})
+	}
+	tk := func(id, customer string, expires time.Time) store.Ticket {
+		return store.Ticket{ID: id, Customer: customer, Site: "store-1", OpenedBy: "x", OpenedAt: now.Add(-time.Hour), ExpiresAt: expires}
+	}
+	b.Tickets = []store.Ticket{tk("T-open", "c-open", time.Time{}), tk("T-closed", "c-closed", time.Time{}), tk("T-expired", "c-expired", now.Add(-time.Minute))}
+	if err := a.Import(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CloseTicket(ctx, "T-closed", now); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+
+	s, err := Open(ctx, path, WithWarmCache())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !inCache(s, &s.cache.customers, "c-open") || !inCache(s, &s.cache.tickets, "T-open") {
+		if time.Now().After(deadline) {
+			t.Fatal("the open ticket and its customer never reached the cache")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, id := range []string{"T-closed", "T-expired"} {
+		if inCache(s, &s.cache.tickets, id) {
+			t.Errorf("ticket %s is cached by the warm-up", id)
+		}
+	}
+	for _, id := range []string{"c-closed", "c-expired", "c-none"} {
+		if inCache(s, &s.cache.customers, id) {
+			t.Errorf("customer %s is cached by the warm-up", id)
+		}
+	}
+	if got, err := s.Customer(ctx, "c-open"); err != nil || got.Site != "store-1" {
+		t.Fatalf("warm row: %+v %v", got, err)
+	}
+}
+
+func inCache[T any](s *Store, m *map[string]T, id string) bool {
+	_, ok, _ := cacheGet(s.cache, m, id)
+	return ok
+}

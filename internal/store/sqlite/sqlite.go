@@ -136,7 +136,10 @@ var _ store.Store = (*Store)(nil)
 // Option configures Open.
 type Option func(*options)
 
-type options struct{ sync string }
+type options struct {
+	sync string
+	warm bool
+}
 
 // Durability levels for WithSync.
 const (
@@ -160,6 +163,11 @@ func SyncFor(durability string) string {
 
 // WithSync sets the durability level (SyncFull, the default, or SyncNormal).
 func WithSync(level string) Option { return func(o *options) { o.sync = level } }
+
+// WithWarmCache has the store read the open tickets and their customers
+// into its row cache in the background after it opens, for a server whose
+// first reads would otherwise each go to the database.
+func WithWarmCache() Option { return func(o *options) { o.warm = true } }
 
 // Open opens (creating if needed) the database file at path and applies the
 // schema. The caller MUST Close it.
@@ -263,7 +271,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	s.ck = ck
 	s.ckDone = make(chan struct{})
 	go s.flushLoop()
-	go s.watchDataVersion(s.watchStop, s.watchDone)
+	go s.watchDataVersion(s.watchStop, s.watchDone, o.warm)
 	go s.checkpointLoop()
 	return s, nil
 }
