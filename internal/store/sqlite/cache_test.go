@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -99,4 +100,55 @@ func TestWarmCacheTakesOpenTickets(t *testing.T) {
 func inCache[T any](s *Store, m *map[string]T, id string) bool {
 	_, ok, _ := cacheGet(s.cache, m, id)
 	return ok
+}
+
+// TestCacheOutlivesOwnCheckpoints: the background checkpoints and the WAL's
+// restarts are this process's own, so they keep the row cache (a WAL
+// truncated by another connection reads as another process's commit), and
+// the WAL file still shrinks back to its limit once it has grown past it.
+func TestCacheOutlivesOwnCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	s, err := Open(ctx, path, WithSync(SyncFull))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Import(ctx, store.Batch{Customers: []store.Customer{{ID: "c-1", Region: "GD", Site: "store-1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Customer(ctx, "c-1"); err != nil {
+		t.Fatal(err)
+	}
+	// More than the WAL's 64 MiB limit, in records of 1 MiB.
+	big := make([]byte, 1<<20)
+	for i := 0; i < 72; i++ {
+		rec := store.AuditRecord{Time: time.Unix(int64(i), 0), Actor: "emp-1", Event: big, Salt: []byte("salt")}
+		if _, err := s.AppendAudit(ctx, []store.AuditRecord{rec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limit := int64(64 << 20)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Each commit after a complete checkpoint starts the WAL over.
+		if _, err := s.AppendAudit(ctx, auditRecs(1)); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() <= limit {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("WAL still %d bytes, over its limit of %d", fi.Size(), limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * cacheCheckEvery)
+	if !inCache(s, &s.cache.customers, "c-1") {
+		t.Fatal("the row cache was emptied by this process's own checkpoints")
+	}
 }

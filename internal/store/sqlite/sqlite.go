@@ -207,7 +207,8 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	// The writer overwrites what it deletes or replaces with zeros
 	// (secure_delete), so a replaced record key leaves no copy in the
 	// file's free space (docs/THREATS.md, erasure).
-	w, err := openDB(dsn(false, "wal_autocheckpoint(0)", "secure_delete(1)"))
+	// When it starts the WAL over, it cuts the file down to 64 MiB.
+	w, err := openDB(dsn(false, "wal_autocheckpoint(0)", "secure_delete(1)", "journal_size_limit(67108864)"))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -1104,8 +1105,12 @@ func (s *Store) LookupCustomers(ctx context.Context, kind string, keys [][]byte)
 }
 
 // checkpointLoop copies the WAL into the database every checkpointEvery
-// (PASSIVE: it never waits for, or blocks, readers and the writer), and
-// truncates it when it has grown large and nobody is reading.
+// (PASSIVE: it never waits for, or blocks, readers and the writer). The
+// writer then starts the WAL over, and cuts the file down to its
+// journal_size_limit (see Open). It never truncates the WAL itself: a
+// reset by a connection other than the writer reads, to the writer's
+// PRAGMA data_version, as another process's commit, and would empty the
+// row cache (watchDataVersion).
 func (s *Store) checkpointLoop() {
 	defer close(s.ckDone)
 	t := time.NewTicker(checkpointEvery)
@@ -1117,11 +1122,7 @@ func (s *Store) checkpointLoop() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		var busy, logFrames, done int
-		if err := s.ck.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &done); err == nil &&
-			busy == 0 && logFrames > 0 && done == logFrames && logFrames > 64<<10/4 {
-			s.ck.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
-		}
+		s.ck.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
 		cancel()
 	}
 }
