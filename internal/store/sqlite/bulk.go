@@ -526,7 +526,7 @@ func (l *load) Commit(ctx context.Context, rest store.Batch) (store.LoadResult, 
 		}
 		err = l.switchIn(ctx, rest, &res)
 	}
-	l.s.cache.drop()
+	l.s.cache.Drop()
 	if err != nil {
 		return store.LoadResult{}, fmt.Errorf("load customers: %w", err)
 	}
@@ -762,7 +762,7 @@ func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time)
 		}
 		return putKey(ctx, tx, c)
 	})
-	s.cache.forgetCustomer(c.ID)
+	s.cache.ForgetCustomer(c.ID)
 	if err != nil {
 		return false, fmt.Errorf("put customer %s: %w", c.ID, err)
 	}
@@ -841,15 +841,4 @@ func (s *Store) lookupFormer(ctx context.Context, kind string, keys [][]byte, re
 		}
 	}
 	return nil
-}
-
-// forgetCustomer drops customer id after this process changed it. It also
-// starts a new generation, so a read that began before the change cannot
-// put the old row back. (Other processes drop their whole cache when they
-// see the commit: watchDataVersion.)
-func (c *rowCache) forgetCustomer(id string) {
-	c.mu.Lock()
-	c.gen++
-	delete(c.customers, id)
-	c.mu.Unlock()
 }

@@ -20,7 +20,7 @@ func TestCacheFollowsOtherWriters(t *testing.T) {
 	defer a.Close()
 	b := openAt(t, path)
 	defer b.Close()
-	c := store.Customer{ID: "c-1", Region: "GD", Site: "store-1"}
+	c := store.Customer{ID: "c-1", Region: "GD", Site: "store-1", Key: []byte("wrapped key")}
 	if err := a.Import(ctx, store.Batch{Customers: []store.Customer{c}, Tickets: []store.Ticket{{ID: "T-1", Customer: "c-1", Site: "store-1", OpenedBy: "x", OpenedAt: time.Now()}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestWarmCacheTakesOpenTickets(t *testing.T) {
 	now := time.Now()
 	var b store.Batch
 	for _, id := range []string{"c-open", "c-closed", "c-expired", "c-none"} {
-		b.Customers = append(b.Customers, store.Customer{ID: id, Region: "GD", Site: "store-1"})
+		b.Customers = append(b.Customers, store.Customer{ID: id, Region: "GD", Site: "store-1", Key: []byte("wrapped key")})
 	}
 	tk := func(id, customer string, expires time.Time) store.Ticket {
 		return store.Ticket{ID: id, Customer: customer, Site: "store-1", OpenedBy: "x", OpenedAt: now.Add(-time.Hour), ExpiresAt: expires}
@@ -76,30 +76,25 @@ func TestWarmCacheTakesOpenTickets(t *testing.T) {
 	}
 	defer s.Close()
 	deadline := time.Now().Add(5 * time.Second)
-	for !inCache(s, &s.cache.customers, "c-open") || !inCache(s, &s.cache.tickets, "T-open") {
+	for !s.cache.Has("customer", "c-open") || !s.cache.Has("ticket", "T-open") {
 		if time.Now().After(deadline) {
 			t.Fatal("the open ticket and its customer never reached the cache")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	for _, id := range []string{"T-closed", "T-expired"} {
-		if inCache(s, &s.cache.tickets, id) {
+		if s.cache.Has("ticket", id) {
 			t.Errorf("ticket %s is cached by the warm-up", id)
 		}
 	}
 	for _, id := range []string{"c-closed", "c-expired", "c-none"} {
-		if inCache(s, &s.cache.customers, id) {
+		if s.cache.Has("customer", id) {
 			t.Errorf("customer %s is cached by the warm-up", id)
 		}
 	}
 	if got, err := s.Customer(ctx, "c-open"); err != nil || got.Site != "store-1" {
 		t.Fatalf("warm row: %+v %v", got, err)
 	}
-}
-
-func inCache[T any](s *Store, m *map[string]T, id string) bool {
-	_, ok, _ := cacheGet(s.cache, m, id)
-	return ok
 }
 
 // TestCacheOutlivesOwnCheckpoints: the background checkpoints and the WAL's
@@ -114,7 +109,7 @@ func TestCacheOutlivesOwnCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Import(ctx, store.Batch{Customers: []store.Customer{{ID: "c-1", Region: "GD", Site: "store-1"}}}); err != nil {
+	if err := s.Import(ctx, store.Batch{Customers: []store.Customer{{ID: "c-1", Region: "GD", Site: "store-1", Key: []byte("wrapped key")}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Customer(ctx, "c-1"); err != nil {
@@ -148,7 +143,7 @@ func TestCacheOutlivesOwnCheckpoints(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(2 * cacheCheckEvery)
-	if !inCache(s, &s.cache.customers, "c-1") {
+	if !s.cache.Has("customer", "c-1") {
 		t.Fatal("the row cache was emptied by this process's own checkpoints")
 	}
 }

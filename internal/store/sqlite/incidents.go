@@ -14,7 +14,7 @@ import (
 // is overwritten with zeros), keeps a tombstone, and then truncates the
 // write-ahead log so no copy of the old pages stays in it.
 func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at time.Time) error {
-	defer s.cache.drop()
+	defer s.cache.Drop()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		return row.Erase(ctx, sqlTx{tx}, id, by, reason, at)
 	})

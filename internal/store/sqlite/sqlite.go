@@ -43,7 +43,7 @@ type Store struct {
 	// queries are parsed once, not per call.
 	stmts     sync.Map // stmtKey -> *sql.Stmt
 	quota     *quotaCache
-	cache     *rowCache
+	cache     *row.Cache
 	closeOnce sync.Once
 	watchStop chan struct{}
 	watchDone chan struct{}
@@ -234,7 +234,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &Store{Shared: row.Shared{R: sqlTx{r}, W: sqlTx{w}}, w: w, r: r, quota: newQuotaCache(), cache: newRowCache(), sync: o.sync,
+	s := &Store{Shared: row.Shared{R: sqlTx{r}, W: sqlTx{w}}, w: w, r: r, quota: newQuotaCache(), cache: row.NewCache(true), sync: o.sync,
 		watchStop: make(chan struct{}), watchDone: make(chan struct{})}
 	s.InTx = func(ctx context.Context, fn func(row.Tx) error) error {
 		return s.tx(ctx, func(tx *sql.Tx) error { return fn(sqlTx{tx}) })
@@ -450,7 +450,7 @@ func (s *Store) flush() error {
 
 // Import stores the batch in one transaction.
 func (s *Store) Import(ctx context.Context, b store.Batch) error {
-	defer s.cache.drop()
+	defer s.cache.Drop()
 	return s.tx(ctx, func(tx *sql.Tx) error { return importTx(ctx, tx, b) })
 }
 
@@ -508,7 +508,7 @@ func putKey(ctx context.Context, tx *sql.Tx, c store.Customer) error {
 }
 
 func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
-	return cached(s.cache, &s.cache.customers, id, func() (store.Customer, error) {
+	return s.cache.Customer(id, func() (store.Customer, error) {
 		return row.One(s.rowR(ctx, row.SelectCustomers+`WHERE c.id = ?`, id), row.Customer)
 	})
 }
@@ -615,7 +615,7 @@ func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
 }
 
 func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
-	return cached(s.cache, &s.cache.tickets, id, func() (store.Ticket, error) {
+	return s.cache.Ticket(id, func() (store.Ticket, error) {
 		return row.One(s.rowR(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = ?`, id), row.Ticket)
 	})
 }
