@@ -140,10 +140,11 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 	if opts.Durability != "" {
 		cfg.Durability = opts.Durability
 	}
-	st, err := openStore(ctx, f.storeFlags, sqlite.WithSync(sqlite.SyncFor(cfg.Durability)), sqlite.WithWarmCache())
+	st, err := openStore(ctx, f.storeFlags, sqlite.WithSync(sqlite.SyncFor(cfg.Durability)))
 	if err != nil {
 		return nil, err
 	}
+	store.StartRowCache(st)
 	a.store = st
 	a.closers = append(a.closers, func() { st.Close() })
 	v, err := openVault(ctx, env, f.storeFlags, st)

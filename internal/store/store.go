@@ -412,6 +412,15 @@ type Store interface {
 	Close() error
 }
 
+// StartRowCache has st keep customer and ticket rows in memory, warmed with
+// the open tickets and their customers, until it closes, if it can: for a
+// serving gateway (a command that reads a few rows needs no cache).
+func StartRowCache(st Store) {
+	if c, ok := st.(interface{ StartRowCache() }); ok {
+		c.StartRowCache()
+	}
+}
+
 // Leader is implemented by stores that many processes share. TryLead makes
 // this process the one that runs a singleton job (the detectors) while it
 // holds the lease; ok is false if another process holds it. The lease ends

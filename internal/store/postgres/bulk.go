@@ -45,6 +45,7 @@ var lookupIndexes = []string{
 }
 
 type load struct {
+	cache  *row.Cache // dropped when the load commits
 	conn   *pgxpool.Conn
 	tx     pgx.Tx
 	opt    store.LoadOptions
@@ -69,7 +70,7 @@ func (s *Store) LoadCustomers(ctx context.Context, opt store.LoadOptions) (store
 		conn.Release()
 		return nil, fmt.Errorf("load customers: %w", err)
 	}
-	l := &load{conn: conn, tx: tx, opt: opt}
+	l := &load{cache: s.cache, conn: conn, tx: tx, opt: opt}
 	for _, q := range []string{
 		`SET LOCAL maintenance_work_mem = '256MB'`,
 		`CREATE TEMP TABLE load_customers (
@@ -121,6 +122,7 @@ func (l *load) Commit(ctx context.Context, rest store.Batch) (store.LoadResult, 
 		return store.LoadResult{}, errors.New("load customers: load is over")
 	}
 	defer l.Abort()
+	defer l.cache.Drop()
 	var res store.LoadResult
 	if err := l.switchIn(ctx, rest, &res); err != nil {
 		var d *store.DuplicateError
@@ -271,6 +273,7 @@ func (l *load) Abort() error {
 // and account indexes it replaces. Writes of one id are serialised by an
 // advisory lock, so the former indexes are kept whichever gateway writes.
 func (s *Store) PutCustomer(ctx context.Context, c store.Customer, at time.Time) (bool, error) {
+	defer s.cache.ForgetCustomer(c.ID)
 	var created bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, customerLock, c.ID); err != nil {

@@ -42,6 +42,7 @@ func (s *Store) CloseTicket(ctx context.Context, id string, at time.Time) error 
 // updateTicket runs an update that applies only to an open ticket, and
 // tells "no such ticket" (ErrNotFound) from "closed" (ErrConflict).
 func (s *Store) updateTicket(ctx context.Context, id, q string, args ...any) error {
+	defer s.cache.ForgetTicket(id)
 	return row.Guarded(ctx, pgTx{s.pool}, row.TicketExists, id, q, args...)
 }
 

@@ -20,6 +20,7 @@ import (
 // no one can open (docs/THREATS.md). A failed VACUUM is not a failed
 // erasure: autovacuum prunes the key later.
 func (s *Store) EraseCustomer(ctx context.Context, id, by, reason string, at time.Time) error {
+	defer s.cache.ForgetCustomer(id)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		return row.Erase(ctx, pgTx{tx}, id, by, reason, at)
 	})

@@ -42,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -63,6 +64,12 @@ type Store struct {
 	// pruneRates and pruneSessions pace the deletes of old rate-limit
 	// windows and expired sessions (per process; any gateway may prune).
 	pruneRates, pruneSessions prune.Every
+	// cache keeps customer and ticket rows, while StartRowCache's
+	// listener runs (off until then).
+	cache         *row.Cache
+	connConfig    *pgx.ConnConfig
+	listening     sync.Once
+	stopListening func()
 }
 
 var _ store.Store = (*Store)(nil)
@@ -96,7 +103,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	s := &Store{pool: &dbPool{Pool: pool}}
+	s := &Store{pool: &dbPool{Pool: pool}, cache: row.NewCache(false), connConfig: cfg.ConnConfig.Copy()}
 	s.Shared = row.Shared{R: pgTx{s.pool}, W: pgTx{s.pool}, InTx: func(ctx context.Context, fn func(row.Tx) error) error {
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(pgTx{tx}) })
 	}}
@@ -152,6 +159,10 @@ func (s *Store) recountQuota(ctx context.Context, now time.Time) error {
 // Close closes the connection pool, waiting for connections in use to be
 // released.
 func (s *Store) Close() error {
+	s.listening.Do(func() {}) // no listener starts after this
+	if s.stopListening != nil {
+		s.stopListening()
+	}
 	s.pool.Close()
 	return nil
 }
@@ -263,6 +274,7 @@ const upsertTickets = `INSERT INTO tickets (` + row.TicketCols + `)
 
 // Import stores the batch in one transaction with multi-row upserts.
 func (s *Store) Import(ctx context.Context, b store.Batch) error {
+	defer s.cache.Drop()
 	customers := lastByID(b.Customers, func(c store.Customer) string { return c.ID })
 	principals := lastByID(b.Principals, func(p store.Principal) string { return p.ID })
 	tickets := lastByID(b.Tickets, func(t store.Ticket) string { return t.ID })
@@ -350,7 +362,9 @@ func importTx(ctx context.Context, tx pgx.Tx, customers []store.Customer, princi
 
 // Customer returns the customer with id.
 func (s *Store) Customer(ctx context.Context, id string) (store.Customer, error) {
-	return row.One(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE c.id = $1`, id), row.Customer)
+	return s.cache.Customer(id, func() (store.Customer, error) {
+		return row.One(s.pool.QueryRow(ctx, row.SelectCustomers+`WHERE c.id = $1`, id), row.Customer)
+	})
 }
 
 // CustomerByPhone returns the customer with the phone blind index.
@@ -465,21 +479,25 @@ func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) error {
 
 // Ticket returns the ticket with id.
 func (s *Store) Ticket(ctx context.Context, id string) (store.Ticket, error) {
-	return row.One(s.pool.QueryRow(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = $1`, id), row.Ticket)
+	return s.cache.Ticket(id, func() (store.Ticket, error) {
+		return row.One(s.pool.QueryRow(ctx, `SELECT `+row.TicketCols+` FROM tickets WHERE id = $1`, id), row.Ticket)
+	})
 }
 
 // CustomerTicket reads customer id and ticket tid in one round trip (a
 // guarded read under a ticket needs both).
 func (s *Store) CustomerTicket(ctx context.Context, id, tid string) store.CustomerTicket {
-	b := &pgx.Batch{}
-	b.Queue(row.SelectCustomers+`WHERE c.id = $1`, id)
-	b.Queue(`SELECT `+row.TicketCols+` FROM tickets WHERE id = $1`, tid)
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	var ct store.CustomerTicket
-	ct.Customer, ct.CustomerErr = row.One(br.QueryRow(), row.Customer)
-	ct.Ticket, ct.TicketErr = row.One(br.QueryRow(), row.Ticket)
-	return ct
+	return s.cache.CustomerTicket(id, tid, func() store.CustomerTicket {
+		b := &pgx.Batch{}
+		b.Queue(row.SelectCustomers+`WHERE c.id = $1`, id)
+		b.Queue(`SELECT `+row.TicketCols+` FROM tickets WHERE id = $1`, tid)
+		br := s.pool.SendBatch(ctx, b)
+		defer br.Close()
+		var ct store.CustomerTicket
+		ct.Customer, ct.CustomerErr = row.One(br.QueryRow(), row.Customer)
+		ct.Ticket, ct.TicketErr = row.One(br.QueryRow(), row.Ticket)
+		return ct
+	})
 }
 
 // TicketsByCustomer returns the customer's tickets, oldest first.

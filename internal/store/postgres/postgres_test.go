@@ -44,10 +44,12 @@ func open(t testing.TB, dbURL string) *postgres.Store {
 }
 
 // TestConformance runs the store conformance suite, each subtest on its
-// own fresh database.
+// own fresh database, with the row cache on, as a serving gateway has it.
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, newDatabase(t))
+		s := open(t, newDatabase(t))
+		s.StartRowCache()
+		return s
 	})
 }
 

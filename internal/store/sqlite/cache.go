@@ -9,10 +9,10 @@ import (
 // processes, which drop its row cache (see watchDataVersion).
 const cacheCheckEvery = 200 * time.Millisecond
 
-// watchDataVersion drops the cache when another process commits. With
-// warm, it fills the cache once the version is known (so a commit by
-// another process during the warm-up drops what it read).
-func (s *Store) watchDataVersion(stop <-chan struct{}, done chan<- struct{}, warm bool) {
+// watchDataVersion drops the cache when another process commits, and
+// warms it when StartRowCache asks, after it knows the version (so a
+// commit by another process during the warm-up drops what it read).
+func (s *Store) watchDataVersion(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(cacheCheckEvery)
 	defer t.Stop()
@@ -28,8 +28,10 @@ func (s *Store) watchDataVersion(stop <-chan struct{}, done chan<- struct{}, war
 			}
 			last = v
 		}
-		if warm && err == nil {
-			warm = false
+		select {
+		case <-stop:
+			return
+		case <-s.warm:
 			ctx, cancel := context.WithCancel(context.Background())
 			go func() {
 				select {
@@ -40,11 +42,17 @@ func (s *Store) watchDataVersion(stop <-chan struct{}, done chan<- struct{}, war
 			}()
 			s.cache.Warm(ctx, sqlTx{s.r}, time.Now())
 			cancel()
-		}
-		select {
-		case <-stop:
-			return
 		case <-t.C:
 		}
+	}
+}
+
+// StartRowCache reads the open tickets and their customers into the row
+// cache in the background, for a server whose first reads would otherwise
+// each go to the database (see row.Cache.Warm).
+func (s *Store) StartRowCache() {
+	select {
+	case s.warm <- struct{}{}:
+	default:
 	}
 }

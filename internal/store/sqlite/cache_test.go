@@ -46,7 +46,7 @@ func TestCacheFollowsOtherWriters(t *testing.T) {
 	}
 }
 
-// TestWarmCacheTakesOpenTickets: a store opened WithWarmCache reads the
+// TestWarmCacheTakesOpenTickets: a store asked to StartRowCache reads the
 // open tickets and their customers into its cache, and nothing closed,
 // expired or unticketed.
 func TestWarmCacheTakesOpenTickets(t *testing.T) {
@@ -70,11 +70,9 @@ func TestWarmCacheTakesOpenTickets(t *testing.T) {
 	}
 	a.Close()
 
-	s, err := Open(ctx, path, WithWarmCache())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openAt(t, path)
 	defer s.Close()
+	s.StartRowCache()
 	deadline := time.Now().Add(5 * time.Second)
 	for !s.cache.Has("customer", "c-open") || !s.cache.Has("ticket", "T-open") {
 		if time.Now().After(deadline) {

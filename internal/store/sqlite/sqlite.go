@@ -47,7 +47,8 @@ type Store struct {
 	closeOnce sync.Once
 	watchStop chan struct{}
 	watchDone chan struct{}
-	ck        *sql.DB // checkpoints the WAL in the background; also takes snapshots
+	warm      chan struct{} // StartRowCache to watchDataVersion
+	ck        *sql.DB       // checkpoints the WAL in the background; also takes snapshots
 	ckDone    chan struct{}
 	// pruneRates and pruneSessions pace the deletes of old rate-limit windows
 	// and expired sessions.
@@ -136,10 +137,7 @@ var _ store.Store = (*Store)(nil)
 // Option configures Open.
 type Option func(*options)
 
-type options struct {
-	sync string
-	warm bool
-}
+type options struct{ sync string }
 
 // Durability levels for WithSync.
 const (
@@ -163,11 +161,6 @@ func SyncFor(durability string) string {
 
 // WithSync sets the durability level (SyncFull, the default, or SyncNormal).
 func WithSync(level string) Option { return func(o *options) { o.sync = level } }
-
-// WithWarmCache has the store read the open tickets and their customers
-// into its row cache in the background after it opens, for a server whose
-// first reads would otherwise each go to the database.
-func WithWarmCache() Option { return func(o *options) { o.warm = true } }
 
 // Open opens (creating if needed) the database file at path and applies the
 // schema. The caller MUST Close it.
@@ -235,7 +228,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
 	s := &Store{Shared: row.Shared{R: sqlTx{r}, W: sqlTx{w}}, w: w, r: r, quota: newQuotaCache(), cache: row.NewCache(true), sync: o.sync,
-		watchStop: make(chan struct{}), watchDone: make(chan struct{})}
+		watchStop: make(chan struct{}), watchDone: make(chan struct{}), warm: make(chan struct{}, 1)}
 	s.InTx = func(ctx context.Context, fn func(row.Tx) error) error {
 		return s.tx(ctx, func(tx *sql.Tx) error { return fn(sqlTx{tx}) })
 	}
@@ -272,7 +265,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	s.ck = ck
 	s.ckDone = make(chan struct{})
 	go s.flushLoop()
-	go s.watchDataVersion(s.watchStop, s.watchDone, o.warm)
+	go s.watchDataVersion(s.watchStop, s.watchDone)
 	go s.checkpointLoop()
 	return s, nil
 }

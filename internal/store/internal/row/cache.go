@@ -74,6 +74,25 @@ func (c *Cache) Ticket(id string, load func() (store.Ticket, error)) (store.Tick
 	return cached(c, &c.tickets, id, load, func(store.Ticket) bool { return true })
 }
 
+// CustomerTicket returns customer id and ticket tid from the cache, or
+// reads both with load (in one round trip) when it lacks either, and keeps
+// what it read as Customer and Ticket would.
+func (c *Cache) CustomerTicket(id, tid string, load func() store.CustomerTicket) store.CustomerTicket {
+	cv, cok, gen := get(c, &c.customers, id)
+	tv, tok, _ := get(c, &c.tickets, tid)
+	if cok && tok {
+		return store.CustomerTicket{Customer: cv, Ticket: tv}
+	}
+	ct := load()
+	if ct.CustomerErr == nil && len(ct.Customer.Key) > 0 {
+		put(c, &c.customers, id, ct.Customer, gen)
+	}
+	if ct.TicketErr == nil {
+		put(c, &c.tickets, tid, ct.Ticket, gen)
+	}
+	return ct
+}
+
 // Has reports whether the cache holds customer or ticket id ("customer" or
 // "ticket" for kind), for tests.
 func (c *Cache) Has(kind, id string) bool {
