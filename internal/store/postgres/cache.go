@@ -11,19 +11,16 @@ import (
 	"github.com/custos-dev/custos/internal/store/internal/row"
 )
 
-// rowsChannel is where the database announces changed and deleted customer
-// and ticket rows (migration 0012).
-const rowsChannel = "custos_rows"
-
-// listenerName is the application_name of a gateway's listening connection
-// (as pg_stat_activity shows it).
-const listenerName = "custos row cache"
-
-// Bounds of the listener's wait for an announcement before it checks that
-// its connection is alive, and of its back-off between attempts to listen.
 const (
-	listenPing       = 10 * time.Second
-	listenBackoffMax = 5 * time.Second
+	// rowsChannel is where the database announces changed and deleted
+	// customer and ticket rows (migration 0012), and listenerName the
+	// application_name of the connection that listens (as
+	// pg_stat_activity shows it).
+	rowsChannel, listenerName = "custos_rows", "custos row cache"
+	// The listener waits listenPing for an announcement before it checks
+	// that its connection is alive, and backs off up to listenBackoffMax
+	// between attempts to listen.
+	listenPing, listenBackoffMax = 10 * time.Second, 5 * time.Second
 )
 
 // StartRowCache has the store keep customer and ticket rows in memory until
