@@ -132,17 +132,21 @@ func run(customers, clients int, duration time.Duration, bin string, keep bool) 
 	// so that both ratios come from one run.
 	var targets []*target
 	emb, err := startCustos(bin, dir, "embedded", "", 1, cfgTail, files)
+	if emb != nil {
+		defer emb.stop() // also the gateways started before an error
+	}
 	if err != nil {
 		return err
 	}
-	defer emb.stop()
 	targets = append(targets, emb)
 	if dbURL != "" {
 		pg, err := startCustos(bin, dir, "postgres", dbURL, gateways, cfgTail, files)
+		if pg != nil {
+			defer pg.stop()
+		}
 		if err != nil {
 			return err
 		}
-		defer pg.stop()
 		targets = append(targets, pg)
 	}
 	fmt.Printf("machine: %d cores (GOMAXPROCS %d), %s; %d customers (import %.0f rows/s), %d clients, %s per target\n",
@@ -221,17 +225,16 @@ func startCustos(bin, dir, name, dbURL string, n int, cfgTail string, files []st
 	for g := 0; g < n; g++ {
 		gdata := data
 		if g > 0 {
-			// Another gateway: same keys, its own log materialised from the
-			// shared sequence.
+			// Another gateway: the same master key (the log's signing key
+			// is in the database, wrapped by it), its own log materialised
+			// from the shared sequence.
 			gdata = fmt.Sprintf("%s-%d", data, g)
 			os.MkdirAll(gdata, 0o700)
-			for _, k := range []string{"master.key", "log-signing.key"} {
-				b, err := os.ReadFile(filepath.Join(data, k))
-				if err != nil {
-					return t, fmt.Errorf("gateway %d: %w", g, err)
-				}
-				os.WriteFile(filepath.Join(gdata, k), b, 0o600)
+			b, err := os.ReadFile(filepath.Join(data, "master.key"))
+			if err != nil {
+				return t, fmt.Errorf("gateway %d: %w", g, err)
 			}
+			os.WriteFile(filepath.Join(gdata, "master.key"), b, 0o600)
 		}
 		caddr := freeAddr()
 		sargs := []string{"serve", "--data", gdata, "--addr", caddr, "--log-level", "error", "--config", cfgN}
