@@ -72,9 +72,16 @@ func (s *Store) listenOnce(ctx context.Context) bool {
 		return false
 	}
 	// From here on every change is announced to this connection; a read
-	// that began before is not kept (SetOn starts a new generation).
+	// that began before is not kept (SetOn starts a new generation). The
+	// warm-up runs beside the announcements, which must not wait for it.
 	s.cache.SetOn(true)
-	s.cache.Warm(ctx, pgTx{s.pool}, time.Now())
+	wctx, stopWarm := context.WithCancel(ctx)
+	warmed := make(chan struct{})
+	go func() {
+		defer close(warmed)
+		s.cache.Warm(wctx, pgTx{s.pool}, time.Now())
+	}()
+	defer func() { stopWarm(); <-warmed }()
 	for {
 		wctx, cancel := context.WithTimeout(ctx, listenPing)
 		n, err := conn.WaitForNotification(wctx)
