@@ -10,6 +10,7 @@ import (
 
 	"github.com/custos-dev/custos/internal/datadir"
 	"github.com/custos-dev/custos/internal/store"
+	"github.com/custos-dev/custos/internal/store/postgres"
 	"github.com/custos-dev/custos/internal/store/sqlite"
 	"github.com/custos-dev/custos/internal/vault"
 )
@@ -77,7 +78,7 @@ func parseFlags(fs *flag.FlagSet, env *Env, args []string) (int, bool) {
 // openStore opens the configured store. The caller closes it.
 func openStore(ctx context.Context, f storeFlags, opt ...sqlite.Option) (store.Store, error) {
 	if f.db != "" {
-		return openPostgres(ctx, f.db)
+		return postgres.Open(ctx, f.db)
 	}
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", f.data, err)
