@@ -102,10 +102,7 @@ func TestWarmCacheTakesOpenTickets(t *testing.T) {
 func TestCacheOutlivesOwnCheckpoints(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "c.db")
-	s, err := Open(ctx, path, WithSync(SyncFull))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openAt(t, path)
 	defer s.Close()
 	if err := s.Import(ctx, store.Batch{Customers: []store.Customer{{ID: "c-1", Region: "GD", Site: "store-1", Key: []byte("wrapped key")}}}); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,11 +15,7 @@ import (
 //	go test ./internal/store/sqlite -run '^$' -bench IndexAudit -benchtime 200000x
 func BenchmarkIndexAudit(b *testing.B) {
 	ctx := b.Context()
-	s, err := Open(ctx, filepath.Join(b.TempDir(), "custos.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openFull(b)
 	const batch = 2048
 	terms := make([]store.AuditTerms, 0, batch)
 	now := time.Now()

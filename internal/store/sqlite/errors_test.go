@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -20,11 +19,7 @@ import (
 // append continues the log exactly where it was.
 func TestFullDiskMidCommit(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openFull(t)
 	rec := func(i int) store.AuditRecord {
 		return store.AuditRecord{Time: time.Unix(int64(i), 0), Actor: "emp-1", Customer: fmt.Sprintf("c-%d", i),
 			Event: bytes.Repeat([]byte{'e'}, 2000), Salt: make([]byte, 16)}
@@ -46,7 +41,7 @@ func TestFullDiskMidCommit(t *testing.T) {
 	if _, err := s.w.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+2)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.AppendAudit(ctx, batch(10, 200))
+	_, err := s.AppendAudit(ctx, batch(10, 200))
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("append on a full database: %v, want store.ErrUnavailable", err)
 	}

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,11 +13,7 @@ import (
 // store would overspend.
 func TestQuotaCacheReload(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openFull(t)
 	// Hold the only writer connection, so no quota row reaches the table.
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {

@@ -24,13 +24,15 @@ func openAt(tb testing.TB, path string) *Store {
 	return s
 }
 
-func openFull(t *testing.T) *Store {
-	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "custos.db"), WithSync(SyncFull))
+// openFull opens a store (at SyncFull, the default) in a new temporary
+// directory, failing the test if it cannot; it closes with the test.
+func openFull(tb testing.TB) *Store {
+	tb.Helper()
+	s, err := Open(tb.Context(), filepath.Join(tb.TempDir(), "custos.db"), WithSync(SyncFull))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	tb.Cleanup(func() { s.Close() })
 	return s
 }
 
