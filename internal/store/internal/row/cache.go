@@ -26,8 +26,8 @@ type Cache struct {
 	tickets   map[string]store.Ticket
 }
 
-// CacheMaxRows bounds each of a Cache's maps; a full map is emptied.
-const CacheMaxRows = 200_000
+// cacheMaxRows bounds each of a Cache's maps; a full map is emptied.
+const cacheMaxRows = 200_000
 
 // NewCache returns an empty cache, on or off.
 func NewCache(on bool) *Cache {
@@ -130,7 +130,7 @@ func put[T any](c *Cache, m *map[string]T, id string, v T, gen uint64) bool {
 	if c.gen != gen || c.off {
 		return false
 	}
-	if len(*m) >= CacheMaxRows {
+	if len(*m) >= cacheMaxRows {
 		*m = map[string]T{}
 	}
 	(*m)[id] = v
@@ -151,7 +151,7 @@ func cached[T any](c *Cache, m *map[string]T, id string, load func() (T, error),
 
 // cacheWarmRows bounds the warm-up: half the cache, so the misses after it
 // have room before the cache is emptied.
-const cacheWarmRows = CacheMaxRows / 2
+const cacheWarmRows = cacheMaxRows / 2
 
 // Warm reads the open tickets at now, newest first, and their customers
 // into the cache: the rows that the coming reads under a ticket ask for,
