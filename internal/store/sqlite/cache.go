@@ -20,7 +20,9 @@ func (s *Store) watchDataVersion(stop <-chan struct{}, done chan<- struct{}) {
 	for {
 		var v int64
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := s.w.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
+		// A read: the writer's synchronous level does not matter to it,
+		// so it leaves the level the audit log's commits keep (relaxed).
+		err := s.w.QueryRowContext(relaxed(ctx), `PRAGMA data_version`).Scan(&v)
 		cancel()
 		if err != nil || v != last {
 			if last != -1 || err != nil {

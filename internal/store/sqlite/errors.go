@@ -40,26 +40,43 @@ func unavailable(err error) bool {
 // driver returns passed through classify, so that all of the Store's
 // methods report a full disk or a failing one as store.ErrUnavailable
 // without each of them knowing SQLite's result codes.
-func openDB(dsn string) (*sql.DB, error) {
+func openDB(dsn string) (*sql.DB, error) { return openRelaxable(dsn, "") }
+
+// openRelaxable is openDB for the writer opened at synchronous level full
+// (SyncFull): a statement or transaction whose context is relaxed runs at
+// SyncNormal instead, every other at full (see conn.use). With full
+// empty it is openDB.
+func openRelaxable(dsn, full string) (*sql.DB, error) {
 	c, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, err
 	}
-	return sql.OpenDB(classifyingConnector{c}), nil
+	return sql.OpenDB(classifyingConnector{c, full}), nil
+}
+
+type relaxedKey struct{}
+
+// relaxed marks ctx so that what runs under it on a relaxable connection
+// runs at SyncNormal: its commit is written to the WAL but not flushed.
+func relaxed(ctx context.Context) context.Context {
+	return context.WithValue(ctx, relaxedKey{}, true)
 }
 
 // classifyingConnector and the types below wrap the driver's connection,
 // statement, transaction and rows, passing their errors through classify.
 // They implement the optional interfaces the modernc driver implements and
 // database/sql uses.
-type classifyingConnector struct{ driver.Connector }
+type classifyingConnector struct {
+	driver.Connector
+	full string // see openRelaxable
+}
 
 func (c classifyingConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	dc, err := c.Connector.Connect(ctx)
 	if err != nil {
 		return nil, classify(err)
 	}
-	return &conn{c: dc}, nil
+	return &conn{c: dc, full: c.full, level: c.full}, nil
 }
 
 // inner is the set of optional interfaces the modernc connection has.
@@ -76,26 +93,53 @@ type inner interface {
 
 type conn struct {
 	c driver.Conn
-	// syncStmts holds "PRAGMA synchronous=…" prepared once per level:
-	// the writer switches level twice per audit group commit (relaxedTx).
+	// full, on a relaxable connection (openRelaxable), is the level it
+	// was opened at and level the one it is at now; inTx is set while a
+	// transaction begun by BeginTx is open.
+	full, level string
+	inTx        bool
+	// syncStmts holds "PRAGMA synchronous=…" prepared once per level.
 	syncStmts map[string]driver.Stmt
 }
 
-// setSync sets the connection's synchronous level (SyncFull, SyncNormal).
-func (c *conn) setSync(ctx context.Context, level string) error {
-	st := c.syncStmts[level]
+// use sets the connection's synchronous level for what is about to run
+// under ctx outside a transaction (a transaction keeps the level it began
+// at): SyncNormal if ctx is relaxed, else full. The level is switched only
+// when it differs, so a run of relaxed commits (the audit log's) switches
+// it once, and the next statement that is not relaxed switches it back
+// before it runs. If the switch fails, the statement does not run.
+func (c *conn) use(ctx context.Context) error {
+	if c.full == "" || c.inTx {
+		return nil
+	}
+	want := c.full
+	if ctx.Value(relaxedKey{}) != nil {
+		want = SyncNormal
+	}
+	if want == c.level {
+		return nil
+	}
+	c.level = "" // unknown until the switch succeeds
+	i, ok := c.in()
+	if !ok {
+		return errors.New("sqlite: internal error: driver connection lacks PrepareContext")
+	}
+	st := c.syncStmts[want]
 	if st == nil {
 		var err error
-		if st, err = c.PrepareContext(ctx, "PRAGMA synchronous="+level); err != nil {
-			return err
+		if st, err = i.PrepareContext(ctx, "PRAGMA synchronous="+want); err != nil {
+			return classify(err)
 		}
 		if c.syncStmts == nil {
 			c.syncStmts = map[string]driver.Stmt{}
 		}
-		c.syncStmts[level] = st
+		c.syncStmts[want] = st
 	}
-	_, err := st.(driver.StmtExecContext).ExecContext(ctx, nil)
-	return err
+	if _, err := st.(driver.StmtExecContext).ExecContext(ctx, nil); err != nil {
+		return classify(err)
+	}
+	c.level = want
+	return nil
 }
 
 func (c *conn) in() (inner, bool) { i, ok := c.c.(inner); return i, ok }
@@ -120,11 +164,15 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if !ok {
 		return nil, errors.New("sqlite: internal error: driver connection lacks BeginTx")
 	}
+	if err := c.use(ctx); err != nil {
+		return nil, err
+	}
 	t, err := i.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, classify(err)
 	}
-	return tx{t}, nil
+	c.inTx = true
+	return tx{t, c}, nil
 }
 
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
@@ -138,13 +186,16 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	if err != nil {
 		return nil, classify(err)
 	}
-	return &stmt{s}, nil
+	return &stmt{s, c}, nil
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	i, ok := c.in()
 	if !ok {
 		return nil, driver.ErrSkip
+	}
+	if err := c.use(ctx); err != nil {
+		return nil, err
 	}
 	r, err := i.ExecContext(ctx, query, args)
 	return r, classify(err)
@@ -154,6 +205,9 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	i, ok := c.in()
 	if !ok {
 		return nil, driver.ErrSkip
+	}
+	if err := c.use(ctx); err != nil {
+		return nil, err
 	}
 	r, err := i.QueryContext(ctx, query, args)
 	if err != nil {
@@ -183,22 +237,34 @@ func (c *conn) IsValid() bool {
 	return true
 }
 
-type tx struct{ t driver.Tx }
+type tx struct {
+	t driver.Tx
+	c *conn
+}
 
-func (t tx) Commit() error   { return classify(t.t.Commit()) }
-func (t tx) Rollback() error { return classify(t.t.Rollback()) }
+func (t tx) Commit() error   { t.c.inTx = false; return classify(t.t.Commit()) }
+func (t tx) Rollback() error { t.c.inTx = false; return classify(t.t.Rollback()) }
 
-type stmt struct{ s driver.Stmt }
+type stmt struct {
+	s driver.Stmt
+	c *conn
+}
 
 func (s *stmt) Close() error  { return classify(s.s.Close()) }
 func (s *stmt) NumInput() int { return s.s.NumInput() }
 
 func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
+	if err := s.c.use(context.Background()); err != nil {
+		return nil, err
+	}
 	r, err := s.s.Exec(args)
 	return r, classify(err)
 }
 
 func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
+	if err := s.c.use(context.Background()); err != nil {
+		return nil, err
+	}
 	r, err := s.s.Query(args)
 	if err != nil {
 		return nil, classify(err)
@@ -211,6 +277,9 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	if !ok {
 		return nil, errors.New("sqlite: internal error: driver statement lacks ExecContext")
 	}
+	if err := s.c.use(ctx); err != nil {
+		return nil, err
+	}
 	r, err := sc.ExecContext(ctx, args)
 	return r, classify(err)
 }
@@ -219,6 +288,9 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	sc, ok := s.s.(driver.StmtQueryContext)
 	if !ok {
 		return nil, errors.New("sqlite: internal error: driver statement lacks QueryContext")
+	}
+	if err := s.c.use(ctx); err != nil {
+		return nil, err
 	}
 	r, err := sc.QueryContext(ctx, args)
 	if err != nil {

@@ -11,7 +11,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -207,7 +206,11 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	// (secure_delete), so a replaced record key leaves no copy in the
 	// file's free space (docs/THREATS.md, erasure).
 	// When it starts the WAL over, it cuts the file down to 64 MiB.
-	w, err := openDB(dsn(false, "wal_autocheckpoint(0)", "secure_delete(1)", "journal_size_limit(67108864)"))
+	full := ""
+	if o.sync == SyncFull {
+		full = SyncFull
+	}
+	w, err := openRelaxable(dsn(false, "wal_autocheckpoint(0)", "secure_delete(1)", "journal_size_limit(67108864)"), full)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -410,31 +413,11 @@ func inTx(ctx context.Context, db interface {
 }
 
 // relaxedTx is tx with synchronous=NORMAL for its commit: the commit is
-// written to the WAL but not flushed while it holds the writer.
-func (s *Store) relaxedTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
-	if s.sync == SyncNormal {
-		return s.tx(ctx, fn)
-	}
-	wc, err := s.w.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer wc.Close()
-	setSync := func(ctx context.Context, level string) error {
-		return wc.Raw(func(dc any) error { return dc.(*conn).setSync(ctx, level) })
-	}
-	if err := setSync(ctx, SyncNormal); err != nil {
-		return err
-	}
-	defer func() {
-		if rerr := setSync(context.WithoutCancel(ctx), s.sync); rerr != nil {
-			// Never leave the writer less durable than configured:
-			// discard the connection; the pool opens a fresh one.
-			wc.Raw(func(any) error { return driver.ErrBadConn })
-			err = errors.Join(err, rerr)
-		}
-	}()
-	return inTx(ctx, wc, fn)
+// written to the WAL but not flushed while it holds the writer. The writer
+// stays at NORMAL after it, until a statement that is not relaxed comes
+// (conn.use), so back-to-back group commits switch nothing.
+func (s *Store) relaxedTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.tx(relaxed(ctx), fn)
 }
 
 // flush returns once every commit written before the call is on disk: at

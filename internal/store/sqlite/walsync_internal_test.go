@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -151,5 +153,72 @@ func TestFailedFlushFailsLaterAppends(t *testing.T) {
 	}
 	if n, err := s.AuditSize(t.Context()); err != nil || n != 0 {
 		t.Fatalf("AuditSize = %d, %v; want 0: nothing is known to be on disk", n, err)
+	}
+}
+
+// TestWriterRunsAtFullUnlessRelaxed checks the writer's synchronous level
+// as each statement sees it: an audit group commit (relaxed) runs at
+// NORMAL and leaves the writer there, so the next one switches nothing;
+// every statement and transaction that is not relaxed runs at FULL, so
+// its commit is flushed as before.
+func TestWriterRunsAtFullUnlessRelaxed(t *testing.T) {
+	s := openFull(t)
+	ctx := t.Context()
+	level := func(q interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}, ctx context.Context) int {
+		t.Helper()
+		var l int
+		if err := q.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&l); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	connLevel := func() string {
+		t.Helper()
+		wc, err := s.w.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer wc.Close()
+		var l string
+		wc.Raw(func(dc any) error { l = dc.(*conn).level; return nil })
+		return l
+	}
+	for range 2 {
+		if _, err := s.AppendAudit(ctx, auditRecs(2)); err != nil {
+			t.Fatal(err)
+		}
+		if l := connLevel(); l != SyncNormal {
+			t.Errorf("after an audit commit the writer is at %q, want it left at %s", l, SyncNormal)
+		}
+	}
+	if l := level(s.w, ctx); l != 2 {
+		t.Errorf("a statement after an audit commit ran at synchronous=%d, want 2 (FULL)", l)
+	}
+	if l := level(s.w, relaxed(ctx)); l != 1 {
+		t.Errorf("a relaxed statement ran at synchronous=%d, want 1 (NORMAL)", l)
+	}
+	if err := s.tx(ctx, func(tx *sql.Tx) error {
+		if l := level(tx, ctx); l != 2 {
+			t.Errorf("a transaction after a relaxed statement ran at synchronous=%d, want 2 (FULL)", l)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.relaxedTx(ctx, func(tx *sql.Tx) error {
+		if l := level(tx, ctx); l != 1 {
+			t.Errorf("a relaxed transaction ran at synchronous=%d, want 1 (NORMAL)", l)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTicket(ctx, store.Ticket{ID: "T-1", Customer: "c-1", Site: "s", OpenedBy: "emp-1", OpenedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if l := connLevel(); l != SyncFull {
+		t.Errorf("after a write that is not relaxed the writer is at %q, want %s", l, SyncFull)
 	}
 }
