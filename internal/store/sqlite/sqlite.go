@@ -55,8 +55,13 @@ type Store struct {
 	sync                      string   // the writer's synchronous level
 	wal                       *walSync // flushes the audit log's commits (nil at SyncNormal)
 	unflushed                 unflushed
-	sx                        *sql.DB // the derived database: search index, quota (derived.go)
-	walRestart                int64   // WAL frames at which the writer starts it over (checkpoint)
+	// appendMu serializes the audit log's group commits with what they
+	// know of the log's end: nextAudit, the index after this store's last
+	// one, or -1 when unknown (auditNext).
+	appendMu   sync.Mutex
+	nextAudit  int64
+	sx         *sql.DB // the derived database: search index, quota (derived.go)
+	walRestart int64   // WAL frames at which the writer starts it over (checkpoint)
 }
 
 type stmtKey struct {
@@ -238,6 +243,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	r.SetMaxIdleConns(4)
 	s := &Store{Shared: row.Shared{R: sqlTx{r}, W: sqlTx{w}}, w: w, r: r, quota: newQuotaCache(), cache: row.NewCache(true), sync: o.sync, walRestart: o.walRestart,
 		watchStop: make(chan struct{}), watchDone: make(chan struct{}), warm: make(chan struct{}, 1)}
+	s.nextAudit = -1
 	s.InTx = func(ctx context.Context, fn func(row.Tx) error) error {
 		return s.tx(ctx, func(tx *sql.Tx) error { return fn(sqlTx{tx}) })
 	}
@@ -895,27 +901,43 @@ func (s *Store) AppendAuditPipelined(ctx context.Context, recs []store.AuditReco
 	if err != nil {
 		return 0, nil, fmt.Errorf("append audit: %w", err)
 	}
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
 	var first uint64
-	err = s.relaxedTx(ctx, func(tx *sql.Tx) error {
-		var next sql.NullInt64
-		if err := tx.StmtContext(ctx, size).QueryRowContext(ctx).Scan(&next); err != nil {
+	write := func(tx *sql.Tx) error {
+		next, err := s.auditNext(ctx, tx, size)
+		if err != nil {
 			return err
 		}
-		first = uint64(next.Int64)
+		err = ins.exec(ctx, tx, len(recs), func(args []any, i int) []any {
+			r := recs[i]
+			return append(args, next+int64(i), row.Nanos(r.Time), r.Actor, r.Customer, r.Event, r.Salt)
+		})
+		if err != nil {
+			return err
+		}
+		first = uint64(next)
 		// Before the commit makes them visible: AuditSize hides them
 		// until they are on disk.
 		s.unflushed.add(first)
-		return ins.exec(ctx, tx, len(recs), func(args []any, i int) []any {
-			r := recs[i]
-			return append(args, int64(first)+int64(i), row.Nanos(r.Time), r.Actor, r.Customer, r.Event, r.Salt)
-		})
-	})
+		return nil
+	}
+	err = s.relaxedTx(ctx, write)
+	if isUnique(err) && s.nextAudit >= 0 {
+		// Another process appended since this store's last commit: once
+		// more, from the end of the table.
+		s.nextAudit = -1
+		err = s.relaxedTx(ctx, write)
+	}
 	if err != nil {
-		// Whether or not it committed, its start stays hidden from
-		// AuditSize until a later commit, which reuses or follows it, is
-		// flushed.
+		// Committed or not, the log's end is unknown: the next commit
+		// reads it. Whether or not it committed, its start stays hidden
+		// from AuditSize until a later commit, which reuses or follows
+		// it, is flushed.
+		s.nextAudit = -1
 		return 0, nil, fmt.Errorf("append audit: %w", err)
 	}
+	s.nextAudit = int64(first) + int64(len(recs))
 	// The commit is written and the writer free for the next group
 	// commit; this one is acknowledged once it is on disk. After a failed
 	// flush its records stay hidden from AuditSize: nothing vouches for them.
@@ -927,6 +949,22 @@ func (s *Store) AppendAuditPipelined(ctx context.Context, recs []store.AuditReco
 		return nil
 	}
 	return first, durable, nil
+}
+
+// auditNext returns the index the next audit record takes: where this
+// store's last group commit ended, or, when that is unknown (at the start,
+// after a failed commit), the end of the table (size, prepared on the
+// writer's pool). The caller holds appendMu and is in the writer's
+// transaction.
+func (s *Store) auditNext(ctx context.Context, tx *sql.Tx, size *sql.Stmt) (int64, error) {
+	if s.nextAudit >= 0 {
+		return s.nextAudit, nil
+	}
+	var next sql.NullInt64
+	if err := tx.StmtContext(ctx, size).QueryRowContext(ctx).Scan(&next); err != nil {
+		return 0, err
+	}
+	return next.Int64, nil
 }
 
 // auditChunk is the most audit records one INSERT carries (6 parameters

@@ -222,3 +222,34 @@ func TestWriterRunsAtFullUnlessRelaxed(t *testing.T) {
 		t.Errorf("after a write that is not relaxed the writer is at %q, want %s", l, SyncFull)
 	}
 }
+
+// TestAuditAppendsFollowAnotherWriter checks that a store which keeps the
+// log's end in memory takes it from the table again when another process
+// (here another Store on the same file) appended meanwhile: no record
+// fails, none is lost, the indexes have no gap.
+func TestAuditAppendsFollowAnotherWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "custos.db")
+	a := openAt(t, path)
+	defer a.Close()
+	b := openAt(t, path)
+	defer b.Close()
+	for i, step := range []struct {
+		s     *Store
+		n     int
+		first uint64
+	}{{a, 2, 0}, {a, 3, 2}, {b, 4, 5}, {a, 1, 9}, {a, 70, 10}, {b, 1, 80}, {a, 70, 81}} {
+		first, err := step.s.AppendAudit(t.Context(), auditRecs(step.n))
+		if err != nil || first != step.first {
+			t.Fatalf("append %d: first %d, %v; want %d", i, first, err, step.first)
+		}
+	}
+	recs, err := a.AuditRange(t.Context(), 0, 151)
+	if err != nil || len(recs) != 151 {
+		t.Fatalf("AuditRange: %d records, %v; want 151", len(recs), err)
+	}
+	for i, r := range recs {
+		if r.Index != uint64(i) {
+			t.Fatalf("record %d has index %d", i, r.Index)
+		}
+	}
+}
