@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +68,13 @@ func cmdServe(ctx context.Context, env *Env, args []string) int {
 		return fail(env, "serve", exitUsage, err)
 	}
 	defer stopProf()
+	// A gateway's live heap is small (about 20 MB under bench/load) and it
+	// allocates fast, so at the runtime's default it collected three to
+	// four times a second, 8 % of its CPU. Unless the operator set GOGC,
+	// it collects when the heap has grown to five times what is live.
+	if env.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	app, err := startApp(ctx, env, f, appOptions{})
 	if err != nil {
 		return fail(env, "serve", exitUsage, err)
