@@ -3,7 +3,8 @@ package event
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/custos-dev/custos/internal/jsonenc"
 )
 
 // appendCanonical appends e's canonical JSON to b; e.Time is in UTC with a
@@ -53,7 +54,7 @@ func (e Event) appendCanonical(b []byte) []byte {
 }
 
 func appendField(b []byte, key, v string) []byte {
-	return appendString(append(b, key...), v)
+	return jsonenc.AppendString(append(b, key...), v)
 }
 
 // appendList appends vs as a JSON array ([] when empty or nil).
@@ -63,60 +64,7 @@ func appendList(b []byte, vs []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, v)
+		b = jsonenc.AppendString(b, v)
 	}
 	return append(b, ']')
-}
-
-// appendString appends s as a JSON string, escaped as encoding/json
-// escapes it with HTML escaping off: quote, backslash and control
-// characters; invalid UTF-8 as U+FFFD; U+2028 and U+2029.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
