@@ -1,6 +1,7 @@
 package store
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/custos-dev/custos/internal/event"
@@ -10,11 +11,28 @@ import (
 // "d:20260302", UTC) and when each ends. Every Store counts quotas in these
 // windows, so gateways on different stores agree.
 func QuotaWindows(t time.Time) (hour, day string, hourEnd, dayEnd time.Time) {
+	// Every charge asks for the current hour's windows: the last answer is
+	// kept, so the keys are formatted once an hour, not once a read.
+	if w := lastWindows.Load(); w != nil && !t.Before(w.hourStart) && t.Before(w.hourEnd) {
+		return w.hour, w.day, w.hourEnd, w.dayEnd
+	}
 	t = t.UTC()
 	h := t.Truncate(time.Hour)
 	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	return "h:" + h.Format("2006010215"), "d:" + d.Format("20060102"), h.Add(time.Hour), d.AddDate(0, 0, 1)
+	w := &windows{hourStart: h, hourEnd: h.Add(time.Hour), dayEnd: d.AddDate(0, 0, 1),
+		hour: "h:" + h.Format("2006010215"), day: "d:" + d.Format("20060102")}
+	lastWindows.Store(w)
+	return w.hour, w.day, w.hourEnd, w.dayEnd
 }
+
+// windows is one answer of QuotaWindows, for any time in [hourStart,
+// hourEnd).
+type windows struct {
+	hourStart, hourEnd, dayEnd time.Time
+	hour, day                  string
+}
+
+var lastWindows atomic.Pointer[windows]
 
 // QuotaCharged reports whether an audited event was charged against its
 // actor's quota (an allowed read or search that returned a customer): the
