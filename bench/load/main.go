@@ -7,9 +7,13 @@
 // same closed-loop load: C concurrent clients for D seconds, each request a
 // read of one customer by id. Every custos request runs the full path:
 // token, purpose (ticket) check, Cedar policy with every field, decryption,
-// masking, quota, the durable audit append and the detectors.
+// masking, quota, the durable audit append and the detectors. The D seconds
+// are taken in R slices, the targets in turn (bare, custos, bare, custos,
+// …), so that a ratio compares targets measured within seconds of each
+// other: on a shared machine whose speed drifts, one slice each could move
+// the ratio by a third.
 //
-//	go run ./bench/load -customers 20000 -clients 16 -duration 20s
+//	go run ./bench/load -customers 20000 -clients 16 -duration 20s [-rounds 3]
 package main
 
 import (
@@ -27,7 +31,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,7 +53,12 @@ func main() {
 	flag.IntVar(&gateways, "gateways", 1, "custos gateways (with -db); clients spread over them")
 	durability := flag.String("durability", "full", "custos durability: full (flush every group commit) or process")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "have custos serve write a CPU profile to `file`")
+	flag.IntVar(&rounds, "rounds", 3, "measure each target in this many slices of the duration, interleaved (bare, custos, bare, …), so that a ratio compares targets measured within seconds of each other even when the machine's speed drifts")
 	flag.Parse()
+	if rounds < 1 || *duration/time.Duration(rounds) < time.Second {
+		fmt.Fprintln(os.Stderr, "load: -rounds must be at least 1, with at least 1s of load per round")
+		os.Exit(2)
+	}
 	durabilityLine = "durability = \"" + *durability + "\"\n"
 	if err := run(*customers, *clients, *duration, *bin, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -60,6 +68,7 @@ func main() {
 
 var (
 	cpuProfile string
+	rounds     int
 	dbURL      string
 	gateways   int
 	// durabilityLine goes into the custos config (top-level key).
@@ -149,22 +158,36 @@ func run(customers, clients int, duration time.Duration, bin string, keep bool) 
 		}
 		targets = append(targets, pg)
 	}
-	fmt.Printf("machine: %d cores (GOMAXPROCS %d), %s; %d customers (import %.0f rows/s), %d clients, %s per target\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), time.Now().UTC().Format("2006-01-02"), customers, float64(customers)/emb.importTook.Seconds(), clients, duration)
-	cpu0 := cpuSeconds(bare.Process.Pid)
-	bareRes := load([]string{"http://" + baddr}, customers, clients, duration, false)
-	bareRes.cpu = cpuSeconds(bare.Process.Pid) - cpu0
-	results := []result{bareRes}
-	for _, t := range targets {
-		m0, cpu0 := scrape(t.metrics), cpuSeconds(t.pid)
-		r := load(t.bases, customers, clients, duration, true)
-		r.name, r.cpu = t.name, cpuSeconds(t.pid)-cpu0
-		t.m = diff(m0, scrape(t.metrics))
-		results = append(results, r)
+	fmt.Printf("machine: %d cores (GOMAXPROCS %d), %s; %d customers (import %.0f rows/s), %d clients, %s per target in %d interleaved rounds\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), time.Now().UTC().Format("2006-01-02"), customers, float64(customers)/emb.importTook.Seconds(), clients, duration, rounds)
+	// Each target is loaded for duration in all, in rounds slices taken
+	// in turn, so that every target sees the machine as it is at the time.
+	bareT := &target{name: "bare", bases: []string{"http://" + baddr}, pid: bare.Process.Pid}
+	all := append([]*target{bareT}, targets...)
+	runs := make([][]sample, len(all))
+	for range rounds {
+		for i, t := range all {
+			var m0 map[string]float64
+			if t.metrics != "" {
+				m0 = scrape(t.metrics)
+			}
+			cpu0 := cpuSeconds(t.pid)
+			r := load(t.bases, customers, clients, duration/time.Duration(rounds), t != bareT)
+			r.cpu = cpuSeconds(t.pid) - cpu0
+			if t.metrics != "" {
+				t.m = add(t.m, diff(m0, scrape(t.metrics)))
+			}
+			runs[i] = append(runs[i], r)
+		}
 	}
+	results := make([]result, len(all))
+	for i, t := range all {
+		results[i] = summarize(t.name, runs[i])
+	}
+	bareRes := results[0]
 	fmt.Printf("%-9s %10s %10s %10s %8s %14s\n", "target", "reads/s", "p50", "p99", "errors", "server CPU/read")
 	for _, r := range results {
-		perRead := time.Duration(r.cpu / (r.rps * duration.Seconds()) * 1e9)
+		perRead := time.Duration(r.cpu / float64(r.reads) * 1e9)
 		fmt.Printf("%-9s %10.0f %10s %10s %8d %14s\n", r.name, r.rps, r.p50, r.p99, r.errors, perRead.Round(time.Microsecond))
 	}
 	// Where a guarded read waits: the group commit that makes it durable.
@@ -272,15 +295,56 @@ func diff(m0, m1 map[string]float64) map[string]float64 {
 	return d
 }
 
+// add returns the sum of two metric changes.
+func add(a, b map[string]float64) map[string]float64 {
+	if a == nil {
+		a = map[string]float64{}
+	}
+	for k, v := range b {
+		a[k] += v
+	}
+	return a
+}
+
+// sample is one slice of load on one target.
+type sample struct {
+	lat     []time.Duration // of the successful reads
+	elapsed time.Duration
+	errors  int64
+	cpu     float64 // server CPU seconds during the slice
+}
+
 type result struct {
 	name     string
+	reads    int
 	rps      float64
 	cpu      float64 // server CPU seconds during the run
 	p50, p99 time.Duration
 	errors   int64
 }
 
-func load(bases []string, customers, clients int, d time.Duration, guarded bool) result {
+// summarize joins a target's samples: reads/s over their time together,
+// percentiles over all their reads.
+func summarize(name string, ss []sample) result {
+	r := result{name: name}
+	var lat []time.Duration
+	var el time.Duration
+	for _, s := range ss {
+		lat = append(lat, s.lat...)
+		el += s.elapsed
+		r.errors += s.errors
+		r.cpu += s.cpu
+	}
+	slices.Sort(lat)
+	r.reads = len(lat)
+	r.rps = float64(len(lat)) / el.Seconds()
+	if len(lat) > 0 {
+		r.p50, r.p99 = lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond)
+	}
+	return r
+}
+
+func load(bases []string, customers, clients int, d time.Duration, guarded bool) sample {
 	tr := &http.Transport{MaxIdleConnsPerHost: clients * 2, MaxConnsPerHost: clients * 2}
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	var errs atomic.Int64
@@ -335,17 +399,7 @@ func load(bases []string, customers, clients int, d time.Duration, guarded bool)
 		}(w)
 	}
 	wg.Wait()
-	el := time.Since(start)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	name := "bare"
-	if guarded {
-		name = "custos"
-	}
-	r := result{name: name, errors: errs.Load(), rps: float64(len(lat)) / el.Seconds()}
-	if len(lat) > 0 {
-		r.p50, r.p99 = lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond)
-	}
-	return r
+	return sample{lat: lat, elapsed: time.Since(start), errors: errs.Load()}
 }
 
 // cpuSeconds is the CPU time (user and system) process pid has used.
