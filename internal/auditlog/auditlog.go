@@ -472,9 +472,10 @@ func (l *Log) Append(ctx context.Context, ev event.Event) (uint64, error) {
 		},
 		done: make(chan result, 1),
 	}
-	// Parsed here, concurrently, rather than in the committer: the feed
+	// What parsing the record's bytes would give (event.Normalized),
+	// made here, concurrently, rather than in the committer: the feed
 	// hands this to every consumer.
-	if pe, err := event.Parse(r.rec.Event); err != nil {
+	if pe, err := ev.Normalized(); err != nil {
 		r.perr = err
 	} else {
 		r.ev = &pe

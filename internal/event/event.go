@@ -10,7 +10,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Actions, as the contract names them.
@@ -158,6 +160,58 @@ func Parse(line []byte) (Event, error) {
 		}
 	}
 	return e, check(&e)
+}
+
+// Normalized returns what Parse(e.Canonical()) returns, without writing
+// and reading the bytes: time in UTC without a monotonic reading, invalid
+// UTF-8 as U+FFFD byte by byte, Fields never nil, an empty Masked nil, and
+// the same check (FuzzNormalizedMatchesParse checks the two agree). Its
+// slices and pointer are its own. The audit log hands it to the feed's
+// consumers beside the record's canonical bytes.
+func (e Event) Normalized() (Event, error) {
+	e.Time = e.Time.UTC()
+	for _, p := range []*string{&e.Actor, &e.Org, &e.Role, &e.Site, &e.Region, &e.Action, &e.Customer, &e.CustomerRegion,
+		&e.CustomerSite, &e.Purpose, &e.Decision, &e.Reason, &e.Target, &e.Source, &e.Basis} {
+		*p = validUTF8(*p)
+	}
+	e.Fields = normalList(e.Fields)
+	if e.Masked = normalList(e.Masked); len(e.Masked) == 0 {
+		e.Masked = nil
+	}
+	if e.Found != nil {
+		found := *e.Found
+		e.Found = &found
+	}
+	return e, check(&e)
+}
+
+// normalList is a copy of vs with its strings valid UTF-8, empty (not
+// nil) when vs is.
+func normalList(vs []string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = validUTF8(v)
+	}
+	return out
+}
+
+// validUTF8 is s with each byte that is not part of valid UTF-8 replaced
+// by U+FFFD, as encoding/json writes it.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // parseJSON is Parse's general path.
