@@ -94,27 +94,7 @@ func FuzzCanonicalMatchesJSON(f *testing.F) {
 	f.Add("", "", "", "", int64(0), int64(0), false, uint8(0))
 	f.Add("a", "b", "c", "d", int64(-62135596800), int64(-5), true, uint8(255))
 	f.Fuzz(func(t *testing.T, actor, reason, target, field string, nanos, age int64, valid bool, opt uint8) {
-		ev := sample()
-		ev.Time = time.Unix(0, nanos).In(time.FixedZone("x", 8*3600))
-		ev.Actor, ev.Reason, ev.Target, ev.Purpose = actor, reason, target, field
-		ev.TicketAge, ev.PurposeValid = age, valid
-		if opt&1 != 0 {
-			ev.Fields = nil
-		} else {
-			ev.Fields = []string{field, reason}
-		}
-		if opt&2 != 0 {
-			ev.Found = &valid
-		}
-		ev.Canary = opt&4 != 0
-		if opt&8 != 0 {
-			ev.Masked = []string{field}
-		} else if opt&16 != 0 {
-			ev.Masked = []string{}
-		}
-		if opt&32 != 0 {
-			ev.CustomerSite, ev.Source, ev.Basis = reason, target, actor
-		}
+		ev := fuzzEvent(actor, reason, target, field, nanos, age, valid, opt)
 		got, want := ev.Canonical(), event.CanonicalJSON(ev)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("Canonical:\n%s\nencoding/json:\n%s", got, want)
@@ -131,31 +111,11 @@ func FuzzNormalizedMatchesParse(f *testing.F) {
 	f.Add("a", "b\xc3", "c\xe2\x80", "d\xef\xbf\xbd", "x", int64(-62135596800), int64(-5), true, uint8(255))
 	f.Add("a", "b", "c", "d", "x", int64(-62135596801), int64(0), false, uint8(0x40))
 	f.Fuzz(func(t *testing.T, actor, reason, target, field, action string, nanos, age int64, valid bool, opt uint8) {
-		ev := sample()
-		ev.Time = time.Unix(0, nanos).In(time.FixedZone("x", 8*3600))
+		ev := fuzzEvent(actor, reason, target, field, nanos, age, valid, opt)
 		if opt&64 != 0 {
 			ev.Time = time.Now() // with a monotonic reading
 		}
-		ev.Actor, ev.Reason, ev.Target, ev.Purpose, ev.Action = actor, reason, target, field, action
-		ev.Org, ev.Customer = field, reason
-		ev.TicketAge, ev.PurposeValid = age, valid
-		if opt&1 != 0 {
-			ev.Fields = nil
-		} else {
-			ev.Fields = []string{field, reason}
-		}
-		if opt&2 != 0 {
-			ev.Found = &valid
-		}
-		ev.Canary = opt&4 != 0
-		if opt&8 != 0 {
-			ev.Masked = []string{field, target}
-		} else if opt&16 != 0 {
-			ev.Masked = []string{}
-		}
-		if opt&32 != 0 {
-			ev.CustomerSite, ev.Source, ev.Basis = reason, target, actor
-		}
+		ev.Action, ev.Org, ev.Customer = action, field, reason
 		if y := ev.Time.UTC().Year(); y < 0 || y > 9999 {
 			t.Skip("outside RFC 3339: Canonical cannot write it")
 		}
@@ -174,4 +134,32 @@ func FuzzNormalizedMatchesParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzEvent is sample() with the fuzzed values in its strings and the bits
+// of opt choosing nil or empty lists, a found flag, a canary and the
+// optional fields.
+func fuzzEvent(actor, reason, target, field string, nanos, age int64, valid bool, opt uint8) event.Event {
+	ev := sample()
+	ev.Time = time.Unix(0, nanos).In(time.FixedZone("x", 8*3600))
+	ev.Actor, ev.Reason, ev.Target, ev.Purpose = actor, reason, target, field
+	ev.TicketAge, ev.PurposeValid = age, valid
+	if opt&1 != 0 {
+		ev.Fields = nil
+	} else {
+		ev.Fields = []string{field, reason}
+	}
+	if opt&2 != 0 {
+		ev.Found = &valid
+	}
+	ev.Canary = opt&4 != 0
+	if opt&8 != 0 {
+		ev.Masked = []string{field, target}
+	} else if opt&16 != 0 {
+		ev.Masked = []string{}
+	}
+	if opt&32 != 0 {
+		ev.CustomerSite, ev.Source, ev.Basis = reason, target, actor
+	}
+	return ev
 }
