@@ -42,10 +42,10 @@ func unavailable(err error) bool {
 // without each of them knowing SQLite's result codes.
 func openDB(dsn string) (*sql.DB, error) { return openRelaxable(dsn, "") }
 
-// openRelaxable is openDB for the writer opened at synchronous level full
-// (SyncFull): a statement or transaction whose context is relaxed runs at
-// SyncNormal instead, every other at full (see conn.use). With full
-// empty it is openDB.
+// openRelaxable is openDB for the writer, whose DSN opens it at
+// synchronous level full: a statement or transaction whose context is
+// relaxed runs at SyncNormal instead, every other at full (see conn.use);
+// at SyncNormal nothing switches. With full empty it is openDB.
 func openRelaxable(dsn, full string) (*sql.DB, error) {
 	c, err := sqlite.NewConnector(dsn)
 	if err != nil {

@@ -52,7 +52,6 @@ type Store struct {
 	// pruneRates and pruneSessions pace the deletes of old rate-limit windows
 	// and expired sessions.
 	pruneRates, pruneSessions prune.Every
-	sync                      string   // the writer's synchronous level
 	wal                       *walSync // flushes the audit log's commits (nil at SyncNormal)
 	unflushed                 unflushed
 	// appendMu serializes the audit log's group commits with what they
@@ -211,11 +210,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	// (secure_delete), so a replaced record key leaves no copy in the
 	// file's free space (docs/THREATS.md, erasure).
 	// When it starts the WAL over, it cuts the file down to 64 MiB.
-	full := ""
-	if o.sync == SyncFull {
-		full = SyncFull
-	}
-	w, err := openRelaxable(dsn(false, "wal_autocheckpoint(0)", "secure_delete(1)", "journal_size_limit(67108864)"), full)
+	w, err := openRelaxable(dsn(false, "wal_autocheckpoint(0)", "secure_delete(1)", "journal_size_limit(67108864)"), o.sync)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -241,9 +236,8 @@ func Open(ctx context.Context, path string, opt ...Option) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &Store{Shared: row.Shared{R: sqlTx{r}, W: sqlTx{w}}, w: w, r: r, quota: newQuotaCache(), cache: row.NewCache(true), sync: o.sync, walRestart: o.walRestart,
+	s := &Store{Shared: row.Shared{R: sqlTx{r}, W: sqlTx{w}}, w: w, r: r, quota: newQuotaCache(), cache: row.NewCache(true), walRestart: o.walRestart, nextAudit: -1,
 		watchStop: make(chan struct{}), watchDone: make(chan struct{}), warm: make(chan struct{}, 1)}
-	s.nextAudit = -1
 	s.InTx = func(ctx context.Context, fn func(row.Tx) error) error {
 		return s.tx(ctx, func(tx *sql.Tx) error { return fn(sqlTx{tx}) })
 	}
