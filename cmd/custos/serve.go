@@ -213,6 +213,7 @@ func startApp(ctx context.Context, env *Env, f serveFlags, opts appOptions) (*ap
 		AuditReader: lg, LogHandler: http.StripPrefix("/log", lg.Handler()),
 		Alerts: alerts, Now: opts.Now, Health: lg,
 	}
+	a.api.Init() // before the detectors start: they contain through the gateway it hooks
 	if cfg.MetricsAddr != "" {
 		stop, err := httpapi.ServeMetrics(cfg.MetricsAddr, reg)
 		if err != nil {

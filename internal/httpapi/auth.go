@@ -42,7 +42,7 @@ func (s *Server) authenticate(r *http.Request) (store.Principal, error) {
 // session cookie); failures are audited. For handlers mounted outside the
 // API (SCIM).
 func (s *Server) Authenticate(r *http.Request) (store.Principal, error) {
-	s.init()
+	s.Init()
 	return s.authenticate(r)
 }
 

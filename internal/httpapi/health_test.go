@@ -63,7 +63,7 @@ func TestHealthz(t *testing.T) {
 // its error is wrapped, and that only other errors are 500s.
 func TestFailUnavailable(t *testing.T) {
 	s := &Server{Gateway: &gateway.Gateway{}}
-	s.init()
+	s.Init()
 	for _, tc := range []struct {
 		name   string
 		err    error

@@ -127,7 +127,12 @@ type metrics struct {
 	latency   *prometheus.HistogramVec
 }
 
-func (s *Server) init() {
+// Init sets the server's defaults, registers its metrics and installs its
+// decision hook on the Gateway, once; Handler and the other entry points
+// call it. A caller whose background work uses the Gateway before the
+// first request (the detectors' containment) calls it first, so that the
+// hook is not installed while the Gateway reads it.
+func (s *Server) Init() {
 	s.once.Do(func() {
 		if s.Now == nil {
 			s.Now = time.Now
@@ -169,7 +174,7 @@ func (s *Server) init() {
 
 // Handler returns the API's handler.
 func (s *Server) Handler() http.Handler {
-	s.init()
+	s.Init()
 	mux := http.NewServeMux()
 	handle := func(pattern string, h http.HandlerFunc) {
 		mux.Handle(pattern, s.instrument(pattern, h))

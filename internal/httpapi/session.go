@@ -104,7 +104,7 @@ func (s *Server) sessionState(w http.ResponseWriter, r *http.Request) {
 // StartSession opens a dashboard session for p and sets its cookie (the
 // dashboard's sign-in, and OIDC's after the provider's redirect).
 func (s *Server) StartSession(w http.ResponseWriter, r *http.Request, p store.Principal) error {
-	s.init()
+	s.Init()
 	var raw [32]byte
 	rand.Read(raw[:])
 	sid := base64.RawURLEncoding.EncodeToString(raw[:])
